@@ -1,0 +1,62 @@
+"""The console form to deploy an application from one image."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from apps.operations import MAX_SCALE, ImageAppSpec, parse_environment
+from clusters.models import Cluster
+
+
+class ImageApplicationForm(forms.Form):
+    """Name, image, command, number of containers, environment, one published port."""
+
+    cluster = forms.ModelChoiceField(queryset=Cluster.objects.none(), label=_("Cluster"), empty_label=None)
+    name = forms.CharField(
+        label=_("Application name"), max_length=63, help_text=_("Lower-case letters, digits and hyphens (a DNS label).")
+    )
+    image = forms.CharField(label=_("Image"), max_length=255, help_text=_("For example local/busybox:1"))
+    command = forms.CharField(
+        label=_("Command"), required=False, max_length=4000, help_text=_("Leave empty for the image's own command.")
+    )
+    scale = forms.IntegerField(label=_("Containers"), min_value=1, max_value=MAX_SCALE, initial=1)
+    environment = forms.CharField(
+        label=_("Environment"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("One KEY=VALUE per line."),
+    )
+    container_port = forms.IntegerField(label=_("Container port"), required=False, min_value=1, max_value=65535)
+    host_port = forms.IntegerField(
+        label=_("Host port"),
+        required=False,
+        min_value=1,
+        max_value=65535,
+        help_text=_("Empty: the engine chooses a free port for each container."),
+    )
+
+    def __init__(self, user: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["cluster"].queryset = Cluster.objects.visible_to(user, "cs:CreateApplication")
+
+    def clean_environment(self) -> dict[str, str]:
+        try:
+            return parse_environment(self.cleaned_data.get("environment") or "")
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["environment"]) from exc
+
+    def spec(self) -> ImageAppSpec:
+        data = self.cleaned_data
+        return ImageAppSpec(
+            name=data["name"],
+            image=data["image"],
+            command=data.get("command") or "",
+            scale=data["scale"],
+            environment=data.get("environment") or {},
+            container_port=data.get("container_port"),
+            host_port=data.get("host_port"),
+        )

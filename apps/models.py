@@ -1,0 +1,269 @@
+"""Applications (desired state), their containers (actual state as last seen) and releases (long work)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import NAME_VALIDATOR
+from accounts.permissions import TenantQuerySet
+
+
+class ApplicationQuerySet(TenantQuerySet):
+    """A user can see an application when it is in the user's tenant, not deleted, and it may describe apps."""
+
+    read_action = "cs:DescribeApplications"
+
+    def visible_to(self, user: Any, action: str | None = None) -> ApplicationQuerySet:
+        return super().visible_to(user, action)
+
+
+class Application(models.Model):
+    """An application of a cluster: its services, the desired scale, and its current status."""
+
+    class Status(models.TextChoices):
+        DEPLOYING = "deploying", _("deploying")
+        RUNNING = "running", _("running")
+        STOPPING = "stopping", _("stopping")
+        STOPPED = "stopped", _("stopped")
+        STARTING = "starting", _("starting")
+        RESTARTING = "restarting", _("restarting")
+        FAILED = "failed", _("failed")
+        DELETING = "deleting", _("deleting")
+        DELETED = "deleted", _("deleted")
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="applications")
+    cluster = models.ForeignKey("clusters.Cluster", on_delete=models.PROTECT, related_name="applications")
+    name = models.CharField(_("name"), max_length=63, validators=[NAME_VALIDATOR])
+    description = models.CharField(_("description"), max_length=300, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DEPLOYING)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApplicationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "name"], condition=models.Q(deleted_at__isnull=True), name="app_name_unique_live"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def resource_name(self) -> str:
+        """``acs:cs:<region>:<tenant>:cluster/<cluster>/application/<name>``."""
+        return f"{self.cluster.resource_name}/application/{self.name}"
+
+    @property
+    def network_name(self) -> str:
+        """The per-application network on every node (Compose's ``<project>_default``)."""
+        return f"{self.name}_default"
+
+
+class Service(models.Model):
+    """A set of identical containers of an application."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="services")
+    name = models.CharField(max_length=63, validators=[NAME_VALIDATOR])
+    image = models.CharField(max_length=255)
+    command = models.JSONField(null=True, blank=True, help_text="argv list, or null for the image's default")
+    environment = models.JSONField(default=dict, blank=True)
+    scale = models.PositiveIntegerField(default=1)
+    container_port = models.PositiveIntegerField(null=True, blank=True)
+    host_port = models.PositiveIntegerField(null=True, blank=True, help_text="null: chosen by the engine")
+    protocol = models.CharField(max_length=3, default="tcp")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["application", "name"], name="service_name_unique_in_app")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ContainerQuerySet(TenantQuerySet):
+    """A user can see a container when it can see its application."""
+
+    tenant_path = "service__application__tenant"
+    read_action = "cs:DescribeApplications"
+
+
+class Container(models.Model):
+    """One replica of a service on a node, as Berth last saw it."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="containers")
+    node = models.ForeignKey("clusters.Node", on_delete=models.PROTECT, related_name="containers")
+    index = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    docker_id = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=20, default="pending")
+    published_port = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ContainerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["service_id", "index"]
+        constraints = [models.UniqueConstraint(fields=["service", "index"], name="container_index_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def as_live(self) -> dict[str, Any]:
+        """What the browser shows of a container."""
+        return {
+            "type": "container",
+            "id": self.pk,
+            "name": self.name,
+            "state": self.state,
+            "node": self.node.name,
+            "address": f"{self.node.publish_ip}:{self.published_port}" if self.published_port else "",
+        }
+
+
+class ReleaseQuerySet(TenantQuerySet):
+    """A user can see a release when it can see its application."""
+
+    tenant_path = "application__tenant"
+    read_action = "cs:DescribeApplications"
+
+
+class Release(models.Model):
+    """One change of an application (deploy, start, stop, restart, delete): long work with a status machine."""
+
+    class Kind(models.TextChoices):
+        DEPLOY = "deploy", _("deploy")
+        START = "start", _("start")
+        STOP = "stop", _("stop")
+        RESTART = "restart", _("restart")
+        DELETE = "delete", _("delete")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        RUNNING = "running", _("running")
+        SUCCESSFUL = "successful", _("successful")
+        FAILED = "failed", _("failed")
+        CANCELED = "canceled", _("canceled")
+
+    TERMINAL = frozenset({Status.SUCCESSFUL, Status.FAILED, Status.CANCELED})
+    ACTIVE = frozenset({Status.PENDING, Status.RUNNING})
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="releases")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    task_id = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    request_id = models.CharField(max_length=40, blank=True)
+    source = models.CharField(max_length=10, default="ui")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ReleaseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk}"
+
+    @property
+    def percent(self) -> int:
+        """Progress as a whole percentage (100 when there was nothing to do and it finished)."""
+        if self.progress_total == 0:
+            return 100 if self.status in self.TERMINAL else 0
+        return min(100, round(100 * self.progress_done / self.progress_total))
+
+    def move(self, old: str | set[str] | frozenset[str], new: str, **fields: Any) -> bool:
+        """Compare-and-set the status; True when this call made the change."""
+        olds = {old} if isinstance(old, str) else set(old)
+        if new in self.TERMINAL:
+            fields.setdefault("finished_at", timezone.now())
+        changed = Release.objects.filter(pk=self.pk, status__in=olds).update(status=new, **fields)
+        if changed:
+            self.status = new
+            for key, value in fields.items():
+                setattr(self, key, value)
+        return bool(changed)
+
+    def as_live(self) -> dict[str, Any]:
+        """What the browser shows of a release."""
+        return {
+            "type": "release",
+            "id": self.pk,
+            "kind": self.kind,
+            "status": self.status,
+            "done": self.progress_done,
+            "total": self.progress_total,
+            "percent": self.percent,
+            "error": self.error,
+        }
+
+
+class ReleaseEvent(models.Model):
+    """An append-only progress line of a release; a reconnecting browser replays from its last seen id."""
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="events")
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="events")
+    created_at = models.DateTimeField(auto_now_add=True)
+    message = models.CharField(max_length=500)
+    level = models.CharField(max_length=8, default="info")
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.message
+
+    def as_live(self) -> dict[str, Any]:
+        return {
+            "type": "event",
+            "id": self.pk,
+            "release": self.release_id,
+            "at": self.created_at.isoformat(),
+            "level": self.level,
+            "message": self.message,
+        }
+
+
+class TemplateQuerySet(TenantQuerySet):
+    """A user can see a template when it is in the user's tenant and it may describe templates."""
+
+    read_action = "cs:DescribeTemplates"
+
+
+class Template(models.Model):
+    """An orchestration template of a tenant: Docker Compose text with aliyun.* labels."""
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="templates")
+    name = models.CharField(_("name"), max_length=63, validators=[NAME_VALIDATOR])
+    description = models.CharField(_("description"), max_length=300, blank=True)
+    compose = models.TextField(_("Compose file"))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TemplateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="template_name_unique_in_tenant")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,106 @@
+"""API shapes of applications and releases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.models import Application, Container, Release, Service
+
+
+class ReleaseSerializer(serializers.ModelSerializer):
+    """A release and its progress, for polling."""
+
+    application = serializers.CharField(source="application.name", read_only=True)
+    cluster = serializers.IntegerField(source="application.cluster_id", read_only=True)
+    percent = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Release
+        fields = [
+            "id",
+            "application",
+            "cluster",
+            "kind",
+            "status",
+            "progress_done",
+            "progress_total",
+            "percent",
+            "error",
+            "cancel_requested",
+            "attempts",
+            "source",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class ContainerSerializer(serializers.ModelSerializer):
+    node = serializers.CharField(source="node.name", read_only=True)
+    address = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Container
+        fields = ["name", "index", "node", "state", "docker_id", "published_port", "address"]
+        read_only_fields = fields
+
+    def get_address(self, obj: Container) -> str:
+        return f"{obj.node.publish_ip}:{obj.published_port}" if obj.published_port else ""
+
+
+class ServiceSerializer(serializers.ModelSerializer):
+    containers = ContainerSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Service
+        fields = ["name", "image", "command", "environment", "scale", "container_port", "host_port", "containers"]
+        read_only_fields = fields
+
+
+class ApplicationSerializer(serializers.ModelSerializer):
+    """An application with its services and containers."""
+
+    cluster = serializers.IntegerField(source="cluster_id", read_only=True)
+    services = ServiceSerializer(many=True, read_only=True)
+    latest_release = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Application
+        fields = [
+            "id",
+            "name",
+            "cluster",
+            "description",
+            "status",
+            "created_at",
+            "updated_at",
+            "services",
+            "latest_release",
+        ]
+        read_only_fields = fields
+
+    def get_latest_release(self, obj: Application) -> dict[str, Any] | None:
+        release = obj.releases.order_by("-id").first()
+        return ReleaseSerializer(release).data if release else None
+
+
+class ImageApplicationCreateSerializer(serializers.Serializer):
+    """Deploy an application from one image."""
+
+    name = serializers.CharField(max_length=63)
+    image = serializers.CharField(max_length=255)
+    command = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
+    scale = serializers.IntegerField(required=False, default=1)
+    environment = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
+    container_port = serializers.IntegerField(required=False, allow_null=True, default=None)
+    host_port = serializers.IntegerField(required=False, allow_null=True, default=None)
+    description = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
+        return attrs

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from apps import templates_views, views
+
+app_name = "apps"
+urlpatterns = [
+    path("applications/", views.application_list, name="list"),
+    path("applications/new/", views.application_create, name="create"),
+    path("applications/<int:pk>/", views.application_detail, name="detail"),
+    path("applications/<int:pk>/<str:action>/", views.application_action, name="action"),
+    path("templates/", templates_views.template_list, name="templates"),
+    path("templates/new/", templates_views.template_edit, name="template_create"),
+    path("templates/<int:pk>/", templates_views.template_edit, name="template_edit"),
+    path("templates/<int:pk>/delete/", templates_views.template_delete, name="template_delete"),
+]

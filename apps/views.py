@@ -1,0 +1,82 @@
+"""Console pages of applications."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from apps import operations
+from apps.forms import ImageApplicationForm
+from apps.models import Application, Container, Release
+
+
+@login_required
+def application_list(request: HttpRequest) -> HttpResponse:
+    apps = (
+        Application.objects.visible_to(request.user)
+        .filter(deleted_at__isnull=True)
+        .select_related("cluster")
+        .prefetch_related("services__containers")
+    )
+    return render(request, "apps/application_list.html", {"applications": apps})
+
+
+@login_required
+def application_create(request: HttpRequest) -> HttpResponse:
+    form = ImageApplicationForm(request.user, request.POST or None, initial={"cluster": request.GET.get("cluster")})
+    if request.method == "POST" and form.is_valid():
+        try:
+            release = operations.deploy_application(request.user, form.cleaned_data["cluster"], form.spec())
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            return redirect("apps:detail", pk=release.application_id)
+    return render(request, "apps/application_form.html", {"form": form})
+
+
+@login_required
+def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    app = get_object_or_404(Application.objects.visible_to(request.user).select_related("cluster"), pk=pk)
+    containers = Container.objects.filter(service__application=app).select_related("node", "service")
+    releases = Release.objects.filter(application=app).order_by("-id")[:10]
+    return render(
+        request,
+        "apps/application_detail.html",
+        {
+            "app": app,
+            "containers": containers,
+            "releases": releases,
+            "latest": releases[0] if releases else None,
+            "services": app.services.all(),
+        },
+    )
+
+
+ACTIONS = {
+    "start": (operations.start_application, _("Starting %(app)s.")),
+    "stop": (operations.stop_application, _("Stopping %(app)s.")),
+    "restart": (operations.restart_application, _("Restarting %(app)s.")),
+    "delete": (operations.delete_application, _("Deleting %(app)s.")),
+}
+
+
+@login_required
+@require_POST
+def application_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    app = get_object_or_404(Application.objects.visible_to(request.user), pk=pk)
+    if action not in ACTIONS:
+        return HttpResponse(status=404)
+    fn, note = ACTIONS[action]
+    try:
+        fn(request.user, app)
+    except operations.OperationConflict as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.info(request, note % {"app": app.name})
+    return redirect("apps:detail", pk=app.pk)

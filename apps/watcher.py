@@ -1,0 +1,104 @@
+"""The Docker events watcher: one stream per node; container state goes to the database and to browsers.
+
+Live status comes from the engines' events, not from polling. When a stream (re)connects, the
+watcher first reconciles the node's Berth containers, so nothing missed while it was away stays wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from django.db import close_old_connections
+
+from apps.models import Container
+from clusters import docker_host as host
+from clusters.models import Node
+from console import live
+
+log = logging.getLogger(__name__)
+
+EVENT_STATES = {
+    "create": "created",
+    "start": "running",
+    "restart": "running",
+    "unpause": "running",
+    "pause": "paused",
+    "die": "exited",
+    "stop": "exited",
+    "destroy": "removed",
+}
+
+
+def apply_state(node_id: int, labels: dict[str, str], state: str, docker_id: str = "") -> Container | None:
+    """Write the state of the container the labels name on ``node_id``; publish it. Returns the row."""
+    try:
+        app_id = int(labels["berth.application"])
+        index = int(labels["berth.replica"])
+        service = labels["berth.service"]
+    except (KeyError, ValueError):
+        return None
+    rows = Container.objects.filter(node_id=node_id, service__application_id=app_id, service__name=service, index=index)
+    if docker_id:
+        rows = rows.filter(docker_id__in=[docker_id, ""])
+    fields: dict[str, Any] = {"state": state}
+    if docker_id and state != "removed":
+        fields["docker_id"] = docker_id
+    if not rows.update(**fields):
+        return None
+    row = rows.select_related("node").first()
+    if row is not None:
+        live.publish("application", app_id, row.as_live())
+    return row
+
+
+class NodeWatcher(threading.Thread):
+    """Follows one node's event stream, reconnecting with a pause when the engine goes away."""
+
+    def __init__(self, node_id: int, endpoint: str, stop: threading.Event) -> None:
+        super().__init__(name=f"watch-node-{node_id}", daemon=True)
+        self.node_id = node_id
+        self.endpoint = host.Endpoint(url=endpoint, timeout=10.0)
+        self.stop = stop
+        self.stream: Any = None
+
+    def reconcile(self) -> None:
+        for state in host.list_containers(self.endpoint, {host.MANAGED_LABEL: "true"}):
+            apply_state(self.node_id, state.labels, state.state, state.id)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                close_old_connections()
+                self.reconcile()
+                for event in host.events(self.endpoint, {host.MANAGED_LABEL: "true"}):
+                    if self.stop.is_set():
+                        break
+                    state = EVENT_STATES.get(event.get("Action") or event.get("status", ""))
+                    if state is None:
+                        continue
+                    attrs = (event.get("Actor") or {}).get("Attributes") or {}
+                    apply_state(self.node_id, attrs, state, event.get("id", ""))
+            except host.HostError as exc:
+                log.info("watcher: node %s: %s; retrying", self.node_id, exc)
+            except Exception:
+                log.exception("watcher: node %s failed; retrying", self.node_id)
+            self.stop.wait(2.0)
+
+
+def watch_forever(stop: threading.Event, refresh_seconds: float = 3.0) -> None:
+    """Keep one watcher per live node; pick up added nodes and drop removed ones."""
+    watchers: dict[tuple[int, str], NodeWatcher] = {}
+    while not stop.is_set():
+        close_old_connections()
+        wanted = {(n.id, n.endpoint) for n in Node.objects.exclude(state=Node.State.REMOVED).only("id", "endpoint")}
+        for key in wanted - watchers.keys():
+            watcher = NodeWatcher(key[0], key[1], stop)
+            watcher.start()
+            watchers[key] = watcher
+        for key in [k for k, w in watchers.items() if k not in wanted or not w.is_alive()]:
+            watchers.pop(key)
+        stop.wait(refresh_seconds)
+    time.sleep(0)

@@ -1,0 +1,289 @@
+"""The one door to Docker: a client per node and the few host operations the rest of Berth uses.
+
+No other module builds a ``docker.DockerClient``. Functions here take plain values and raise
+:class:`HostError` with Docker's reason in words.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+from django.conf import settings
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import ReadTimeout
+
+MANAGED_LABEL = "berth.managed"
+
+
+class HostError(Exception):
+    """A Docker host refused or failed an operation; ``str()`` is the reason for people."""
+
+
+class HostUnreachable(HostError):
+    """The engine did not answer in time."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How to reach one engine."""
+
+    url: str
+    timeout: float = 30.0
+    api_version: str = "auto"
+
+    @classmethod
+    def of(cls, node: Any) -> Endpoint:
+        return cls(url=node.endpoint, timeout=settings.BERTH_DOCKER_TIMEOUT)
+
+
+_clients: dict[tuple[str, float, int], docker.DockerClient] = {}
+_lock = threading.Lock()
+
+
+def client(endpoint: Endpoint) -> docker.DockerClient:
+    """A client for the engine, one per (endpoint, thread): requests sessions are not thread-safe."""
+    key = (endpoint.url, endpoint.timeout, threading.get_ident())
+    with _lock:
+        existing = _clients.get(key)
+    if existing is not None:
+        return existing
+    try:
+        made = docker.DockerClient(base_url=endpoint.url, version=endpoint.api_version, timeout=endpoint.timeout)
+    except DockerException as exc:
+        raise HostUnreachable(explain(exc)) from exc
+    with _lock:
+        _clients[key] = made
+    return made
+
+
+def forget(endpoint: Endpoint) -> None:
+    """Drop cached clients of an endpoint (after it failed)."""
+    with _lock:
+        for key in [k for k in _clients if k[0] == endpoint.url]:
+            _clients.pop(key).close()
+
+
+def explain(exc: BaseException) -> str:
+    """Docker's reason in words, without the HTTP noise."""
+    if isinstance(exc, APIError):
+        text = exc.explanation if isinstance(exc.explanation, str) else str(exc.explanation or exc)
+        return text.strip() or str(exc)
+    if isinstance(exc, RequestsConnectionError | ReadTimeout):
+        return f"engine did not answer: {exc.__class__.__name__}"
+    return str(exc)
+
+
+def _call(endpoint: Endpoint, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except (RequestsConnectionError, ReadTimeout) as exc:
+        forget(endpoint)
+        raise HostUnreachable(explain(exc)) from exc
+    except DockerException as exc:
+        raise HostError(explain(exc)) from exc
+
+
+def ping(endpoint: Endpoint) -> dict[str, Any]:
+    """Check that the engine answers; return its inventory (version, OS, CPUs, memory, labels)."""
+    c = client(endpoint)
+    info = _call(endpoint, c.info)
+    version = _call(endpoint, c.version)
+    return {
+        "engine_version": version.get("Version", ""),
+        "api_version": version.get("ApiVersion", ""),
+        "os": info.get("OperatingSystem", ""),
+        "kernel": info.get("KernelVersion", ""),
+        "cpus": info.get("NCPU", 0),
+        "memory": info.get("MemTotal", 0),
+        "labels": info.get("Labels") or [],
+        "hostname": info.get("Name", ""),
+    }
+
+
+def image_present(endpoint: Endpoint, image: str) -> bool:
+    """Whether ``image`` exists on the engine."""
+    try:
+        client(endpoint).images.get(image)
+        return True
+    except ImageNotFound:
+        return False
+    except (RequestsConnectionError, ReadTimeout) as exc:
+        raise HostUnreachable(explain(exc)) from exc
+    except DockerException as exc:
+        raise HostError(explain(exc)) from exc
+
+
+def pull_image(endpoint: Endpoint, image: str) -> None:
+    """Pull ``image``; the error names the image when no registry has it."""
+    repo, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+    try:
+        client(endpoint).images.pull(repo, tag=tag or "latest")
+    except (RequestsConnectionError, ReadTimeout) as exc:
+        raise HostUnreachable(explain(exc)) from exc
+    except DockerException as exc:
+        raise HostError(f"image {image} is not on the node and could not be pulled: {explain(exc)}") from exc
+
+
+def ensure_network(endpoint: Endpoint, name: str, labels: dict[str, str]) -> str:
+    """Create the bridge network ``name`` unless it exists; return its id."""
+    c = client(endpoint)
+    found = _call(endpoint, c.networks.list, names=[name])
+    for net in found:
+        if net.name == name:
+            return net.id
+    net = _call(endpoint, c.networks.create, name, driver="bridge", labels=labels, check_duplicate=True)
+    return net.id
+
+
+def remove_network(endpoint: Endpoint, name: str) -> bool:
+    """Remove the network ``name`` if present; return whether one was removed."""
+    c = client(endpoint)
+    removed = False
+    for net in _call(endpoint, c.networks.list, names=[name]):
+        if net.name == name:
+            try:
+                _call(endpoint, net.remove)
+                removed = True
+            except HostError as exc:
+                if "not found" not in str(exc).lower():
+                    raise
+    return removed
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything needed to create one container."""
+
+    name: str
+    image: str
+    command: list[str] | None
+    environment: dict[str, str]
+    labels: dict[str, str]
+    network: str
+    network_aliases: list[str]
+    ports: dict[str, tuple[str, int | None]]  # "80/tcp" -> (host ip, host port or None)
+    init: bool = True
+    stop_timeout: int = 10
+    restart_policy: str = "unless-stopped"
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """What the engine says of one container."""
+
+    id: str
+    name: str
+    state: str
+    labels: dict[str, str]
+    ports: dict[str, int]  # "80/tcp" -> published host port
+
+
+def _state_of(raw: Any) -> ContainerState:
+    attrs = raw.attrs
+    ports: dict[str, int] = {}
+    for key, bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        if bindings:
+            ports[key] = int(bindings[0]["HostPort"])
+    state = (attrs.get("State") or {}).get("Status") or raw.status
+    return ContainerState(id=raw.id, name=raw.name, state=state, labels=raw.labels, ports=ports)
+
+
+def find_container(endpoint: Endpoint, name: str) -> ContainerState | None:
+    """The container named ``name``, or None."""
+    try:
+        return _state_of(client(endpoint).containers.get(name))
+    except NotFound:
+        return None
+    except (RequestsConnectionError, ReadTimeout) as exc:
+        raise HostUnreachable(explain(exc)) from exc
+    except DockerException as exc:
+        raise HostError(explain(exc)) from exc
+
+
+def create_container(endpoint: Endpoint, spec: ContainerSpec) -> str:
+    """Create (not start) the container; return its id."""
+    c = client(endpoint)
+    host_config = c.api.create_host_config(
+        port_bindings={key: (ip, port) if port else (ip,) for key, (ip, port) in spec.ports.items()},
+        init=spec.init,
+        restart_policy={"Name": spec.restart_policy} if spec.restart_policy != "no" else None,
+        network_mode=spec.network,
+    )
+    networking = c.api.create_networking_config(
+        {spec.network: c.api.create_endpoint_config(aliases=spec.network_aliases)}
+    )
+    created = _call(
+        endpoint,
+        c.api.create_container,
+        image=spec.image,
+        command=spec.command,
+        name=spec.name,
+        environment=spec.environment,
+        labels=spec.labels,
+        ports=[(int(k.split("/")[0]), k.split("/")[1]) for k in spec.ports],
+        detach=True,
+        host_config=host_config,
+        networking_config=networking,
+        stop_timeout=spec.stop_timeout,
+    )
+    return created["Id"]
+
+
+def start_container(endpoint: Endpoint, container_id: str) -> ContainerState:
+    """Start the container and return its state (with the host ports Docker chose)."""
+    c = client(endpoint)
+    _call(endpoint, c.api.start, container_id)
+    return _state_of(_call(endpoint, c.containers.get, container_id))
+
+
+def stop_container(endpoint: Endpoint, container_id: str, timeout: int) -> None:
+    """Stop gracefully (TERM, then KILL after ``timeout`` seconds)."""
+    try:
+        _call(endpoint, client(endpoint).api.stop, container_id, timeout=timeout)
+    except HostError as exc:
+        if "no such container" not in str(exc).lower():
+            raise
+
+
+def restart_container(endpoint: Endpoint, container_id: str, timeout: int) -> ContainerState:
+    """Restart and return the new state."""
+    c = client(endpoint)
+    _call(endpoint, c.api.restart, container_id, timeout=timeout)
+    return _state_of(_call(endpoint, c.containers.get, container_id))
+
+
+def remove_container(endpoint: Endpoint, container_id: str) -> bool:
+    """Force-remove; return False when it was already gone."""
+    try:
+        _call(endpoint, client(endpoint).api.remove_container, container_id, force=True, v=False)
+        return True
+    except HostError as exc:
+        if "no such container" in str(exc).lower() or "not found" in str(exc).lower():
+            return False
+        if "already in progress" in str(exc).lower():
+            return True
+        raise
+
+
+def list_containers(endpoint: Endpoint, labels: dict[str, str]) -> list[ContainerState]:
+    """All containers (running or not) that carry every label in ``labels``."""
+    filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+    found = _call(endpoint, client(endpoint).containers.list, all=True, filters=filters)
+    return [_state_of(c) for c in found]
+
+
+def events(endpoint: Endpoint, labels: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """Container events of Berth's containers, as the engine streams them (blocks)."""
+    stream_client = docker.DockerClient(base_url=endpoint.url, version=endpoint.api_version, timeout=None)
+    filters = {"type": "container", "label": [f"{k}={v}" for k, v in labels.items()]}
+    try:
+        yield from stream_client.events(decode=True, filters=filters)
+    except (RequestsConnectionError, ReadTimeout, DockerException) as exc:
+        raise HostUnreachable(explain(exc)) from exc
+    finally:
+        stream_client.close()

@@ -1,0 +1,31 @@
+"""API plumbing shared by every resource: errors in one shape, the tenant-scoped base view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, plus: Django ValidationError → 400 with field errors; conflicts → 409; hosts → 502."""
+    from apps.operations import OperationConflict
+    from apps.scheduler import PlacementError
+    from clusters.docker_host import HostError
+
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            body: dict[str, Any] = {k: [str(m) for e in v for m in e.messages] for k, v in exc.error_dict.items()}
+        else:
+            body = {"detail": exc.messages}
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, OperationConflict):
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, PlacementError):
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, HostError):
+        return Response({"detail": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
+    return drf_exception_handler(exc, context)

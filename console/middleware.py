@@ -1,0 +1,52 @@
+"""Request context for the audit log, and the first-run redirect to the setup page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+from console import context
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The caller's address. Berth listens directly, so REMOTE_ADDR is the truth (no proxy headers)."""
+    return request.META.get("REMOTE_ADDR", "")
+
+
+class RequestContextMiddleware:
+    """Sets the ContextVars the operation log reads: request id, source (ui or api), IP, user agent."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        src = "api" if request.path.startswith("/api/") else "ui"
+        user = getattr(request, "user", None)
+        actor = user.pk if user is not None and user.is_authenticated else None
+        context.begin(src=src, ip=client_ip(request), agent=request.META.get("HTTP_USER_AGENT", ""), actor=actor)
+        request.request_id = context.request_id.get()
+        response = self.get_response(request)
+        response["X-Request-Id"] = request.request_id
+        return response
+
+
+class FirstRunMiddleware:
+    """Until the first tenant exists, every console page leads to the setup page (as Portainer does)."""
+
+    exempt_prefixes = ("/setup/", "/static/", "/api/", "/ws/", "/healthz")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self._done = False
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not self._done and not request.path.startswith(self.exempt_prefixes):
+            from accounts.models import Tenant
+
+            if Tenant.objects.exists():
+                self._done = True
+            else:
+                return redirect("accounts:setup")
+        return self.get_response(request)

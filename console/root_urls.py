@@ -1,0 +1,10 @@
+"""The root URL configuration."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("console.urls")),
+    path("", include("accounts.urls")),
+    path("clusters/", include("clusters.urls")),
+    path("", include("apps.urls")),
+]

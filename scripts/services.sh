@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs (Debian) and starts what Berth needs on this machine: dockerd, Redis, the test image.
+# Safe to run again: it only installs what is missing and only starts what does not answer.
+#   scripts/services.sh            install + start dockerd and Redis, build local/busybox:1
+#   scripts/services.sh --browser  also install Chromium (tests)
+set -euo pipefail
+
+want_browser=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) want_browser=1 ;;
+    *) echo "usage: $0 [--browser]" >&2; exit 2 ;;
+  esac
+done
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v redis-server >/dev/null || need+=(redis-server)
+[ -x /usr/bin/busybox ] && /usr/bin/busybox --list 2>/dev/null | grep -qx httpd || need+=(busybox-static)
+command -v ip >/dev/null || need+=(iproute2)
+command -v nsenter >/dev/null || need+=(util-linux)
+if [ "$want_browser" = 1 ]; then command -v chromium >/dev/null || need+=(chromium); fi
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "services: installing ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# Docker engine: start one when none answers on the default socket.
+if ! docker version >/dev/null 2>&1; then
+  echo "services: starting dockerd (log: /var/log/berth-dockerd.log)"
+  $SUDO sh -c 'nohup dockerd >/var/log/berth-dockerd.log 2>&1 &'
+  for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
+  docker version >/dev/null 2>&1 || { echo "services: dockerd did not start; see /var/log/berth-dockerd.log" >&2; exit 1; }
+fi
+
+# Redis on 127.0.0.1:6379 unless something answers there already.
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "services: starting redis-server on 127.0.0.1:6379"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no >/dev/null
+  for _ in $(seq 1 40); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.25; done
+fi
+
+# Test image: no registry can be reached, so build it from Debian's busybox-static.
+"$(dirname "$0")/test-image.sh"
+echo "services: docker, redis and local/busybox:1 are ready"

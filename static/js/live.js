@@ -1,0 +1,108 @@
+// Live status: one websocket per page, subscriptions checked by the server, replay from the last seen event.
+(function () {
+  "use strict";
+
+  function el(tag, cls, text) {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function badge(status) {
+    const b = el("span", "badge status-" + status, status);
+    b.dataset.status = status;
+    return b;
+  }
+
+  function applicationPage(root) {
+    const id = Number(root.dataset.liveId);
+    const tbody = root.querySelector("#containers tbody");
+    const events = root.querySelector("#events");
+    const liveState = root.querySelector("#live-state");
+    let lastEvent = 0;
+    let socket = null;
+    let retry = 500;
+
+    function onContainer(msg) {
+      let row = tbody.querySelector('tr[data-container="' + CSS.escape(msg.name) + '"]');
+      if (msg.state === "removed") {
+        if (row) row.remove();
+      } else {
+        if (!row) {
+          row = el("tr");
+          row.dataset.container = msg.name;
+          row.append(el("td", "", msg.name), el("td", "state"), el("td", "node"), el("td", "address"));
+          const rows = Array.from(tbody.querySelectorAll("tr[data-container]"));
+          const after = rows.find((r) => r.dataset.container.localeCompare(msg.name, undefined, { numeric: true }) > 0);
+          tbody.insertBefore(row, after || tbody.querySelector(".empty-row"));
+        }
+        row.querySelector(".state").replaceChildren(badge(msg.state));
+        if (msg.node) row.querySelector(".node").textContent = msg.node;
+        if (msg.address !== undefined) row.querySelector(".address").textContent = msg.address;
+      }
+      const empty = tbody.querySelector(".empty-row");
+      if (empty) empty.hidden = tbody.querySelectorAll("tr[data-container]").length > 0;
+    }
+
+    function onRelease(msg) {
+      const box = root.querySelector("#release");
+      const current = Number(box.dataset.releaseId || 0);
+      if (msg.id < current) return;
+      box.dataset.releaseId = msg.id;
+      root.querySelector("#release-kind").textContent = msg.kind;
+      const status = root.querySelector("#release-status");
+      status.className = "badge status-" + msg.status;
+      status.textContent = msg.status;
+      root.querySelector("#release-count").textContent = msg.done + "/" + msg.total;
+      const bar = root.querySelector("#release-progress");
+      bar.setAttribute("aria-valuenow", msg.percent);
+      bar.querySelector(".bar").style.width = msg.percent + "%";
+      root.querySelector("#release-error").textContent = msg.error || "";
+    }
+
+    function onEvent(msg) {
+      if (msg.id <= lastEvent) return;
+      lastEvent = msg.id;
+      const item = el("li", "event " + msg.level);
+      item.append(el("time", "", new Date(msg.at).toLocaleTimeString()), document.createTextNode(" " + msg.message));
+      events.prepend(item);
+    }
+
+    function onApplication(msg) {
+      root.querySelector("#app-status").replaceChildren(badge(msg.status));
+      if (msg.status === "deleted") {
+        const actions = root.querySelector(".actions");
+        if (actions) actions.remove();
+      }
+    }
+
+    const handlers = { container: onContainer, release: onRelease, event: onEvent, application: onApplication };
+
+    function connect() {
+      const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+      socket = new WebSocket(scheme + location.host + "/ws/live/");
+      socket.onopen = function () {
+        retry = 500;
+        socket.send(JSON.stringify({ action: "subscribe", type: "application", id: id, since: lastEvent }));
+      };
+      socket.onmessage = function (e) {
+        const msg = JSON.parse(e.data);
+        if (msg.type === "subscribed") liveState.textContent = liveState.dataset.live || "Live";
+        else if (msg.type === "error") liveState.textContent = msg.error;
+        else if (handlers[msg.type]) handlers[msg.type](msg);
+      };
+      socket.onclose = function () {
+        liveState.textContent = "Reconnecting…";
+        setTimeout(connect, retry);
+        retry = Math.min(retry * 2, 10000);
+      };
+    }
+    connect();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    const root = document.querySelector('[data-live-type="application"]');
+    if (root) applicationPage(root);
+  });
+})();
