@@ -6,10 +6,14 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
-from apps.operations import MAX_SCALE, ImageAppSpec, parse_environment
+from accounts.models import NAME_VALIDATOR
+from apps.operations import IMAGE_RE, MAX_SCALE, ImageAppSpec, parse_environment
 from clusters.models import Cluster
+
+IMAGE_VALIDATOR = RegexValidator(IMAGE_RE, _("Not a valid image reference (for example nginx:1.25)."))
 
 
 class ImageApplicationForm(forms.Form):
@@ -17,9 +21,14 @@ class ImageApplicationForm(forms.Form):
 
     cluster = forms.ModelChoiceField(queryset=Cluster.objects.none(), label=_("Cluster"), empty_label=None)
     name = forms.CharField(
-        label=_("Application name"), max_length=63, help_text=_("Lower-case letters, digits and hyphens (a DNS label).")
+        label=_("Application name"),
+        max_length=63,
+        validators=[NAME_VALIDATOR],
+        help_text=_("Lower-case letters, digits and hyphens (a DNS label)."),
     )
-    image = forms.CharField(label=_("Image"), max_length=255, help_text=_("For example local/busybox:1"))
+    image = forms.CharField(
+        label=_("Image"), max_length=255, validators=[IMAGE_VALIDATOR], help_text=_("For example local/busybox:1")
+    )
     command = forms.CharField(
         label=_("Command"), required=False, max_length=4000, help_text=_("Leave empty for the image's own command.")
     )

@@ -194,9 +194,15 @@ def deploy(run: Run) -> None:
         _prepare_nodes(run, {c.node_id: c.node for c in containers} or node_by_id, services)
         _start_containers(run, services, containers)
     except (ReleaseFailed, PlacementError, host.HostError, Canceled) as exc:
-        if first_deploy:
-            run.event(_("Removing what this deploy created."), "warning")
+        if not first_deploy:
+            raise ReleaseFailed(str(exc)) from exc
+        run.event(_("Removing what this deploy created."), "warning")
+        try:
             _remove_everything(run, count_progress=False)
+        except (ReleaseFailed, host.HostError) as cleanup:
+            raise ReleaseFailed(
+                _("%(error)s (cleanup incomplete: %(cleanup)s)") % {"error": exc, "cleanup": cleanup}
+            ) from exc
         raise ReleaseFailed(str(exc)) from exc
 
 
@@ -375,9 +381,10 @@ def _remove_everything(run: Run, *, count_progress: bool) -> None:
             run.step(_("Network %(net)s removed from %(node)s.") % {"net": app.network_name, "node": node.name})
 
     _pool_map(nodes, lambda node: host.remove_network(host.Endpoint.of(node), app.network_name), drop_network)
+    # Rows of containers that never reached a host go in any case; the others only when their nodes answered.
+    Container.objects.filter(service__application=app, docker_id="").delete()
     if errors:
         raise ReleaseFailed("; ".join(errors))
-    # Rows of containers that never reached a host (pending, failed) go too.
     Container.objects.filter(service__application=app).delete()
 
 
@@ -449,35 +456,36 @@ def execute(release_id: int) -> str:
 
 
 def finish(run: Run, final: str, error: str, *, duration_ms: int | None = None) -> str:
-    """Move the release to its terminal status, set the application's status and write the operation log."""
+    """Move the release to its terminal status, set the application's status and write the operation log.
+
+    All three happen in one transaction, so whoever sees the release finished also sees its log entry.
+    """
     release, app = run.release, run.app
-    if not release.move(Release.ACTIVE, final, error=error[:4000]):
-        return release.status
-    if final == Release.Status.SUCCESSFUL:
-        extra = {"deleted_at": timezone.now()} if release.kind == Release.Kind.DELETE else {}
-        run.app_status(STATUS_AFTER[release.kind], **extra)
-        run.event(_("%(kind)s finished.") % {"kind": release.get_kind_display().capitalize()})
-    else:
-        run.app_status(Application.Status.FAILED)
-        run.event(
-            _("%(kind)s %(status)s: %(error)s")
-            % {"kind": release.get_kind_display().capitalize(), "status": final, "error": error},
-            "error",
+    with transaction.atomic():
+        if not release.move(Release.ACTIVE, final, error=error[:4000]):
+            return release.status
+        release.refresh_from_db(fields=["attempts", "progress_done", "progress_total"])
+        kind = release.get_kind_display().capitalize()
+        if final == Release.Status.SUCCESSFUL:
+            extra = {"deleted_at": timezone.now()} if release.kind == Release.Kind.DELETE else {}
+            run.app_status(STATUS_AFTER[release.kind], **extra)
+            run.event(_("%(kind)s finished.") % {"kind": kind})
+        else:
+            run.app_status(Application.Status.FAILED)
+            run.event(_("%(kind)s %(status)s: %(error)s") % {"kind": kind, "status": final, "error": error}, "error")
+        run._publish()
+        outcome = audit.OperationLog.Outcome
+        audit.record(
+            ACTIONS[release.kind],
+            actor=release.actor,
+            tenant=app.tenant,
+            resource=app.resource_name,
+            target=app.name,
+            cluster_id=app.cluster_id,
+            parameters={"release": release.pk, "kind": release.kind, "attempts": release.attempts},
+            outcome=outcome.SUCCESS if final == Release.Status.SUCCESSFUL else outcome.FAILURE,
+            error=error,
+            duration_ms=duration_ms,
+            source="task",
         )
-    run._publish()
-    audit.record(
-        ACTIONS[release.kind],
-        actor=release.actor,
-        tenant=app.tenant,
-        resource=app.resource_name,
-        target=app.name,
-        cluster_id=app.cluster_id,
-        parameters={"release": release.pk, "kind": release.kind, "attempts": release.attempts + 1},
-        outcome=audit.OperationLog.Outcome.SUCCESS
-        if final == Release.Status.SUCCESSFUL
-        else audit.OperationLog.Outcome.FAILURE,
-        error=error,
-        duration_ms=duration_ms,
-        source="task",
-    )
     return final

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
 from django.db import close_old_connections
@@ -62,7 +61,6 @@ class NodeWatcher(threading.Thread):
         self.node_id = node_id
         self.endpoint = host.Endpoint(url=endpoint, timeout=10.0)
         self.stop = stop
-        self.stream: Any = None
 
     def reconcile(self) -> None:
         for state in host.list_containers(self.endpoint, {host.MANAGED_LABEL: "true"}):
@@ -90,15 +88,18 @@ class NodeWatcher(threading.Thread):
 
 def watch_forever(stop: threading.Event, refresh_seconds: float = 3.0) -> None:
     """Keep one watcher per live node; pick up added nodes and drop removed ones."""
-    watchers: dict[tuple[int, str], NodeWatcher] = {}
+    watchers: dict[tuple[int, str], tuple[NodeWatcher, threading.Event]] = {}
     while not stop.is_set():
         close_old_connections()
         wanted = {(n.id, n.endpoint) for n in Node.objects.exclude(state=Node.State.REMOVED).only("id", "endpoint")}
         for key in wanted - watchers.keys():
-            watcher = NodeWatcher(key[0], key[1], stop)
+            own_stop = threading.Event()
+            watcher = NodeWatcher(key[0], key[1], own_stop)
             watcher.start()
-            watchers[key] = watcher
-        for key in [k for k, w in watchers.items() if k not in wanted or not w.is_alive()]:
-            watchers.pop(key)
+            watchers[key] = (watcher, own_stop)
+        for key in [k for k, (w, _) in watchers.items() if k not in wanted or not w.is_alive()]:
+            # The thread notices at its next event or reconnect; it writes nothing for a node that is gone.
+            watchers.pop(key)[1].set()
         stop.wait(refresh_seconds)
-    time.sleep(0)
+    for _watcher, own_stop in watchers.values():
+        own_stop.set()

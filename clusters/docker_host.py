@@ -6,6 +6,7 @@ No other module builds a ``docker.DockerClient``. Functions here take plain valu
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ def client(endpoint: Endpoint) -> docker.DockerClient:
     try:
         made = docker.DockerClient(base_url=endpoint.url, version=endpoint.api_version, timeout=endpoint.timeout)
     except DockerException as exc:
-        raise HostUnreachable(explain(exc)) from exc
+        raise HostUnreachable(f"engine at {endpoint.url} did not answer: {_short_reason(exc)}") from exc
     with _lock:
         _clients[key] = made
     return made
@@ -68,13 +69,24 @@ def forget(endpoint: Endpoint) -> None:
             _clients.pop(key).close()
 
 
+def _short_reason(exc: BaseException) -> str:
+    """The OS-level reason buried in a requests/urllib3 error ("Connection refused", "timed out")."""
+    text = str(exc)
+    found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    if found:
+        return found.group(1).strip()
+    if "timed out" in text.lower():
+        return "timed out"
+    return text[:300]
+
+
 def explain(exc: BaseException) -> str:
     """Docker's reason in words, without the HTTP noise."""
     if isinstance(exc, APIError):
         text = exc.explanation if isinstance(exc.explanation, str) else str(exc.explanation or exc)
         return text.strip() or str(exc)
     if isinstance(exc, RequestsConnectionError | ReadTimeout):
-        return f"engine did not answer: {exc.__class__.__name__}"
+        return f"engine did not answer: {_short_reason(exc)}"
     return str(exc)
 
 

@@ -39,14 +39,11 @@ class FirstRunMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self._done = False
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not self._done and not request.path.startswith(self.exempt_prefixes):
+        if not request.path.startswith(self.exempt_prefixes):
             from accounts.models import Tenant
 
-            if Tenant.objects.exists():
-                self._done = True
-            else:
+            if not Tenant.objects.exists():
                 return redirect("accounts:setup")
         return self.get_response(request)

@@ -78,7 +78,6 @@ class OperationLog(models.Model):
             "tenant": self.tenant_id,
             "seq": self.seq,
             "created_at": self.created_at.isoformat(),
-            "actor": self.actor_id,
             "actor_name": self.actor_name,
             "actor_kind": self.actor_kind,
             "source": self.source,

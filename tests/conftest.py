@@ -1,0 +1,62 @@
+"""Fixtures shared by every layer: personas (three users in two tenants) and, on demand, the real stack."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+
+from accounts.models import Tenant, User
+from tests import harness
+
+PASSWORD = "Correct-Horse-9"
+
+
+def make_tenant(alias: str, admin: str = "admin") -> User:
+    tenant = Tenant.objects.create(name=alias.title(), alias=alias)
+    return User.objects.create_user(tenant, admin, PASSWORD, is_primary=True)
+
+
+@pytest.fixture
+def owner(db: None) -> User:
+    """The primary account of tenant "acme"."""
+    return make_tenant("acme")
+
+
+@pytest.fixture
+def member(owner: User) -> User:
+    """A sub-account of "acme" with no policy attached yet."""
+    return User.objects.create_user(owner.tenant, "dev", PASSWORD)
+
+
+@pytest.fixture
+def outsider(db: None) -> User:
+    """The primary account of another tenant, "globex"."""
+    return make_tenant("globex")
+
+
+# --- the real stack (integration and e2e) -----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def services() -> None:
+    """Docker engine, Redis and the test image, started by the project's own script if needed."""
+    harness.run_script("services.sh", timeout=900)
+    import redis
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()  # no task or message of an earlier run arrives
+
+
+@pytest.fixture(scope="session")
+def stack(services: None, django_db_setup: None, django_db_blocker: object) -> Iterator[harness.Stack]:
+    """A Celery worker, the Docker events watcher and the ASGI server, on the test database."""
+    port = harness.free_port()
+    running = harness.Stack(url=f"http://127.0.0.1:{port}", port=port)
+    try:
+        running.procs["worker"] = harness.start_worker()
+        running.procs["watcher"] = harness.start_watcher()
+        running.procs["asgi"] = harness.start_asgi(port)
+        yield running
+    finally:
+        running.stop()

@@ -1,0 +1,179 @@
+"""Real processes for integration and e2e tests: Celery worker, Docker events watcher, ASGI server, netns nodes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+LOG_DIR = ROOT / "var" / "test-logs"
+T = TypeVar("T")
+
+
+def wait_until(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> T:
+    """Call ``check`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment of Berth subprocesses: test settings and the test database file."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        DATABASE_URL=f"sqlite:///{settings.DATABASES['default']['TEST']['NAME']}",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Proc:
+    """A child process with its log file."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+        if self.popen.poll() is not None:
+            return
+        self.popen.send_signal(sig)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(5)
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def start(name: str, argv: list[str], env: dict[str, str]) -> Proc:
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log = LOG_DIR / f"{name}.log"
+    handle = log.open("ab")
+    handle.write(f"\n=== {time.strftime('%H:%M:%S')} {' '.join(argv)}\n".encode())
+    popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    return Proc(name, popen, log)
+
+
+def start_worker(name: str = "worker", queue: str | None = None, **env: str) -> Proc:
+    """A real Celery worker (thread pool, so no fork after Celery touched its connections)."""
+    queue = queue or settings.CELERY_TASK_DEFAULT_QUEUE
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "console",
+        "worker",
+        "--pool",
+        "threads",
+        "--concurrency",
+        "4",
+        "--queues",
+        queue,
+        "--without-mingle",
+        "--without-gossip",
+        "--loglevel",
+        "INFO",
+        "-n",
+        f"{name}@%h",
+    ]
+    proc = start(name, argv, subprocess_env(**env))
+    wait_until(lambda: proc.popen.poll() is not None or "ready." in proc.tail(200), 60, 0.2, f"{name} to start")
+    if proc.popen.poll() is not None:
+        raise RuntimeError(f"{name} exited:\n{proc.tail()}")
+    return proc
+
+
+def start_watcher() -> Proc:
+    proc = start("watcher", [sys.executable, "manage.py", "watch_docker"], subprocess_env())
+    wait_until(lambda: proc.popen.poll() is not None or "watching" in proc.tail(50), 30, 0.2, "watcher to start")
+    return proc
+
+
+def start_asgi(port: int) -> Proc:
+    argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "console.asgi:application"]
+    proc = start("asgi", argv, subprocess_env())
+
+    def answers() -> bool:
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"ASGI server exited:\n{proc.tail()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                return b"200" in s.recv(100)
+        except OSError:
+            return False
+
+    wait_until(answers, 60, 0.2, "ASGI server to answer")
+    return proc
+
+
+@dataclass
+class Stack:
+    """The running Berth processes of a test session."""
+
+    url: str
+    port: int
+    procs: dict[str, Proc] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.stop()
+
+
+def run_script(*argv: str, timeout: float = 300) -> str:
+    result = subprocess.run(
+        [str(ROOT / "scripts" / argv[0]), *argv[1:]], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result.stdout.strip()
+
+
+@dataclass
+class NetnsNode:
+    """A dockerd in its own network namespace, made for the test and removed afterwards."""
+
+    number: int
+    endpoint: str
+
+    @property
+    def address(self) -> str:
+        return f"10.250.{self.number}.2"
+
+    def stop_engine(self) -> None:
+        run_script("netns-node.sh", "down", str(self.number))
+
+
+def netns_node(number: int) -> NetnsNode:
+    return NetnsNode(number, run_script("netns-node.sh", "up", str(number), timeout=120))

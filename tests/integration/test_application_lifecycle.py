@@ -1,0 +1,158 @@
+"""Deploy, stop, start, restart and delete through the API: Celery drives the real local engine."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+
+import docker
+import pytest
+from rest_framework.test import APIClient
+
+from apps.models import Application, Container, Release
+from clusters.models import Cluster, Node
+from console.models import OperationLog
+from tests.harness import wait_until
+from tests.integration.conftest import berth_containers, wait_release
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+HTTPD = "httpd -f -p 80 -h /www"
+
+
+def deploy(api: APIClient, cluster: Cluster, **body: object) -> Release:
+    body = {"image": "local/busybox:1", "command": HTTPD, "container_port": 80, **body}
+    response = api.post(f"/api/v1/clusters/{cluster.pk}/applications", body, format="json")
+    assert response.status_code == 202, response.content
+    return wait_release(response.json()["id"])
+
+
+def get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - 127.0.0.1 only
+        return response.read().decode()
+
+
+def test_full_lifecycle_through_the_api(api: APIClient, cluster: Cluster, engine: docker.DockerClient) -> None:
+    release = deploy(api, cluster, name="life", scale=2, environment={"GREETING": "hi"})
+    assert release.status == "successful", release.error
+    assert (release.progress_done, release.progress_total) == (2, 2)
+    app = Application.objects.get(name="life")
+    assert app.status == "running"
+
+    detail = api.get(f"/api/v1/clusters/{cluster.pk}/applications/life").json()
+    containers = detail["services"][0]["containers"]
+    assert [c["name"] for c in containers] == ["life_life_1", "life_life_2"]
+    for c in containers:
+        assert c["state"] == "running" and c["address"].startswith("127.0.0.1:")
+        assert "hello from berth" in get(f"http://{c['address']}/")
+
+    on_engine = {c.name: c for c in berth_containers(engine, app.pk)}
+    assert set(on_engine) == {"life_life_1", "life_life_2"}
+    labels = on_engine["life_life_2"].labels
+    assert labels["com.docker.compose.project"] == "life"
+    assert labels["com.docker.compose.service"] == "life"
+    assert labels["com.docker.compose.container-number"] == "2"
+    assert labels["berth.tenant"] == str(app.tenant_id) and labels["berth.cluster"] == str(cluster.pk)
+    assert labels["berth.release"] == str(release.pk) and labels["berth.replica"] == "2"
+    assert "GREETING=hi" in on_engine["life_life_1"].attrs["Config"]["Env"]
+    assert engine.networks.list(names=["life_default"])
+
+    base = f"/api/v1/clusters/{cluster.pk}/applications/life"
+    stopped = wait_release(api.post(f"{base}/stop").json()["id"])
+    assert stopped.status == "successful", stopped.error
+    assert {c.status for c in berth_containers(engine, app.pk)} == {"exited"}
+    assert Application.objects.get(pk=app.pk).status == "stopped"
+
+    started = wait_release(api.post(f"{base}/start").json()["id"])
+    assert started.status == "successful", started.error
+    assert {c.status for c in berth_containers(engine, app.pk)} == {"running"}
+
+    restarted = wait_release(api.post(f"{base}/restart").json()["id"])
+    assert restarted.status == "successful", restarted.error
+
+    polled = api.get(f"/api/v1/releases/{restarted.pk}").json()
+    assert polled["status"] == "successful" and polled["percent"] == 100 and polled["kind"] == "restart"
+
+    deleted = wait_release(api.delete(base).json()["id"])
+    assert deleted.status == "successful", deleted.error
+    assert berth_containers(engine, app.pk) == []
+    assert engine.networks.list(names=["life_default"]) == []
+    assert api.get(base).status_code == 404
+    assert not Container.objects.filter(service__application=app).exists()
+
+    logged = list(OperationLog.objects.filter(target="life").order_by("seq").values_list("action", "outcome", "source"))
+    assert logged == [
+        ("cs:CreateApplication", "accepted", "api"),
+        ("cs:CreateApplication", "success", "task"),
+        ("cs:StopApplication", "accepted", "api"),
+        ("cs:StopApplication", "success", "task"),
+        ("cs:StartApplication", "accepted", "api"),
+        ("cs:StartApplication", "success", "task"),
+        ("cs:RestartApplication", "accepted", "api"),
+        ("cs:RestartApplication", "success", "task"),
+        ("cs:DeleteApplication", "accepted", "api"),
+        ("cs:DeleteApplication", "success", "task"),
+    ]
+    # The task's entry carries the request id and actor of the request that queued it.
+    accepted, done = OperationLog.objects.filter(target="life", action="cs:CreateApplication").order_by("seq")
+    assert accepted.request_id and accepted.request_id == done.request_id
+    assert done.actor_name == accepted.actor_name == "admin@acme"
+
+
+def test_unknown_image_fails_with_the_reason_and_leaves_nothing(
+    api: APIClient, cluster: Cluster, engine: docker.DockerClient
+) -> None:
+    release = deploy(api, cluster, name="noimage", image="local/does-not-exist:1", scale=2)
+    assert release.status == "failed"
+    assert "local/does-not-exist:1" in release.error
+    app = Application.objects.get(name="noimage")
+    assert app.status == "failed"
+    assert berth_containers(engine, app.pk) == []
+    assert engine.networks.list(names=["noimage_default"]) == []
+    entry = OperationLog.objects.get(target="noimage", source="task")
+    assert entry.outcome == "failure" and "local/does-not-exist:1" in entry.error
+
+
+def test_taken_host_port_fails_and_removes_created_containers(
+    api: APIClient, cluster: Cluster, engine: docker.DockerClient
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        release = deploy(api, cluster, name="porttaken", scale=1, host_port=port)
+    assert release.status == "failed"
+    assert "porttaken_porttaken_1" in release.error
+    assert "address already in use" in release.error or "already allocated" in release.error
+    app = Application.objects.get(name="porttaken")
+    assert berth_containers(engine, app.pk) == []
+    assert OperationLog.objects.get(target="porttaken", source="task").outcome == "failure"
+
+
+def test_fixed_host_port_with_more_containers_than_nodes_names_the_rule(api: APIClient, cluster: Cluster) -> None:
+    release = deploy(api, cluster, name="twoonport", scale=2, host_port=18999)
+    assert release.status == "failed"
+    assert "18999" in release.error and "once per node" in release.error
+
+
+def test_unreachable_engine_fails_cleanly(api: APIClient, cluster: Cluster) -> None:
+    dead = Cluster.objects.create(tenant=cluster.tenant, name="dead")
+    Node.objects.create(
+        cluster=dead, name="gone", endpoint="tcp://127.0.0.1:9", publish_ip="127.0.0.1", state=Node.State.READY
+    )
+    release = deploy(api, dead, name="nowhere", scale=1)
+    assert release.status == "failed"
+    assert "did not answer" in release.error
+    assert not Container.objects.filter(service__application__name="nowhere").exists()
+
+
+def test_watcher_shows_a_container_stopped_outside_berth(
+    api: APIClient, cluster: Cluster, engine: docker.DockerClient
+) -> None:
+    release = deploy(api, cluster, name="outside", scale=1)
+    assert release.status == "successful", release.error
+    engine.containers.get("outside_outside_1").stop(timeout=1)
+    row = Container.objects.get(name="outside_outside_1")
+    wait_until(lambda: Container.objects.get(pk=row.pk).state == "exited", 10, 0.1, "the watcher to see the stop")
+    api.delete(f"/api/v1/clusters/{cluster.pk}/applications/outside")
+    wait_until(lambda: not berth_containers(engine, release.application_id), 30, 0.2, "delete")

@@ -1,0 +1,21 @@
+"""Test settings: console.settings with a test queue, channel prefix and Redis database of their own.
+
+Subprocesses (Celery worker, watcher, ASGI server) run with these settings too and reach the
+test database through DATABASE_URL (see tests/harness.py).
+"""
+
+import os
+
+os.environ.setdefault("BERTH_CELERY_QUEUE", "berth-test")
+os.environ.setdefault("BERTH_CHANNEL_PREFIX", "berth-test")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+os.environ.setdefault("BERTH_STOP_TIMEOUT", "3")
+
+from console.settings import *  # noqa: E402,F403
+from console.settings import DATA_DIR  # noqa: E402
+
+TEST_DATABASE = os.environ.get("BERTH_TEST_DATABASE", str(DATA_DIR / "test.sqlite3"))
+DATABASES["default"].setdefault("TEST", {})["NAME"] = TEST_DATABASE  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LOGGING["root"]["level"] = os.environ.get("BERTH_LOG_LEVEL", "WARNING")  # noqa: F405
