@@ -85,10 +85,11 @@ class Run:
         self._publish()
 
     def step(self, message: str | None = None) -> None:
-        """One unit of progress done; also a heartbeat and a cancel checkpoint."""
-        now = timezone.now()
-        Release.objects.filter(pk=self.release.pk).update(progress_done=F("progress_done") + 1, heartbeat_at=now)
-        self.release.refresh_from_db(fields=["progress_done", "progress_total", "cancel_requested", "status"])
+        """One unit of progress done; also a heartbeat. Only the task's own thread calls it."""
+        self.release.progress_done += 1
+        Release.objects.filter(pk=self.release.pk).update(
+            progress_done=self.release.progress_done, heartbeat_at=timezone.now()
+        )
         if message:
             self.event(message)
         self._publish()
@@ -157,20 +158,28 @@ def _record_state(run: Run, container: Container, state: host.ContainerState) ->
 
 
 def ensure_running(endpoint: host.Endpoint, spec: host.ContainerSpec) -> tuple[host.ContainerState, bool]:
-    """Make the container exist and run; return its state and whether this call created it."""
-    existing = host.find_container(endpoint, spec.name)
-    if existing is not None and existing.labels.get("berth.application") != spec.labels["berth.application"]:
-        raise ReleaseFailed(_("A container named %(name)s already exists on the node.") % {"name": spec.name})
+    """Make the container exist and run; return its state and whether this call created it.
+
+    Creation is tried first (one round trip in the common case); a name conflict means an earlier
+    attempt got that far, and the existing container is adopted if it is this application's.
+    """
     created = False
-    if existing is None:
+    try:
         container_id = host.create_container(endpoint, spec)
         created = True
-    else:
-        container_id = existing.id
+    except host.HostError as exc:
+        if "already in use" not in str(exc):
+            raise
+        existing = host.find_container(endpoint, spec.name)
+        if existing is None or existing.labels.get("berth.application") != spec.labels["berth.application"]:
+            raise ReleaseFailed(
+                _("A container named %(name)s already exists on the node.") % {"name": spec.name}
+            ) from exc
         if existing.state == "running":
             return existing, False
+        container_id = existing.id
     try:
-        return host.start_container(endpoint, container_id), created
+        return host.start_container(endpoint, container_id, inspect=bool(spec.ports)), created
     except host.HostError as exc:
         if created:
             host.remove_container(endpoint, container_id)
@@ -367,8 +376,8 @@ def _remove_everything(run: Run, *, count_progress: bool) -> None:
         if exc is not None:
             errors.append(f"{state.name}: {exc}")
             return
+        # The watcher tells browsers about the removal, in order with the container's other events.
         Container.objects.filter(service__application=app, docker_id=state.id).delete()
-        live.publish("application", app.pk, {"type": "container", "name": state.name, "state": "removed"})
         if count_progress:
             run.step(_("%(name)s removed from %(node)s.") % {"name": state.name, "node": node.name})
 
@@ -382,6 +391,8 @@ def _remove_everything(run: Run, *, count_progress: bool) -> None:
 
     _pool_map(nodes, lambda node: host.remove_network(host.Endpoint.of(node), app.network_name), drop_network)
     # Rows of containers that never reached a host go in any case; the others only when their nodes answered.
+    for name in Container.objects.filter(service__application=app, docker_id="").values_list("name", flat=True):
+        live.publish("application", app.pk, {"type": "container", "name": name, "state": "removed"})
     Container.objects.filter(service__application=app, docker_id="").delete()
     if errors:
         raise ReleaseFailed("; ".join(errors))

@@ -39,6 +39,11 @@ def apply_state(node_id: int, labels: dict[str, str], state: str, docker_id: str
         service = labels["berth.service"]
     except (KeyError, ValueError):
         return None
+    if state == "removed":
+        # The row is gone already (the release removed it): tell the browsers, in this stream's order.
+        name = labels.get("name") or f"{labels.get('com.docker.compose.project', '')}_{service}_{index}"
+        live.publish("application", app_id, {"type": "container", "name": name, "state": "removed"})
+        return None
     rows = Container.objects.filter(node_id=node_id, service__application_id=app_id, service__name=service, index=index)
     if docker_id:
         rows = rows.filter(docker_id__in=[docker_id, ""])

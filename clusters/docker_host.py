@@ -246,10 +246,16 @@ def create_container(endpoint: Endpoint, spec: ContainerSpec) -> str:
     return created["Id"]
 
 
-def start_container(endpoint: Endpoint, container_id: str) -> ContainerState:
-    """Start the container and return its state (with the host ports Docker chose)."""
+def start_container(endpoint: Endpoint, container_id: str, *, inspect: bool = True) -> ContainerState:
+    """Start the container and return its state; ``inspect`` reads back the host ports Docker chose.
+
+    Without ``inspect`` the state is "running" as the engine acknowledged the start (a container that
+    dies right away is reported by the events watcher).
+    """
     c = client(endpoint)
     _call(endpoint, c.api.start, container_id)
+    if not inspect:
+        return ContainerState(id=container_id, name="", state="running", labels={}, ports={})
     return _state_of(_call(endpoint, c.containers.get, container_id))
 
 

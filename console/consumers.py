@@ -22,7 +22,9 @@ def _snapshot_application(user: Any, pk: int, since: int) -> list[dict[str, Any]
     if app is None:
         return None
     messages: list[dict[str, Any]] = [{"type": "application", "id": app.pk, "status": app.status}]
-    containers = Container.objects.filter(service__application=app).select_related("node")
+    containers = list(Container.objects.filter(service__application=app).select_related("node"))
+    # The full list first: the page drops rows that went away while it was loading.
+    messages.append({"type": "containers", "names": [c.name for c in containers]})
     messages.extend(c.as_live() for c in containers)
     latest = Release.objects.filter(application=app).order_by("-id").first()
     if latest is not None:
@@ -32,7 +34,14 @@ def _snapshot_application(user: Any, pk: int, since: int) -> list[dict[str, Any]
     return messages
 
 
+def _application_visible(user: Any, pk: int) -> bool:
+    from apps.models import Application
+
+    return Application.objects.visible_to(user).filter(pk=pk).exists()
+
+
 SNAPSHOTS = {"application": _snapshot_application}
+VISIBLE = {"application": _application_visible}
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -60,16 +69,18 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if kind not in GROUP_KINDS:
             await self.send_json({"type": "error", "error": "unknown subscription type"})
             return
-        # Join first, then read the snapshot: nothing published in between is lost (duplicates are harmless).
+        # Authorize, join the group, then read the snapshot: nothing published in between is lost
+        # (a message seen twice is harmless; every message carries the full state of its object).
         group = group_name(kind, pk)
-        snapshot = await database_sync_to_async(SNAPSHOTS[kind])(self.scope["user"], pk, since)
-        if snapshot is None:
+        allowed = await database_sync_to_async(VISIBLE[kind])(self.scope["user"], pk)
+        if not allowed:
             await self.send_json({"type": "error", "error": "not found", "subscription": {"type": kind, "id": pk}})
             return
         await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined.add(group)
+        snapshot = await database_sync_to_async(SNAPSHOTS[kind])(self.scope["user"], pk, since)
         await self.send_json({"type": "subscribed", "subscription": {"type": kind, "id": pk}})
-        for message in snapshot:
+        for message in snapshot or []:
             await self.send_json(message)
 
     async def disconnect(self, code: int) -> None:

@@ -9,8 +9,14 @@
     return node;
   }
 
+  const labelsNode = document.getElementById("status-labels");
+  const labels = labelsNode ? JSON.parse(labelsNode.textContent) : {};
+  function label(status) {
+    return labels[status] || status;
+  }
+
   function badge(status) {
-    const b = el("span", "badge status-" + status, status);
+    const b = el("span", "badge status-" + status, label(status));
     b.dataset.status = status;
     return b;
   }
@@ -50,10 +56,10 @@
       const current = Number(box.dataset.releaseId || 0);
       if (msg.id < current) return;
       box.dataset.releaseId = msg.id;
-      root.querySelector("#release-kind").textContent = msg.kind;
+      root.querySelector("#release-kind").textContent = label("kind:" + msg.kind);
       const status = root.querySelector("#release-status");
       status.className = "badge status-" + msg.status;
-      status.textContent = msg.status;
+      status.textContent = label(msg.status);
       root.querySelector("#release-count").textContent = msg.done + "/" + msg.total;
       const bar = root.querySelector("#release-progress");
       bar.setAttribute("aria-valuenow", msg.percent);
@@ -77,7 +83,16 @@
       }
     }
 
-    const handlers = { container: onContainer, release: onRelease, event: onEvent, application: onApplication };
+    function onContainers(msg) {
+      const keep = new Set(msg.names);
+      tbody.querySelectorAll("tr[data-container]").forEach((row) => {
+        if (!keep.has(row.dataset.container)) row.remove();
+      });
+      const empty = tbody.querySelector(".empty-row");
+      if (empty) empty.hidden = keep.size > 0;
+    }
+
+    const handlers = { containers: onContainers, container: onContainer, release: onRelease, event: onEvent, application: onApplication };
 
     function connect() {
       const scheme = location.protocol === "https:" ? "wss://" : "ws://";
@@ -88,12 +103,12 @@
       };
       socket.onmessage = function (e) {
         const msg = JSON.parse(e.data);
-        if (msg.type === "subscribed") liveState.textContent = liveState.dataset.live || "Live";
+        if (msg.type === "subscribed") liveState.textContent = liveState.dataset.live;
         else if (msg.type === "error") liveState.textContent = msg.error;
         else if (handlers[msg.type]) handlers[msg.type](msg);
       };
       socket.onclose = function () {
-        liveState.textContent = "Reconnecting…";
+        liveState.textContent = liveState.dataset.reconnecting;
         setTimeout(connect, retry);
         retry = Math.min(retry * 2, 10000);
       };

@@ -13,7 +13,7 @@ from django.test import Client
 
 from accounts.models import User
 from apps.models import Application, Release
-from apps.operations import ImageAppSpec, deploy_application, delete_application
+from apps.operations import ImageAppSpec, delete_application, deploy_application
 from clusters.models import Cluster
 from tests import harness
 from tests.integration.conftest import wait_release
