@@ -32,3 +32,13 @@ class TenantLoginBackend(ModelBackend):
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
         return None
+
+
+def axes_username(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str:
+    """The login django-axes counts failures against: what the user typed, completed with the tenant."""
+    if credentials and credentials.get("username"):
+        return str(credentials["username"]).strip().lower()
+    data = getattr(request, "POST", {}) or {}
+    raw = str(data.get("login", "")).strip()
+    tenant = str(data.get("tenant", "")).strip()
+    return (f"{raw}@{tenant}" if tenant and "@" not in raw else raw).lower()

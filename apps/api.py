@@ -9,12 +9,12 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps import operations
 from apps.models import Application, Release
 from apps.serializers import ApplicationSerializer, ImageApplicationCreateSerializer, ReleaseSerializer
 from clusters.models import Cluster
+from console.api import BerthAPIView
 
 
 def _cluster(request: Request, cluster_id: int) -> Cluster:
@@ -27,8 +27,10 @@ def _application(request: Request, cluster_id: int, name: str) -> Application:
     return get_object_or_404(queryset.select_related("cluster", "tenant"), name=name)
 
 
-class ApplicationListView(APIView):
+class ApplicationListView(BerthAPIView):
     """``GET`` lists the cluster's applications; ``POST`` deploys one from an image (202 with the release)."""
+
+    action_map = {"GET": "cs:DescribeApplications", "POST": "cs:CreateApplication"}
 
     @extend_schema(responses=ApplicationSerializer(many=True), operation_id="applications_list")
     def get(self, request: Request, cluster_id: int) -> Response:
@@ -51,8 +53,10 @@ class ApplicationListView(APIView):
         return Response(ReleaseSerializer(release).data, status=status.HTTP_202_ACCEPTED)
 
 
-class ApplicationDetailView(APIView):
+class ApplicationDetailView(BerthAPIView):
     """``GET`` an application with services and containers; ``DELETE`` removes it (202 with the release)."""
+
+    action_map = {"GET": "cs:DescribeApplications", "DELETE": "cs:DeleteApplication"}
 
     @extend_schema(responses=ApplicationSerializer, operation_id="applications_retrieve")
     def get(self, request: Request, cluster_id: int, name: str) -> Response:
@@ -64,7 +68,7 @@ class ApplicationDetailView(APIView):
         return Response(ReleaseSerializer(release).data, status=status.HTTP_202_ACCEPTED)
 
 
-class ApplicationActionView(APIView):
+class ApplicationActionView(BerthAPIView):
     """``POST .../start|stop|restart``: 202 with the release to poll."""
 
     action_name = ""
@@ -80,8 +84,10 @@ class ApplicationActionView(APIView):
         return Response(ReleaseSerializer(release).data, status=status.HTTP_202_ACCEPTED)
 
 
-class ReleaseDetailView(APIView):
+class ReleaseDetailView(BerthAPIView):
     """``GET /api/v1/releases/{id}``: poll a release's status and progress."""
+
+    action_map = {"GET": "cs:DescribeApplications"}
 
     @extend_schema(responses=ReleaseSerializer, operation_id="releases_retrieve")
     def get(self, request: Request, release_id: int) -> Response:
@@ -91,8 +97,10 @@ class ReleaseDetailView(APIView):
         return Response(ReleaseSerializer(release).data)
 
 
-class ReleaseCancelView(APIView):
+class ReleaseCancelView(BerthAPIView):
     """``POST /api/v1/releases/{id}/cancel``: ask an active release to stop at its next checkpoint."""
+
+    action_map = {"POST": "cs:CancelRelease"}
 
     @extend_schema(request=None, responses=ReleaseSerializer, operation_id="releases_cancel")
     def post(self, request: Request, release_id: int) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -10,16 +11,36 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import NAME_VALIDATOR
-from accounts.permissions import TenantQuerySet
+from accounts.permissions import Resource, TenantQuerySet
+from clusters.models import cluster_resource
+
+
+def application_resource(region: str, tenant_id: int, cluster_id: int, name: str) -> str:
+    """``acs:cs:<region>:<tenant>:cluster/<cluster>/application/<name>``."""
+    return f"{cluster_resource(region, tenant_id, cluster_id)}/application/{name}"
+
+
+def _application_rows(queryset: models.QuerySet, prefix: str = "") -> Iterable[tuple[int, Resource]]:
+    fields = [
+        "pk",
+        f"{prefix}name",
+        f"{prefix}cluster_id",
+        f"{prefix}cluster__region",
+        f"{prefix}tenant_id",
+        f"{prefix}created_by_id",
+    ]
+    for pk, name, cluster_id, region, tenant_id, owner in queryset.values_list(*fields):
+        parent = cluster_resource(region, tenant_id, cluster_id)
+        yield pk, Resource(f"{parent}/application/{name}", (parent,), cluster_id=cluster_id, owner_id=owner)
 
 
 class ApplicationQuerySet(TenantQuerySet):
-    """A user can see an application when it is in the user's tenant, not deleted, and it may describe apps."""
+    """A user can see an application when it is in the user's tenant and it may describe it (or its cluster)."""
 
     read_action = "cs:DescribeApplications"
 
-    def visible_to(self, user: Any, action: str | None = None) -> ApplicationQuerySet:
-        return super().visible_to(user, action)
+    def resource_rows(self) -> Iterable[tuple[int, Resource]]:
+        return _application_rows(self)
 
 
 class Application(models.Model):
@@ -62,7 +83,7 @@ class Application(models.Model):
     @property
     def resource_name(self) -> str:
         """``acs:cs:<region>:<tenant>:cluster/<cluster>/application/<name>``."""
-        return f"{self.cluster.resource_name}/application/{self.name}"
+        return application_resource(self.cluster.region, self.tenant_id, self.cluster_id, self.name)
 
     @property
     def network_name(self) -> str:
@@ -92,10 +113,13 @@ class Service(models.Model):
 
 
 class ContainerQuerySet(TenantQuerySet):
-    """A user can see a container when it can see its application."""
+    """A user can see a container when it may describe its application."""
 
     tenant_path = "service__application__tenant"
     read_action = "cs:DescribeApplications"
+
+    def resource_rows(self) -> Iterable[tuple[int, Resource]]:
+        return _application_rows(self, "service__application__")
 
 
 class Container(models.Model):
@@ -132,10 +156,13 @@ class Container(models.Model):
 
 
 class ReleaseQuerySet(TenantQuerySet):
-    """A user can see a release when it can see its application."""
+    """A user can see a release when it may describe its application."""
 
     tenant_path = "application__tenant"
     read_action = "cs:DescribeApplications"
+
+    def resource_rows(self) -> Iterable[tuple[int, Resource]]:
+        return _application_rows(self, "application__")
 
 
 class Release(models.Model):
@@ -246,6 +273,10 @@ class TemplateQuerySet(TenantQuerySet):
     """A user can see a template when it is in the user's tenant and it may describe templates."""
 
     read_action = "cs:DescribeTemplates"
+
+    def resource_rows(self) -> Iterable[tuple[int, Resource]]:
+        for pk, name, tenant_id in self.values_list("pk", "name", "tenant_id"):
+            yield pk, Resource(f"acs:cs:*:{tenant_id}:template/{name}")
 
 
 class Template(models.Model):

@@ -125,6 +125,7 @@ def deploy_application(actor: Any, cluster: Cluster, spec: ImageAppSpec) -> Rele
     try:
         argv, env = validate_spec(spec)
         with transaction.atomic():
+            authorize(actor, "cs:CreateApplication", cluster)  # re-checked inside the transaction
             if Application.objects.filter(cluster=cluster, name=spec.name, deleted_at__isnull=True).exists():
                 raise ValidationError({"name": _("An application with this name already exists in the cluster.")})
             if (
@@ -189,6 +190,7 @@ def _lifecycle(actor: Any, app: Application, kind: str, action: str) -> Release:
     try:
         with transaction.atomic():
             app = Application.objects.select_for_update().get(pk=app.pk)
+            authorize(actor, action, app)  # re-checked inside the transaction: grants may have changed
             if app.deleted_at is not None or app.status == Application.Status.DELETED:
                 raise OperationConflict(_("%(app)s has been deleted.") % {"app": app.name})
             release = _start_release(actor, app, kind)

@@ -7,7 +7,6 @@ from typing import Any
 import yaml
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,6 +18,7 @@ from accounts.models import NAME_VALIDATOR
 from accounts.permissions import authorize, authorize_tenant
 from apps.models import Template
 from console import audit
+from console.pages import page
 
 MAX_COMPOSE_BYTES = 1024 * 1024
 
@@ -76,13 +76,13 @@ class TemplateForm(forms.ModelForm):
         return name
 
 
-@login_required
+@page("cs:DescribeTemplates")
 def template_list(request: HttpRequest) -> HttpResponse:
     templates = Template.objects.visible_to(request.user)
     return render(request, "apps/template_list.html", {"templates": templates})
 
 
-@login_required
+@page("cs:DescribeTemplates", "cs:CreateTemplate", "cs:UpdateTemplate")
 def template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     instance = None
     if pk is not None:
@@ -112,7 +112,7 @@ def template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     return render(request, "apps/template_form.html", {"form": form, "template": instance})
 
 
-@login_required
+@page("cs:DeleteTemplate")
 @require_POST
 def template_delete(request: HttpRequest, pk: int) -> HttpResponse:
     template = get_object_or_404(Template.objects.visible_to(request.user), pk=pk)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,9 +12,10 @@ from django.views.decorators.http import require_POST
 from apps import operations
 from apps.forms import ImageApplicationForm
 from apps.models import Application, Container, Release
+from console.pages import page
 
 
-@login_required
+@page("cs:DescribeApplications")
 def application_list(request: HttpRequest) -> HttpResponse:
     apps = (
         Application.objects.visible_to(request.user)
@@ -26,7 +26,7 @@ def application_list(request: HttpRequest) -> HttpResponse:
     return render(request, "apps/application_list.html", {"applications": apps})
 
 
-@login_required
+@page("cs:CreateApplication")
 def application_create(request: HttpRequest) -> HttpResponse:
     form = ImageApplicationForm(request.user, request.POST or None, initial={"cluster": request.GET.get("cluster")})
     if request.method == "POST" and form.is_valid():
@@ -59,7 +59,7 @@ def status_labels() -> dict[str, str]:
     return labels
 
 
-@login_required
+@page("cs:DescribeApplications")
 def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
     app = get_object_or_404(Application.objects.visible_to(request.user).select_related("cluster"), pk=pk)
     containers = Container.objects.filter(service__application=app).select_related("node", "service")
@@ -85,7 +85,7 @@ ACTIONS = {
 }
 
 
-@login_required
+@page("cs:StartApplication", "cs:StopApplication", "cs:RestartApplication", "cs:DeleteApplication")
 @require_POST
 def application_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     app = get_object_or_404(Application.objects.visible_to(request.user), pk=pk)

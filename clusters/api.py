@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from django.db.models import Count, Prefetch, Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from clusters.models import Cluster, Node
+from console.api import BerthAPIView
 
 
 class NodeSerializer(serializers.ModelSerializer):
@@ -34,20 +34,24 @@ def _clusters(request: Request):  # noqa: ANN202 - a queryset
     return (
         Cluster.objects.visible_to(request.user)
         .annotate(app_count=Count("applications", filter=Q(applications__deleted_at__isnull=True)))
-        .prefetch_related("nodes")
+        .prefetch_related(Prefetch("nodes", queryset=Node.objects.visible_to(request.user)))
     )
 
 
-class ClusterListView(APIView):
+class ClusterListView(BerthAPIView):
     """``GET /api/v1/clusters``: the clusters the caller may see."""
+
+    action_map = {"GET": "cs:DescribeClusters"}
 
     @extend_schema(responses=ClusterSerializer(many=True), operation_id="clusters_list")
     def get(self, request: Request) -> Response:
         return Response(ClusterSerializer(_clusters(request), many=True).data)
 
 
-class ClusterDetailView(APIView):
+class ClusterDetailView(BerthAPIView):
     """``GET /api/v1/clusters/{id}``."""
+
+    action_map = {"GET": "cs:DescribeClusters"}
 
     @extend_schema(responses=ClusterSerializer, operation_id="clusters_retrieve")
     def get(self, request: Request, cluster_id: int) -> Response:

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import NAME_VALIDATOR
-from accounts.permissions import TenantQuerySet
+from accounts.permissions import Resource, TenantQuerySet
+
+
+def cluster_resource(region: str, tenant_id: int, cluster_id: int) -> str:
+    """``acs:cs:<region>:<tenant-id>:cluster/<cluster-id>``."""
+    return f"acs:cs:{region}:{tenant_id}:cluster/{cluster_id}"
 
 
 class ClusterQuerySet(TenantQuerySet):
     """A user can see a cluster when it is in the user's tenant and it may describe clusters."""
 
     read_action = "cs:DescribeClusters"
+
+    def resource_rows(self) -> Iterable[tuple[int, Resource]]:
+        for pk, region, tenant_id in self.values_list("pk", "region", "tenant_id"):
+            yield pk, Resource(cluster_resource(region, tenant_id, pk), cluster_id=pk)
 
 
 class Cluster(models.Model):
@@ -29,6 +40,12 @@ class Cluster(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="cluster_name_unique_in_tenant")]
+        permissions = [
+            ("cluster_admin", "Administrator of the cluster"),
+            ("cluster_operator", "Operator of the cluster"),
+            ("cluster_developer", "Developer on the cluster"),
+            ("cluster_readonly", "Read-only on the cluster"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -36,14 +53,20 @@ class Cluster(models.Model):
     @property
     def resource_name(self) -> str:
         """The RAM resource name: ``acs:cs:<region>:<tenant-id>:cluster/<id>``."""
-        return f"acs:cs:{self.region}:{self.tenant_id}:cluster/{self.pk}"
+        return cluster_resource(self.region, self.tenant_id, self.pk)
 
 
 class NodeQuerySet(TenantQuerySet):
-    """A user can see a node when it can see the node's cluster."""
+    """A user can see a node when it may describe the nodes of the node's cluster."""
 
     tenant_path = "cluster__tenant"
     read_action = "cs:DescribeClusterNodes"
+
+    def resource_rows(self) -> Iterable[tuple[int, Resource]]:
+        rows = self.values_list("pk", "name", "cluster_id", "cluster__region", "cluster__tenant_id")
+        for pk, name, cluster_id, region, tenant_id in rows:
+            parent = cluster_resource(region, tenant_id, cluster_id)
+            yield pk, Resource(f"{parent}/node/{name}", (parent,), cluster_id=cluster_id)
 
 
 class Node(models.Model):

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from apps.models import Application
 from clusters.models import Cluster, Node
+from console.pages import page
 
 
-@login_required
+@page("cs:DescribeClusters")
 def cluster_list(request: HttpRequest) -> HttpResponse:
     clusters = Cluster.objects.visible_to(request.user).annotate(
         nodes_total=Count("nodes", distinct=True),
@@ -21,7 +21,7 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
     return render(request, "clusters/cluster_list.html", {"clusters": clusters})
 
 
-@login_required
+@page("cs:DescribeClusters", "cs:DescribeClusterNodes", "cs:DescribeApplications")
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = get_object_or_404(Cluster.objects.visible_to(request.user), pk=pk)
     nodes = Node.objects.visible_to(request.user).filter(cluster=cluster).annotate(n_containers=Count("containers"))
@@ -29,7 +29,7 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "clusters/cluster_detail.html", {"cluster": cluster, "nodes": nodes, "applications": apps})
 
 
-@login_required
+@page("cs:DescribeClusterNodes")
 def node_list(request: HttpRequest) -> HttpResponse:
     nodes = Node.objects.visible_to(request.user).select_related("cluster").annotate(n_containers=Count("containers"))
     return render(request, "clusters/node_list.html", {"nodes": nodes})

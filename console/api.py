@@ -7,6 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -29,3 +30,23 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, HostError):
         return Response({"detail": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
     return drf_exception_handler(exc, context)
+
+
+class BerthAPIView(APIView):
+    """The base of every Berth API view: each HTTP method maps to one RAM action; unmapped → 405.
+
+    ``action_map`` feeds the action catalogue (docs/ram.md) as well.
+    """
+
+    action_map: dict[str, str] = {}
+
+    def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        from rest_framework.exceptions import MethodNotAllowed
+
+        if request.method not in self.action_map and request.method not in ("HEAD", "OPTIONS"):
+            raise MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)
+
+    @property
+    def allowed_methods(self) -> list[str]:
+        return [m for m in super().allowed_methods if m in self.action_map or m == "OPTIONS"]

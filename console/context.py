@@ -11,6 +11,8 @@ source: ContextVar[str] = ContextVar("berth_source", default="system")
 source_ip: ContextVar[str] = ContextVar("berth_source_ip", default="")
 user_agent: ContextVar[str] = ContextVar("berth_user_agent", default="")
 actor_id: ContextVar[int | None] = ContextVar("berth_actor_id", default=None)
+mfa_present: ContextVar[bool] = ContextVar("berth_mfa_present", default=False)
+secure_transport: ContextVar[bool] = ContextVar("berth_secure_transport", default=False)
 
 SOURCES = ("ui", "api", "task", "trigger", "system")
 
@@ -20,8 +22,19 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-def begin(*, src: str, ip: str = "", agent: str = "", actor: int | None = None, rid: str | None = None) -> None:
+def begin(
+    *,
+    src: str,
+    ip: str = "",
+    agent: str = "",
+    actor: int | None = None,
+    rid: str | None = None,
+    mfa: bool = False,
+    secure: bool = False,
+) -> None:
     """Start a new context (a request, a command, a watcher event)."""
+    mfa_present.set(mfa)
+    secure_transport.set(secure)
     request_id.set(rid or new_request_id())
     source.set(src)
     source_ip.set(ip)

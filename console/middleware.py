@@ -24,8 +24,15 @@ class RequestContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         src = "api" if request.path.startswith("/api/") else "ui"
         user = getattr(request, "user", None)
-        actor = user.pk if user is not None and user.is_authenticated else None
-        context.begin(src=src, ip=client_ip(request), agent=request.META.get("HTTP_USER_AGENT", ""), actor=actor)
+        signed_in = user is not None and user.is_authenticated
+        context.begin(
+            src=src,
+            ip=client_ip(request),
+            agent=request.META.get("HTTP_USER_AGENT", ""),
+            actor=user.pk if signed_in else None,
+            mfa=bool(signed_in and getattr(user, "is_verified", lambda: False)()),
+            secure=request.is_secure(),
+        )
         request.request_id = context.request_id.get()
         response = self.get_response(request)
         response["X-Request-Id"] = request.request_id

@@ -14,9 +14,32 @@ from accounts.permissions import TenantQuerySet
 
 
 class OperationLogQuerySet(TenantQuerySet):
-    """Entries of a tenant. A user can see an entry when it is in its tenant and it may read the log."""
+    """A user can see an entry of its tenant when it may read the whole log (``cs:DescribeOperationLogs``),
+    or, for an entry about a cluster, when it may read that cluster's log (a role on the cluster gives it)."""
 
     read_action = "cs:DescribeOperationLogs"
+
+    def visible_to(self, user: Any, action: str | None = None) -> OperationLogQuerySet:
+        from accounts.permissions import Resource, decide
+        from clusters.models import Cluster
+
+        if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        scoped = self.filter(tenant_id=user.tenant_id)
+        if user.is_primary:
+            return scoped
+        wanted = action or self.read_action
+        log_name = f"acs:cs:*:{user.tenant_id}:operationlog"
+        clusters = dict(Cluster.objects.filter(tenant_id=user.tenant_id).resource_rows())
+        allowed = [
+            pk
+            for pk, res in clusters.items()
+            if decide(user, wanted, Resource(f"{res.name}/operationlog", (res.name,), cluster_id=pk)).allowed
+        ]
+        visible = models.Q(cluster_id__in=allowed)
+        if decide(user, wanted, Resource(log_name)).allowed:
+            visible |= models.Q(cluster_id__isnull=True) | ~models.Q(cluster_id__in=list(clusters))
+        return scoped.filter(visible)
 
     def update(self, **kwargs: Any) -> int:  # pragma: no cover - guarded path
         raise TypeError("the operation log is append-only")

@@ -3,6 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts import api as ram_api
 from apps import api as apps_api
 from clusters import api as clusters_api
 from console import api_views, views
@@ -21,7 +22,9 @@ api_v1 = [
     *[
         path(
             f"clusters/<int:cluster_id>/applications/<str:name>/{action}",
-            apps_api.ApplicationActionView.as_view(action_name=action),
+            apps_api.ApplicationActionView.as_view(
+                action_name=action, action_map={"POST": f"cs:{action.capitalize()}Application"}
+            ),
             name=f"api-application-{action}",
         )
         for action in ("start", "stop", "restart")
@@ -29,6 +32,39 @@ api_v1 = [
     path("releases/<int:release_id>", apps_api.ReleaseDetailView.as_view(), name="api-release"),
     path("releases/<int:release_id>/cancel", apps_api.ReleaseCancelView.as_view(), name="api-release-cancel"),
     path("operation-logs", api_views.OperationLogListView.as_view(), name="api-operation-logs"),
+    path("ram/users", ram_api.RamUserListView.as_view(), name="api-ram-users"),
+    path("ram/users/<str:name>", ram_api.RamUserDetailView.as_view(), name="api-ram-user"),
+    path("ram/users/<str:name>/policies", ram_api.AttachmentListView.as_view(), name="api-ram-user-policies"),
+    path(
+        "ram/users/<str:name>/policies/<str:policy>", ram_api.AttachmentDetailView.as_view(), name="api-ram-user-policy"
+    ),
+    path("ram/users/<str:name>/access-keys", ram_api.AccessKeyListView.as_view(), name="api-ram-access-keys"),
+    path(
+        "ram/users/<str:name>/access-keys/<str:key_id>",
+        ram_api.AccessKeyDetailView.as_view(),
+        name="api-ram-access-key",
+    ),
+    path("ram/groups", ram_api.RamGroupListView.as_view(), name="api-ram-groups"),
+    path("ram/groups/<str:name>", ram_api.RamGroupDetailView.as_view(), name="api-ram-group"),
+    path(
+        "ram/groups/<str:name>/policies",
+        ram_api.AttachmentListView.as_view(
+            kind="group", action_map={"GET": "ram:ListPoliciesForGroup", "POST": "ram:AttachPolicyToGroup"}
+        ),
+        name="api-ram-group-policies",
+    ),
+    path(
+        "ram/groups/<str:name>/policies/<str:policy>",
+        ram_api.AttachmentDetailView.as_view(kind="group", action_map={"DELETE": "ram:DetachPolicyFromGroup"}),
+        name="api-ram-group-policy",
+    ),
+    path("ram/policies", ram_api.PolicyListView.as_view(), name="api-ram-policies"),
+    path("ram/policies/<str:name>", ram_api.PolicyDetailView.as_view(), name="api-ram-policy"),
+    path("ram/policies/<str:name>/versions", ram_api.PolicyVersionsView.as_view(), name="api-ram-policy-versions"),
+    path("ram/grants", ram_api.GrantListView.as_view(), name="api-ram-grants"),
+    path("ram/grants/<str:grant_id>", ram_api.GrantDetailView.as_view(), name="api-ram-grant"),
+    path("ram/simulate", ram_api.SimulateView.as_view(), name="api-ram-simulate"),
+    path("ram/actions", ram_api.ActionCatalogueView.as_view(), name="api-ram-actions"),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
 ]
 

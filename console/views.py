@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
+import csv
+import io
+import json
+from typing import Any
+from urllib.parse import urlencode
+
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from apps.models import Application, Container
 from clusters.models import Cluster, Node
 from console.models import OperationLog
+from console.pages import page
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -18,7 +26,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-@login_required
+@page("cs:DescribeClusters", "cs:DescribeApplications", "cs:DescribeOperationLogs")
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
     clusters = Cluster.objects.visible_to(user).annotate(
@@ -37,35 +45,97 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "console/dashboard.html", context)
 
 
-@login_required
-def operation_logs(request: HttpRequest) -> HttpResponse:
-    """The tenant's operation log, newest first, filtered by action, outcome and free text."""
-    entries = OperationLog.objects.visible_to(request.user).select_related("actor")
-    action = request.GET.get("action", "").strip()
-    outcome = request.GET.get("outcome", "").strip()
-    text = request.GET.get("q", "").strip()
-    if action:
-        entries = entries.filter(action__icontains=action)
-    if outcome:
-        entries = entries.filter(outcome=outcome)
-    if text:
+FILTERS = ("since", "until", "actor", "action", "resource", "outcome", "q")
+
+
+def filter_entries(entries: QuerySet[OperationLog], params: Any) -> tuple[QuerySet[OperationLog], dict[str, str]]:
+    """Apply the operation-log filters (time range, actor, action, resource, outcome, free text)."""
+    values = {name: str(params.get(name, "")).strip()[:200] for name in FILTERS}
+    for name, lookup in (("since", "created_at__gte"), ("until", "created_at__lte")):
+        if values[name]:
+            moment = parse_datetime(values[name])
+            if moment is None:
+                values[name] = ""
+                continue
+            if timezone.is_naive(moment):
+                moment = timezone.make_aware(moment)
+            entries = entries.filter(**{lookup: moment})
+    if values["actor"]:
+        entries = entries.filter(actor_name__icontains=values["actor"])
+    if values["action"]:
+        entries = entries.filter(action__icontains=values["action"])
+    if values["resource"]:
+        entries = entries.filter(resource__icontains=values["resource"])
+    if values["outcome"]:
+        entries = entries.filter(outcome=values["outcome"])
+    if values["q"]:
+        text = values["q"]
         entries = entries.filter(
             Q(target__icontains=text)
             | Q(resource__icontains=text)
             | Q(actor_name__icontains=text)
             | Q(error__icontains=text)
             | Q(request_id=text)
+            | Q(source_ip=text)
+            | Q(action__icontains=text)
         )
-    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    return entries, values
+
+
+EXPORT_FIELDS = [
+    "id",
+    "created_at",
+    "actor_name",
+    "actor_kind",
+    "source",
+    "source_ip",
+    "user_agent",
+    "request_id",
+    "action",
+    "resource",
+    "target",
+    "cluster_id",
+    "parameters",
+    "outcome",
+    "error",
+    "duration_ms",
+    "hash",
+]
+EXPORT_LIMIT = 100_000
+
+
+def export(entries: QuerySet[OperationLog], fmt: str) -> HttpResponse:
+    """The filtered entries as a CSV or JSON download (newest first, at most EXPORT_LIMIT rows)."""
+    rows = entries.values(*EXPORT_FIELDS)[:EXPORT_LIMIT]
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    if fmt == "json":
+        data = [{**row, "created_at": row["created_at"].isoformat()} for row in rows]
+        response = HttpResponse(json.dumps(data, indent=1), content_type="application/json")
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "parameters": json.dumps(row["parameters"], sort_keys=True)})
+        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="operation-log-{stamp}.{fmt}"'
+    return response
+
+
+@page("cs:DescribeOperationLogs")
+def operation_logs(request: HttpRequest) -> HttpResponse:
+    """The tenant's operation log, newest first, filtered; exported as CSV or JSON with ``?export=csv|json``."""
+    entries, values = filter_entries(OperationLog.objects.visible_to(request.user), request.GET)
+    fmt = request.GET.get("export")
+    if fmt in ("csv", "json"):
+        return export(entries, fmt)
+    page_obj = Paginator(entries, 50).get_page(request.GET.get("page"))
+    query = urlencode({k: v for k, v in values.items() if v})
     template = (
         "console/_operation_log_table.html" if request.headers.get("HX-Request") else "console/operation_logs.html"
     )
     return render(
         request,
         template,
-        {
-            "page": page,
-            "outcomes": OperationLog.Outcome.choices,
-            "filters": {"action": action, "outcome": outcome, "q": text},
-        },
+        {"page": page_obj, "outcomes": OperationLog.Outcome.choices, "filters": values, "query": query},
     )

@@ -54,7 +54,16 @@ def test_sign_in_as_name_at_alias_and_failures_are_logged(owner: User, member: U
         "/templates/",
         "/templates/new/",
         "/operation-logs/",
-        "/ram/",
+        "/ram/users/",
+        "/ram/users/admin/",
+        "/ram/groups/",
+        "/ram/policies/",
+        "/ram/policies/AliyunCSReadOnlyAccess/",
+        "/ram/authorizations/",
+        "/ram/simulator/",
+        "/ram/settings/",
+        "/ram/actions/",
+        "/account/",
         "/api/docs",
         "/api/v1/schema",
     ],
@@ -106,12 +115,12 @@ def test_create_form_offers_only_own_clusters(owner: User, outsider: User) -> No
 def test_access_key_secret_shown_once(owner: User) -> None:
     client = Client()
     client.force_login(owner)
-    client.post("/ram/access-keys/")
-    first = client.get("/ram/").content.decode()
+    client.post("/account/access-keys/")
+    first = client.get("/account/").content.decode()
     assert 'data-testid="new-secret"' in first
-    assert 'data-testid="new-secret"' not in client.get("/ram/").content.decode()
-    client.post("/ram/access-keys/")
-    client.post("/ram/access-keys/")
+    assert 'data-testid="new-secret"' not in client.get("/account/").content.decode()
+    client.post("/account/access-keys/")
+    client.post("/account/access-keys/")
     assert owner.access_keys.count() == 2
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from accounts.permissions import Resource, TenantQuerySet
 
 NAME_VALIDATOR = RegexValidator(
     r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
@@ -23,11 +26,19 @@ USERNAME_VALIDATOR = RegexValidator(
 
 
 class Tenant(models.Model):
-    """A customer organisation: the boundary no permission crosses. Its primary account owns everything in it."""
+    """A customer organisation: the boundary no permission crosses. Its primary account owns everything in it.
+
+    The password policy of its users lives here too (Alibaba keeps it per account).
+    """
 
     name = models.CharField(_("name"), max_length=100)
     alias = models.CharField(_("alias"), max_length=63, unique=True, validators=[NAME_VALIDATOR])
     created_at = models.DateTimeField(auto_now_add=True)
+    password_min_length = models.PositiveSmallIntegerField(_("minimum password length"), default=8)
+    password_require_upper = models.BooleanField(_("require an upper-case letter"), default=False)
+    password_require_lower = models.BooleanField(_("require a lower-case letter"), default=False)
+    password_require_digit = models.BooleanField(_("require a digit"), default=False)
+    password_require_symbol = models.BooleanField(_("require a symbol"), default=False)
 
     class Meta:
         ordering = ["id"]
@@ -35,14 +46,38 @@ class Tenant(models.Model):
     def __str__(self) -> str:
         return self.alias
 
+    def password_problems(self, password: str) -> list[str]:
+        """What ``password`` lacks under this tenant's password policy (empty when it complies)."""
+        problems = []
+        if len(password) < self.password_min_length:
+            problems.append(_("Use at least %(n)s characters.") % {"n": self.password_min_length})
+        checks = [
+            (self.password_require_upper, any(c.isupper() for c in password), _("Use an upper-case letter.")),
+            (self.password_require_lower, any(c.islower() for c in password), _("Use a lower-case letter.")),
+            (self.password_require_digit, any(c.isdigit() for c in password), _("Use a digit.")),
+            (self.password_require_symbol, any(not c.isalnum() for c in password), _("Use a symbol.")),
+        ]
+        problems.extend(str(message) for required, present, message in checks if required and not present)
+        return [str(p) for p in problems]
 
-class UserManager(BaseUserManager["User"]):
+
+class UserQuerySet(TenantQuerySet):
+    """A user can see a RAM user of its tenant when it may get that user (``ram:GetUser``)."""
+
+    read_action = "ram:GetUser"
+
+    def resource_rows(self) -> Iterable[tuple[int, Resource]]:
+        for pk, name, tenant_id in self.values_list("pk", "name", "tenant_id"):
+            yield pk, Resource(f"acs:ram:*:{tenant_id}:user/{name}")
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):  # type: ignore[misc]
     """Creates users inside a tenant; the login is ``name@alias``."""
 
     def create_user(self, tenant: Tenant, name: str, password: str | None, **extra: object) -> User:
         user = self.model(tenant=tenant, name=name, login=f"{name}@{tenant.alias}", **extra)
         user.set_password(password)
-        user.full_clean(exclude=["password"])
+        user.full_clean(exclude=["password", "groups"])
         user.save()
         return user
 
@@ -83,6 +118,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     def is_staff(self) -> bool:
         """The Django admin is not part of the product: nobody is staff."""
         return False
+
+    @property
+    def resource_name(self) -> str:
+        """``acs:ram:*:<tenant-id>:user/<name>``."""
+        return f"acs:ram:*:{self.tenant_id}:user/{self.name}"
 
     @property
     def kind(self) -> str:

@@ -1,0 +1,526 @@
+"""REST API of RAM (/api/v1/ram): users, groups, policies, attachments, access keys, grants, simulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts import operations as ops
+from accounts.models import AccessKey, ClusterGroupObjectPermission, ClusterUserObjectPermission, Policy, RamGroup, User
+from accounts.roles import ROLE_BY_CODENAME, ROLES
+from clusters.models import Cluster
+from console.api import BerthAPIView
+
+
+def _strict(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """Validate ``data``; unknown fields are errors."""
+    body = serializer_class(data=data)
+    body.is_valid(raise_exception=True)
+    if isinstance(data, dict):
+        unknown = set(data) - set(body.fields)
+        if unknown:
+            raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
+    return body.validated_data
+
+
+def _user(request: Request, name: str, action: str = "ram:GetUser") -> User:
+    try:
+        return ops.find_user(request.user, name, action)
+    except User.DoesNotExist as exc:
+        raise Http404 from exc
+
+
+def _group(request: Request, name: str) -> RamGroup:
+    group = RamGroup.objects.visible_to(request.user).filter(name=name).first()
+    if group is None:
+        raise Http404
+    return group
+
+
+def _policy(request: Request, name: str) -> Policy:
+    try:
+        return ops.find_policy(request.user, name)
+    except Policy.DoesNotExist as exc:
+        raise Http404 from exc
+
+
+# --- users -----------------------------------------------------------------------------------------
+
+
+class UserSerializer(serializers.ModelSerializer):
+    kind = serializers.CharField(read_only=True)
+    groups = serializers.SerializerMethodField()
+    policies = serializers.SerializerMethodField()
+    mfa_enabled = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "name",
+            "login",
+            "display_name",
+            "kind",
+            "is_active",
+            "created_at",
+            "last_login",
+            "groups",
+            "policies",
+            "mfa_enabled",
+        ]
+        read_only_fields = fields
+
+    def get_groups(self, obj: User) -> list[str]:
+        return sorted(g.ram_group.name for g in obj.groups.all() if hasattr(g, "ram_group"))
+
+    def get_policies(self, obj: User) -> list[str]:
+        return [a.policy.name for a in obj.policy_attachments.all()]
+
+    def get_mfa_enabled(self, obj: User) -> bool:
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        return TOTPDevice.objects.filter(user=obj, confirmed=True).exists()
+
+
+class UserCreate(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    display_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+class UserUpdate(serializers.Serializer):
+    display_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    active = serializers.BooleanField(required=False)
+    password = serializers.CharField(max_length=128, required=False, trim_whitespace=False)
+
+
+class RamUserListView(BerthAPIView):
+    """``GET`` the tenant's users; ``POST {"name", "password"}`` creates a sub-account."""
+
+    action_map = {"GET": "ram:ListUsers", "POST": "ram:CreateUser"}
+
+    @extend_schema(responses=UserSerializer(many=True), operation_id="ram_users_list")
+    def get(self, request: Request) -> Response:
+        users = User.objects.visible_to(request.user, "ram:ListUsers").prefetch_related(
+            "groups__ram_group", "policy_attachments__policy"
+        )
+        return Response(UserSerializer(users, many=True).data)
+
+    @extend_schema(request=UserCreate, responses={201: UserSerializer}, operation_id="ram_users_create")
+    def post(self, request: Request) -> Response:
+        user = ops.create_subaccount(request.user, **_strict(UserCreate, request.data))
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class RamUserDetailView(BerthAPIView):
+    """``GET``, ``PATCH {"display_name", "active", "password"}``, ``DELETE`` one user."""
+
+    action_map = {"GET": "ram:GetUser", "PATCH": "ram:UpdateUser", "DELETE": "ram:DeleteUser"}
+
+    @extend_schema(responses=UserSerializer, operation_id="ram_users_retrieve")
+    def get(self, request: Request, name: str) -> Response:
+        return Response(UserSerializer(_user(request, name)).data)
+
+    @extend_schema(request=UserUpdate, responses=UserSerializer, operation_id="ram_users_update")
+    def patch(self, request: Request, name: str) -> Response:
+        user = _user(request, name)
+        data = _strict(UserUpdate, request.data)
+        if "password" in data:
+            ops.change_password(request.user, user, data.pop("password"), current=request.data.get("current"))
+        if data:
+            ops.update_subaccount(request.user, user, display_name=data.get("display_name"), active=data.get("active"))
+        return Response(UserSerializer(user).data)
+
+    @extend_schema(responses={204: None}, operation_id="ram_users_destroy")
+    def delete(self, request: Request, name: str) -> Response:
+        ops.delete_subaccount(request.user, _user(request, name))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- groups ----------------------------------------------------------------------------------------
+
+
+class GroupSerializer(serializers.ModelSerializer):
+    members = serializers.SerializerMethodField()
+    policies = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RamGroup
+        fields = ["name", "description", "members", "policies", "created_at"]
+        read_only_fields = fields
+
+    def get_members(self, obj: RamGroup) -> list[str]:
+        return [u.name for u in obj.members]
+
+    def get_policies(self, obj: RamGroup) -> list[str]:
+        return [a.policy.name for a in obj.policy_attachments.all()]
+
+
+class GroupWrite(serializers.Serializer):
+    name = serializers.CharField(max_length=64, required=False)
+    description = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    members = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=1000)
+
+
+class RamGroupListView(BerthAPIView):
+    """``GET`` groups; ``POST {"name", "members": [...]}`` creates one."""
+
+    action_map = {"GET": "ram:ListGroups", "POST": "ram:CreateGroup"}
+
+    @extend_schema(responses=GroupSerializer(many=True), operation_id="ram_groups_list")
+    def get(self, request: Request) -> Response:
+        groups = RamGroup.objects.visible_to(request.user).prefetch_related("policy_attachments__policy")
+        return Response(GroupSerializer(groups, many=True).data)
+
+    @extend_schema(request=GroupWrite, responses={201: GroupSerializer}, operation_id="ram_groups_create")
+    def post(self, request: Request) -> Response:
+        data = _strict(GroupWrite, request.data)
+        if "name" not in data:
+            raise serializers.ValidationError({"name": ["This field is required."]})
+        group = ops.create_group(
+            request.user, name=data["name"], description=data.get("description", ""), members=data.get("members")
+        )
+        return Response(GroupSerializer(group).data, status=status.HTTP_201_CREATED)
+
+
+class RamGroupDetailView(BerthAPIView):
+    """``GET``, ``PATCH {"name", "description", "members"}`` (rename, set members), ``DELETE`` one group."""
+
+    action_map = {"GET": "ram:GetGroup", "PATCH": "ram:UpdateGroup", "DELETE": "ram:DeleteGroup"}
+
+    @extend_schema(responses=GroupSerializer, operation_id="ram_groups_retrieve")
+    def get(self, request: Request, name: str) -> Response:
+        return Response(GroupSerializer(_group(request, name)).data)
+
+    @extend_schema(request=GroupWrite, responses=GroupSerializer, operation_id="ram_groups_update")
+    def patch(self, request: Request, name: str) -> Response:
+        group = ops.update_group(request.user, _group(request, name), **_strict(GroupWrite, request.data))
+        return Response(GroupSerializer(group).data)
+
+    @extend_schema(responses={204: None}, operation_id="ram_groups_destroy")
+    def delete(self, request: Request, name: str) -> Response:
+        ops.delete_group(request.user, _group(request, name))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- policies --------------------------------------------------------------------------------------
+
+
+class PolicySerializer(serializers.ModelSerializer):
+    default_version = serializers.SerializerMethodField()
+    document = serializers.SerializerMethodField()
+    versions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Policy
+        fields = ["name", "kind", "description", "default_version", "document", "versions", "updated_at"]
+        read_only_fields = fields
+
+    def get_default_version(self, obj: Policy) -> str:
+        return f"v{obj.default_version}"
+
+    def get_document(self, obj: Policy) -> Any:
+        return next((v.document for v in obj.versions.all() if v.number == obj.default_version), None)
+
+    def get_versions(self, obj: Policy) -> list[dict[str, Any]]:
+        return [
+            {"version": v.label, "default": v.number == obj.default_version, "created_at": v.created_at}
+            for v in obj.versions.all()
+        ]
+
+
+class PolicyCreate(serializers.Serializer):
+    name = serializers.CharField(max_length=128)
+    document = serializers.JSONField()
+    description = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class PolicyVersionCreate(serializers.Serializer):
+    document = serializers.JSONField()
+    set_default = serializers.BooleanField(required=False, default=True)
+
+
+class PolicyListView(BerthAPIView):
+    """``GET`` system and custom policies; ``POST {"name", "document"}`` creates a custom one."""
+
+    action_map = {"GET": "ram:ListPolicies", "POST": "ram:CreatePolicy"}
+
+    @extend_schema(responses=PolicySerializer(many=True), operation_id="ram_policies_list")
+    def get(self, request: Request) -> Response:
+        return Response(
+            PolicySerializer(Policy.objects.visible_to(request.user).prefetch_related("versions"), many=True).data
+        )
+
+    @extend_schema(request=PolicyCreate, responses={201: PolicySerializer}, operation_id="ram_policies_create")
+    def post(self, request: Request) -> Response:
+        pol = ops.create_policy(request.user, **_strict(PolicyCreate, request.data))
+        return Response(PolicySerializer(pol).data, status=status.HTTP_201_CREATED)
+
+
+class PolicyDetailView(BerthAPIView):
+    """``GET``; ``PUT {"document"}`` adds a version and makes it the default; ``DELETE`` (when attached to nobody)."""
+
+    action_map = {"GET": "ram:GetPolicy", "PUT": "ram:CreatePolicyVersion", "DELETE": "ram:DeletePolicy"}
+
+    @extend_schema(responses=PolicySerializer, operation_id="ram_policies_retrieve")
+    def get(self, request: Request, name: str) -> Response:
+        return Response(PolicySerializer(_policy(request, name)).data)
+
+    @extend_schema(request=PolicyVersionCreate, responses=PolicySerializer, operation_id="ram_policies_update")
+    def put(self, request: Request, name: str) -> Response:
+        pol = _policy(request, name)
+        data = _strict(PolicyVersionCreate, request.data)
+        ops.add_policy_version(request.user, pol, data["document"], set_default=data["set_default"])
+        pol.refresh_from_db()
+        return Response(PolicySerializer(pol).data)
+
+    @extend_schema(responses={204: None}, operation_id="ram_policies_destroy")
+    def delete(self, request: Request, name: str) -> Response:
+        ops.delete_policy(request.user, _policy(request, name))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PolicyVersionsView(BerthAPIView):
+    """``GET`` versions; ``POST {"document", "set_default"}`` adds one (5 kept)."""
+
+    action_map = {"GET": "ram:ListPolicyVersions", "POST": "ram:CreatePolicyVersion"}
+
+    @extend_schema(responses=PolicySerializer, operation_id="ram_policy_versions_list")
+    def get(self, request: Request, name: str) -> Response:
+        pol = _policy(request, name)
+        return Response(
+            [
+                {
+                    "version": v.label,
+                    "default": v.number == pol.default_version,
+                    "document": v.document,
+                    "created_at": v.created_at,
+                }
+                for v in pol.versions.all()
+            ]
+        )
+
+    @extend_schema(
+        request=PolicyVersionCreate, responses={201: PolicySerializer}, operation_id="ram_policy_versions_create"
+    )
+    def post(self, request: Request, name: str) -> Response:
+        pol = _policy(request, name)
+        data = _strict(PolicyVersionCreate, request.data)
+        version = ops.add_policy_version(request.user, pol, data["document"], set_default=data["set_default"])
+        pol.refresh_from_db()
+        return Response(
+            {"version": version.label, "default": version.number == pol.default_version}, status=status.HTTP_201_CREATED
+        )
+
+
+class AttachBody(serializers.Serializer):
+    policy = serializers.CharField(max_length=128)
+
+
+class AttachmentListView(BerthAPIView):
+    """``/ram/users/{name}/policies`` and ``/ram/groups/{name}/policies``: ``GET`` and ``POST {"policy"}``."""
+
+    kind = "user"
+    action_map = {"GET": "ram:ListPoliciesForUser", "POST": "ram:AttachPolicyToUser"}
+
+    def _holder(self, request: Request, name: str) -> dict[str, Any]:
+        return {"user": _user(request, name)} if self.kind == "user" else {"group": _group(request, name)}
+
+    @extend_schema(responses=PolicySerializer(many=True))
+    def get(self, request: Request, name: str) -> Response:
+        holder = next(iter(self._holder(request, name).values()))
+        policies = [a.policy for a in holder.policy_attachments.select_related("policy")]
+        return Response([{"name": p.name, "kind": p.kind} for p in policies])
+
+    @extend_schema(request=AttachBody, responses={201: None})
+    def post(self, request: Request, name: str) -> Response:
+        pol = _policy(request, _strict(AttachBody, request.data)["policy"])
+        ops.attach_policy(request.user, pol, **self._holder(request, name))
+        return Response({"policy": pol.name}, status=status.HTTP_201_CREATED)
+
+
+class AttachmentDetailView(AttachmentListView):
+    """``DELETE .../policies/{policy}`` detaches."""
+
+    action_map = {"DELETE": "ram:DetachPolicyFromUser"}
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, name: str, policy: str) -> Response:
+        ops.detach_policy(request.user, _policy(request, policy), **self._holder(request, name))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- access keys -----------------------------------------------------------------------------------
+
+
+class AccessKeySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AccessKey
+        fields = ["key_id", "is_active", "created_at", "last_used_at"]
+        read_only_fields = fields
+
+
+class AccessKeyUpdate(serializers.Serializer):
+    active = serializers.BooleanField()
+
+
+class AccessKeyListView(BerthAPIView):
+    """``GET`` a user's access keys; ``POST`` issues one and returns its secret, this once."""
+
+    action_map = {"GET": "ram:ListAccessKeys", "POST": "ram:CreateAccessKey"}
+
+    @extend_schema(responses=AccessKeySerializer(many=True), operation_id="ram_access_keys_list")
+    def get(self, request: Request, name: str) -> Response:
+        user = _user(request, name)
+        if not ops.permissions.may(request.user, "ram:ListAccessKeys", user.resource_name):
+            raise ops.PermissionDenied("You are not permitted to perform ram:ListAccessKeys.")
+        return Response(AccessKeySerializer(user.access_keys.all(), many=True).data)
+
+    @extend_schema(request=None, responses={201: AccessKeySerializer}, operation_id="ram_access_keys_create")
+    def post(self, request: Request, name: str) -> Response:
+        key, secret = ops.create_access_key(request.user, _user(request, name))
+        return Response({**AccessKeySerializer(key).data, "secret": secret}, status=status.HTTP_201_CREATED)
+
+
+class AccessKeyDetailView(BerthAPIView):
+    """``PATCH {"active": false}`` disables, ``DELETE`` removes."""
+
+    action_map = {"PATCH": "ram:UpdateAccessKey", "DELETE": "ram:DeleteAccessKey"}
+
+    def _key(self, request: Request, name: str, key_id: str) -> AccessKey:
+        key = AccessKey.objects.filter(user=_user(request, name), key_id=key_id).select_related("user").first()
+        if key is None:
+            raise Http404
+        return key
+
+    @extend_schema(request=AccessKeyUpdate, responses=AccessKeySerializer, operation_id="ram_access_keys_update")
+    def patch(self, request: Request, name: str, key_id: str) -> Response:
+        key = self._key(request, name, key_id)
+        ops.set_access_key_active(request.user, key, _strict(AccessKeyUpdate, request.data)["active"])
+        return Response(AccessKeySerializer(key).data)
+
+    @extend_schema(responses={204: None}, operation_id="ram_access_keys_destroy")
+    def delete(self, request: Request, name: str, key_id: str) -> Response:
+        ops.delete_access_key(request.user, self._key(request, name, key_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- grants ----------------------------------------------------------------------------------------
+
+
+class GrantBody(serializers.Serializer):
+    principal = serializers.CharField(max_length=80)
+    cluster = serializers.IntegerField()
+    role = serializers.ChoiceField(choices=list(ROLES))
+
+
+def grant_rows(user: Any) -> list[dict[str, Any]]:
+    """Every grant on the clusters ``user`` may see, as API rows."""
+    clusters = Cluster.objects.visible_to(user)
+    rows: list[dict[str, Any]] = []
+    for perm in ClusterUserObjectPermission.objects.filter(content_object__in=clusters).select_related(
+        "user", "permission", "content_object"
+    ):
+        rows.append(
+            {
+                "id": f"u{perm.pk}",
+                "principal": f"user:{perm.user.name}",
+                "cluster": perm.content_object_id,
+                "cluster_name": perm.content_object.name,
+                "role": ROLE_BY_CODENAME[perm.permission.codename].slug,
+            }
+        )
+    for perm in ClusterGroupObjectPermission.objects.filter(content_object__in=clusters).select_related(
+        "group__ram_group", "permission", "content_object"
+    ):
+        rows.append(
+            {
+                "id": f"g{perm.pk}",
+                "principal": f"group:{perm.group.ram_group.name}",
+                "cluster": perm.content_object_id,
+                "cluster_name": perm.content_object.name,
+                "role": ROLE_BY_CODENAME[perm.permission.codename].slug,
+            }
+        )
+    return sorted(rows, key=lambda r: (r["cluster"], r["principal"]))
+
+
+class GrantListView(BerthAPIView):
+    """``GET`` grants; ``POST {"principal": "user:NAME"|"group:NAME", "cluster": ID, "role": ROLE}``."""
+
+    action_map = {"GET": "cs:DescribeUserPermissions", "POST": "cs:GrantPermissions"}
+
+    @extend_schema(responses=GrantBody(many=True), operation_id="ram_grants_list")
+    def get(self, request: Request) -> Response:
+        return Response(grant_rows(request.user))
+
+    @extend_schema(request=GrantBody, responses={201: GrantBody}, operation_id="ram_grants_create")
+    def post(self, request: Request) -> Response:
+        data = _strict(GrantBody, request.data)
+        cluster = Cluster.objects.visible_to(request.user).filter(pk=data["cluster"]).first()
+        if cluster is None:
+            raise serializers.ValidationError({"cluster": ["Unknown cluster."]})
+        ops.grant(request.user, data["principal"], cluster, data["role"])
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+class GrantDetailView(BerthAPIView):
+    """``DELETE /ram/grants/{id}`` revokes the role."""
+
+    action_map = {"DELETE": "cs:RevokePermissions"}
+
+    @extend_schema(responses={204: None}, operation_id="ram_grants_destroy")
+    def delete(self, request: Request, grant_id: str) -> Response:
+        row = next((r for r in grant_rows(request.user) if r["id"] == grant_id), None)
+        if row is None:
+            raise Http404
+        cluster = Cluster.objects.get(pk=row["cluster"])
+        ops.revoke(request.user, row["principal"], cluster)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- simulator and catalogue -----------------------------------------------------------------------
+
+
+class SimulateBody(serializers.Serializer):
+    user = serializers.CharField(max_length=64)
+    action = serializers.CharField(max_length=128)
+    resource = serializers.CharField(max_length=512)
+    context = serializers.DictField(required=False, default=dict)
+
+
+class SimulateView(BerthAPIView):
+    """``POST`` → ``{"decision": "allow"|"deny", "reason": {...}}``: which statement or grant decided."""
+
+    action_map = {"POST": "ram:SimulatePolicy"}
+
+    @extend_schema(request=SimulateBody, responses={200: None}, operation_id="ram_simulate")
+    def post(self, request: Request) -> Response:
+        data = _strict(SimulateBody, request.data)
+        return Response(
+            ops.simulate(
+                request.user,
+                user_name=data["user"],
+                action=data["action"],
+                resource=data["resource"],
+                context=data["context"],
+            )
+        )
+
+
+class ActionCatalogueView(BerthAPIView):
+    """``GET`` every action name with its resource, pages and endpoints."""
+
+    action_map = {"GET": "ram:ListActions"}
+    permission_classes: list[Any] = []  # the catalogue is public documentation
+    authentication_classes: list[Any] = []
+
+    @extend_schema(responses={200: None}, operation_id="ram_actions_list")
+    def get(self, request: Request) -> Response:
+        from accounts.catalogue import catalogue
+
+        return Response(catalogue())

@@ -1,0 +1,166 @@
+"""The action catalogue: every RAM action, the resource it applies to, and the pages and endpoints needing it.
+
+Pages declare their actions with ``console.pages.page(...)``; API views with ``action_map``. The
+catalogue walks the URL configuration, so it cannot drift from the code; ``docs/ram.md`` is
+generated from it (``manage.py ram_catalogue``) and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import URLPattern, URLResolver, get_resolver
+
+CLUSTER = "acs:cs:<region>:<tenant-id>:cluster/<cluster-id>"
+APP = f"{CLUSTER}/application/<app-name>"
+NODE = f"{CLUSTER}/node/<node-name>"
+TEMPLATE = "acs:cs:*:<tenant-id>:template/<name>"
+OPLOG = "acs:cs:*:<tenant-id>:operationlog, or " + CLUSTER + "/operationlog"
+USER = "acs:ram:*:<tenant-id>:user/<name>"
+GROUP = "acs:ram:*:<tenant-id>:group/<name>"
+POLICY = "acs:ram:*:<tenant-id>:policy/<name>"
+TENANT = "acs:ram:*:<tenant-id>:*"
+
+ACTIONS: dict[str, tuple[str, str]] = {
+    "cs:DescribeClusters": (CLUSTER, "See a cluster and its summary."),
+    "cs:DescribeClusterNodes": (NODE, "See the nodes of a cluster."),
+    "cs:AddClusterNodes": (CLUSTER, "Register a Docker host as a node of the cluster."),
+    "cs:CreateCluster": (CLUSTER, "Create a cluster (the local cluster is created by setup)."),
+    "cs:DescribeApplications": (APP, "See applications, their containers and releases."),
+    "cs:CreateApplication": (CLUSTER, "Deploy a new application to the cluster."),
+    "cs:StartApplication": (APP, "Start an application's containers."),
+    "cs:StopApplication": (APP, "Stop an application's containers."),
+    "cs:RestartApplication": (APP, "Restart an application's containers."),
+    "cs:DeleteApplication": (APP, "Delete an application, its containers and network."),
+    "cs:CancelRelease": (APP, "Ask a running release of the application to stop."),
+    "cs:DescribeTemplates": (TEMPLATE, "See orchestration templates."),
+    "cs:CreateTemplate": (TEMPLATE, "Create a template."),
+    "cs:UpdateTemplate": (TEMPLATE, "Edit a template."),
+    "cs:DeleteTemplate": (TEMPLATE, "Delete a template."),
+    "cs:DescribeOperationLogs": (OPLOG, "Read the operation log (of the tenant, or of one cluster)."),
+    "cs:DescribeUserPermissions": (CLUSTER, "See the role grants on clusters."),
+    "cs:GrantPermissions": (CLUSTER, "Grant a sub-account or group a role on the cluster."),
+    "cs:RevokePermissions": (CLUSTER, "Remove a role grant on the cluster."),
+    "ram:ListUsers": (USER, "List RAM users."),
+    "ram:GetUser": (USER, "See one RAM user."),
+    "ram:CreateUser": (USER, "Create a sub-account."),
+    "ram:UpdateUser": (USER, "Change a user's display name, disable or enable it."),
+    "ram:DeleteUser": (USER, "Delete a sub-account."),
+    "ram:ChangePassword": (USER, "Change one's own password (self-service)."),
+    "ram:UpdateLoginProfile": (USER, "Set another user's console password."),
+    "ram:CreateVirtualMFADevice": (USER, "Enable TOTP MFA for oneself (self-service)."),
+    "ram:DeleteVirtualMFADevice": (USER, "Disable one's TOTP MFA (self-service)."),
+    "ram:ListAccessKeys": (USER, "List a user's access keys."),
+    "ram:CreateAccessKey": (USER, "Create an access key (at most two per user; the secret is shown once)."),
+    "ram:UpdateAccessKey": (USER, "Disable or enable an access key."),
+    "ram:DeleteAccessKey": (USER, "Delete an access key."),
+    "ram:ListGroups": (GROUP, "List RAM groups."),
+    "ram:GetGroup": (GROUP, "See one group and its members."),
+    "ram:CreateGroup": (GROUP, "Create a group."),
+    "ram:UpdateGroup": (GROUP, "Rename a group or set its members."),
+    "ram:AddUserToGroup": (GROUP, "Add a member to a group."),
+    "ram:RemoveUserFromGroup": (GROUP, "Remove a member from a group."),
+    "ram:DeleteGroup": (GROUP, "Delete a group."),
+    "ram:ListPolicies": (POLICY, "List system and custom policies."),
+    "ram:GetPolicy": (POLICY, "See a policy and its versions."),
+    "ram:CreatePolicy": (POLICY, "Create a custom policy."),
+    "ram:CreatePolicyVersion": (POLICY, "Add a version to a custom policy (five are kept)."),
+    "ram:ListPolicyVersions": (POLICY, "List a policy's versions."),
+    "ram:SetDefaultPolicyVersion": (POLICY, "Choose the version in force."),
+    "ram:DeletePolicyVersion": (POLICY, "Delete a version that is not the default."),
+    "ram:DeletePolicy": (POLICY, "Delete a custom policy attached to nobody."),
+    "ram:ListPoliciesForUser": (USER, "List the policies attached to a user."),
+    "ram:ListPoliciesForGroup": (GROUP, "List the policies attached to a group."),
+    "ram:AttachPolicyToUser": (USER, "Attach a policy to a sub-account."),
+    "ram:DetachPolicyFromUser": (USER, "Detach a policy from a sub-account."),
+    "ram:AttachPolicyToGroup": (GROUP, "Attach a policy to a group."),
+    "ram:DetachPolicyFromGroup": (GROUP, "Detach a policy from a group."),
+    "ram:SimulatePolicy": (USER, "Ask the policy simulator how a user's request would be decided."),
+    "ram:SetPasswordPolicy": (TENANT, "Change the tenant's password policy."),
+    "ram:ListActions": ("*", "Read this catalogue (public)."),
+}
+
+
+def _walk(patterns: list[Any], prefix: str = "") -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    for entry in patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            found.extend(_walk(entry.url_patterns, route))
+        elif isinstance(entry, URLPattern):
+            found.append((route, entry.callback))
+    return found
+
+
+def _clean(route: str) -> str:
+    import re
+
+    route = route.replace("^", "").replace("$", "")
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
+
+
+def usage() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(pages, endpoints) per action, read from the URL configuration."""
+    pages: dict[str, list[str]] = {}
+    endpoints: dict[str, list[str]] = {}
+    for route, callback in _walk(get_resolver().url_patterns):
+        view_class = getattr(callback, "view_class", None)
+        if view_class is not None and hasattr(view_class, "action_map"):
+            mapping = {**view_class.action_map, **getattr(callback, "view_initkwargs", {}).get("action_map", {})}
+            for method, action in mapping.items():
+                endpoints.setdefault(action, []).append(f"{method} {_clean(route)}")
+        for action in getattr(callback, "berth_actions", ()):
+            pages.setdefault(action, []).append(_clean(route))
+    return pages, endpoints
+
+
+def catalogue() -> list[dict[str, Any]]:
+    """Every action with its resource, description, pages and endpoints, sorted by name."""
+    pages, endpoints = usage()
+    return [
+        {
+            "action": name,
+            "resource": resource,
+            "description": description,
+            "pages": sorted(set(pages.get(name, []))),
+            "endpoints": sorted(set(endpoints.get(name, []))),
+        }
+        for name, (resource, description) in sorted(ACTIONS.items())
+    ]
+
+
+def unknown_actions() -> list[str]:
+    """Actions used by pages or endpoints but missing from ``ACTIONS`` (a test keeps this empty)."""
+    pages, endpoints = usage()
+    return sorted((set(pages) | set(endpoints)) - set(ACTIONS))
+
+
+def markdown() -> str:
+    """docs/ram.md."""
+    lines = [
+        "# RAM action catalogue",
+        "",
+        "Generated by `python manage.py ram_catalogue` from the code (pages declare their actions with",
+        "`console.pages.page`, API views with `action_map`); a test fails when this file is out of date.",
+        "Browsable in the console at *RAM → Actions* and at `GET /api/v1/ram/actions`.",
+        "",
+        'Policies use Alibaba RAM syntax: `{"Version": "1", "Statement": [{"Effect", "Action", "Resource",',
+        '"Condition"}]}`; `*` and `?` are wildcards; action names are case-insensitive. A statement on a',
+        "cluster covers what is inside it (its applications, nodes, containers, releases and log entries).",
+        "Effective permission = same tenant AND (primary account OR allowed by a policy OR granted by a",
+        "cluster role) AND no explicit Deny.",
+        "",
+        "Cluster roles (RAM → Authorizations): **admin** `cs:*` on the cluster; **operator** read, deploy,",
+        "scale and release on every application; **developer** read and deploy, and manage the",
+        "applications it created; **read-only** `cs:Describe*`, `cs:Get*`, `cs:List*`.",
+        "",
+        "| action | resource | what | console pages | API endpoints |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in catalogue():
+        lines.append(
+            f"| `{row['action']}` | `{row['resource']}` | {row['description']} | "
+            f"{'<br>'.join(f'`{p}`' for p in row['pages']) or '—'} | "
+            f"{'<br>'.join(f'`{e}`' for e in row['endpoints']) or '—'} |"
+        )
+    return "\n".join(lines) + "\n"

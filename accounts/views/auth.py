@@ -1,0 +1,249 @@
+"""First-run setup, sign-in (with TOTP MFA and throttling), and the signed-in user's own account."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts import operations
+from accounts.backends import find_login
+from accounts.forms import LoginForm, MfaForm, PasswordChangeForm, SetupForm
+from accounts.models import AccessKey, Tenant, User
+from console import audit
+from console.pages import page
+
+BACKEND = "accounts.backends.TenantLoginBackend"
+
+
+def setup(request: HttpRequest) -> HttpResponse:
+    """First run: create the first tenant and its primary account. Gone once a tenant exists."""
+    if Tenant.objects.exists():
+        return redirect("accounts:login")
+    form = SetupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = operations.create_tenant(
+                name=data["tenant_name"], alias=data["alias"], admin=data["admin"], password=data["password"]
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            login(request, user, backend=BACKEND)
+            messages.success(request, _("Welcome to Berth. Your machine's Docker engine is the cluster “local”."))
+            return redirect("console:dashboard")
+    return render(request, "accounts/setup.html", {"form": form})
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return "/"
+
+
+def _signed_in(request: HttpRequest, user: User, target: str, *, mfa: bool = False) -> HttpResponse:
+    audit.record(
+        "ram:ConsoleSignin", actor=user, resource=user.resource_name, target=user.login, parameters={"mfa": mfa}
+    )
+    return redirect(target)
+
+
+def login_view(request: HttpRequest) -> HttpResponse:
+    """Sign in as ``name@alias`` (or name + tenant); a user with MFA gives a TOTP code next."""
+    form = LoginForm(request, request.POST or None, initial={"next": request.GET.get("next", "")})
+    if request.method == "POST":
+        if form.is_valid():
+            user = form.user
+            device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+            if device is not None:
+                request.session["mfa_pending"] = user.pk
+                request.session["mfa_next"] = _next_url(request)
+                return redirect("accounts:login_mfa")
+            login(request, user, backend=BACKEND)
+            return _signed_in(request, user, _next_url(request))
+        who = find_login(form.login_name())
+        audit.record(
+            "ram:ConsoleSignin",
+            tenant=who.tenant if who else None,
+            target=form.login_name()[:100],
+            outcome=audit.OperationLog.Outcome.FAILURE,
+            error=_("Too many failed attempts.")
+            if getattr(request, "axes_locked_out", False)
+            else _("Wrong user name or password."),
+        )
+        if getattr(request, "axes_locked_out", False):
+            return render(request, "accounts/locked.html", status=429)
+    return render(request, "accounts/login.html", {"form": form})
+
+
+def login_mfa(request: HttpRequest) -> HttpResponse:
+    """Second step of sign-in for users with MFA: a TOTP code."""
+    user = User.objects.filter(pk=request.session.get("mfa_pending"), is_active=True).first()
+    if user is None:
+        return redirect("accounts:login")
+    form = MfaForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        device = next(
+            (
+                d
+                for d in TOTPDevice.objects.filter(user=user, confirmed=True)
+                if d.verify_token(form.cleaned_data["code"])
+            ),
+            None,
+        )
+        if device is not None:
+            target = request.session.pop("mfa_next", "/")
+            request.session.pop("mfa_pending", None)
+            login(request, user, backend=BACKEND)
+            otp_login(request, device)
+            return _signed_in(request, user, target, mfa=True)
+        audit.record(
+            "ram:ConsoleSignin",
+            actor=user,
+            target=user.login,
+            outcome=audit.OperationLog.Outcome.FAILURE,
+            error=_("Wrong MFA code."),
+        )
+        form.add_error("code", _("Wrong or expired code."))
+    return render(request, "accounts/login_mfa.html", {"form": form, "login": user.login})
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        audit.record("ram:ConsoleSignout", actor=request.user, target=request.user.login)
+    logout(request)
+    return redirect("accounts:login")
+
+
+def _qr_svg(uri: str) -> str:
+    import qrcode
+    import qrcode.image.svg
+
+    image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@page("ram:ChangePassword", "ram:CreateVirtualMFADevice", "ram:ListAccessKeys")
+def account(request: HttpRequest) -> HttpResponse:
+    """One's own account: password, MFA, access keys."""
+    user: User = request.user  # type: ignore[assignment]
+    password_form = PasswordChangeForm(request.POST or None, prefix="pw")
+    if request.method == "POST" and "pw-password" in request.POST and password_form.is_valid():
+        try:
+            operations.change_password(
+                user, user, password_form.cleaned_data["password"], current=password_form.cleaned_data["current"]
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                password_form.add_error(field if field in password_form.fields else None, errors)
+        except PermissionDenied as exc:
+            password_form.add_error(None, str(exc))
+        else:
+            from django.contrib.auth import update_session_auth_hash
+
+            update_session_auth_hash(request, user)
+            messages.success(request, _("Password changed."))
+            return redirect("accounts:account")
+    pending = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    context: dict[str, Any] = {
+        "password_form": password_form,
+        "mfa_enabled": TOTPDevice.objects.filter(user=user, confirmed=True).exists(),
+        "pending": pending,
+        "qr": _qr_svg(pending.config_url) if pending else None,
+        "mfa_form": MfaForm(prefix="mfa"),
+        "keys": AccessKey.objects.filter(user=user),
+        "new_secret": request.session.pop("new_access_key", None),
+    }
+    return render(request, "accounts/account.html", context)
+
+
+@page("ram:CreateVirtualMFADevice")
+@require_POST
+def mfa_begin(request: HttpRequest) -> HttpResponse:
+    """Make an unconfirmed TOTP device and show its secret as a QR code."""
+    user: User = request.user  # type: ignore[assignment]
+    operations._require(user, "ram:CreateVirtualMFADevice", user.resource_name)
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    TOTPDevice.objects.create(user=user, name="Berth", confirmed=False)
+    return redirect("accounts:account")
+
+
+@page("ram:CreateVirtualMFADevice")
+@require_POST
+def mfa_confirm(request: HttpRequest) -> HttpResponse:
+    """Confirm the new device with a first code; from now on sign-in asks for one."""
+    user: User = request.user  # type: ignore[assignment]
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    form = MfaForm(request.POST, prefix="mfa")
+    if device is None or not form.is_valid() or not device.verify_token(form.cleaned_data["code"]):
+        messages.error(request, _("Wrong or expired code; MFA is not enabled yet."))
+        return redirect("accounts:account")
+    device.confirmed = True
+    device.save()
+    otp_login(request, device)
+    audit.record("ram:CreateVirtualMFADevice", actor=user, resource=user.resource_name, target=user.login)
+    messages.success(request, _("MFA is on: sign-in will ask for a code from your authenticator."))
+    return redirect("accounts:account")
+
+
+@page("ram:DeleteVirtualMFADevice")
+@require_POST
+def mfa_disable(request: HttpRequest) -> HttpResponse:
+    """Turn MFA off (a current code is required)."""
+    user: User = request.user  # type: ignore[assignment]
+    form = MfaForm(request.POST, prefix="mfa")
+    devices = list(TOTPDevice.objects.filter(user=user, confirmed=True))
+    if not form.is_valid() or not any(d.verify_token(form.cleaned_data["code"]) for d in devices):
+        messages.error(request, _("Wrong or expired code; MFA stays on."))
+        return redirect("accounts:account")
+    TOTPDevice.objects.filter(user=user).delete()
+    audit.record("ram:DeleteVirtualMFADevice", actor=user, resource=user.resource_name, target=user.login)
+    messages.success(request, _("MFA is off."))
+    return redirect("accounts:account")
+
+
+@page("ram:CreateAccessKey")
+@require_POST
+def access_key_create(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    try:
+        key, secret = operations.create_access_key(user, user)
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    else:
+        # Shown once, on the next page only; never stored in clear.
+        request.session["new_access_key"] = f"{key.key_id}:{secret}"
+    return redirect(request.POST.get("back") or "accounts:account")
+
+
+@page("ram:UpdateAccessKey", "ram:DeleteAccessKey")
+@require_POST
+def access_key_change(request: HttpRequest, key_id: str, change: str) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    key = AccessKey.objects.filter(tenant_id=user.tenant_id, key_id=key_id).select_related("user").first()
+    if key is None or not User.objects.visible_to(user).filter(pk=key.user_id).exists() and key.user_id != user.pk:
+        raise Http404
+    if change == "delete":
+        operations.delete_access_key(user, key)
+        messages.success(request, _("Access key %(id)s deleted.") % {"id": key_id})
+    elif change in ("disable", "enable"):
+        operations.set_access_key_active(user, key, change == "enable")
+    else:
+        raise Http404
+    return redirect(request.POST.get("back") or "accounts:account")

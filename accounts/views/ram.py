@@ -1,0 +1,389 @@
+"""Console pages of RAM: users, groups, policies, authorizations (cluster grants), simulator, settings, actions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts import operations as ops
+from accounts.api import grant_rows
+from accounts.catalogue import catalogue
+from accounts.forms import (
+    AttachForm,
+    GrantForm,
+    GroupForm,
+    PasswordPolicyForm,
+    PolicyForm,
+    PolicyVersionForm,
+    ResetPasswordForm,
+    SimulatorForm,
+    SubAccountForm,
+)
+from accounts.models import AccessKey, Policy, RamGroup, User
+from accounts.permissions import may
+from clusters.models import Cluster
+from console.pages import page
+
+
+def _attempt(request: HttpRequest, work: Callable[[], Any], success: str | None = None) -> bool:
+    """Run an operation; a ValidationError becomes an error message. True when it worked."""
+    try:
+        work()
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return False
+    if success:
+        messages.success(request, success)
+    return True
+
+
+def _form_errors(form: Any, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
+
+
+def _user(request: HttpRequest, name: str) -> User:
+    found = User.objects.visible_to(request.user).filter(name=name).first()
+    if found is None:
+        raise Http404
+    return found
+
+
+def _group(request: HttpRequest, name: str) -> RamGroup:
+    found = RamGroup.objects.visible_to(request.user).filter(name=name).first()
+    if found is None:
+        raise Http404
+    return found
+
+
+def _policy(request: HttpRequest, name: str) -> Policy:
+    try:
+        return ops.find_policy(request.user, name)
+    except Policy.DoesNotExist as exc:
+        raise Http404 from exc
+
+
+def _attachable(request: HttpRequest) -> list[str]:
+    return list(Policy.objects.visible_to(request.user).values_list("name", flat=True))
+
+
+# --- users -----------------------------------------------------------------------------------------
+
+
+@page("ram:ListUsers", "ram:CreateUser")
+def users(request: HttpRequest) -> HttpResponse:
+    form = SubAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = ops.create_subaccount(request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, _("Sub-account %(login)s created.") % {"login": user.login})
+            return redirect("accounts:ram_user", name=user.name)
+    listing = User.objects.visible_to(request.user, "ram:ListUsers").prefetch_related("groups__ram_group")
+    return render(
+        request,
+        "accounts/ram/users.html",
+        {
+            "users": listing,
+            "form": form,
+            "tab": "users",
+            "can_create": may(request.user, "ram:CreateUser", ops.ram_resource(request.user.tenant_id, "user", "*")),
+        },
+    )
+
+
+@page("ram:GetUser", "ram:ListPoliciesForUser", "ram:ListAccessKeys")
+def user_detail(request: HttpRequest, name: str) -> HttpResponse:
+    subject = _user(request, name)
+    context = {
+        "subject": subject,
+        "tab": "users",
+        "groups": RamGroup.objects.filter(auth_group__user=subject),
+        "attachments": subject.policy_attachments.select_related("policy"),
+        "attach_form": AttachForm(_attachable(request)),
+        "reset_form": ResetPasswordForm(),
+        "keys": AccessKey.objects.filter(user=subject)
+        if may(request.user, "ram:ListAccessKeys", subject.resource_name)
+        else None,
+        "new_secret": request.session.pop("new_access_key", None),
+        "grants": [g for g in grant_rows(request.user) if g["principal"] == f"user:{subject.name}"],
+    }
+    return render(request, "accounts/ram/user_detail.html", context)
+
+
+@page(
+    "ram:UpdateUser",
+    "ram:DeleteUser",
+    "ram:UpdateLoginProfile",
+    "ram:AttachPolicyToUser",
+    "ram:DetachPolicyFromUser",
+    "ram:CreateAccessKey",
+)
+@require_POST
+def user_change(request: HttpRequest, name: str, change: str) -> HttpResponse:
+    subject = _user(request, name)
+    actor = request.user
+    if change == "disable":
+        _attempt(request, lambda: ops.update_subaccount(actor, subject, active=False), _("User disabled."))
+    elif change == "enable":
+        _attempt(request, lambda: ops.update_subaccount(actor, subject, active=True), _("User enabled."))
+    elif change == "password":
+        form = ResetPasswordForm(request.POST)
+        if form.is_valid():
+            _attempt(
+                request,
+                lambda: ops.change_password(
+                    actor, subject, form.cleaned_data["password"], current=request.POST.get("current")
+                ),
+                _("Password set."),
+            )
+    elif change == "attach":
+        _attempt(
+            request,
+            lambda: ops.attach_policy(actor, _policy(request, request.POST.get("policy", "")), user=subject),
+            _("Policy attached."),
+        )
+    elif change == "detach":
+        _attempt(
+            request,
+            lambda: ops.detach_policy(actor, _policy(request, request.POST.get("policy", "")), user=subject),
+            _("Policy detached."),
+        )
+    elif change == "access-key":
+        try:
+            key, secret = ops.create_access_key(actor, subject)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            request.session["new_access_key"] = f"{key.key_id}:{secret}"
+    elif change == "delete":
+        if _attempt(request, lambda: ops.delete_subaccount(actor, subject), _("User deleted.")):
+            return redirect("accounts:ram_users")
+    else:
+        raise Http404
+    return redirect("accounts:ram_user", name=subject.name)
+
+
+# --- groups ----------------------------------------------------------------------------------------
+
+
+@page("ram:ListGroups", "ram:CreateGroup")
+def groups(request: HttpRequest) -> HttpResponse:
+    form = GroupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            group = ops.create_group(request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            return redirect("accounts:ram_group", name=group.name)
+    listing = RamGroup.objects.visible_to(request.user)
+    return render(request, "accounts/ram/groups.html", {"groups": listing, "form": form, "tab": "groups"})
+
+
+@page("ram:GetGroup", "ram:ListPoliciesForGroup")
+def group_detail(request: HttpRequest, name: str) -> HttpResponse:
+    group = _group(request, name)
+    members = list(group.members)
+    candidates = User.objects.filter(tenant_id=request.user.tenant_id).exclude(pk__in=[m.pk for m in members])
+    context = {
+        "group": group,
+        "tab": "groups",
+        "members": members,
+        "candidates": candidates,
+        "attachments": group.policy_attachments.select_related("policy"),
+        "attach_form": AttachForm(_attachable(request)),
+        "rename_form": GroupForm(initial={"name": group.name, "description": group.description}),
+        "grants": [g for g in grant_rows(request.user) if g["principal"] == f"group:{group.name}"],
+    }
+    return render(request, "accounts/ram/group_detail.html", context)
+
+
+@page(
+    "ram:UpdateGroup",
+    "ram:AddUserToGroup",
+    "ram:RemoveUserFromGroup",
+    "ram:DeleteGroup",
+    "ram:AttachPolicyToGroup",
+    "ram:DetachPolicyFromGroup",
+)
+@require_POST
+def group_change(request: HttpRequest, name: str, change: str) -> HttpResponse:
+    group = _group(request, name)
+    actor = request.user
+    member = User.objects.filter(tenant_id=actor.tenant_id, name=request.POST.get("user", "")).first()
+    if change == "rename":
+        form = GroupForm(request.POST)
+        if form.is_valid() and _attempt(
+            request, lambda: ops.update_group(actor, group, **form.cleaned_data), _("Group saved.")
+        ):
+            return redirect("accounts:ram_group", name=group.name)
+    elif change == "add" and member is not None:
+        _attempt(request, lambda: ops.add_member(actor, group, member), _("Member added."))
+    elif change == "remove" and member is not None:
+        _attempt(request, lambda: ops.remove_member(actor, group, member), _("Member removed."))
+    elif change == "attach":
+        _attempt(
+            request,
+            lambda: ops.attach_policy(actor, _policy(request, request.POST.get("policy", "")), group=group),
+            _("Policy attached."),
+        )
+    elif change == "detach":
+        _attempt(
+            request,
+            lambda: ops.detach_policy(actor, _policy(request, request.POST.get("policy", "")), group=group),
+            _("Policy detached."),
+        )
+    elif change == "delete":
+        if _attempt(request, lambda: ops.delete_group(actor, group), _("Group deleted.")):
+            return redirect("accounts:ram_groups")
+    else:
+        raise Http404
+    return redirect("accounts:ram_group", name=group.name)
+
+
+# --- policies --------------------------------------------------------------------------------------
+
+
+@page("ram:ListPolicies", "ram:CreatePolicy")
+def policies(request: HttpRequest) -> HttpResponse:
+    form = PolicyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            pol = ops.create_policy(request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            return redirect("accounts:ram_policy", name=pol.name)
+    listing = Policy.objects.visible_to(request.user).prefetch_related("attachments")
+    return render(request, "accounts/ram/policies.html", {"policies": listing, "form": form, "tab": "policies"})
+
+
+@page("ram:GetPolicy", "ram:ListPolicyVersions")
+def policy_detail(request: HttpRequest, name: str) -> HttpResponse:
+    pol = _policy(request, name)
+    form = PolicyVersionForm(request.POST or None, initial={"document": pol.default().document})
+    if request.method == "POST" and form.is_valid():
+        try:
+            ops.add_policy_version(
+                request.user, pol, form.cleaned_data["document"], set_default=form.cleaned_data["set_default"]
+            )
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, _("Version added."))
+            return redirect("accounts:ram_policy", name=pol.name)
+    context = {
+        "policy": pol,
+        "versions": pol.versions.order_by("-number"),
+        "form": form,
+        "tab": "policies",
+        "attachments": pol.attachments.filter(tenant_id=request.user.tenant_id).select_related("user", "group"),
+    }
+    return render(request, "accounts/ram/policy_detail.html", context)
+
+
+@page("ram:SetDefaultPolicyVersion", "ram:DeletePolicyVersion", "ram:DeletePolicy")
+@require_POST
+def policy_change(request: HttpRequest, name: str, change: str) -> HttpResponse:
+    pol = _policy(request, name)
+    actor = request.user
+    try:
+        number = int(request.POST.get("version", "0").lstrip("v") or 0)
+    except ValueError:
+        number = 0
+    if change == "default":
+        _attempt(request, lambda: ops.set_default_version(actor, pol, number), _("Default version changed."))
+    elif change == "delete-version":
+        _attempt(request, lambda: ops.delete_policy_version(actor, pol, number), _("Version deleted."))
+    elif change == "delete":
+        if _attempt(request, lambda: ops.delete_policy(actor, pol), _("Policy deleted.")):
+            return redirect("accounts:ram_policies")
+    else:
+        raise Http404
+    return redirect("accounts:ram_policy", name=pol.name)
+
+
+# --- authorizations, simulator, settings, catalogue ------------------------------------------------
+
+
+@page("cs:DescribeUserPermissions", "cs:GrantPermissions", "cs:RevokePermissions")
+def authorizations(request: HttpRequest) -> HttpResponse:
+    actor = request.user
+    principals = [(f"user:{u.name}", u.login) for u in User.objects.filter(tenant_id=actor.tenant_id, is_primary=False)]
+    principals += [
+        (f"group:{g.name}", _("group %(name)s") % {"name": g.name})
+        for g in RamGroup.objects.filter(tenant_id=actor.tenant_id)
+    ]
+    clusters = [(c.pk, c.name) for c in Cluster.objects.visible_to(actor)]
+    form = GrantForm(principals, clusters, request.POST or None)
+    if request.method == "POST":
+        if request.POST.get("revoke"):
+            row = next((r for r in grant_rows(actor) if r["id"] == request.POST["revoke"]), None)
+            if row is None:
+                raise Http404
+            cluster = Cluster.objects.visible_to(actor).get(pk=row["cluster"])
+            _attempt(request, lambda: ops.revoke(actor, row["principal"], cluster), _("Grant removed."))
+            return redirect("accounts:ram_authorizations")
+        if form.is_valid():
+            cluster = Cluster.objects.visible_to(actor).get(pk=form.cleaned_data["cluster"])
+            if _attempt(
+                request,
+                lambda: ops.grant(actor, form.cleaned_data["principal"], cluster, form.cleaned_data["role"]),
+                _("Role granted."),
+            ):
+                return redirect("accounts:ram_authorizations")
+    return render(
+        request,
+        "accounts/ram/authorizations.html",
+        {"grants": grant_rows(actor), "form": form, "tab": "authorizations"},
+    )
+
+
+@page("ram:SimulatePolicy")
+def simulator(request: HttpRequest) -> HttpResponse:
+    names = list(User.objects.filter(tenant_id=request.user.tenant_id).values_list("name", flat=True))
+    form = SimulatorForm(names, request.POST or None)
+    result = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            result = ops.simulate(
+                request.user,
+                user_name=data["user"],
+                action=data["action"],
+                resource=data["resource"],
+                context=form.context(),
+            )
+        except ValidationError as exc:
+            _form_errors(form, exc)
+    return render(request, "accounts/ram/simulator.html", {"form": form, "result": result, "tab": "simulator"})
+
+
+@page("ram:SetPasswordPolicy")
+def settings_page(request: HttpRequest) -> HttpResponse:
+    tenant = request.user.tenant
+    form = PasswordPolicyForm(request.POST or None, instance=tenant)
+    if request.method == "POST" and form.is_valid():
+        changed = {k: form.cleaned_data[k] for k in form.fields}
+        form.instance.refresh_from_db()
+        if _attempt(request, lambda: ops.set_password_policy(request.user, **changed), _("Password policy saved.")):
+            return redirect("accounts:ram_settings")
+    return render(request, "accounts/ram/settings.html", {"form": form, "tab": "settings"})
+
+
+@page("ram:ListActions")
+def actions(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/ram/actions.html", {"actions": catalogue(), "tab": "actions"})
