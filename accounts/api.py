@@ -321,14 +321,17 @@ class AttachBody(serializers.Serializer):
     policy = serializers.CharField(max_length=128)
 
 
-class AttachmentListView(BerthAPIView):
-    """``/ram/users/{name}/policies`` and ``/ram/groups/{name}/policies``: ``GET`` and ``POST {"policy"}``."""
-
+class _AttachmentView(BerthAPIView):
     kind = "user"
-    action_map = {"GET": "ram:ListPoliciesForUser", "POST": "ram:AttachPolicyToUser"}
 
     def _holder(self, request: Request, name: str) -> dict[str, Any]:
         return {"user": _user(request, name)} if self.kind == "user" else {"group": _group(request, name)}
+
+
+class AttachmentListView(_AttachmentView):
+    """``/ram/users/{name}/policies`` and ``/ram/groups/{name}/policies``: ``GET`` and ``POST {"policy"}``."""
+
+    action_map = {"GET": "ram:ListPoliciesForUser", "POST": "ram:AttachPolicyToUser"}
 
     @extend_schema(responses=PolicySerializer(many=True))
     def get(self, request: Request, name: str) -> Response:
@@ -343,7 +346,7 @@ class AttachmentListView(BerthAPIView):
         return Response({"policy": pol.name}, status=status.HTTP_201_CREATED)
 
 
-class AttachmentDetailView(AttachmentListView):
+class AttachmentDetailView(_AttachmentView):
     """``DELETE .../policies/{policy}`` detaches."""
 
     action_map = {"DELETE": "ram:DetachPolicyFromUser"}

@@ -164,7 +164,8 @@ def change_password(actor: Any, user: User, password: str, *, current: str | Non
     """Set a console password: one's own (knowing the current one) or another user's (``ram:UpdateLoginProfile``)."""
     own = actor.pk == user.pk
     action = "ram:ChangePassword" if own else "ram:UpdateLoginProfile"
-    _require(actor, action, user.resource_name)
+    if not own:  # everyone may change their own password (knowing the current one)
+        _require(actor, action, user.resource_name)
     if own and (current is None or not user.check_password(current)):
         raise ValidationError({"current": [_("The current password is wrong.")]})
     check_password(user.tenant, password, user)

@@ -40,15 +40,22 @@ class World:
 
 def _cluster(owner: User, name: str) -> tuple[Cluster, Application, Release]:
     cluster = Cluster.objects.create(tenant=owner.tenant, name=name)
-    node = Node.objects.create(cluster=cluster, name=f"node-{name}", endpoint="unix:///nonexistent.sock",
-                               publish_ip="127.0.0.1", state=Node.State.READY)
-    app = Application.objects.create(tenant=owner.tenant, cluster=cluster, name=f"app-{name}", status="running",
-                                     created_by=owner)
+    node = Node.objects.create(
+        cluster=cluster,
+        name=f"node-{name}",
+        endpoint="unix:///nonexistent.sock",
+        publish_ip="127.0.0.1",
+        state=Node.State.READY,
+    )
+    app = Application.objects.create(
+        tenant=owner.tenant, cluster=cluster, name=f"app-{name}", status="running", created_by=owner
+    )
     service = Service.objects.create(application=app, name=app.name, image="local/busybox:1", scale=1)
     Container.objects.create(service=service, node=node, index=1, name=f"{app.name}_{app.name}_1", state="running")
     release = Release.objects.create(application=app, kind="deploy", status="successful")
-    audit.record("cs:CreateApplication", actor=owner, target=app.name, resource=app.resource_name,
-                 cluster_id=cluster.pk)
+    audit.record(
+        "cs:CreateApplication", actor=owner, target=app.name, resource=app.resource_name, cluster_id=cluster.pk
+    )
     return cluster, app, release
 
 

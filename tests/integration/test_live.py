@@ -117,3 +117,40 @@ def test_deploy_is_seen_live_container_by_container(stack: harness.Stack, owner:
     replayed_events = [m for m in replay if m["type"] == "event"]
     assert replayed_events and all(m["id"] > last_event for m in replayed_events)
     assert Release.objects.get(pk=deletion.pk).status == "successful"
+
+
+def test_sub_account_subscribes_only_where_it_is_granted(stack: harness.Stack, owner: User) -> None:
+    from accounts import operations as ram
+    from tests.conftest import PASSWORD
+
+    granted = Cluster.objects.create(tenant=owner.tenant, name="granted")
+    other = Cluster.objects.create(tenant=owner.tenant, name="other")
+    app_ok = Application.objects.create(tenant=owner.tenant, cluster=granted, name="visible")
+    app_no = Application.objects.create(tenant=owner.tenant, cluster=other, name="hidden")
+    reader = ram.create_subaccount(owner, name="reader", password=PASSWORD)
+    ram.grant(owner, "user:reader", granted, "read-only")
+    cookie = session_cookie(User.objects.get(pk=reader.pk))
+    ok = asyncio.run(
+        collect(
+            ws_url(stack),
+            cookie,
+            {"action": "subscribe", "type": "application", "id": app_ok.pk},
+            lambda s: len(s) >= 1,
+            10,
+        )
+    )
+    assert ok[0]["type"] == "subscribed"
+    refused = asyncio.run(
+        collect(
+            ws_url(stack),
+            cookie,
+            {"action": "subscribe", "type": "application", "id": app_no.pk},
+            lambda s: len(s) >= 1,
+            10,
+        )
+    )
+    assert refused[0] == {
+        "type": "error",
+        "error": "not found",
+        "subscription": {"type": "application", "id": app_no.pk},
+    }

@@ -40,27 +40,61 @@ def names(queryset: Any, field: str = "name") -> set[str]:
 
 # resource → (queryset of everything, field naming a row, expected names per persona)
 VISIBLE: dict[str, tuple[Callable[[], Any], str, dict[str, set[str]]]] = {
-    "clusters": (lambda: Cluster.objects, "name", {
-        "owner": {"a", "b"}, "reader": {"a"}, "denied": {"b"}, "stranger": {"c"}}),
-    "nodes": (lambda: Node.objects, "name", {
-        "owner": {"node-a", "node-b"}, "reader": {"node-a"}, "denied": {"node-b"}, "stranger": {"node-c"}}),
-    "applications": (lambda: Application.objects, "name", {
-        "owner": {"app-a", "app-b"}, "reader": {"app-a"}, "denied": {"app-b"}, "stranger": {"app-c"}}),
-    "containers": (lambda: Container.objects, "name", {
-        "owner": {"app-a_app-a_1", "app-b_app-b_1"}, "reader": {"app-a_app-a_1"}, "denied": {"app-b_app-b_1"},
-        "stranger": {"app-c_app-c_1"}}),
-    "releases": (lambda: Release.objects, "application__name", {
-        "owner": {"app-a", "app-b"}, "reader": {"app-a"}, "denied": {"app-b"}, "stranger": {"app-c"}}),
-    "operation logs": (lambda: OperationLog.objects.filter(action__in=["cs:CreateApplication", "cs:TenantWide"]),
-                       "target", {
-        "owner": {"app-a", "app-b", "no-cluster"}, "reader": {"app-a"}, "denied": {"app-b", "no-cluster"},
-        "stranger": {"app-c"}}),
-    "templates": (lambda: Template.objects, "name", {
-        "owner": {"tpl-acme"}, "reader": set(), "denied": {"tpl-acme"}, "stranger": {"tpl-globex"}}),
-    "ram users": (lambda: User.objects, "name", {
-        "owner": {"admin", "reader", "denied"}, "reader": set(), "denied": set(), "stranger": {"admin"}}),
-    "ram groups": (lambda: RamGroup.objects, "name", {
-        "owner": {"ops"}, "reader": set(), "denied": set(), "stranger": set()}),
+    "clusters": (
+        lambda: Cluster.objects,
+        "name",
+        {"owner": {"a", "b"}, "reader": {"a"}, "denied": {"b"}, "stranger": {"c"}},
+    ),
+    "nodes": (
+        lambda: Node.objects,
+        "name",
+        {"owner": {"node-a", "node-b"}, "reader": {"node-a"}, "denied": {"node-b"}, "stranger": {"node-c"}},
+    ),
+    "applications": (
+        lambda: Application.objects,
+        "name",
+        {"owner": {"app-a", "app-b"}, "reader": {"app-a"}, "denied": {"app-b"}, "stranger": {"app-c"}},
+    ),
+    "containers": (
+        lambda: Container.objects,
+        "name",
+        {
+            "owner": {"app-a_app-a_1", "app-b_app-b_1"},
+            "reader": {"app-a_app-a_1"},
+            "denied": {"app-b_app-b_1"},
+            "stranger": {"app-c_app-c_1"},
+        },
+    ),
+    "releases": (
+        lambda: Release.objects,
+        "application__name",
+        {"owner": {"app-a", "app-b"}, "reader": {"app-a"}, "denied": {"app-b"}, "stranger": {"app-c"}},
+    ),
+    "operation logs": (
+        lambda: OperationLog.objects.filter(action__in=["cs:CreateApplication", "cs:TenantWide"]),
+        "target",
+        {
+            "owner": {"app-a", "app-b", "no-cluster"},
+            "reader": {"app-a"},
+            "denied": {"app-b", "no-cluster"},
+            "stranger": {"app-c"},
+        },
+    ),
+    "templates": (
+        lambda: Template.objects,
+        "name",
+        {"owner": {"tpl-acme"}, "reader": set(), "denied": {"tpl-acme"}, "stranger": {"tpl-globex"}},
+    ),
+    "ram users": (
+        lambda: User.objects,
+        "name",
+        {"owner": {"admin", "reader", "denied"}, "reader": set(), "denied": set(), "stranger": {"admin"}},
+    ),
+    "ram groups": (
+        lambda: RamGroup.objects,
+        "name",
+        {"owner": {"ops"}, "reader": set(), "denied": set(), "stranger": set()},
+    ),
 }
 
 
@@ -88,18 +122,36 @@ def _api_lists(world: World) -> dict[str, tuple[str, Callable[[Any], set[str]], 
         return {row.get("name") or row.get("target") for row in rows}
 
     return {
-        "clusters": ("/api/v1/clusters", by_name, {
-            "owner": {"a", "b"}, "reader": {"a"}, "denied": {"b"}, "stranger": {"c"}}),
-        "applications of A": (f"/api/v1/clusters/{world.cluster_a.pk}/applications", by_name, {
-            "owner": {"app-a"}, "reader": {"app-a"}, "denied": None, "stranger": None}),
-        "applications of B": (f"/api/v1/clusters/{world.cluster_b.pk}/applications", by_name, {
-            "owner": {"app-b"}, "reader": None, "denied": {"app-b"}, "stranger": None}),
-        "operation logs": ("/api/v1/operation-logs?action=cs:CreateApplication", by_name, {
-            "owner": {"app-a", "app-b"}, "reader": {"app-a"}, "denied": {"app-b"}, "stranger": {"app-c"}}),
-        "ram users": ("/api/v1/ram/users", by_name, {
-            "owner": {"admin", "reader", "denied"}, "reader": set(), "denied": set(), "stranger": {"admin"}}),
-        "ram groups": ("/api/v1/ram/groups", by_name, {
-            "owner": {"ops"}, "reader": set(), "denied": set(), "stranger": set()}),
+        "clusters": (
+            "/api/v1/clusters",
+            by_name,
+            {"owner": {"a", "b"}, "reader": {"a"}, "denied": {"b"}, "stranger": {"c"}},
+        ),
+        "applications of A": (
+            f"/api/v1/clusters/{world.cluster_a.pk}/applications",
+            by_name,
+            {"owner": {"app-a"}, "reader": {"app-a"}, "denied": None, "stranger": None},
+        ),
+        "applications of B": (
+            f"/api/v1/clusters/{world.cluster_b.pk}/applications",
+            by_name,
+            {"owner": {"app-b"}, "reader": None, "denied": {"app-b"}, "stranger": None},
+        ),
+        "operation logs": (
+            "/api/v1/operation-logs?action=cs:CreateApplication",
+            by_name,
+            {"owner": {"app-a", "app-b"}, "reader": {"app-a"}, "denied": {"app-b"}, "stranger": {"app-c"}},
+        ),
+        "ram users": (
+            "/api/v1/ram/users",
+            by_name,
+            {"owner": {"admin", "reader", "denied"}, "reader": set(), "denied": set(), "stranger": {"admin"}},
+        ),
+        "ram groups": (
+            "/api/v1/ram/groups",
+            by_name,
+            {"owner": {"ops"}, "reader": set(), "denied": set(), "stranger": set()},
+        ),
     }
 
 
@@ -118,10 +170,18 @@ def test_api_lists(world: World, persona: str) -> None:
 
 # Details: (persona, which) → expected status
 DETAIL_CASES = [
-    ("owner", "a", 200), ("owner", "b", 200), ("owner", "c", 404),
-    ("reader", "a", 200), ("reader", "b", 404), ("reader", "c", 404),
-    ("denied", "a", 404), ("denied", "b", 200), ("denied", "c", 404),
-    ("stranger", "a", 404), ("stranger", "b", 404), ("stranger", "c", 200),
+    ("owner", "a", 200),
+    ("owner", "b", 200),
+    ("owner", "c", 404),
+    ("reader", "a", 200),
+    ("reader", "b", 404),
+    ("reader", "c", 404),
+    ("denied", "a", 404),
+    ("denied", "b", 200),
+    ("denied", "c", 404),
+    ("stranger", "a", 404),
+    ("stranger", "b", 404),
+    ("stranger", "c", 200),
 ]
 
 
@@ -141,16 +201,19 @@ def test_details(world: World, persona: str, which: str, status: int) -> None:
 
 # Changes: stop an application. 202 allowed, 403 visible but not allowed, 404 not visible.
 CHANGE_CASES = [
-    ("owner", "a", 202), ("owner", "c", 404),
-    ("reader", "a", 403), ("reader", "b", 404),
-    ("denied", "a", 404), ("denied", "b", 202),
-    ("stranger", "a", 404), ("stranger", "c", 202),
+    ("owner", "a", 202),
+    ("owner", "c", 404),
+    ("reader", "a", 403),
+    ("reader", "b", 404),
+    ("denied", "a", 404),
+    ("denied", "b", 202),
+    ("stranger", "a", 404),
+    ("stranger", "c", 202),
 ]
 
 
 @pytest.mark.parametrize(("persona", "which", "status"), CHANGE_CASES)
-def test_changes(world: World, persona: str, which: str, status: int,
-                 django_capture_on_commit_callbacks: Any) -> None:
+def test_changes(world: World, persona: str, which: str, status: int, django_capture_on_commit_callbacks: Any) -> None:
     app = world.apps[which]
     client = api(world.persona(persona))
     with django_capture_on_commit_callbacks(execute=False):
@@ -161,11 +224,16 @@ def test_changes(world: World, persona: str, which: str, status: int,
 
 
 @pytest.mark.parametrize(("persona", "status"), [("owner", 202), ("reader", 403), ("denied", 404), ("stranger", 404)])
-def test_deploy_into_cluster_a(world: World, persona: str, status: int, django_capture_on_commit_callbacks: Any) -> None:
+def test_deploy_into_cluster_a(
+    world: World, persona: str, status: int, django_capture_on_commit_callbacks: Any
+) -> None:
     client = api(world.persona(persona))
     with django_capture_on_commit_callbacks(execute=False):
-        response = client.post(f"/api/v1/clusters/{world.cluster_a.pk}/applications",
-                               {"name": "newapp", "image": "local/busybox:1"}, format="json")
+        response = client.post(
+            f"/api/v1/clusters/{world.cluster_a.pk}/applications",
+            {"name": "newapp", "image": "local/busybox:1"},
+            format="json",
+        )
     assert response.status_code == status, response.content
     assert Application.objects.filter(name="newapp").exists() == (status == 202)
 
@@ -186,8 +254,9 @@ def test_ram_changes(world: World, persona: str, status: int) -> None:
         # Another tenant's group cannot even be named.
         assert client.post("/api/v1/ram/groups/ops/policies", {"policy": "AliyunCSFullAccess"}).status_code == 404
         return
-    response = client.post("/api/v1/ram/users", {"name": f"new-{persona}", "password": "Correct-Horse-9"},
-                           format="json")
+    response = client.post(
+        "/api/v1/ram/users", {"name": f"new-{persona}", "password": "Correct-Horse-9"}, format="json"
+    )
     assert response.status_code == status
     assert User.objects.filter(name=f"new-{persona}").exists() == (status == 201)
     denied = OperationLog.objects.filter(action="ram:CreateUser", outcome="denied", actor_name__startswith=persona)

@@ -24,8 +24,9 @@ class Command(BaseCommand):
         user = User.objects.filter(tenant__alias=opts["tenant"], name=opts["user"]).select_related("tenant").first()
         if user is None:
             raise CommandError(f"no user {opts['user']} in tenant {opts['tenant']}")
+        owner = User.objects.get(tenant=user.tenant, is_primary=True)  # scripts act as the tenant's owner
         try:
-            key, secret = create_access_key(user, user)
+            key, secret = create_access_key(owner, user)
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
         self.stdout.write(f"{key.key_id}:{secret}")
