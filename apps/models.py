@@ -7,12 +7,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import NAME_VALIDATOR
 from accounts.permissions import Resource, TenantQuerySet
 from clusters.models import cluster_resource
+from console.work import LongWork
 
 
 def application_resource(region: str, tenant_id: int, cluster_id: int, name: str) -> str:
@@ -103,6 +103,9 @@ class Service(models.Model):
     container_port = models.PositiveIntegerField(null=True, blank=True)
     host_port = models.PositiveIntegerField(null=True, blank=True, help_text="null: chosen by the engine")
     protocol = models.CharField(max_length=3, default="tcp")
+    reschedule_on_node_failure = models.BooleanField(
+        default=False, help_text="recreate its containers on healthy nodes when their node becomes unreachable"
+    )
 
     class Meta:
         ordering = ["id"]
@@ -165,7 +168,7 @@ class ReleaseQuerySet(TenantQuerySet):
         return _application_rows(self, "application__")
 
 
-class Release(models.Model):
+class Release(LongWork):
     """One change of an application (deploy, start, stop, restart, delete): long work with a status machine."""
 
     class Kind(models.TextChoices):
@@ -175,32 +178,8 @@ class Release(models.Model):
         RESTART = "restart", _("restart")
         DELETE = "delete", _("delete")
 
-    class Status(models.TextChoices):
-        PENDING = "pending", _("pending")
-        RUNNING = "running", _("running")
-        SUCCESSFUL = "successful", _("successful")
-        FAILED = "failed", _("failed")
-        CANCELED = "canceled", _("canceled")
-
-    TERMINAL = frozenset({Status.SUCCESSFUL, Status.FAILED, Status.CANCELED})
-    ACTIVE = frozenset({Status.PENDING, Status.RUNNING})
-
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="releases")
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
-    progress_done = models.PositiveIntegerField(default=0)
-    progress_total = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    cancel_requested = models.BooleanField(default=False)
-    task_id = models.CharField(max_length=64, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    request_id = models.CharField(max_length=40, blank=True)
-    source = models.CharField(max_length=10, default="ui")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = ReleaseQuerySet.as_manager()
 
@@ -209,25 +188,6 @@ class Release(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk}"
-
-    @property
-    def percent(self) -> int:
-        """Progress as a whole percentage (100 when there was nothing to do and it finished)."""
-        if self.progress_total == 0:
-            return 100 if self.status in self.TERMINAL else 0
-        return min(100, round(100 * self.progress_done / self.progress_total))
-
-    def move(self, old: str | set[str] | frozenset[str], new: str, **fields: Any) -> bool:
-        """Compare-and-set the status; True when this call made the change."""
-        olds = {old} if isinstance(old, str) else set(old)
-        if new in self.TERMINAL:
-            fields.setdefault("finished_at", timezone.now())
-        changed = Release.objects.filter(pk=self.pk, status__in=olds).update(status=new, **fields)
-        if changed:
-            self.status = new
-            for key, value in fields.items():
-                setattr(self, key, value)
-        return bool(changed)
 
     def as_live(self) -> dict[str, Any]:
         """What the browser shows of a release."""

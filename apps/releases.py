@@ -500,3 +500,31 @@ def finish(run: Run, final: str, error: str, *, duration_ms: int | None = None) 
             source="task",
         )
     return final
+
+
+def spec_for(container: Container) -> host.ContainerSpec:
+    """The spec to (re)create ``container`` on its current node, labelled with the application's latest release."""
+    service = container.service
+    app = service.application
+    release = (
+        app.releases.filter(kind=Release.Kind.DEPLOY).order_by("-id").first() or app.releases.order_by("-id").first()
+    )
+    return _spec(app, service, release, container)  # type: ignore[arg-type]
+
+
+def prepare_node(node: Node, app: Application, images: list[str]) -> None:
+    """On one node: the images are present (pulled when missing) and the application's network exists."""
+    endpoint = host.Endpoint.of(node)
+    for image in images:
+        if not host.image_present(endpoint, image):
+            host.pull_image(endpoint, image)
+    host.ensure_network(
+        endpoint,
+        app.network_name,
+        {
+            host.MANAGED_LABEL: "true",
+            "berth.application": str(app.pk),
+            "com.docker.compose.project": app.name,
+            "com.docker.compose.network": "default",
+        },
+    )

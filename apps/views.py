@@ -40,25 +40,6 @@ def application_create(request: HttpRequest) -> HttpResponse:
     return render(request, "apps/application_form.html", {"form": form})
 
 
-def status_labels() -> dict[str, str]:
-    """Translated names of every status the live page can show (the browser script has no gettext)."""
-    labels = {
-        "pending": _("pending"),
-        "created": _("created"),
-        "running": _("running"),
-        "exited": _("exited"),
-        "paused": _("paused"),
-        "restarting": _("restarting"),
-        "dead": _("dead"),
-        "failed": _("failed"),
-        "removed": _("removed"),
-    }
-    labels.update({str(k): str(v) for k, v in Application.Status.choices})
-    labels.update({str(k): str(v) for k, v in Release.Status.choices})
-    labels.update({f"kind:{k}": str(v) for k, v in Release.Kind.choices})
-    return labels
-
-
 @page("cs:DescribeApplications")
 def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
     app = get_object_or_404(Application.objects.visible_to(request.user).select_related("cluster"), pk=pk)

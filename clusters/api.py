@@ -1,58 +1,437 @@
-"""REST API of clusters and nodes (/api/v1/clusters)."""
+"""REST API of clusters and nodes (/api/v1/clusters, /api/v1/node-tasks, the attach endpoints)."""
 
 from __future__ import annotations
 
+import io
+import tarfile
+from typing import Any
+
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch, Q
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clusters.models import Cluster, Node
+from clusters import operations as ops
+from clusters.models import Cluster, Node, NodeTask
 from console.api import BerthAPIView
 
 
+def _strict(serializer_class: type[serializers.Serializer], data: Any, **kw: Any) -> dict[str, Any]:
+    body = serializer_class(data=data, **kw)
+    body.is_valid(raise_exception=True)
+    if isinstance(data, dict):
+        unknown = set(data) - set(body.fields)
+        if unknown:
+            raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
+    return body.validated_data
+
+
 class NodeSerializer(serializers.ModelSerializer):
+    containers = serializers.SerializerMethodField()
+    tls = serializers.BooleanField(source="uses_tls", read_only=True)
+
     class Meta:
         model = Node
-        fields = ["id", "name", "endpoint", "publish_ip", "zone", "labels", "state", "info", "last_seen_at"]
+        fields = [
+            "id",
+            "name",
+            "endpoint",
+            "publish_ip",
+            "zone",
+            "labels",
+            "state",
+            "provider",
+            "tls",
+            "info",
+            "last_seen_at",
+            "last_error",
+            "containers",
+        ]
         read_only_fields = fields
+
+    def get_containers(self, obj: Node) -> list[dict[str, Any]]:
+        return [
+            {"name": c.name, "state": c.state, "application": c.service.application.name}
+            for c in obj.containers.select_related("service__application")
+        ]
 
 
 class ClusterSerializer(serializers.ModelSerializer):
     nodes = NodeSerializer(many=True, read_only=True)
     applications = serializers.IntegerField(source="app_count", read_only=True, default=0)
+    nodes_ready = serializers.IntegerField(read_only=True, default=0)
+    nodes_total = serializers.IntegerField(read_only=True, default=0)
+    containers_running = serializers.IntegerField(read_only=True, default=0)
+    containers_total = serializers.IntegerField(read_only=True, default=0)
 
     class Meta:
         model = Cluster
-        fields = ["id", "name", "region", "created_at", "nodes", "applications"]
+        fields = [
+            "id",
+            "name",
+            "region",
+            "zones",
+            "network_mode",
+            "root_domain",
+            "system_services",
+            "created_at",
+            "nodes",
+            "applications",
+            "nodes_ready",
+            "nodes_total",
+            "containers_running",
+            "containers_total",
+        ]
         read_only_fields = fields
 
 
-def _clusters(request: Request):  # noqa: ANN202 - a queryset
+class ClusterWrite(serializers.Serializer):
+    name = serializers.CharField(max_length=63, required=False)
+    region = serializers.CharField(max_length=63, required=False)
+    zones = serializers.ListField(child=serializers.CharField(max_length=63), required=False, max_length=32)
+    network_mode = serializers.CharField(max_length=16, required=False)
+    root_domain = serializers.CharField(max_length=253, required=False, allow_blank=True)
+    system_services = serializers.DictField(child=serializers.BooleanField(), required=False)
+
+
+class NodeTaskSerializer(serializers.ModelSerializer):
+    node = serializers.CharField(source="node.name", default=None, read_only=True)
+    percent = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = NodeTask
+        fields = [
+            "id",
+            "cluster",
+            "node",
+            "kind",
+            "status",
+            "progress_done",
+            "progress_total",
+            "percent",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+def clusters_for(user: Any) -> Any:
+    """Clusters with the live summary the list shows (nodes ready/total, applications, containers running/total)."""
+    from apps.models import Container
+
+    live_nodes = ~Q(nodes__state=Node.State.REMOVED)
     return (
-        Cluster.objects.visible_to(request.user)
-        .annotate(app_count=Count("applications", filter=Q(applications__deleted_at__isnull=True)))
-        .prefetch_related(Prefetch("nodes", queryset=Node.objects.visible_to(request.user)))
+        Cluster.objects.visible_to(user)
+        .annotate(
+            app_count=Count("applications", filter=Q(applications__deleted_at__isnull=True), distinct=True),
+            nodes_total=Count("nodes", filter=live_nodes, distinct=True),
+            nodes_ready=Count("nodes", filter=Q(nodes__state=Node.State.READY), distinct=True),
+            containers_total=Count("nodes__containers", distinct=True),
+            containers_running=Count("nodes__containers", filter=Q(nodes__containers__state="running"), distinct=True),
+        )
+        .prefetch_related(
+            Prefetch("nodes", queryset=Node.objects.visible_to(user).exclude(state=Node.State.REMOVED)),
+            Prefetch("nodes__containers", queryset=Container.objects.select_related("service")),
+        )
     )
 
 
-class ClusterListView(BerthAPIView):
-    """``GET /api/v1/clusters``: the clusters the caller may see."""
+def _cluster(request: Request, cluster_id: int) -> Cluster:
+    return get_object_or_404(Cluster.objects.visible_to(request.user), pk=cluster_id)
 
-    action_map = {"GET": "cs:DescribeClusters"}
+
+def _node(request: Request, cluster: Cluster, node: str) -> Node:
+    nodes = Node.objects.visible_to(request.user).filter(cluster=cluster).exclude(state=Node.State.REMOVED)
+    found = nodes.filter(name=node).first() or (nodes.filter(pk=int(node)).first() if node.isdigit() else None)
+    if found is None:
+        raise Http404
+    return found
+
+
+class ClusterListView(BerthAPIView):
+    """``GET /api/v1/clusters``; ``POST`` creates one (with its own CA)."""
+
+    action_map = {"GET": "cs:DescribeClusters", "POST": "cs:CreateCluster"}
 
     @extend_schema(responses=ClusterSerializer(many=True), operation_id="clusters_list")
     def get(self, request: Request) -> Response:
-        return Response(ClusterSerializer(_clusters(request), many=True).data)
+        return Response(ClusterSerializer(clusters_for(request.user), many=True).data)
+
+    @extend_schema(request=ClusterWrite, responses={201: ClusterSerializer}, operation_id="clusters_create")
+    def post(self, request: Request) -> Response:
+        cluster = ops.create_cluster(request.user, **_strict(ClusterWrite, request.data))
+        return Response(
+            ClusterSerializer(clusters_for(request.user).get(pk=cluster.pk)).data, status=status.HTTP_201_CREATED
+        )
 
 
 class ClusterDetailView(BerthAPIView):
-    """``GET /api/v1/clusters/{id}``."""
+    """``GET``; ``PATCH`` renames or changes zones, domain, services; ``DELETE [?force=true]``."""
 
-    action_map = {"GET": "cs:DescribeClusters"}
+    action_map = {"GET": "cs:DescribeClusters", "PATCH": "cs:ModifyCluster", "DELETE": "cs:DeleteCluster"}
 
     @extend_schema(responses=ClusterSerializer, operation_id="clusters_retrieve")
     def get(self, request: Request, cluster_id: int) -> Response:
-        return Response(ClusterSerializer(get_object_or_404(_clusters(request), pk=cluster_id)).data)
+        return Response(ClusterSerializer(get_object_or_404(clusters_for(request.user), pk=cluster_id)).data)
+
+    @extend_schema(request=ClusterWrite, responses=ClusterSerializer, operation_id="clusters_update")
+    def patch(self, request: Request, cluster_id: int) -> Response:
+        ops.update_cluster(request.user, _cluster(request, cluster_id), **_strict(ClusterWrite, request.data))
+        return self.get(request, cluster_id)
+
+    @extend_schema(responses={202: NodeTaskSerializer, 204: None}, operation_id="clusters_destroy")
+    def delete(self, request: Request, cluster_id: int) -> Response:
+        force = request.query_params.get("force") in ("1", "true", "yes")
+        task = ops.delete_cluster(request.user, _cluster(request, cluster_id), force=force)
+        if task is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(NodeTaskSerializer(task).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TlsBody(serializers.Serializer):
+    ca = serializers.CharField(max_length=20000)
+    cert = serializers.CharField(max_length=20000)
+    key = serializers.CharField(max_length=20000)
+
+
+class NodeCreate(serializers.Serializer):
+    name = serializers.CharField(max_length=63)
+    endpoint = serializers.CharField(max_length=255, required=False)
+    publish_ip = serializers.IPAddressField(required=False)
+    zone = serializers.CharField(max_length=63, required=False, allow_blank=True, default="")
+    labels = serializers.DictField(
+        child=serializers.CharField(max_length=128, allow_blank=True), required=False, default=dict
+    )
+    tls = TlsBody(required=False)
+    provider = serializers.CharField(max_length=32, required=False)
+
+
+class NodeListView(BerthAPIView):
+    """``GET`` the cluster's nodes; ``POST`` registers an engine by endpoint (201), or with ``"provider"``
+    asks a provider for a new host (202 with the task)."""
+
+    action_map = {"GET": "cs:DescribeClusterNodes", "POST": "cs:AddClusterNodes"}
+
+    @extend_schema(responses=NodeSerializer(many=True), operation_id="nodes_list")
+    def get(self, request: Request, cluster_id: int) -> Response:
+        nodes = (
+            Node.objects.visible_to(request.user)
+            .filter(cluster=_cluster(request, cluster_id))
+            .exclude(state=Node.State.REMOVED)
+        )
+        return Response(NodeSerializer(nodes, many=True).data)
+
+    @extend_schema(
+        request=NodeCreate, responses={201: NodeSerializer, 202: NodeTaskSerializer}, operation_id="nodes_create"
+    )
+    def post(self, request: Request, cluster_id: int) -> Response:
+        cluster = _cluster(request, cluster_id)
+        data = _strict(NodeCreate, request.data)
+        if data.get("provider"):
+            task = ops.provision_node(
+                request.user,
+                cluster,
+                name=data["name"],
+                provider=data["provider"],
+                zone=data["zone"],
+                labels=data["labels"],
+            )
+            return Response(NodeTaskSerializer(task).data, status=status.HTTP_202_ACCEPTED)
+        missing = [f for f in ("endpoint", "publish_ip") if not data.get(f)]
+        if missing:
+            raise ValidationError({f: ["This field is required."] for f in missing})
+        tls = data.get("tls") or {}
+        node = ops.register_node(
+            request.user,
+            cluster,
+            name=data["name"],
+            endpoint=data["endpoint"],
+            publish_ip=data["publish_ip"],
+            zone=data["zone"],
+            labels=data["labels"],
+            tls_ca=tls.get("ca", ""),
+            tls_cert=tls.get("cert", ""),
+            tls_key=tls.get("key", ""),
+        )
+        return Response(NodeSerializer(node).data, status=status.HTTP_201_CREATED)
+
+
+class NodeUpdate(serializers.Serializer):
+    labels = serializers.DictField(child=serializers.CharField(max_length=128, allow_blank=True), required=False)
+    zone = serializers.CharField(max_length=63, required=False, allow_blank=True)
+
+
+class NodeDetailView(BerthAPIView):
+    """``GET``; ``PATCH {"labels", "zone"}``; ``DELETE [?drain=true]`` (default: drain first) → 202 with the task."""
+
+    action_map = {"GET": "cs:DescribeClusterNodes", "PATCH": "cs:ModifyClusterNode", "DELETE": "cs:RemoveClusterNodes"}
+
+    @extend_schema(responses=NodeSerializer, operation_id="nodes_retrieve")
+    def get(self, request: Request, cluster_id: int, node: str) -> Response:
+        return Response(NodeSerializer(_node(request, _cluster(request, cluster_id), node)).data)
+
+    @extend_schema(request=NodeUpdate, responses=NodeSerializer, operation_id="nodes_update")
+    def patch(self, request: Request, cluster_id: int, node: str) -> Response:
+        found = _node(request, _cluster(request, cluster_id), node)
+        data = _strict(NodeUpdate, request.data)
+        return Response(NodeSerializer(ops.update_node(request.user, found, **data)).data)
+
+    @extend_schema(responses={202: NodeTaskSerializer}, operation_id="nodes_destroy")
+    def delete(self, request: Request, cluster_id: int, node: str) -> Response:
+        drain = request.query_params.get("drain", "true") not in ("0", "false", "no")
+        task = ops.remove_node(request.user, _node(request, _cluster(request, cluster_id), node), drain=drain)
+        return Response(NodeTaskSerializer(task).data, status=status.HTTP_202_ACCEPTED)
+
+
+class NodeResetView(BerthAPIView):
+    """``POST .../nodes/{node}/reset``: remove every Berth container from the node (202 with the task)."""
+
+    action_map = {"POST": "cs:ResetClusterNode"}
+
+    @extend_schema(request=None, responses={202: NodeTaskSerializer}, operation_id="nodes_reset")
+    def post(self, request: Request, cluster_id: int, node: str) -> Response:
+        task = ops.reset_node(request.user, _node(request, _cluster(request, cluster_id), node))
+        return Response(NodeTaskSerializer(task).data, status=status.HTTP_202_ACCEPTED)
+
+
+class NodeTaskDetailView(BerthAPIView):
+    """``GET /api/v1/node-tasks/{id}``: poll a node task."""
+
+    action_map = {"GET": "cs:DescribeClusterNodes"}
+
+    @extend_schema(responses=NodeTaskSerializer, operation_id="node_tasks_retrieve")
+    def get(self, request: Request, task_id: int) -> Response:
+        return Response(
+            NodeTaskSerializer(get_object_or_404(NodeTask.objects.visible_to(request.user), pk=task_id)).data
+        )
+
+
+class AttachCommandBody(serializers.Serializer):
+    console_url = serializers.URLField(required=False, max_length=200)
+
+
+class AttachCommandView(BerthAPIView):
+    """``POST /api/v1/clusters/{id}/attach-command``: a one-line command with a one-time token."""
+
+    action_map = {"POST": "cs:AddClusterNodes"}
+
+    @extend_schema(request=AttachCommandBody, responses={201: None}, operation_id="clusters_attach_command")
+    def post(self, request: Request, cluster_id: int) -> Response:
+        data = _strict(AttachCommandBody, request.data or {})
+        made = ops.attach_command(request.user, _cluster(request, cluster_id), console_url=data.get("console_url"))
+        return Response({"command": made["command"], "expires_at": made["expires_at"]}, status=status.HTTP_201_CREATED)
+
+
+class CertsView(BerthAPIView):
+    """``GET /api/v1/clusters/{id}/certs``: a client bundle (zip) to reach the cluster's engines with docker."""
+
+    action_map = {"GET": "cs:DescribeUserCert"}
+
+    @extend_schema(responses={200: None}, operation_id="clusters_certs")
+    def get(self, request: Request, cluster_id: int) -> HttpResponse:
+        from accounts.permissions import authorize
+        from clusters import pki
+
+        cluster = _cluster(request, cluster_id)
+        authorize(request.user, "cs:DescribeUserCert", cluster)
+        ca = ops.cluster_ca(cluster)
+        client = pki.issue_client(ca, common_name=f"{request.user.login} cluster {cluster.pk}")
+        first = cluster.nodes.exclude(state=Node.State.REMOVED).filter(endpoint__endswith=":2376").first()
+        blob = pki.bundle_zip(
+            ca_pem=ca.cert_pem,
+            cert_pem=client.cert_pem,
+            key_pem=client.key_pem,
+            endpoint_hint=first.endpoint if first else "",
+        )
+        from console import audit
+
+        audit.record(
+            "cs:DescribeUserCert",
+            actor=request.user,
+            resource=cluster.resource_name,
+            target=cluster.name,
+            cluster_id=cluster.pk,
+            parameters={"fingerprint": pki.fingerprint(client.cert_pem)},
+        )
+        response = HttpResponse(blob, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="berth-{cluster.name}-certs.zip"'
+        return response
+
+
+# --- the attach script's own endpoints (the one-time token is the credential) ----------------------
+
+
+class AttachBase(BerthAPIView):
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+
+    def _error(self, exc: ValidationError) -> HttpResponse:
+        return HttpResponse(" ".join(exc.messages) + "\n", status=status.HTTP_403_FORBIDDEN, content_type="text/plain")
+
+
+class AttachScriptView(AttachBase):
+    """``GET /api/v1/attach/{token}/script``: the shell script of the one-line command."""
+
+    action_map = {"GET": "cs:AttachNode"}
+
+    @extend_schema(responses={200: None}, operation_id="attach_script")
+    def get(self, request: Request, token: str) -> HttpResponse:
+        try:
+            script = ops.attach_script(token, request.build_absolute_uri("/"))
+        except ValidationError as exc:
+            return self._error(exc)
+        return HttpResponse(script, content_type="text/x-shellscript")
+
+
+class AttachCertificatesView(AttachBase):
+    """``POST /api/v1/attach/{token}/certificates`` (``address``): a tar of ca.pem, cert.pem, key.pem."""
+
+    action_map = {"POST": "cs:AttachNode"}
+
+    @extend_schema(request=None, responses={200: None}, operation_id="attach_certificates")
+    def post(self, request: Request, token: str) -> HttpResponse:
+        try:
+            pair = ops.attach_certificates(token, str(request.data.get("address", "")))
+        except ValueError:
+            return HttpResponse("address: an IP address\n", status=400, content_type="text/plain")
+        except ValidationError as exc:
+            return self._error(exc)
+        found = ops.redeem(token)
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for name, text in (
+                ("ca.pem", found.cluster.ca_cert),
+                ("cert.pem", pair.cert_pem),
+                ("key.pem", pair.key_pem),
+            ):
+                data = text.encode()
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), 0o600
+                archive.addfile(info, io.BytesIO(data))
+        return HttpResponse(buffer.getvalue(), content_type="application/x-tar")
+
+
+class AttachRegisterView(AttachBase):
+    """``POST /api/v1/attach/{token}/register`` (``address``, ``name``): Berth registers the engine; token used."""
+
+    action_map = {"POST": "cs:AttachNode"}
+
+    @extend_schema(request=None, responses={201: None}, operation_id="attach_register")
+    def post(self, request: Request, token: str) -> HttpResponse:
+        try:
+            node = ops.attach_register(
+                token, address=str(request.data.get("address", "")), name=str(request.data.get("name", ""))
+            )
+        except ValidationError as exc:
+            return self._error(exc)
+        return HttpResponse(
+            f"berth: registered node {node.name} in cluster {node.cluster.name}\n",
+            status=201,
+            content_type="text/plain",
+        )

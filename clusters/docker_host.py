@@ -6,13 +6,17 @@ No other module builds a ``docker.DockerClient``. Functions here take plain valu
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
+import docker.tls
 from django.conf import settings
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from requests.exceptions import ConnectionError as RequestsConnectionError
@@ -30,31 +34,81 @@ class HostUnreachable(HostError):
 
 
 @dataclass(frozen=True)
+class Tls:
+    """Mutual TLS material for an engine: the CA that signed it, and the client certificate and key Berth shows."""
+
+    ca_pem: str
+    cert_pem: str
+    key_pem: str
+
+    def files(self) -> tuple[str, str, str]:
+        """Paths of the three PEM files (docker's TLSConfig wants files), in a private cache directory."""
+        digest = hashlib.sha256((self.ca_pem + self.cert_pem + self.key_pem).encode()).hexdigest()[:24]
+        folder = Path(settings.DATA_DIR) / "tls" / digest
+        paths = (folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
+        if not all(p.exists() for p in paths):
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(folder.parent, 0o700)
+            for path, text in zip(paths, (self.ca_pem, self.cert_pem, self.key_pem), strict=True):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(text)
+        return str(paths[0]), str(paths[1]), str(paths[2])
+
+    def config(self) -> docker.tls.TLSConfig:
+        ca, cert, key = self.files()
+        return docker.tls.TLSConfig(client_cert=(cert, key), ca_cert=ca, verify=True)
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """How to reach one engine."""
 
     url: str
     timeout: float = 30.0
     api_version: str = "auto"
+    tls: Tls | None = None
 
     @classmethod
-    def of(cls, node: Any) -> Endpoint:
-        return cls(url=node.endpoint, timeout=settings.BERTH_DOCKER_TIMEOUT)
+    def of(cls, node: Any, timeout: float | None = None) -> Endpoint:
+        """The endpoint of a node row (its TLS key decrypted in memory only)."""
+        tls = None
+        if node.tls_cert:
+            from clusters.pki import unseal
+
+            key = unseal(node.tls_key_sealed, secret=settings.BERTH_ENCRYPTION_KEY)
+            tls = Tls(ca_pem=node.tls_ca, cert_pem=node.tls_cert, key_pem=key)
+        return cls(url=node.endpoint, timeout=timeout or settings.BERTH_DOCKER_TIMEOUT, tls=tls)
+
+    def base_url(self) -> str:
+        """The URL the docker SDK wants (``tcp://`` becomes ``https://`` with TLS)."""
+        if self.tls is not None and self.url.startswith("tcp://"):
+            return "https://" + self.url[len("tcp://") :]
+        return self.url
+
+    def make_client(self, timeout: float | None | object = ...) -> docker.DockerClient:
+        """A new client for this endpoint (``timeout=None`` for streams)."""
+        return docker.DockerClient(
+            base_url=self.base_url(),
+            version=self.api_version,
+            timeout=self.timeout if timeout is ... else timeout,  # type: ignore[arg-type]
+            tls=self.tls.config() if self.tls is not None else False,
+        )
 
 
-_clients: dict[tuple[str, float, int], docker.DockerClient] = {}
+_clients: dict[tuple[Endpoint, int], docker.DockerClient] = {}
 _lock = threading.Lock()
 
 
 def client(endpoint: Endpoint) -> docker.DockerClient:
     """A client for the engine, one per (endpoint, thread): requests sessions are not thread-safe."""
-    key = (endpoint.url, endpoint.timeout, threading.get_ident())
+    key = (endpoint, threading.get_ident())
     with _lock:
         existing = _clients.get(key)
     if existing is not None:
         return existing
     try:
-        made = docker.DockerClient(base_url=endpoint.url, version=endpoint.api_version, timeout=endpoint.timeout)
+        made = endpoint.make_client()
     except DockerException as exc:
         raise HostUnreachable(f"engine at {endpoint.url} did not answer: {_short_reason(exc)}") from exc
     with _lock:
@@ -65,7 +119,7 @@ def client(endpoint: Endpoint) -> docker.DockerClient:
 def forget(endpoint: Endpoint) -> None:
     """Drop cached clients of an endpoint (after it failed)."""
     with _lock:
-        for key in [k for k in _clients if k[0] == endpoint.url]:
+        for key in [k for k in _clients if k[0].url == endpoint.url]:
             _clients.pop(key).close()
 
 
@@ -86,6 +140,11 @@ def explain(exc: BaseException) -> str:
         text = exc.explanation if isinstance(exc.explanation, str) else str(exc.explanation or exc)
         return text.strip() or str(exc)
     if isinstance(exc, RequestsConnectionError | ReadTimeout):
+        text = str(exc)
+        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+            return "the engine's certificate does not verify against the cluster's CA"
+        if "SSLError" in text or "SSL" in text and "alert" in text:
+            return f"TLS handshake failed: {_short_reason(exc)}"
         return f"engine did not answer: {_short_reason(exc)}"
     return str(exc)
 
@@ -297,7 +356,10 @@ def list_containers(endpoint: Endpoint, labels: dict[str, str]) -> list[Containe
 
 def events(endpoint: Endpoint, labels: dict[str, str]) -> Iterator[dict[str, Any]]:
     """Container events of Berth's containers, as the engine streams them (blocks)."""
-    stream_client = docker.DockerClient(base_url=endpoint.url, version=endpoint.api_version, timeout=None)
+    try:
+        stream_client = endpoint.make_client(timeout=None)
+    except DockerException as exc:
+        raise HostUnreachable(f"engine at {endpoint.url} did not answer: {_short_reason(exc)}") from exc
     filters = {"type": "container", "label": [f"{k}={v}" for k, v in labels.items()]}
     try:
         yield from stream_client.events(decode=True, filters=filters)
@@ -305,3 +367,9 @@ def events(endpoint: Endpoint, labels: dict[str, str]) -> Iterator[dict[str, Any
         raise HostUnreachable(explain(exc)) from exc
     finally:
         stream_client.close()
+
+
+def copy_image(source: Endpoint, target: Endpoint, image: str) -> None:
+    """Copy an image between engines without a registry (``docker save`` streamed into ``docker load``)."""
+    data = _call(source, client(source).api.get_image, image)
+    _call(target, client(target).api.load_image, b"".join(data))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -10,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import NAME_VALIDATOR
 from accounts.permissions import Resource, TenantQuerySet
+from console.work import LongWork
 
 
 def cluster_resource(region: str, tenant_id: int, cluster_id: int) -> str:
@@ -30,9 +32,27 @@ class ClusterQuerySet(TenantQuerySet):
 class Cluster(models.Model):
     """A set of Docker hosts of one tenant, on which its applications run."""
 
+    class NetworkMode(models.TextChoices):
+        BRIDGE = "bridge", _("bridge (a network per application per node)")
+
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="clusters")
     name = models.CharField(_("name"), max_length=63, validators=[NAME_VALIDATOR])
     region = models.CharField(_("region"), max_length=63, default=settings.BERTH_REGION)
+    zones = models.JSONField(_("zones"), default=list, blank=True)
+    network_mode = models.CharField(
+        _("network mode"), max_length=16, choices=NetworkMode.choices, default=NetworkMode.BRIDGE
+    )
+    root_domain = models.CharField(
+        _("root domain"), max_length=253, blank=True, help_text=_("Routing gives applications names under this domain.")
+    )
+    system_services = models.JSONField(
+        _("system services"), default=dict, blank=True, help_text=_("routing, logging, monitoring, volumes: on or off")
+    )
+    ca_cert = models.TextField(blank=True, help_text="the cluster's CA certificate (PEM)")
+    ca_key_sealed = models.TextField(blank=True, help_text="the CA key, encrypted at rest")
+    client_cert = models.TextField(blank=True, help_text="Berth's client certificate for the nodes (PEM)")
+    client_key_sealed = models.TextField(blank=True, help_text="its key, encrypted at rest")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ClusterQuerySet.as_manager()
@@ -79,9 +99,22 @@ class Node(models.Model):
         DRAINING = "draining", _("draining")
         REMOVED = "removed", _("removed")
 
+    class Provider(models.TextChoices):
+        MANUAL = "manual", _("registered by endpoint")
+        ATTACH = "attach", _("attach script")
+        LOCAL = "local", _("local provider")
+        BUILTIN = "builtin", _("this machine's engine")
+
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="nodes")
     name = models.CharField(_("name"), max_length=100)
     endpoint = models.CharField(_("endpoint"), max_length=255)
+    provider = models.CharField(max_length=10, choices=Provider.choices, default=Provider.MANUAL)
+    provider_ref = models.CharField(max_length=100, blank=True, help_text="the provider's id of the host")
+    tls_ca = models.TextField(blank=True, help_text="CA that signed the engine's certificate (PEM)")
+    tls_cert = models.TextField(blank=True, help_text="client certificate Berth presents (PEM)")
+    tls_key_sealed = models.TextField(blank=True, help_text="its key, encrypted at rest")
+    failures = models.PositiveIntegerField(default=0, help_text="consecutive failed health checks")
+    last_error = models.CharField(max_length=500, blank=True)
     publish_ip = models.GenericIPAddressField(
         _("publish address"), help_text=_("Host address that published ports bind to on this node.")
     )
@@ -96,7 +129,100 @@ class Node(models.Model):
 
     class Meta:
         ordering = ["cluster_id", "id"]
-        constraints = [models.UniqueConstraint(fields=["cluster", "name"], name="node_name_unique_in_cluster")]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "name"], name="node_name_unique_in_cluster"),
+            models.UniqueConstraint(
+                fields=["endpoint"], condition=~models.Q(state="removed"), name="node_endpoint_unique_live"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def uses_tls(self) -> bool:
+        return bool(self.tls_cert)
+
+    @property
+    def resource_name(self) -> str:
+        return f"{self.cluster.resource_name}/node/{self.name}"
+
+    def as_live(self) -> dict[str, Any]:
+        """What the browser shows of a node."""
+        return {
+            "type": "node",
+            "id": self.pk,
+            "name": self.name,
+            "state": self.state,
+            "last_seen": self.last_seen_at.isoformat() if self.last_seen_at else "",
+            "error": self.last_error,
+        }
+
+
+class NodeTaskQuerySet(TenantQuerySet):
+    """A user can see a node task when it may describe the nodes of its cluster."""
+
+    tenant_path = "cluster__tenant"
+    read_action = "cs:DescribeClusterNodes"
+
+    def resource_rows(self) -> Iterable[tuple[int, Resource]]:
+        for pk, cluster_id, region, tenant_id in self.values_list(
+            "pk", "cluster_id", "cluster__region", "cluster__tenant_id"
+        ):
+            res = cluster_resource(region, tenant_id, cluster_id)
+            yield pk, Resource(res, cluster_id=cluster_id)
+
+
+class NodeTask(LongWork):
+    """Long work on a node: provision, drain and remove, reset, or failover of its containers."""
+
+    class Kind(models.TextChoices):
+        PROVISION = "provision", _("provision")
+        DRAIN = "drain", _("drain and remove")
+        REMOVE = "remove", _("remove")
+        RESET = "reset", _("reset")
+        FAILOVER = "failover", _("fail over")
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="node_tasks")
+    node = models.ForeignKey(Node, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    params = models.JSONField(default=dict, blank=True)
+
+    objects = NodeTaskQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk}"
+
+    def as_live(self) -> dict[str, Any]:
+        return {
+            "type": "node_task",
+            "id": self.pk,
+            "kind": self.kind,
+            "node": self.node_id,
+            "status": self.status,
+            "done": self.progress_done,
+            "total": self.progress_total,
+            "percent": self.percent,
+            "error": self.error,
+        }
+
+
+class AttachToken(models.Model):
+    """A one-time token of the attach script: expires, single use; only its hash is stored."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="attach_tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    node = models.ForeignKey(Node, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"attach token #{self.pk} of {self.cluster_id}"

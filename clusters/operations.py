@@ -1,20 +1,593 @@
-"""Use cases of clusters and nodes."""
+"""Use cases of clusters and nodes: create, rename, delete; register, attach, provision; label, drain, reset.
+
+Each authorizes, validates, writes, records the operation log, and enqueues long work (a NodeTask)
+after the transaction commits. Talking to an engine here is limited to the short checks a user
+waits for (does the new node answer?), each with a bounded timeout.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
+import re
+import secrets
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Tenant
+from accounts.models import NAME_VALIDATOR, Tenant
+from accounts.permissions import authorize, authorize_tenant
 from clusters import docker_host as host
-from clusters.models import Cluster, Node
-from console import audit
+from clusters import pki
+from clusters.models import AttachToken, Cluster, Node, NodeTask
+from console import audit, context
 
 LOCAL_CLUSTER = "local"
+SYSTEM_SERVICES = ("routing", "logging", "monitoring", "volumes")
+ENDPOINT_RE = re.compile(r"^(unix:///[\w./-]+|tcp://[A-Za-z0-9.-]+:\d{1,5})$")
+LABEL_KEY_RE = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
+
+
+class OperationConflict(Exception):
+    """The object is busy or in a state that refuses the operation; the message says why."""
+
+
+def _seal(text: str) -> str:
+    return pki.seal(text, secret=settings.BERTH_ENCRYPTION_KEY)
+
+
+def _unseal(token: str) -> str:
+    return pki.unseal(token, secret=settings.BERTH_ENCRYPTION_KEY)
+
+
+# --- clusters --------------------------------------------------------------------------------------
+
+
+def ensure_ca(cluster: Cluster) -> None:
+    """Give the cluster its own CA and Berth's client certificate for its nodes (once)."""
+    if cluster.ca_cert:
+        return
+    ca = pki.new_ca(f"Berth cluster {cluster.pk} CA")
+    client = pki.issue_client(ca, common_name=f"berth-console-cluster-{cluster.pk}")
+    Cluster.objects.filter(pk=cluster.pk, ca_cert="").update(
+        ca_cert=ca.cert_pem,
+        ca_key_sealed=_seal(ca.key_pem),
+        client_cert=client.cert_pem,
+        client_key_sealed=_seal(client.key_pem),
+    )
+    cluster.refresh_from_db()
+
+
+def cluster_ca(cluster: Cluster) -> pki.KeyPair:
+    ensure_ca(cluster)
+    return pki.KeyPair(cluster.ca_cert, _unseal(cluster.ca_key_sealed))
+
+
+def _clean_cluster_fields(data: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    out: dict[str, Any] = {}
+    if "name" in data:
+        try:
+            NAME_VALIDATOR(data["name"])
+            out["name"] = data["name"]
+        except ValidationError as exc:
+            errors["name"] = exc.messages
+    if "region" in data:
+        if not re.match(r"^[a-z0-9-]{1,63}$", str(data["region"])):
+            errors["region"] = [_("Lower-case letters, digits and hyphens.")]
+        out["region"] = data["region"]
+    if "zones" in data:
+        zones = data["zones"]
+        if not isinstance(zones, list) or not all(
+            isinstance(z, str) and re.match(r"^[a-z0-9-]{1,63}$", z) for z in zones
+        ):
+            errors["zones"] = [_("A list of zone names (lower-case letters, digits, hyphens).")]
+        out["zones"] = zones
+    if "root_domain" in data:
+        domain = str(data["root_domain"]).strip().lower()
+        if domain and not re.match(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", domain):
+            errors["root_domain"] = [_("A domain name such as apps.example.com.")]
+        out["root_domain"] = domain
+    if "network_mode" in data:
+        if data["network_mode"] not in Cluster.NetworkMode.values:
+            errors["network_mode"] = [_("Choose one of: %(v)s.") % {"v": ", ".join(Cluster.NetworkMode.values)}]
+        out["network_mode"] = data["network_mode"]
+    if "system_services" in data:
+        services = data["system_services"]
+        if (
+            not isinstance(services, dict)
+            or set(services) - set(SYSTEM_SERVICES)
+            or not all(isinstance(v, bool) for v in services.values())
+        ):
+            errors["system_services"] = [
+                _("An object of %(names)s, each true or false.") % {"names": ", ".join(SYSTEM_SERVICES)}
+            ]
+        out["system_services"] = services
+    if errors:
+        raise ValidationError(errors)
+    return out
+
+
+def create_cluster(actor: Any, **fields: Any) -> Cluster:
+    """Create a cluster (name, region, zones, network mode, root domain, system services) with its own CA."""
+    authorize_tenant(actor, "cs:CreateCluster", f"acs:cs:*:{actor.tenant_id}:cluster/*")
+    data = _clean_cluster_fields(fields)
+    if "name" not in data:
+        raise ValidationError({"name": [_("This field is required.")]})
+    if Cluster.objects.filter(tenant_id=actor.tenant_id, name=data["name"]).exists():
+        raise ValidationError({"name": [_("A cluster with this name already exists.")]})
+    with transaction.atomic():
+        cluster = Cluster.objects.create(tenant_id=actor.tenant_id, created_by=actor, **data)
+        audit.record(
+            "cs:CreateCluster",
+            actor=actor,
+            resource=cluster.resource_name,
+            target=cluster.name,
+            cluster_id=cluster.pk,
+            parameters=data,
+        )
+    ensure_ca(cluster)
+    return cluster
+
+
+def update_cluster(actor: Any, cluster: Cluster, **fields: Any) -> Cluster:
+    """Rename a cluster or change its zones, root domain and system services."""
+    authorize(actor, "cs:ModifyCluster", cluster)
+    data = _clean_cluster_fields(fields)
+    if (
+        "name" in data
+        and Cluster.objects.filter(tenant_id=cluster.tenant_id, name=data["name"]).exclude(pk=cluster.pk).exists()
+    ):
+        raise ValidationError({"name": [_("A cluster with this name already exists.")]})
+    with transaction.atomic():
+        authorize(actor, "cs:ModifyCluster", cluster)
+        for key, value in data.items():
+            setattr(cluster, key, value)
+        cluster.save()
+        audit.record(
+            "cs:ModifyCluster",
+            actor=actor,
+            resource=cluster.resource_name,
+            target=cluster.name,
+            cluster_id=cluster.pk,
+            parameters=data,
+        )
+    return cluster
+
+
+def delete_cluster(actor: Any, cluster: Cluster, *, force: bool = False) -> NodeTask | None:
+    """Delete a cluster. Refused while it has applications unless ``force``: then a task removes Berth's
+    containers from its nodes first and deletes the cluster at the end."""
+    from apps.models import Application
+
+    authorize(actor, "cs:DeleteCluster", cluster)
+    live_apps = list(
+        Application.objects.filter(cluster=cluster, deleted_at__isnull=True).values_list("name", flat=True)
+    )
+    if live_apps and not force:
+        audit.record(
+            "cs:DeleteCluster",
+            actor=actor,
+            resource=cluster.resource_name,
+            target=cluster.name,
+            cluster_id=cluster.pk,
+            outcome=audit.OperationLog.Outcome.FAILURE,
+            error=_("it still has applications"),
+        )
+        raise OperationConflict(
+            _("The cluster still has applications (%(apps)s). Delete them first, or force.")
+            % {"apps": ", ".join(live_apps[:10])}
+        )
+    if NodeTask.objects.filter(cluster=cluster, status__in=NodeTask.ACTIVE).exists():
+        raise OperationConflict(_("A node operation of this cluster is still in progress."))
+    with transaction.atomic():
+        authorize(actor, "cs:DeleteCluster", cluster)
+        if not live_apps and not cluster.nodes.exclude(state=Node.State.REMOVED).exists():
+            name, resource, pk = cluster.name, cluster.resource_name, cluster.pk
+            _delete_cluster_rows(cluster)
+            audit.record("cs:DeleteCluster", actor=actor, resource=resource, target=name, cluster_id=pk)
+            return None
+        task = _start_task(actor, cluster, None, NodeTask.Kind.REMOVE, {"delete_cluster": True, "force": force})
+        audit.record(
+            "cs:DeleteCluster",
+            actor=actor,
+            resource=cluster.resource_name,
+            target=cluster.name,
+            cluster_id=cluster.pk,
+            parameters={"force": force, "task": task.pk},
+            outcome=audit.OperationLog.Outcome.ACCEPTED,
+        )
+    return task
+
+
+def _delete_cluster_rows(cluster: Cluster) -> None:
+    from apps.models import Application, Container
+
+    Container.objects.filter(node__cluster=cluster).delete()
+    Application.objects.filter(cluster=cluster).delete()
+    cluster.delete()
+
+
+# --- nodes -----------------------------------------------------------------------------------------
+
+
+def _start_task(actor: Any, cluster: Cluster, node: Node | None, kind: str, params: dict[str, Any]) -> NodeTask:
+    from clusters.tasks import run_node_task
+
+    if node is not None and NodeTask.objects.filter(node=node, status__in=NodeTask.ACTIVE).exists():
+        raise OperationConflict(_("Another operation on node %(node)s is still in progress.") % {"node": node.name})
+    task = NodeTask.objects.create(
+        cluster=cluster,
+        node=node,
+        kind=kind,
+        params=params,
+        actor=actor,
+        request_id=context.request_id.get(),
+        source=context.source.get(),
+    )
+    transaction.on_commit(lambda: run_node_task.delay(task.pk))
+    return task
+
+
+def _check_endpoint(url: str) -> None:
+    if not ENDPOINT_RE.match(url or ""):
+        raise ValidationError({"endpoint": [_("Use unix:///path/to/docker.sock or tcp://host:port.")]})
+    if url.startswith("tcp://") and not 1 <= int(url.rsplit(":", 1)[1]) <= 65535:
+        raise ValidationError({"endpoint": [_("The port must be 1-65535.")]})
+
+
+def _check_labels(labels: Any) -> dict[str, str]:
+    if not isinstance(labels, dict) or len(labels) > 64:
+        raise ValidationError({"labels": [_("An object of at most 64 labels.")]})
+    for key, value in labels.items():
+        if not isinstance(key, str) or not LABEL_KEY_RE.match(key):
+            raise ValidationError(
+                {"labels": [_("Label %(k)s: lower-case letters, digits, '.', '-', '_'.") % {"k": str(key)[:40]}]}
+            )
+        if not isinstance(value, str) or len(value) > 128 or any(c in value for c in "\n\r\x00=,"):
+            raise ValidationError(
+                {
+                    "labels": [
+                        _("Label %(k)s: a value of at most 128 characters without '=', ',' or line breaks.")
+                        % {"k": key}
+                    ]
+                }
+            )
+    return dict(labels)
+
+
+def _check_zone(cluster: Cluster, zone: str) -> str:
+    zone = (zone or "").strip()
+    if zone and cluster.zones and zone not in cluster.zones:
+        raise ValidationError(
+            {"zone": [_("Choose one of the cluster's zones: %(z)s.") % {"z": ", ".join(cluster.zones)}]}
+        )
+    if zone and not re.match(r"^[a-z0-9-]{1,63}$", zone):
+        raise ValidationError({"zone": [_("Lower-case letters, digits and hyphens.")]})
+    return zone
+
+
+def _node_name(cluster: Cluster, wanted: str) -> str:
+    NAME_VALIDATOR(wanted)
+    if Node.objects.filter(cluster=cluster, name=wanted).exists():
+        raise ValidationError({"name": [_("A node with this name already exists in the cluster.")]})
+    return wanted
+
+
+def register_node(
+    actor: Any,
+    cluster: Cluster,
+    *,
+    name: str,
+    endpoint: str,
+    publish_ip: str,
+    zone: str = "",
+    labels: dict[str, str] | None = None,
+    tls_ca: str = "",
+    tls_cert: str = "",
+    tls_key: str = "",
+    provider: str = Node.Provider.MANUAL,
+    provider_ref: str = "",
+) -> Node:
+    """Add an engine to a cluster after checking that it answers (and that its TLS material verifies)."""
+    authorize(actor, "cs:AddClusterNodes", cluster)
+    try:
+        _node_name(cluster, name)
+    except ValidationError as exc:
+        raise ValidationError({"name": exc.messages}) from exc
+    _check_endpoint(endpoint)
+    try:
+        ipaddress.ip_address(publish_ip)
+    except ValueError as exc:
+        raise ValidationError({"publish_ip": [_("An IP address.")]}) from exc
+    zone = _check_zone(cluster, zone)
+    labels = _check_labels(labels or {})
+    if Node.objects.exclude(state=Node.State.REMOVED).filter(endpoint=endpoint).exists():
+        raise ValidationError({"endpoint": [_("This engine is already a node of a cluster.")]})
+    tls = None
+    if tls_cert or tls_key or tls_ca:
+        if not (tls_cert and tls_key and tls_ca):
+            raise ValidationError({"tls": [_("Give the CA certificate, the client certificate and its key.")]})
+        try:
+            pki.check_bundle(ca_pem=tls_ca, cert_pem=tls_cert, key_pem=tls_key, purpose="client")
+        except pki.CertificateProblem as exc:
+            raise ValidationError({"tls": [str(exc)]}) from exc
+        tls = host.Tls(ca_pem=tls_ca, cert_pem=tls_cert, key_pem=tls_key)
+    elif endpoint.startswith("tcp://") and endpoint.endswith(":2376"):
+        raise ValidationError({"tls": [_("Port 2376 is Docker's TLS port: upload the CA, certificate and key.")]})
+    target = host.Endpoint(url=endpoint, timeout=min(settings.BERTH_DOCKER_TIMEOUT, 10.0), tls=tls)
+    parameters = {
+        "name": name,
+        "endpoint": endpoint,
+        "publish_ip": publish_ip,
+        "zone": zone,
+        "tls": bool(tls),
+        "provider": provider,
+    }
+    try:
+        info = host.ping(target)
+    except host.HostError as exc:
+        host.forget(target)
+        audit.record(
+            "cs:AddClusterNodes",
+            actor=actor,
+            resource=cluster.resource_name,
+            target=name,
+            cluster_id=cluster.pk,
+            parameters=parameters,
+            outcome=audit.OperationLog.Outcome.FAILURE,
+            error=str(exc),
+        )
+        raise ValidationError(
+            {"endpoint": [_("The engine at %(url)s was refused: %(reason)s") % {"url": endpoint, "reason": exc}]}
+        ) from exc
+    try:
+        with transaction.atomic():
+            authorize(actor, "cs:AddClusterNodes", cluster)
+            node = Node.objects.create(
+                cluster=cluster,
+                name=name,
+                endpoint=endpoint,
+                publish_ip=publish_ip,
+                zone=zone,
+                labels=labels,
+                info=info,
+                state=Node.State.READY,
+                last_seen_at=timezone.now(),
+                provider=provider,
+                provider_ref=provider_ref,
+                tls_ca=tls.ca_pem if tls else "",
+                tls_cert=tls.cert_pem if tls else "",
+                tls_key_sealed=_seal(tls.key_pem) if tls else "",
+            )
+            audit.record(
+                "cs:AddClusterNodes",
+                actor=actor,
+                resource=cluster.resource_name,
+                target=name,
+                cluster_id=cluster.pk,
+                parameters=parameters,
+            )
+    except IntegrityError as exc:
+        raise ValidationError({"endpoint": [_("This engine is already a node of a cluster.")]}) from exc
+    return node
+
+
+def update_node(actor: Any, node: Node, *, labels: dict[str, str] | None = None, zone: str | None = None) -> Node:
+    """Edit a node's labels and zone (scheduling reads them)."""
+    authorize(actor, "cs:ModifyClusterNode", node)
+    changes: dict[str, Any] = {}
+    if labels is not None:
+        node.labels = changes["labels"] = _check_labels(labels)
+    if zone is not None:
+        node.zone = changes["zone"] = _check_zone(node.cluster, zone)
+    node.save(update_fields=["labels", "zone"])
+    audit.record(
+        "cs:ModifyClusterNode",
+        actor=actor,
+        resource=node.resource_name,
+        target=node.name,
+        cluster_id=node.cluster_id,
+        parameters=changes,
+    )
+    from console import live
+
+    live.publish("cluster", node.cluster_id, node.as_live())
+    return node
+
+
+def remove_node(actor: Any, node: Node, *, drain: bool = True) -> NodeTask:
+    """Drain the node (its containers recreated on other ready nodes first) and take it out of the cluster.
+
+    Refused at once, with the reason, when the other nodes cannot hold the containers.
+    """
+    authorize(actor, "cs:RemoveClusterNodes", node)
+    if node.state == Node.State.REMOVED:
+        raise OperationConflict(_("The node has already been removed."))
+    if drain:
+        from clusters.nodework import plan_drain
+
+        plan_drain(node)  # raises PlacementError naming the rule when the others cannot hold them
+    with transaction.atomic():
+        authorize(actor, "cs:RemoveClusterNodes", node)
+        kind = NodeTask.Kind.DRAIN if drain else NodeTask.Kind.REMOVE
+        task = _start_task(actor, node.cluster, node, kind, {"drain": drain})
+        if drain:
+            Node.objects.filter(pk=node.pk).update(state=Node.State.DRAINING)
+        audit.record(
+            "cs:RemoveClusterNodes",
+            actor=actor,
+            resource=node.resource_name,
+            target=node.name,
+            cluster_id=node.cluster_id,
+            parameters={"drain": drain, "task": task.pk},
+            outcome=audit.OperationLog.Outcome.ACCEPTED,
+        )
+    return task
+
+
+def reset_node(actor: Any, node: Node) -> NodeTask:
+    """Remove every Berth container from the node (the applications keep their desired scale)."""
+    authorize(actor, "cs:ResetClusterNode", node)
+    with transaction.atomic():
+        task = _start_task(actor, node.cluster, node, NodeTask.Kind.RESET, {})
+        audit.record(
+            "cs:ResetClusterNode",
+            actor=actor,
+            resource=node.resource_name,
+            target=node.name,
+            cluster_id=node.cluster_id,
+            parameters={"task": task.pk},
+            outcome=audit.OperationLog.Outcome.ACCEPTED,
+        )
+    return task
+
+
+def provision_node(
+    actor: Any,
+    cluster: Cluster,
+    *,
+    name: str,
+    provider: str = "local",
+    zone: str = "",
+    labels: dict[str, str] | None = None,
+) -> NodeTask:
+    """Ask a provider for a new host, behind the cluster's TLS; it joins the cluster when it answers."""
+    from clusters.providers import PROVIDERS
+
+    authorize(actor, "cs:AddClusterNodes", cluster)
+    if provider not in PROVIDERS:
+        raise ValidationError({"provider": [_("Unknown provider. Available: %(p)s.") % {"p": ", ".join(PROVIDERS)}]})
+    try:
+        _node_name(cluster, name)
+    except ValidationError as exc:
+        raise ValidationError({"name": exc.messages}) from exc
+    params = {
+        "name": name,
+        "provider": provider,
+        "zone": _check_zone(cluster, zone),
+        "labels": _check_labels(labels or {}),
+    }
+    ensure_ca(cluster)
+    with transaction.atomic():
+        task = _start_task(actor, cluster, None, NodeTask.Kind.PROVISION, params)
+        audit.record(
+            "cs:AddClusterNodes",
+            actor=actor,
+            resource=cluster.resource_name,
+            target=name,
+            cluster_id=cluster.pk,
+            parameters={**params, "task": task.pk},
+            outcome=audit.OperationLog.Outcome.ACCEPTED,
+        )
+    return task
+
+
+# --- the attach script -----------------------------------------------------------------------------
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def attach_command(actor: Any, cluster: Cluster, *, console_url: str | None = None) -> dict[str, Any]:
+    """A one-line command with a one-time token that makes a host a node of the cluster."""
+    authorize(actor, "cs:AddClusterNodes", cluster)
+    ensure_ca(cluster)
+    token = secrets.token_urlsafe(32)
+    expires = timezone.now() + timedelta(minutes=settings.BERTH_ATTACH_TOKEN_MINUTES)
+    AttachToken.objects.create(cluster=cluster, token_hash=_hash_token(token), created_by=actor, expires_at=expires)
+    base = (console_url or settings.BERTH_PUBLIC_URL).rstrip("/")
+    audit.record(
+        "cs:CreateAttachScript",
+        actor=actor,
+        resource=cluster.resource_name,
+        target=cluster.name,
+        cluster_id=cluster.pk,
+        parameters={"expires_at": expires.isoformat()},
+    )
+    return {
+        "command": f"curl -fsSL '{base}/api/v1/attach/{token}/script' | sudo sh",
+        "token": token,
+        "expires_at": expires,
+        "script_url": f"{base}/api/v1/attach/{token}/script",
+    }
+
+
+def redeem(token: str) -> AttachToken:
+    """The live token named by ``token``; ValidationError("expired" / "already used" / "unknown") otherwise."""
+    found = AttachToken.objects.select_related("cluster", "created_by").filter(token_hash=_hash_token(token)).first()
+    if found is None:
+        raise ValidationError(_("Unknown attach token."))
+    if found.used_at is not None:
+        raise ValidationError(_("This attach token has already been used; ask the console for a new command."))
+    if found.expires_at <= timezone.now():
+        raise ValidationError(_("This attach token has expired; ask the console for a new command."))
+    return found
+
+
+def attach_certificates(token: str, address: str) -> pki.KeyPair:
+    """The engine's server certificate for ``address``, issued by the cluster's CA (token not consumed yet)."""
+    found = redeem(token)
+    ipaddress.ip_address(address)
+    return pki.issue_server(cluster_ca(found.cluster), common_name=address, ips=[address])
+
+
+def attach_register(token: str, *, address: str, name: str, port: int = 2376) -> Node:
+    """The script's last step: Berth reaches the engine over mutual TLS and registers it (token consumed)."""
+    found = redeem(token)
+    cluster = found.cluster
+    name = re.sub(r"[^a-z0-9-]", "-", name.lower()).strip("-")[:63] or f"node-{address.replace('.', '-')}"
+    if Node.objects.filter(cluster=cluster, name=name).exists():
+        name = f"{name}-{secrets.token_hex(2)}"
+    consumed = AttachToken.objects.filter(pk=found.pk, used_at__isnull=True).update(used_at=timezone.now())
+    if not consumed:
+        raise ValidationError(_("This attach token has already been used; ask the console for a new command."))
+    context.begin(src="trigger", actor=found.created_by_id)
+    try:
+        node = register_node(
+            _owner_of(cluster, found.created_by),
+            cluster,
+            name=name,
+            endpoint=f"tcp://{address}:{port}",
+            publish_ip=address,
+            tls_ca=cluster.ca_cert,
+            tls_cert=cluster.client_cert,
+            tls_key=_unseal(cluster.client_key_sealed),
+            provider=Node.Provider.ATTACH,
+        )
+    except ValidationError:
+        AttachToken.objects.filter(pk=found.pk).update(used_at=None)  # the host may try again
+        raise
+    AttachToken.objects.filter(pk=found.pk).update(node=node)
+    return node
+
+
+def _owner_of(cluster: Cluster, creator: Any) -> Any:
+    """Who registers an attached node: the user who asked for the command (still allowed), else the owner."""
+    from accounts.models import User
+
+    return (
+        creator
+        if creator is not None and creator.is_active
+        else User.objects.get(tenant_id=cluster.tenant_id, is_primary=True)
+    )
+
+
+def attach_script(token: str, console_url: str) -> str:
+    """The shell script behind the one-line command."""
+    redeem(token)
+    from django.template.loader import render_to_string
+
+    return render_to_string("clusters/attach.sh", {"url": console_url.rstrip("/"), "token": token})
+
+
+# --- the built-in local cluster --------------------------------------------------------------------
 
 
 def ensure_local_cluster(tenant: Tenant, actor: Any = None) -> Cluster:
@@ -27,12 +600,16 @@ def ensure_local_cluster(tenant: Tenant, actor: Any = None) -> Cluster:
         info, state, seen = {}, Node.State.UNREACHABLE, None
     with transaction.atomic():
         cluster, created = Cluster.objects.get_or_create(tenant=tenant, name=LOCAL_CLUSTER)
-        node, node_created = Node.objects.get_or_create(
-            cluster=cluster,
-            name=info.get("hostname") or "local",
-            defaults={"endpoint": endpoint.url, "publish_ip": settings.BERTH_LOCAL_PUBLISH_IP},
-        )
-        node.endpoint = endpoint.url
+        node = Node.objects.filter(cluster=cluster, endpoint=endpoint.url).exclude(state=Node.State.REMOVED).first()
+        node_created = node is None
+        if node is None:
+            node = Node(
+                cluster=cluster,
+                name=info.get("hostname") or "local",
+                endpoint=endpoint.url,
+                publish_ip=settings.BERTH_LOCAL_PUBLISH_IP,
+                provider=Node.Provider.BUILTIN,
+            )
         node.state = state
         if info:
             node.info, node.last_seen_at = info, seen
@@ -48,47 +625,5 @@ def ensure_local_cluster(tenant: Tenant, actor: Any = None) -> Cluster:
             parameters={"node": node.name, "endpoint": node.endpoint},
             source="system" if actor is None else None,
         )
+    ensure_ca(cluster)
     return cluster
-
-
-def register_node(actor: Any, cluster: Cluster, *, name: str, endpoint: str, publish_ip: str, zone: str = "") -> Node:
-    """Add an engine to a cluster after checking that it answers (plain ``unix://``/``tcp://``; TLS comes later)."""
-    from accounts.permissions import authorize
-
-    authorize(actor, "cs:AddClusterNodes", cluster)
-    target = host.Endpoint(url=endpoint, timeout=min(settings.BERTH_DOCKER_TIMEOUT, 10.0))
-    try:
-        info = host.ping(target)
-    except host.HostError as exc:
-        audit.record(
-            "cs:AddClusterNodes",
-            actor=actor,
-            resource=cluster.resource_name,
-            target=name,
-            cluster_id=cluster.pk,
-            parameters={"endpoint": endpoint},
-            outcome=audit.OperationLog.Outcome.FAILURE,
-            error=str(exc),
-        )
-        raise host.HostError(
-            _("The engine at %(url)s did not answer: %(reason)s") % {"url": endpoint, "reason": exc}
-        ) from exc
-    node = Node.objects.create(
-        cluster=cluster,
-        name=name,
-        endpoint=endpoint,
-        publish_ip=publish_ip,
-        zone=zone,
-        info=info,
-        state=Node.State.READY,
-        last_seen_at=timezone.now(),
-    )
-    audit.record(
-        "cs:AddClusterNodes",
-        actor=actor,
-        resource=cluster.resource_name,
-        target=name,
-        cluster_id=cluster.pk,
-        parameters={"endpoint": endpoint, "publish_ip": publish_ip},
-    )
-    return node

@@ -2,34 +2,183 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
-from apps.models import Application
-from clusters.models import Cluster, Node
+from apps.models import Application, Container
+from apps.scheduler import PlacementError
+from clusters import operations as ops
+from clusters.api import clusters_for
+from clusters.forms import ClusterForm, NodeEditForm, ProvisionForm, RegisterNodeForm
+from clusters.models import Cluster, Node, NodeTask
 from console.pages import page
+
+
+def _form_errors(form: object, exc: ValidationError) -> None:
+    fields = getattr(form, "fields", {})
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in fields else None, errors)  # type: ignore[attr-defined]
+    else:
+        form.add_error(None, exc)  # type: ignore[attr-defined]
 
 
 @page("cs:DescribeClusters")
 def cluster_list(request: HttpRequest) -> HttpResponse:
-    clusters = Cluster.objects.visible_to(request.user).annotate(
-        nodes_total=Count("nodes", distinct=True),
-        nodes_ready=Count("nodes", filter=Q(nodes__state=Node.State.READY), distinct=True),
-        apps=Count("applications", filter=Q(applications__deleted_at__isnull=True), distinct=True),
-    )
-    return render(request, "clusters/cluster_list.html", {"clusters": clusters})
+    return render(request, "clusters/cluster_list.html", {"clusters": clusters_for(request.user)})
 
 
-@page("cs:DescribeClusters", "cs:DescribeClusterNodes", "cs:DescribeApplications")
+@page("cs:CreateCluster")
+def cluster_create(request: HttpRequest) -> HttpResponse:
+    form = ClusterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            cluster = ops.create_cluster(request.user, **form.values())
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, _("Cluster %(name)s created. Add nodes to it.") % {"name": cluster.name})
+            return redirect("clusters:detail", pk=cluster.pk)
+    return render(request, "clusters/cluster_form.html", {"form": form})
+
+
+@page("cs:DescribeClusters", "cs:DescribeClusterNodes", "cs:DescribeApplications", "cs:AddClusterNodes")
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    cluster = get_object_or_404(Cluster.objects.visible_to(request.user), pk=pk)
-    nodes = Node.objects.visible_to(request.user).filter(cluster=cluster).annotate(n_containers=Count("containers"))
+    cluster = get_object_or_404(clusters_for(request.user), pk=pk)
+    register = RegisterNodeForm(request.POST if request.POST.get("form") == "register" else None, prefix="reg")
+    provision = ProvisionForm(request.POST if request.POST.get("form") == "provision" else None, prefix="prov")
+    command = None
+    if request.method == "POST":
+        try:
+            if request.POST.get("form") == "register" and register.is_valid():
+                data = register.cleaned_data
+                node = ops.register_node(
+                    request.user,
+                    cluster,
+                    name=data["name"],
+                    endpoint=data["endpoint"],
+                    publish_ip=data["publish_ip"],
+                    zone=data["zone"],
+                    tls_ca=data["tls_ca"],
+                    tls_cert=data["tls_cert"],
+                    tls_key=data["tls_key"],
+                )
+                messages.success(request, _("Node %(name)s added.") % {"name": node.name})
+                return redirect("clusters:detail", pk=cluster.pk)
+            if request.POST.get("form") == "provision" and provision.is_valid():
+                ops.provision_node(request.user, cluster, **provision.cleaned_data)
+                messages.info(request, _("Provisioning a new node; it appears here when it answers."))
+                return redirect("clusters:detail", pk=cluster.pk)
+            if request.POST.get("form") == "attach":
+                command = ops.attach_command(request.user, cluster, console_url=request.build_absolute_uri("/"))
+        except ValidationError as exc:
+            _form_errors(register if request.POST.get("form") == "register" else provision, exc)
+    nodes = (
+        Node.objects.visible_to(request.user)
+        .filter(cluster=cluster)
+        .exclude(state=Node.State.REMOVED)
+        .prefetch_related("containers")
+    )
     apps = Application.objects.visible_to(request.user).filter(cluster=cluster, deleted_at__isnull=True)
-    return render(request, "clusters/cluster_detail.html", {"cluster": cluster, "nodes": nodes, "applications": apps})
+    tasks = NodeTask.objects.visible_to(request.user).filter(cluster=cluster).select_related("node")[:8]
+    return render(
+        request,
+        "clusters/cluster_detail.html",
+        {
+            "cluster": cluster,
+            "nodes": nodes,
+            "applications": apps,
+            "tasks": tasks,
+            "register": register,
+            "provision": provision,
+            "command": command,
+            "edit": ClusterForm(
+                initial={
+                    "name": cluster.name,
+                    "region": cluster.region,
+                    "zones": " ".join(cluster.zones),
+                    "root_domain": cluster.root_domain,
+                    **{k: v for k, v in (cluster.system_services or {}).items()},
+                }
+            ),
+        },
+    )
+
+
+@page("cs:ModifyCluster", "cs:DeleteCluster")
+@require_POST
+def cluster_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
+    cluster = get_object_or_404(Cluster.objects.visible_to(request.user), pk=pk)
+    try:
+        if change == "edit":
+            form = ClusterForm(request.POST)
+            if form.is_valid():
+                ops.update_cluster(request.user, cluster, **form.values())
+                messages.success(request, _("Cluster saved."))
+            else:
+                messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
+        elif change == "delete":
+            task = ops.delete_cluster(request.user, cluster, force=request.POST.get("force") == "on")
+            messages.info(request, _("Deleting the cluster.") if task else _("Cluster deleted."))
+            return redirect("clusters:list")
+    except (ValidationError, ops.OperationConflict) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    return redirect("clusters:detail", pk=cluster.pk)
 
 
 @page("cs:DescribeClusterNodes")
 def node_list(request: HttpRequest) -> HttpResponse:
-    nodes = Node.objects.visible_to(request.user).select_related("cluster").annotate(n_containers=Count("containers"))
+    nodes = (
+        Node.objects.visible_to(request.user)
+        .exclude(state=Node.State.REMOVED)
+        .select_related("cluster")
+        .prefetch_related("containers")
+    )
     return render(request, "clusters/node_list.html", {"nodes": nodes})
+
+
+@page("cs:DescribeClusterNodes", "cs:ModifyClusterNode")
+def node_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    node = get_object_or_404(Node.objects.visible_to(request.user).select_related("cluster"), pk=pk)
+    form = NodeEditForm(
+        request.POST or None,
+        initial={"zone": node.zone, "labels": "\n".join(f"{k}={v}" for k, v in node.labels.items())},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            ops.update_node(request.user, node, labels=form.cleaned_data["labels"], zone=form.cleaned_data["zone"])
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, _("Node saved."))
+            return redirect("clusters:node", pk=node.pk)
+    containers = Container.objects.visible_to(request.user).filter(node=node).select_related("service__application")
+    tasks = NodeTask.objects.visible_to(request.user).filter(node=node)[:8]
+    return render(
+        request,
+        "clusters/node_detail.html",
+        {"node": node, "form": form, "containers": containers, "tasks": tasks, "cluster": node.cluster},
+    )
+
+
+@page("cs:RemoveClusterNodes", "cs:ResetClusterNode")
+@require_POST
+def node_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
+    node = get_object_or_404(Node.objects.visible_to(request.user).select_related("cluster"), pk=pk)
+    try:
+        if change == "drain":
+            ops.remove_node(request.user, node, drain=True)
+            messages.info(request, _("Draining %(node)s: its containers move to other nodes.") % {"node": node.name})
+        elif change == "remove":
+            ops.remove_node(request.user, node, drain=False)
+            messages.info(request, _("Removing %(node)s.") % {"node": node.name})
+        elif change == "reset":
+            ops.reset_node(request.user, node)
+            messages.info(request, _("Removing Berth's containers from %(node)s.") % {"node": node.name})
+    except (ValidationError, ops.OperationConflict, PlacementError) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    return redirect("clusters:node", pk=node.pk)

@@ -34,14 +34,33 @@ def _snapshot_application(user: Any, pk: int, since: int) -> list[dict[str, Any]
     return messages
 
 
+def _snapshot_cluster(user: Any, pk: int, since: int) -> list[dict[str, Any]] | None:
+    """The nodes of a cluster the user may see, and its latest node tasks."""
+    from clusters.models import Cluster, Node, NodeTask
+
+    cluster = Cluster.objects.visible_to(user).filter(pk=pk).first()
+    if cluster is None:
+        return None
+    nodes = Node.objects.visible_to(user).filter(cluster=cluster).select_related("cluster")
+    messages: list[dict[str, Any]] = [n.as_live() for n in nodes]
+    messages.extend(t.as_live() for t in NodeTask.objects.filter(cluster=cluster).order_by("-id")[:5])
+    return messages
+
+
+def _cluster_visible(user: Any, pk: int) -> bool:
+    from clusters.models import Cluster
+
+    return Cluster.objects.visible_to(user).filter(pk=pk).exists()
+
+
 def _application_visible(user: Any, pk: int) -> bool:
     from apps.models import Application
 
     return Application.objects.visible_to(user).filter(pk=pk).exists()
 
 
-SNAPSHOTS = {"application": _snapshot_application}
-VISIBLE = {"application": _application_visible}
+SNAPSHOTS = {"application": _snapshot_application, "cluster": _snapshot_cluster}
+VISIBLE = {"application": _application_visible, "cluster": _cluster_visible}
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):

@@ -80,6 +80,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "console.context_processors.live_labels",
             ],
         },
     },
@@ -160,6 +161,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("BERTH_VISIBILI
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-releases": {"task": "apps.reap_releases", "schedule": env_float("BERTH_REAPER_INTERVAL", 30.0)},
+    "reap-node-tasks": {"task": "clusters.reap_node_tasks", "schedule": env_float("BERTH_REAPER_INTERVAL", 30.0)},
+    "check-nodes": {
+        "task": "clusters.check_nodes",
+        "schedule": env_float("BERTH_HEALTH_INTERVAL", 2.0),
+        "options": {"expires": 10},
+    },
 }
 
 REST_FRAMEWORK = {
@@ -185,6 +192,14 @@ SPECTACULAR_SETTINGS = {
 
 # Berth's own knobs.
 BERTH_DOCKER_TIMEOUT = env_float("BERTH_DOCKER_TIMEOUT", 30.0)
+# Encrypts TLS keys and other secrets at rest; changing it makes stored keys unreadable.
+BERTH_ENCRYPTION_KEY = env_str("BERTH_ENCRYPTION_KEY", SECRET_KEY)
+BERTH_HEALTH_INTERVAL = env_float("BERTH_HEALTH_INTERVAL", 2.0)
+BERTH_HEALTH_TIMEOUT = env_float("BERTH_HEALTH_TIMEOUT", 2.0)
+BERTH_HEALTH_FAILURES = env_int("BERTH_HEALTH_FAILURES", 2)
+BERTH_ATTACH_TOKEN_MINUTES = env_int("BERTH_ATTACH_TOKEN_MINUTES", 60)
+BERTH_PUBLIC_URL = env_str("BERTH_PUBLIC_URL", "http://127.0.0.1:8000")
+BERTH_LOCAL_PROVIDER_IMAGES = env_list("BERTH_LOCAL_PROVIDER_IMAGES", ["local/busybox:1"])
 BERTH_LOCAL_DOCKER_URL = env_str("BERTH_LOCAL_DOCKER_URL", "unix:///var/run/docker.sock")
 BERTH_LOCAL_PUBLISH_IP = env_str("BERTH_LOCAL_PUBLISH_IP", "127.0.0.1")
 BERTH_WORKERS_PER_RELEASE = env_int("BERTH_WORKERS_PER_RELEASE", 4)

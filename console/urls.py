@@ -13,6 +13,21 @@ app_name = "console"
 api_v1 = [
     path("clusters", clusters_api.ClusterListView.as_view(), name="api-clusters"),
     path("clusters/<int:cluster_id>", clusters_api.ClusterDetailView.as_view(), name="api-cluster"),
+    path("clusters/<int:cluster_id>/nodes", clusters_api.NodeListView.as_view(), name="api-nodes"),
+    path("clusters/<int:cluster_id>/nodes/<str:node>", clusters_api.NodeDetailView.as_view(), name="api-node"),
+    path(
+        "clusters/<int:cluster_id>/nodes/<str:node>/reset", clusters_api.NodeResetView.as_view(), name="api-node-reset"
+    ),
+    path(
+        "clusters/<int:cluster_id>/attach-command", clusters_api.AttachCommandView.as_view(), name="api-attach-command"
+    ),
+    path("clusters/<int:cluster_id>/certs", clusters_api.CertsView.as_view(), name="api-certs"),
+    path("node-tasks/<int:task_id>", clusters_api.NodeTaskDetailView.as_view(), name="api-node-task"),
+    path("attach/<str:token>/script", clusters_api.AttachScriptView.as_view(), name="api-attach-script"),
+    path(
+        "attach/<str:token>/certificates", clusters_api.AttachCertificatesView.as_view(), name="api-attach-certificates"
+    ),
+    path("attach/<str:token>/register", clusters_api.AttachRegisterView.as_view(), name="api-attach-register"),
     path("clusters/<int:cluster_id>/applications", apps_api.ApplicationListView.as_view(), name="api-applications"),
     path(
         "clusters/<int:cluster_id>/applications/<str:name>",

@@ -1,17 +1,41 @@
 #!/usr/bin/env bash
-# A test node: a dockerd in its own network namespace, reachable from this machine at 10.250.N.2:2375.
-#   scripts/netns-node.sh up N     start node N (1-200); prints its endpoint
-#   scripts/netns-node.sh down N   stop it and remove its namespace and data
+# A test or demo node: a dockerd in its own network namespace, reachable from this machine at 10.250.N.2.
+#   scripts/netns-node.sh up N [--tls DIR]  start node N (1-200); without --tls it listens on tcp://10.250.N.2:2375,
+#                                          with --tls (DIR holds ca.pem, cert.pem, key.pem) on :2376, verifying clients
+#   scripts/netns-node.sh ns N             only the namespace and its link (a bare "host" for the attach script)
+#   scripts/netns-node.sh dockerd-cmd N    print the dockerd command line for node N (the attach script runs it)
+#   scripts/netns-node.sh stop N           stop its dockerd only (the host "dies"; namespace and data stay)
+#   scripts/netns-node.sh start N [--tls DIR]  start dockerd again in the existing namespace
+#   scripts/netns-node.sh down N           stop it and remove its namespace and data
 # dockerd is started with `nsenter --net` (not `ip netns exec`, which remounts /sys and hides cgroups).
 set -euo pipefail
 cmd=${1:-}; n=${2:-}
-case "$n" in ''|*[!0-9]*) echo "usage: $0 up|down N" >&2; exit 2 ;; esac
+case "$n" in ''|*[!0-9]*) echo "usage: $0 up|ns|start|stop|dockerd-cmd|down N [--tls DIR]" >&2; exit 2 ;; esac
 [ "$n" -ge 1 ] && [ "$n" -le 200 ] || { echo "N must be 1-200" >&2; exit 2; }
+tls_dir=""
+if [ "${3:-}" = "--tls" ]; then tls_dir=${4:?--tls needs a directory}; fi
 
 ns="berth-n$n"; veth="bvn$n"; peer="bvn${n}p"
 host_ip="10.250.$n.1"; node_ip="10.250.$n.2"
 root="/var/lib/berth-node-$n"; run="/run/berth-node-$n"
-endpoint="tcp://$node_ip:2375"
+sock="unix://$run/docker.sock"
+
+dockerd_cmd() {
+  echo "nsenter --net=/run/netns/$ns dockerd --data-root $root --exec-root $run/exec --pidfile $run/dockerd.pid" \
+    "-H $sock --bip 10.251.$n.1/24 --default-address-pool base=10.252.$n.0/24,size=28" \
+    "--containerd-namespace berth-n$n --containerd-plugins-namespace berth-n$n-plugins"
+}
+
+stop_engine() {
+  if [ -f "$run/dockerd.pid" ]; then
+    pid=$(cat "$run/dockerd.pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill -KILL "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    rm -f "$run/dockerd.pid"
+  fi
+}
 
 down() {
   if [ -f "$run/dockerd.pid" ]; then
@@ -23,7 +47,7 @@ down() {
     fi
   fi
   # containerd shims of this node outlive dockerd; end them too.
-  pkill -f -- "-namespace moby -address $run/" 2>/dev/null || true
+  pkill -f -- "-namespace berth-n$n " 2>/dev/null || true
   ip link del "$veth" 2>/dev/null || true
   ip netns del "$ns" 2>/dev/null || true
   grep -o " $root[^ ]*" /proc/mounts 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
@@ -31,7 +55,7 @@ down() {
   rm -rf "$root" "$run" 2>/dev/null || true
 }
 
-up() {
+namespace() {
   down
   mkdir -p "$root" "$run"
   ip netns add "$ns"
@@ -43,22 +67,38 @@ up() {
   nsenter --net="/run/netns/$ns" ip link set "$peer" up
   nsenter --net="/run/netns/$ns" ip link set lo up
   nsenter --net="/run/netns/$ns" ip route add default via "$host_ip"
-  nohup nsenter --net="/run/netns/$ns" dockerd \
-    --data-root "$root" --exec-root "$run/exec" --pidfile "$run/dockerd.pid" \
-    -H "unix://$run/docker.sock" -H "$endpoint" --tls=false --bip "10.251.$n.1/24" \
-    --default-address-pool "base=10.252.$n.0/24,size=28" \
-    --containerd-namespace "berth-n$n" --containerd-plugins-namespace "berth-n$n-plugins" \
-    >"$run/dockerd.log" 2>&1 &
-  for _ in $(seq 1 100); do docker -H "$endpoint" version >/dev/null 2>&1 && break; sleep 0.2; done
-  docker -H "$endpoint" version >/dev/null 2>&1 || { echo "node $n did not start:" >&2; tail -20 "$run/dockerd.log" >&2; exit 1; }
-  if ! docker -H "$endpoint" image inspect local/busybox:1 >/dev/null 2>&1; then
-    docker save local/busybox:1 | docker -H "$endpoint" load >/dev/null
+}
+
+up() {
+  namespace
+  start_engine
+}
+
+start_engine() {
+  if [ -n "$tls_dir" ]; then
+    listen=(-H "tcp://$node_ip:2376" --tlsverify --tlscacert "$tls_dir/ca.pem" --tlscert "$tls_dir/cert.pem"
+            --tlskey "$tls_dir/key.pem")
+    endpoint="tcp://$node_ip:2376"
+  else
+    listen=(-H "tcp://$node_ip:2375" --tls=false)
+    endpoint="tcp://$node_ip:2375"
+  fi
+  # shellcheck disable=SC2046
+  nohup $(dockerd_cmd) "${listen[@]}" >"$run/dockerd.log" 2>&1 &
+  for _ in $(seq 1 100); do docker -H "$sock" version >/dev/null 2>&1 && break; sleep 0.2; done
+  docker -H "$sock" version >/dev/null 2>&1 || { echo "node $n did not start:" >&2; tail -20 "$run/dockerd.log" >&2; exit 1; }
+  if ! docker -H "$sock" image inspect local/busybox:1 >/dev/null 2>&1; then
+    docker save local/busybox:1 | docker -H "$sock" load >/dev/null
   fi
   echo "$endpoint"
 }
 
 case "$cmd" in
   up) up ;;
+  stop) stop_engine ;;
+  start) start_engine ;;
+  ns) namespace; echo "$node_ip" ;;
+  dockerd-cmd) dockerd_cmd ;;
   down) down ;;
-  *) echo "usage: $0 up|down N" >&2; exit 2 ;;
+  *) echo "usage: $0 up|ns|dockerd-cmd|down N [--tls DIR]" >&2; exit 2 ;;
 esac

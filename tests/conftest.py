@@ -55,6 +55,7 @@ def stack(services: None, django_db_setup: None, django_db_blocker: object) -> I
     running = harness.Stack(url=f"http://127.0.0.1:{port}", port=port)
     try:
         running.procs["worker"] = harness.start_worker()
+        running.procs["beat"] = harness.start_beat()
         running.procs["watcher"] = harness.start_watcher()
         running.procs["asgi"] = harness.start_asgi(port)
         yield running

@@ -114,6 +114,16 @@ def start_worker(name: str = "worker", queue: str | None = None, **env: str) -> 
     return proc
 
 
+def start_beat() -> Proc:
+    """Celery beat: the health check every second and the reapers."""
+    schedule = LOG_DIR / "celerybeat-schedule"
+    schedule.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "celery", "-A", "console", "beat", "--schedule", str(schedule), "--loglevel", "INFO"]
+    proc = start("beat", argv, subprocess_env())
+    wait_until(lambda: proc.popen.poll() is not None or "beat: Starting" in proc.tail(50), 30, 0.2, "beat to start")
+    return proc
+
+
 def start_watcher() -> Proc:
     proc = start("watcher", [sys.executable, "manage.py", "watch_docker"], subprocess_env())
     wait_until(lambda: proc.popen.poll() is not None or "watching" in proc.tail(50), 30, 0.2, "watcher to start")
@@ -166,14 +176,29 @@ class NetnsNode:
 
     number: int
     endpoint: str
+    tls_dir: str = ""
 
     @property
     def address(self) -> str:
         return f"10.250.{self.number}.2"
 
+    @property
+    def socket(self) -> str:
+        """The engine's unix socket on this machine (for assertions from the outside, TLS or not)."""
+        return f"unix:///run/berth-node-{self.number}/docker.sock"
+
+    def kill_engine(self) -> None:
+        run_script("netns-node.sh", "stop", str(self.number))
+
+    def start_engine(self) -> None:
+        extra = ["--tls", self.tls_dir] if self.tls_dir else []
+        run_script("netns-node.sh", "start", str(self.number), *extra, timeout=120)
+
     def stop_engine(self) -> None:
         run_script("netns-node.sh", "down", str(self.number))
 
 
-def netns_node(number: int) -> NetnsNode:
-    return NetnsNode(number, run_script("netns-node.sh", "up", str(number), timeout=120))
+def netns_node(number: int, tls_dir: str = "") -> NetnsNode:
+    """Start node ``number``; with ``tls_dir`` (ca.pem, cert.pem, key.pem) it listens on :2376 with mutual TLS."""
+    extra = ["--tls", tls_dir] if tls_dir else []
+    return NetnsNode(number, run_script("netns-node.sh", "up", str(number), *extra, timeout=120), tls_dir)

@@ -43,7 +43,7 @@ def _cluster(owner: User, name: str) -> tuple[Cluster, Application, Release]:
     node = Node.objects.create(
         cluster=cluster,
         name=f"node-{name}",
-        endpoint="unix:///nonexistent.sock",
+        endpoint=f"unix:///nonexistent-{name}.sock",
         publish_ip="127.0.0.1",
         state=Node.State.READY,
     )

@@ -116,8 +116,78 @@
     connect();
   }
 
+  function subscribe(type, id, handlers, liveState) {
+    let retry = 500;
+    function connect() {
+      const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+      const socket = new WebSocket(scheme + location.host + "/ws/live/");
+      socket.onopen = function () {
+        retry = 500;
+        socket.send(JSON.stringify({ action: "subscribe", type: type, id: id, since: 0 }));
+      };
+      socket.onmessage = function (e) {
+        const msg = JSON.parse(e.data);
+        if (handlers[msg.type]) handlers[msg.type](msg);
+      };
+      socket.onclose = function () {
+        setTimeout(connect, retry);
+        retry = Math.min(retry * 2, 10000);
+      };
+    }
+    connect();
+  }
+
+  function clusterView(root) {
+    const id = Number(root.dataset.liveCluster);
+    function recount() {
+      const badges = root.querySelectorAll("[data-live-node]");
+      const ready = Array.from(badges).filter((b) => b.dataset.state === "ready").length;
+      root.querySelectorAll("[data-ready-count]").forEach((el) => {
+        el.textContent = ready + "/" + badges.length;
+      });
+    }
+    function onNode(msg) {
+      document.querySelectorAll('[data-live-node="' + msg.id + '"]').forEach((el) => {
+        el.dataset.state = msg.state;
+        if (el.classList.contains("badge")) {
+          el.className = "badge status-" + msg.state;
+          el.textContent = label(msg.state);
+        }
+      });
+      document.querySelectorAll('[data-node-seen="' + msg.id + '"]').forEach((el) => {
+        if (msg.last_seen) el.textContent = new Date(msg.last_seen).toLocaleTimeString();
+      });
+      document.querySelectorAll('[data-node-error="' + msg.id + '"]').forEach((el) => {
+        el.textContent = msg.error || "";
+      });
+      recount();
+    }
+    function onTask(msg) {
+      const table = root.querySelector("#node-tasks tbody");
+      if (!table) return;
+      let row = table.querySelector('tr[data-live-task="' + msg.id + '"]');
+      if (!row) {
+        row = el("tr");
+        row.dataset.liveTask = msg.id;
+        const progress = el("td");
+        progress.innerHTML = '<div class="progress small-bar"><div class="bar"></div></div><span class="task-count"></span>';
+        row.append(el("td", "", label("kind:" + msg.kind) + " #" + msg.id), el("td", "", ""),
+          el("td", "task-status"), progress, el("td", "error-cell task-error"));
+        table.prepend(row);
+        const empty = table.querySelector(".empty-row");
+        if (empty) empty.remove();
+      }
+      row.querySelector(".task-status").replaceChildren(badge(msg.status));
+      row.querySelector(".bar").style.width = msg.percent + "%";
+      row.querySelector(".task-count").textContent = msg.done + "/" + msg.total;
+      row.querySelector(".task-error").textContent = msg.error || "";
+    }
+    subscribe("cluster", id, { node: onNode, node_task: onTask });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     const root = document.querySelector('[data-live-type="application"]');
     if (root) applicationPage(root);
+    document.querySelectorAll("[data-live-cluster]").forEach(clusterView);
   });
 })();

@@ -18,7 +18,11 @@ from console.models import OperationLog
 def make_app(owner: User, name: str = "web") -> Application:
     cluster = Cluster.objects.create(tenant=owner.tenant, name=f"c-{name}")
     node = Node.objects.create(
-        cluster=cluster, name="n1", endpoint="unix:///nonexistent.sock", publish_ip="127.0.0.1", state=Node.State.READY
+        cluster=cluster,
+        name="n1",
+        endpoint=f"unix:///nonexistent-{name}.sock",
+        publish_ip="127.0.0.1",
+        state=Node.State.READY,
     )
     app = Application.objects.create(tenant=owner.tenant, cluster=cluster, name=name, status="running")
     service = Service.objects.create(application=app, name=name, image="local/busybox:1", scale=2)

@@ -1,0 +1,124 @@
+"""Value types of the Compose loader: problems, the refusal error, template variables and Alibaba hints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+MAX_BYTES = 1024 * 1024
+"""Compose files larger than this many bytes are refused before parsing."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a Compose file is refused: where (a dotted path, ``line N`` or ``(file)``) and what."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class ComposeError(ValueError):
+    """A refused Compose file. ``errors`` is a list of Problem; str() joins them, one per line."""
+
+    errors: list[Problem]
+
+    def __init__(self, errors: Iterable[Problem]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(str(problem) for problem in self.errors))
+
+    def __str__(self) -> str:
+        return "\n".join(str(problem) for problem in self.errors)
+
+
+class Problems:
+    """Collects problems while a file is processed, so that every problem is reported, not just the first."""
+
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+
+    def add(self, path: str, message: str) -> None:
+        """Record one problem (the same problem twice is recorded once)."""
+        problem = Problem(path, message)
+        if problem not in self.items:
+            self.items.append(problem)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def raise_if_any(self) -> None:
+        """Raise ComposeError with every problem recorded so far, if there is one."""
+        if self.items:
+            raise ComposeError(self.items)
+
+
+def join_path(parent: str, key: str | int) -> str:
+    """The path of a child: ``services`` + ``web`` is ``services.web``; a list index gives ``ports[1]``."""
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    return f"{parent}.{key}" if parent else key
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A ``${VAR}`` parameter of a template: its default (``:-``/``-``) and whether it is required (``:?``/``?``)."""
+
+    name: str
+    default: str | None = None
+    required: bool = False
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One scheduling rule: ``constraint:zone==a`` is Rule("constraint", "zone", "==", "a", soft=False)."""
+
+    kind: Literal["constraint", "affinity"]
+    key: str
+    op: Literal["==", "!="]
+    value: str
+    soft: bool = False
+
+
+@dataclass(frozen=True)
+class SchedulingHints:
+    """Where the swarm may place a service's containers, from environment hints and deploy.placement."""
+
+    constraints: tuple[Rule, ...] = ()
+    affinities: tuple[Rule, ...] = ()
+    availability_zones: int | None = None
+    reschedule_on_node_failure: bool = False
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """The health probe of ``aliyun.probe.*``: a URL (http:// or tcp://) or a command, with timings in seconds."""
+
+    url: str | None = None
+    cmd: str | None = None
+    timeout_seconds: int | None = None
+    initial_delay_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class AliyunLabels:
+    """The ``aliyun.*`` labels of one service, parsed (see apps.compose.aliyun for the meaning of each)."""
+
+    scale: int | None = None
+    global_: bool = False
+    depends: tuple[str, ...] = ()
+    latest_image: bool = False
+    probe: ProbeSpec | None = None
+    rolling_updates: bool = False
+    rolling_updates_parallelism: int | None = None
+    routing: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    routing_session_sticky: bool = False
+    lb: dict[int, str] = field(default_factory=dict)
+    auto_scaling: dict[str, str] = field(default_factory=dict)
+    schedule: str | None = None

@@ -1,0 +1,93 @@
+"""Console forms of clusters and nodes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import NAME_VALIDATOR
+from clusters.operations import SYSTEM_SERVICES
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in (text or "").replace(",", " ").split() if w]
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """``key=value`` lines to a dict."""
+    labels: dict[str, str] = {}
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, sep, value = line.strip().partition("=")
+        if not sep:
+            raise ValidationError(_("Line %(n)s: use key=value.") % {"n": number})
+        labels[key.strip()] = value.strip()
+    return labels
+
+
+class ClusterForm(forms.Form):
+    name = forms.CharField(label=_("Cluster name"), max_length=63, validators=[NAME_VALIDATOR])
+    region = forms.CharField(label=_("Region"), max_length=63, initial="local")
+    zones = forms.CharField(label=_("Zones"), required=False, help_text=_("Names separated by spaces, e.g. a b c."))
+    root_domain = forms.CharField(
+        label=_("Root domain"),
+        max_length=253,
+        required=False,
+        help_text=_("Routing gives applications names under this domain."),
+    )
+    routing = forms.BooleanField(label=_("Routing service"), required=False, initial=True)
+    logging = forms.BooleanField(label=_("Logging service"), required=False)
+    monitoring = forms.BooleanField(label=_("Monitoring service"), required=False, initial=True)
+    volumes = forms.BooleanField(label=_("Volume service"), required=False)
+
+    def values(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "region": data["region"],
+            "zones": _words(data.get("zones", "")),
+            "root_domain": data.get("root_domain", ""),
+            "system_services": {key: bool(data.get(key)) for key in SYSTEM_SERVICES},
+        }
+
+
+class RegisterNodeForm(forms.Form):
+    name = forms.CharField(label=_("Node name"), max_length=63, validators=[NAME_VALIDATOR])
+    endpoint = forms.CharField(
+        label=_("Docker endpoint"), max_length=255, help_text=_("unix:///var/run/docker.sock or tcp://host:2376")
+    )
+    publish_ip = forms.GenericIPAddressField(label=_("Address for published ports"))
+    zone = forms.CharField(label=_("Zone"), max_length=63, required=False)
+    tls_ca = forms.CharField(label=_("CA certificate (PEM)"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    tls_cert = forms.CharField(
+        label=_("Client certificate (PEM)"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    tls_key = forms.CharField(
+        label=_("Client key (PEM)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Stored encrypted; never shown again."),
+    )
+
+
+class ProvisionForm(forms.Form):
+    name = forms.CharField(label=_("Node name"), max_length=63, validators=[NAME_VALIDATOR])
+    provider = forms.ChoiceField(label=_("Provider"), choices=[("local", _("local (a new engine on this machine)"))])
+    zone = forms.CharField(label=_("Zone"), max_length=63, required=False)
+
+
+class NodeEditForm(forms.Form):
+    zone = forms.CharField(label=_("Zone"), max_length=63, required=False)
+    labels = forms.CharField(
+        label=_("Labels"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("One key=value per line; constraints in templates match them."),
+    )
+
+    def clean_labels(self) -> dict[str, str]:
+        return parse_labels(self.cleaned_data.get("labels", ""))

@@ -1,0 +1,139 @@
+"""Node health: every node checked in parallel with a bounded time each; N failures in a row → unreachable.
+
+Transitions (ready ↔ unreachable) are operation-log entries (source: system) and are pushed to
+browsers at once. A node that becomes unreachable starts a failover of the containers whose
+services ask for it; a node that answers again first loses its stale copies of moved containers.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clusters import docker_host as host
+from clusters.models import Node, NodeTask
+from console import audit, live
+
+log = logging.getLogger(__name__)
+WATCHED = (Node.State.READY, Node.State.UNREACHABLE, Node.State.INITIALIZING, Node.State.DRAINING)
+
+
+def probe(node: Node) -> dict[str, Any]:
+    """Ping one node with the health timeout; return its inventory."""
+    endpoint = host.Endpoint.of(node, timeout=settings.BERTH_HEALTH_TIMEOUT)
+    try:
+        return host.ping(endpoint)
+    except host.HostError:
+        host.forget(endpoint)
+        raise
+
+
+def check_all() -> dict[str, int]:
+    """Check every live node in parallel; no node waits for another, and none longer than the timeout (+1 s)."""
+    nodes = list(Node.objects.filter(state__in=WATCHED).select_related("cluster", "cluster__tenant"))
+    if not nodes:
+        return {"checked": 0, "changed": 0}
+    pool = ThreadPoolExecutor(max_workers=min(16, len(nodes)), thread_name_prefix="health")
+    futures = {pool.submit(probe, node): node for node in nodes}
+    done, _pending = wait(futures, timeout=settings.BERTH_HEALTH_TIMEOUT + 1.0)
+    pool.shutdown(wait=False, cancel_futures=True)
+    changed = 0
+    for future, node in futures.items():
+        if future in done and future.exception() is None:
+            changed += answered(node, future.result())
+        else:
+            reason = (
+                str(future.exception())
+                if future in done
+                else _("no answer within %(s)s s") % {"s": settings.BERTH_HEALTH_TIMEOUT}
+            )
+            changed += failed(node, reason)
+    return {"checked": len(nodes), "changed": changed}
+
+
+def answered(node: Node, info: dict[str, Any]) -> int:
+    """Record a good check; an unreachable or initializing node becomes ready again."""
+    now = timezone.now()
+    Node.objects.filter(pk=node.pk).update(failures=0, last_seen_at=now, info=info, last_error="")
+    if node.state not in (Node.State.UNREACHABLE, Node.State.INITIALIZING):
+        return 0
+    with transaction.atomic():
+        moved = Node.objects.filter(pk=node.pk, state=node.state).update(state=Node.State.READY)
+        if not moved:
+            return 0
+        node.state, node.last_seen_at, node.last_error = Node.State.READY, now, ""
+        audit.record(
+            "cs:NodeReady",
+            tenant=node.cluster.tenant,
+            resource=node.resource_name,
+            target=node.name,
+            cluster_id=node.cluster_id,
+            parameters={"engine": info.get("engine_version", "")},
+            source="system",
+        )
+        live.publish("cluster", node.cluster_id, node.as_live())
+    _cleanup_after_return(node)
+    return 1
+
+
+def failed(node: Node, reason: str) -> int:
+    """Record a failed check; after BERTH_HEALTH_FAILURES in a row a ready node becomes unreachable."""
+    Node.objects.filter(pk=node.pk).update(failures=node.failures + 1, last_error=reason[:500])
+    if node.failures + 1 < settings.BERTH_HEALTH_FAILURES or node.state in (Node.State.UNREACHABLE,):
+        return 0
+    with transaction.atomic():
+        moved = Node.objects.filter(pk=node.pk, state=node.state).update(state=Node.State.UNREACHABLE)
+        if not moved:
+            return 0
+        node.state, node.last_error = Node.State.UNREACHABLE, reason[:500]
+        audit.record(
+            "cs:NodeUnreachable",
+            tenant=node.cluster.tenant,
+            resource=node.resource_name,
+            target=node.name,
+            cluster_id=node.cluster_id,
+            outcome=audit.OperationLog.Outcome.FAILURE,
+            error=reason,
+            source="system",
+        )
+        live.publish("cluster", node.cluster_id, node.as_live())
+        _start_failover(node)
+    return 1
+
+
+def _start_failover(node: Node) -> None:
+    from apps.models import Container
+    from clusters.tasks import run_node_task
+
+    if not Container.objects.filter(node=node, service__reschedule_on_node_failure=True).exists():
+        return
+    if NodeTask.objects.filter(node=node, status__in=NodeTask.ACTIVE).exists():
+        return
+    task = NodeTask.objects.create(cluster=node.cluster, node=node, kind=NodeTask.Kind.FAILOVER, source="system")
+    transaction.on_commit(lambda: run_node_task.delay(task.pk))
+
+
+def _cleanup_after_return(node: Node) -> None:
+    from clusters.nodework import remove_stale
+
+    try:
+        removed = remove_stale(node)
+    except host.HostError as exc:
+        log.warning("health: stale containers on %s stay for now: %s", node.name, exc)
+        return
+    if removed:
+        audit.record(
+            "cs:RemoveStaleContainers",
+            tenant=node.cluster.tenant,
+            resource=node.resource_name,
+            target=node.name,
+            cluster_id=node.cluster_id,
+            parameters={"removed": removed},
+            source="system",
+        )

@@ -1,0 +1,359 @@
+"""Carrying out node tasks: provision, drain and remove, remove, reset, and failover after a node failure.
+
+Like releases, each is safe to run twice: a container already moved is skipped, a replacement that
+an earlier attempt created is adopted, and never more copies run than the desired scale.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.models import Container, Service
+from apps.scheduler import NodeCapacity, PlacementError, ServiceDemand, place
+from clusters import docker_host as host
+from clusters.models import Cluster, Node, NodeTask
+from console import audit, live
+
+log = logging.getLogger(__name__)
+
+
+class TaskFailed(Exception):
+    """The task cannot complete; the message is for people."""
+
+
+class Progress:
+    """Progress, heartbeat and cancel checks of one node task (only the task's own thread writes)."""
+
+    def __init__(self, task: NodeTask) -> None:
+        self.task = task
+
+    def total(self, n: int) -> None:
+        NodeTask.objects.filter(pk=self.task.pk).update(progress_total=n, progress_done=0, heartbeat_at=timezone.now())
+        self.task.progress_total, self.task.progress_done = n, 0
+        self.publish()
+
+    def step(self, message: str = "") -> None:
+        self.task.progress_done += 1
+        NodeTask.objects.filter(pk=self.task.pk).update(
+            progress_done=self.task.progress_done, heartbeat_at=timezone.now()
+        )
+        if message:
+            log.info("node task %s: %s", self.task.pk, message)
+        self.publish()
+
+    def publish(self, extra: dict[str, Any] | None = None) -> None:
+        live.publish("cluster", self.task.cluster_id, {**self.task.as_live(), **(extra or {})})
+
+
+# --- placement of moved containers -----------------------------------------------------------------
+
+
+def _capacities(cluster: Cluster, exclude: set[int]) -> list[NodeCapacity]:
+    nodes = Node.objects.filter(cluster=cluster, state=Node.State.READY).exclude(pk__in=exclude).order_by("id")
+    return [
+        NodeCapacity(id=n.id, name=n.name, zone=n.zone, labels=n.labels, containers=n.containers.count()) for n in nodes
+    ]
+
+
+def plan_moves(containers: list[Container], cluster: Cluster, leaving: set[int]) -> dict[int, int]:
+    """container id → new node id for ``containers`` leaving the nodes in ``leaving``; PlacementError if impossible."""
+    capacities = _capacities(cluster, leaving)
+    plan: dict[int, int] = {}
+    by_service: dict[int, list[Container]] = {}
+    for c in containers:
+        by_service.setdefault(c.service_id, []).append(c)
+    for service_id, moving in by_service.items():
+        service = Service.objects.get(pk=service_id)
+        staying = Container.objects.filter(service_id=service_id).exclude(node_id__in=leaving)
+        placed = {c.index: c.node_id for c in staying}
+        demand = ServiceDemand(service.name, [c.index for c in moving], placed, service.host_port)
+        try:
+            assignment = place(capacities, demand)
+        except PlacementError as exc:
+            raise PlacementError(
+                _("The other nodes cannot hold %(service)s: %(reason)s") % {"service": service.name, "reason": exc}
+            ) from exc
+        for c in moving:
+            plan[c.pk] = assignment[c.index]
+    return plan
+
+
+def plan_drain(node: Node) -> dict[int, int]:
+    """The moves a drain of ``node`` would make (raises PlacementError with the reason when impossible)."""
+    containers = list(Container.objects.filter(node=node).select_related("service"))
+    return plan_moves(containers, node.cluster, {node.pk})
+
+
+def move_container(container: Container, target: Node, *, remove_old: bool = True) -> str:
+    """Recreate ``container`` on ``target`` (same name and index), point its row there, then remove the old copy.
+
+    Returns a warning when the old copy could not be removed (its node did not answer); it is removed
+    when that node answers again (``remove_stale``).
+    """
+    from apps.releases import ensure_running, prepare_node, spec_for
+
+    old_node, old_id = container.node, container.docker_id
+    app = container.service.application
+    prepare_node(target, app, [container.service.image])
+    container.node = target
+    state, _created = ensure_running(host.Endpoint.of(target), spec_for(container))
+    port = next(iter(state.ports.values()), None)
+    with transaction.atomic():
+        Container.objects.filter(pk=container.pk).update(
+            node=target, docker_id=state.id, state=state.state, published_port=port
+        )
+    container.docker_id, container.state, container.published_port = state.id, state.state, port
+    live.publish("application", app.pk, container.as_live())
+    if remove_old and old_id:
+        try:
+            host.remove_container(host.Endpoint.of(old_node, timeout=10), old_id)
+        except host.HostError as exc:
+            return _("%(name)s: the old copy on %(node)s stays until that node answers (%(reason)s)") % {
+                "name": container.name,
+                "node": old_node.name,
+                "reason": exc,
+            }
+    return ""
+
+
+def remove_stale(node: Node) -> int:
+    """Remove Berth containers on ``node`` whose replica now lives on another node (after a failover or a
+    drain that lost the node midway). Returns how many were removed."""
+    endpoint = host.Endpoint.of(node, timeout=10)
+    removed = 0
+    for state in host.list_containers(endpoint, {host.MANAGED_LABEL: "true", "berth.cluster": str(node.cluster_id)}):
+        labels = state.labels
+        row = Container.objects.filter(
+            service__application_id=labels.get("berth.application"),
+            service__name=labels.get("berth.service"),
+            index=labels.get("berth.replica"),
+        ).first()
+        if row is None or row.node_id != node.pk:
+            host.remove_container(endpoint, state.id)
+            removed += 1
+    return removed
+
+
+# --- the task kinds --------------------------------------------------------------------------------
+
+
+def drain(task: NodeTask, progress: Progress) -> None:
+    """Move every container off the node, then take the node out of the cluster."""
+    node = task.node
+    assert node is not None
+    containers = list(Container.objects.filter(node=node).select_related("service__application", "node"))
+    progress.total(len(containers) + 1)
+    plan = plan_moves(containers, node.cluster, {node.pk})
+    targets = {n.pk: n for n in Node.objects.filter(pk__in=set(plan.values()))}
+    warnings: list[str] = []
+    for container in containers:
+        if NodeTask.objects.filter(pk=task.pk, cancel_requested=True).exists():
+            raise TaskFailed(
+                _("Canceled by request; %(n)s container(s) were already moved.") % {"n": progress.task.progress_done}
+            )
+        target = targets[plan[container.pk]]
+        warning = move_container(container, target)
+        if warning:
+            warnings.append(warning)
+        app = container.service.application
+        audit.record("cs:MigrateContainer", actor=task.actor, tenant=task.cluster.tenant, resource=app.resource_name,
+                     target=container.name, cluster_id=task.cluster_id, source="task",
+                     parameters={"from": node.name, "to": target.name, "task": task.pk},
+                     outcome=audit.OperationLog.Outcome.FAILURE if warning else audit.OperationLog.Outcome.SUCCESS,
+                     error=warning)
+        progress.step(_("%(name)s moved to %(node)s") % {"name": container.name, "node": targets[plan[container.pk]]})
+    if warnings:
+        raise TaskFailed(
+            _("Every container was moved, but the node stopped answering: %(w)s") % {"w": "; ".join(warnings)}
+        )
+    _leave(node)
+    progress.step(_("%(node)s left the cluster") % {"node": node.name})
+
+
+def _leave(node: Node) -> None:
+    Node.objects.filter(pk=node.pk).update(state=Node.State.REMOVED)
+    node.state = Node.State.REMOVED
+    live.publish("cluster", node.cluster_id, node.as_live())
+    if node.provider == Node.Provider.LOCAL and node.provider_ref:
+        from clusters.providers import PROVIDERS
+
+        PROVIDERS["local"].destroy_host(node.provider_ref)
+
+
+def remove(task: NodeTask, progress: Progress) -> None:
+    """Without drain: remove Berth's containers from the node (or from every node of a deleted cluster)."""
+    nodes = [task.node] if task.node else list(task.cluster.nodes.exclude(state=Node.State.REMOVED))
+    progress.total(len(nodes))
+    errors = []
+    for node in nodes:
+        try:
+            _reset(node)
+        except host.HostError as exc:
+            if not task.params.get("force"):
+                errors.append(f"{node.name}: {exc}")
+        _leave(node)
+        progress.step()
+    if errors:
+        raise TaskFailed("; ".join(errors))
+    if task.params.get("delete_cluster"):
+        from clusters.operations import _delete_cluster_rows
+
+        NodeTask.objects.filter(pk=task.pk).update(node=None)
+        _delete_cluster_rows(task.cluster)
+
+
+def _reset(node: Node) -> int:
+    endpoint = host.Endpoint.of(node, timeout=15)
+    found = host.list_containers(endpoint, {host.MANAGED_LABEL: "true"})
+    for state in found:
+        host.remove_container(endpoint, state.id)
+    Container.objects.filter(node=node).delete()
+    return len(found)
+
+
+def reset(task: NodeTask, progress: Progress) -> None:
+    """Remove every Berth container from the node."""
+    assert task.node is not None
+    progress.total(1)
+    count = _reset(task.node)
+    progress.step(_("%(n)s container(s) removed") % {"n": count})
+
+
+def failover(task: NodeTask, progress: Progress) -> None:
+    """Recreate, on healthy nodes, the containers of the failed node whose services ask for it."""
+    node = task.node
+    assert node is not None
+    wanted = list(
+        Container.objects.filter(node=node, service__reschedule_on_node_failure=True).select_related(
+            "service__application", "node"
+        )
+    )
+    progress.total(len(wanted))
+    if not wanted:
+        return
+    plan = plan_moves(wanted, node.cluster, {node.pk})
+    targets = {n.pk: n for n in Node.objects.filter(pk__in=set(plan.values()))}
+    for container in wanted:
+        if Node.objects.filter(pk=node.pk, state=Node.State.READY).exists():
+            break  # the node came back: its containers stay where they are
+        move_container(container, targets[plan[container.pk]], remove_old=False)
+        progress.step(
+            _("%(name)s recreated on %(node)s") % {"name": container.name, "node": targets[plan[container.pk]].name}
+        )
+
+
+def provision(task: NodeTask, progress: Progress) -> None:
+    """Ask the provider for a host, then register it as a node behind the cluster's TLS."""
+    from clusters.operations import _unseal, cluster_ca, register_node
+    from clusters.providers import PROVIDERS
+
+    params = task.params
+    provider = PROVIDERS[params["provider"]]
+    progress.total(3)
+    ca = cluster_ca(task.cluster)
+    made = provider.create_host(task.cluster, params["name"], ca)
+    NodeTask.objects.filter(pk=task.pk).update(params={**params, "host": made.ref})
+    progress.step(_("host %(ref)s started") % {"ref": made.ref})
+    try:
+        node = register_node(
+            task.actor or task.cluster.created_by or _owner(task.cluster),
+            task.cluster,
+            name=params["name"],
+            endpoint=made.endpoint,
+            publish_ip=made.address,
+            zone=params.get("zone", ""),
+            labels=params.get("labels") or {},
+            tls_ca=task.cluster.ca_cert,
+            tls_cert=task.cluster.client_cert,
+            tls_key=_unseal(task.cluster.client_key_sealed),
+            provider=params["provider"],
+            provider_ref=made.ref,
+        )
+    except Exception:
+        provider.destroy_host(made.ref)
+        raise
+    NodeTask.objects.filter(pk=task.pk).update(node=node)
+    progress.step(_("%(node)s registered") % {"node": node.name})
+    for image in provider.seed_images():
+        provider.copy_image(image, node)
+    progress.step()
+
+
+def _owner(cluster: Cluster) -> Any:
+    from accounts.models import User
+
+    return User.objects.get(tenant_id=cluster.tenant_id, is_primary=True)
+
+
+RUNNERS: dict[str, Callable[[NodeTask, Progress], None]] = {
+    NodeTask.Kind.PROVISION: provision,
+    NodeTask.Kind.DRAIN: drain,
+    NodeTask.Kind.REMOVE: remove,
+    NodeTask.Kind.RESET: reset,
+    NodeTask.Kind.FAILOVER: failover,
+}
+ACTIONS = {
+    NodeTask.Kind.PROVISION: "cs:AddClusterNodes",
+    NodeTask.Kind.DRAIN: "cs:RemoveClusterNodes",
+    NodeTask.Kind.REMOVE: "cs:RemoveClusterNodes",
+    NodeTask.Kind.RESET: "cs:ResetClusterNode",
+    NodeTask.Kind.FAILOVER: "cs:RescheduleContainers",
+}
+
+
+def execute(task_id: int) -> str:
+    """Run the node task if it is still active; return its final status. Safe to run twice."""
+    import time
+
+    task = NodeTask.objects.select_related("cluster", "node", "actor").filter(pk=task_id).first()
+    if task is None or task.status in NodeTask.TERMINAL:
+        return "skipped"
+    now = timezone.now()
+    if not task.move(NodeTask.ACTIVE, NodeTask.Status.RUNNING, started_at=task.started_at or now, heartbeat_at=now):
+        return "skipped"
+    NodeTask.objects.filter(pk=task.pk).update(attempts=task.attempts + 1)
+    progress = Progress(task)
+    started = time.monotonic()
+    error = ""
+    try:
+        RUNNERS[task.kind](task, progress)
+        final = NodeTask.Status.SUCCESSFUL
+    except (TaskFailed, PlacementError, host.HostError) as exc:
+        error, final = str(exc), NodeTask.Status.FAILED
+    except Exception as exc:  # a bug still ends the task cleanly, with the reason kept
+        log.exception("node task %s crashed", task.pk)
+        error, final = f"{exc.__class__.__name__}: {exc}", NodeTask.Status.FAILED
+    return finish(task, final, error, int((time.monotonic() - started) * 1000))
+
+
+def finish(task: NodeTask, final: str, error: str, duration_ms: int | None = None) -> str:
+    """Terminal status, node state and the operation log, in one transaction."""
+    with transaction.atomic():
+        if not task.move(NodeTask.ACTIVE, final, error=error[:4000]):
+            return task.status
+        if task.kind == NodeTask.Kind.DRAIN and final != NodeTask.Status.SUCCESSFUL and task.node_id:
+            Node.objects.filter(pk=task.node_id, state=Node.State.DRAINING).update(state=Node.State.READY)
+        target = task.node.name if task.node else task.params.get("name", task.cluster.name)
+        audit.record(
+            ACTIONS[task.kind],
+            actor=task.actor,
+            tenant=task.cluster.tenant,
+            resource=task.cluster.resource_name,
+            target=target,
+            cluster_id=task.cluster_id,
+            parameters={"task": task.pk, "kind": task.kind, "done": task.progress_done, "total": task.progress_total},
+            outcome=audit.OperationLog.Outcome.SUCCESS
+            if final == NodeTask.Status.SUCCESSFUL
+            else audit.OperationLog.Outcome.FAILURE,
+            error=error,
+            duration_ms=duration_ms,
+            source="task" if task.actor else "system",
+        )
+        Progress(task).publish()
+    return final

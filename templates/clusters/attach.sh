@@ -1,0 +1,50 @@
+#!/bin/sh
+# Berth attach script: makes this host a node of a Berth cluster.
+# It fetches a server certificate issued by the cluster's own CA, makes dockerd listen with TLS on
+# port 2376 (clients must show a certificate from the same CA), then asks Berth to register it.
+# Environment you may set: BERTH_NODE_ADDRESS (default: this host's first address),
+# BERTH_NODE_NAME (default: hostname), BERTH_CERT_DIR (default /etc/docker/berth),
+# BERTH_DOCKERD_CMD (start dockerd with this command instead of configuring the system service).
+set -eu
+URL='{{ url }}'
+TOKEN='{{ token }}'
+ADDRESS="${BERTH_NODE_ADDRESS:-$(hostname -I 2>/dev/null | awk '{print $1}')}"
+NAME="${BERTH_NODE_NAME:-$(hostname)}"
+CERTS="${BERTH_CERT_DIR:-/etc/docker/berth}"
+[ -n "$ADDRESS" ] || { echo "berth: cannot tell this host's address; set BERTH_NODE_ADDRESS" >&2; exit 1; }
+command -v dockerd >/dev/null 2>&1 || { echo "berth: dockerd is not installed on this host" >&2; exit 1; }
+
+echo "berth: [1/4] fetching this host's certificate for $ADDRESS"
+mkdir -p "$CERTS" && chmod 700 "$CERTS"
+curl -fsS -X POST --data-urlencode "address=$ADDRESS" "$URL/api/v1/attach/$TOKEN/certificates" | tar -x -C "$CERTS"
+chmod 600 "$CERTS"/*.pem
+
+echo "berth: [2/4] making dockerd listen on $ADDRESS:2376 with TLS"
+TLS="--tlsverify --tlscacert=$CERTS/ca.pem --tlscert=$CERTS/cert.pem --tlskey=$CERTS/key.pem -H tcp://$ADDRESS:2376"
+if [ -n "${BERTH_DOCKERD_CMD:-}" ]; then
+  # shellcheck disable=SC2086
+  nohup $BERTH_DOCKERD_CMD $TLS >"$CERTS/dockerd.log" 2>&1 &
+else
+  mkdir -p /etc/systemd/system/docker.service.d
+  cat >/etc/systemd/system/docker.service.d/berth.conf <<UNIT
+[Service]
+ExecStart=
+ExecStart=/usr/sbin/dockerd -H unix:///var/run/docker.sock $TLS
+UNIT
+  systemctl daemon-reload && systemctl restart docker
+fi
+
+echo "berth: [3/4] waiting for the engine to answer"
+i=0
+while [ "$i" -lt 60 ]; do
+  # The engine asks for a client certificate, so the handshake itself fails: only "refused" (7) or
+  # "timed out" (28) mean it is not listening yet.
+  rc=0; curl -s -o /dev/null --max-time 2 --cacert "$CERTS/ca.pem" "https://$ADDRESS:2376/_ping" || rc=$?
+  if [ "$rc" -ne 7 ] && [ "$rc" -ne 28 ]; then break; fi
+  i=$((i+1)); sleep 0.5
+done
+
+echo "berth: [4/4] registering with Berth"
+curl -fsS -X POST --data-urlencode "address=$ADDRESS" --data-urlencode "name=$NAME" \
+  "$URL/api/v1/attach/$TOKEN/register"
+echo
