@@ -88,12 +88,30 @@ class Endpoint:
 
     def make_client(self, timeout: float | None | object = ...) -> docker.DockerClient:
         """A new client for this endpoint (``timeout=None`` for streams)."""
-        return docker.DockerClient(
+        made = docker.DockerClient.__new__(docker.DockerClient)
+        made.api = _IsolatedAPIClient(
             base_url=self.base_url(),
             version=self.api_version,
             timeout=self.timeout if timeout is ... else timeout,  # type: ignore[arg-type]
             tls=self.tls.config() if self.tls is not None else False,
         )
+        return made
+
+
+class _IsolatedAPIClient(docker.APIClient):
+    """The docker SDK's client, deaf to REQUESTS_CA_BUNDLE and proxy variables of the environment.
+
+    requests lets REQUESTS_CA_BUNDLE override a session's own CA, which would make every node's
+    certificate check use the system store instead of the cluster's CA.
+    """
+
+    @property  # type: ignore[override]
+    def trust_env(self) -> bool:
+        return False
+
+    @trust_env.setter
+    def trust_env(self, value: bool) -> None:
+        pass
 
 
 _clients: dict[tuple[Endpoint, int], docker.DockerClient] = {}
