@@ -48,7 +48,7 @@ class ReleaseFailed(Exception):
 def labels_for(app: Application, service: Service, release: Release, index: int) -> dict[str, str]:
     """Labels of a Berth container: enough to rebuild Berth's view from the host, and Compose's own."""
     return {
-        host.MANAGED_LABEL: "true",
+        **host.managed(),
         "berth.tenant": str(app.tenant_id),
         "berth.cluster": str(app.cluster_id),
         "berth.application": str(app.pk),
@@ -245,7 +245,7 @@ def _prepare_nodes(run: Run, nodes: dict[int, Node], services: list[Service]) ->
     app = run.app
     images = sorted({s.image for s in services})
     net_labels = {
-        host.MANAGED_LABEL: "true",
+        **host.managed(),
         "berth.application": str(app.pk),
         "com.docker.compose.project": app.name,
         "com.docker.compose.network": "default",
@@ -357,7 +357,7 @@ def _remove_everything(run: Run, *, count_progress: bool) -> None:
     errors: list[str] = []
 
     def scan(node: Node) -> list[host.ContainerState]:
-        return host.list_containers(host.Endpoint.of(node), {"berth.application": str(app.pk)})
+        return host.list_containers(host.Endpoint.of(node), {**host.managed(), "berth.application": str(app.pk)})
 
     def scanned(node: Node, result: Any, exc: BaseException | None) -> None:
         if exc is not None:
@@ -522,7 +522,7 @@ def prepare_node(node: Node, app: Application, images: list[str]) -> None:
         endpoint,
         app.network_name,
         {
-            host.MANAGED_LABEL: "true",
+            **host.managed(),
             "berth.application": str(app.pk),
             "com.docker.compose.project": app.name,
             "com.docker.compose.network": "default",

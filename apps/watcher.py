@@ -68,7 +68,7 @@ class NodeWatcher(threading.Thread):
         self.stop = stop
 
     def reconcile(self) -> None:
-        for state in host.list_containers(self.endpoint, {host.MANAGED_LABEL: "true"}):
+        for state in host.list_containers(self.endpoint, host.managed()):
             apply_state(self.node_id, state.labels, state.state, state.id)
 
     def run(self) -> None:
@@ -76,7 +76,7 @@ class NodeWatcher(threading.Thread):
             try:
                 close_old_connections()
                 self.reconcile()
-                for event in host.events(self.endpoint, {host.MANAGED_LABEL: "true"}):
+                for event in host.events(self.endpoint, host.managed()):
                     if self.stop.is_set():
                         break
                     state = EVENT_STATES.get(event.get("Action") or event.get("status", ""))

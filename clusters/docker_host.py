@@ -23,6 +23,13 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
 MANAGED_LABEL = "berth.managed"
+INSTANCE_LABEL = "berth.instance"
+
+
+def managed() -> dict[str, str]:
+    """The labels of everything this Berth installation creates (another installation on the same
+    engine, such as a test run, carries a different ``berth.instance`` and is never touched)."""
+    return {MANAGED_LABEL: "true", INSTANCE_LABEL: settings.BERTH_INSTANCE}
 
 
 class HostError(Exception):

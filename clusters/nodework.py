@@ -127,7 +127,7 @@ def remove_stale(node: Node) -> int:
     drain that lost the node midway). Returns how many were removed."""
     endpoint = host.Endpoint.of(node, timeout=10)
     removed = 0
-    for state in host.list_containers(endpoint, {host.MANAGED_LABEL: "true", "berth.cluster": str(node.cluster_id)}):
+    for state in host.list_containers(endpoint, {**host.managed(), "berth.cluster": str(node.cluster_id)}):
         labels = state.labels
         row = Container.objects.filter(
             service__application_id=labels.get("berth.application"),
@@ -210,7 +210,7 @@ def remove(task: NodeTask, progress: Progress) -> None:
 
 def _reset(node: Node) -> int:
     endpoint = host.Endpoint.of(node, timeout=15)
-    found = host.list_containers(endpoint, {host.MANAGED_LABEL: "true"})
+    found = host.list_containers(endpoint, host.managed())
     for state in found:
         host.remove_container(endpoint, state.id)
     Container.objects.filter(node=node).delete()

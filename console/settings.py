@@ -207,6 +207,9 @@ BERTH_STOP_TIMEOUT = env_int("BERTH_STOP_TIMEOUT", 10)
 BERTH_REAPER_TIMEOUT = env_float("BERTH_REAPER_TIMEOUT", 120.0)
 BERTH_RELEASE_MAX_ATTEMPTS = env_int("BERTH_RELEASE_MAX_ATTEMPTS", 2)
 BERTH_REGION = env_str("BERTH_REGION", "local")
+# Labels every container and network this installation makes; two installations sharing an engine
+# (a test run beside a running console) never touch each other's.
+BERTH_INSTANCE = env_str("BERTH_INSTANCE", "berth")
 BERTH_SERVE_STATIC = env_bool("BERTH_SERVE_STATIC", True)
 
 LOGGING = {

@@ -46,6 +46,7 @@ def services() -> None:
     import redis
 
     redis.Redis.from_url(settings.REDIS_URL).flushdb()  # no task or message of an earlier run arrives
+    remove_test_containers()  # nor a container an interrupted run left behind
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +62,27 @@ def stack(services: None, django_db_setup: None, django_db_blocker: object) -> I
         yield running
     finally:
         running.stop()
+
+
+def remove_test_containers() -> None:
+    """Remove what this test run made on the local engine (label berth.instance of the test settings)."""
+    import docker
+
+    client = docker.from_env()
+    label = f"berth.instance={settings.BERTH_INSTANCE}"
+    try:
+        for container in client.containers.list(all=True, filters={"label": label}):
+            container.remove(force=True)
+        for network in client.networks.list(filters={"label": label}):
+            network.remove()
+    except docker.errors.NotFound:
+        pass
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def clean_engine() -> Iterator[None]:
+    """After the test, nothing it deployed stays on the local engine (ids restart in the next run)."""
+    yield
+    remove_test_containers()

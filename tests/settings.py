@@ -11,6 +11,7 @@ os.environ.setdefault("BERTH_CHANNEL_PREFIX", "berth-test")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 os.environ.setdefault("BERTH_STOP_TIMEOUT", "3")
+os.environ.setdefault("BERTH_INSTANCE", "berth-test")
 os.environ.setdefault("BERTH_HEALTH_INTERVAL", "1")
 os.environ.setdefault("BERTH_HEALTH_TIMEOUT", "1.5")
 os.environ.setdefault("BERTH_HEALTH_FAILURES", "2")

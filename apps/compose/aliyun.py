@@ -26,7 +26,9 @@ from .model import AliyunLabels, ComposeError, ProbeSpec, Problems, Rule, Schedu
 
 PREFIX = "aliyun."
 _PORT_LABEL = re.compile(r"^aliyun\.(routing|lb)\.port_(\d+)$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"
+)
 _ROUTE_URL = re.compile(r"^https?://([^/:]+)(/[^\s;]*)?$")
 _PROBE_URL = re.compile(r"^(?P<scheme>https?|tcp)://container(?::(?P<port>\d+))?(?P<path>/[^\s]*)?$")
 _LB = re.compile(r"^(tcp|http|https)://[A-Za-z0-9][A-Za-z0-9_.-]*:(\d+)$")
@@ -77,8 +79,10 @@ def _probe(labels: dict[str, str], path: str, problems: Problems) -> ProbeSpec |
     if url is not None:
         match = _PROBE_URL.match(url)
         if not match:
-            problems.add(path, f"label aliyun.probe.url must be http://container[:PORT]/PATH or tcp://container:PORT, "
-                         f"not {url!r}")
+            problems.add(
+                path,
+                f"label aliyun.probe.url must be http://container[:PORT]/PATH or tcp://container:PORT, not {url!r}",
+            )
         elif match.group("port") is not None and not 1 <= int(match.group("port")) <= 65535:
             problems.add(path, f"label aliyun.probe.url: port {match.group('port')} is out of range (1-65535)")
         elif match.group("scheme") == "tcp" and (match.group("port") is None or match.group("path")):
@@ -92,7 +96,9 @@ def _probe(labels: dict[str, str], path: str, problems: Problems) -> ProbeSpec |
     return ProbeSpec(
         url=url,
         cmd=cmd,
-        timeout_seconds=None if timeout is None else _number(timeout, path, "aliyun.probe.timeout_seconds", problems, 1),
+        timeout_seconds=None
+        if timeout is None
+        else _number(timeout, path, "aliyun.probe.timeout_seconds", problems, 1),
         initial_delay_seconds=None
         if delay is None
         else _number(delay, path, "aliyun.probe.initial_delay_seconds", problems, 0),
@@ -125,8 +131,12 @@ def parse_labels(labels: dict[str, str], service: str, services: set[str] | None
         elif label == "aliyun.rolling_updates.parallelism":
             values["rolling_updates_parallelism"] = _number(value, path, label, problems, 1)
         elif label.startswith("aliyun.probe."):
-            if label not in ("aliyun.probe.url", "aliyun.probe.cmd", "aliyun.probe.timeout_seconds",
-                             "aliyun.probe.initial_delay_seconds"):
+            if label not in (
+                "aliyun.probe.url",
+                "aliyun.probe.cmd",
+                "aliyun.probe.timeout_seconds",
+                "aliyun.probe.initial_delay_seconds",
+            ):
                 problems.add(path, f"unknown Alibaba label {label}")
         elif port_label:
             port = int(port_label.group(2))
@@ -172,12 +182,17 @@ def parse_hints(service: dict[str, Any], name: str, problems: Problems) -> Sched
         elif text.startswith("availability:"):
             zone = re.fullmatch(r"availability:az==([0-9]+)", text)
             if not zone or int(zone.group(1)) < 1:
-                problems.add(path, f'scheduling hint "{text}" is malformed: expected availability:az==N with N 1 or more')
+                problems.add(
+                    path, f'scheduling hint "{text}" is malformed: expected availability:az==N with N 1 or more'
+                )
             else:
                 zones = int(zone.group(1))
         elif not match or not match.group(5).strip():
-            problems.add(path, f'scheduling hint "{text}" is malformed: expected constraint:LABEL==VALUE, '
-                         "affinity:service==NAME, availability:az==N or reschedule:on-node-failure (!= and ~ allowed)")
+            problems.add(
+                path,
+                f'scheduling hint "{text}" is malformed: expected constraint:LABEL==VALUE, '
+                "affinity:service==NAME, availability:az==N or reschedule:on-node-failure (!= and ~ allowed)",
+            )
         elif match.group(1) == "affinity" and match.group(2) not in AFFINITY_KEYS:
             problems.add(path, f'scheduling hint "{text}": affinity applies to {", ".join(AFFINITY_KEYS)}')
         else:
@@ -189,11 +204,35 @@ def parse_hints(service: dict[str, Any], name: str, problems: Problems) -> Sched
         match = _PLACEMENT.match(text)
         key = match.group(1) if match else ""
         if not match or not (key in _PLACEMENT_KEYS or key.startswith(("node.labels.", "engine.labels."))):
-            problems.add(where, f'placement constraint "{text}" is malformed: expected node.labels.L==V, '
-                         "node.hostname!=H, node.role==manager...")
+            problems.add(
+                where,
+                f'placement constraint "{text}" is malformed: expected node.labels.L==V, '
+                "node.hostname!=H, node.role==manager...",
+            )
             continue
         constraints.append(Rule("constraint", key, match.group(2), match.group(3)))
     return SchedulingHints(tuple(constraints), tuple(affinities), zones, reschedule)
+
+
+def check_hint_keys(raw: list[Any], path: str, problems: Problems) -> None:
+    """Refuse two hints of one environment list that Compose would merge into one key (keeping only the last).
+
+    ``affinity:service!=a`` and ``affinity:service!=b`` are both the variable ``affinity:service!``: Compose keeps
+    the last, so the first would be dropped without a word.
+    """
+    first: dict[str, str] = {}
+    for item in raw:
+        if not isinstance(item, str) or not item.startswith(HINT_PREFIXES):
+            continue
+        key = item.partition("=")[0]
+        if key in first:
+            problems.add(
+                path,
+                f'scheduling hints "{first[key]}" and "{item}" are the same variable "{key}" to '
+                "Compose, which keeps only the last; write one hint per key",
+            )
+        else:
+            first[key] = item
 
 
 def _service(model: dict[str, Any], service: str) -> dict[str, Any]:

@@ -152,19 +152,49 @@ def unique_strings(value: Any, path: str, problems: Problems) -> Any:
     return items if items is INVALID else unique(items)
 
 
+def unquoted_shell_operator(text: str) -> str | None:
+    """The first of ``; & | < >`` outside quotes in a command string, if any (Compose stops splitting there)."""
+    quote = ""
+    escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in ";&|<>":
+            return char
+    return None
+
+
 def shell_words(value: Any, path: str, problems: Problems) -> Any:
     """command/entrypoint: a list of strings, or a string split into words as a POSIX shell would."""
     if value is None:
         return None
     if isinstance(value, str):
+        operator = unquoted_shell_operator(value)
+        if operator:
+            problems.add(
+                path,
+                f"the shell operator {operator!r} is outside quotes: Compose would silently drop the rest of the "
+                'command; use the list form, e.g. ["sh", "-c", "..."]',
+            )
+            return INVALID
         try:
             return shlex.split(value)
         except ValueError as error:
             problems.add(path, f"cannot be split into words ({error}); use the list form")
             return INVALID
     if isinstance(value, list):
-        items = [string(item, join_path(path, index), problems) for index, item in enumerate(value)]
-        return INVALID if INVALID in items else items
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                problems.add(join_path(path, index), f"must be a string, not {type_name(item)} (quote it)")
+                return INVALID
+        return list(value)
     problems.add(path, f"must be a string or a list of strings, not {type_name(value)}")
     return INVALID
 

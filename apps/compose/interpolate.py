@@ -131,9 +131,7 @@ def substitute(template: str, lookup: Lookup, on_unset: Callable[[str], None]) -
     return "".join(out)
 
 
-def interpolate_tree(
-    data: Any, env: Mapping[str, str], *, strict: bool, problems: Problems, path: str = ""
-) -> Any:
+def interpolate_tree(data: Any, env: Mapping[str, str], *, strict: bool, problems: Problems, path: str = "") -> Any:
     """Interpolate every string value of a parsed file (keys are left alone, as Compose does)."""
     if isinstance(data, dict):
         return {
@@ -151,12 +149,14 @@ def interpolate_tree(
     def on_unset(name: str) -> None:
         if strict:
             problems.add(path, f"variable {name} is not set and has no default")
+            problems.silence(path)
 
     try:
         return substitute(data, env.get, on_unset)
     except TemplateError as error:
         problems.add(path, str(error))
-        return ""
+        problems.silence(path)
+        return data
 
 
 def _collect(template: str, found: dict[str, Variable]) -> None:

@@ -20,10 +20,9 @@ from .merge import deep_merge, merge_service, resolve_extends
 from .model import ComposeError, Problem, Problems, Variable, join_path
 from .project import finish
 from .resources import NETWORK_FIELDS, VOLUME_FIELDS, check_resources, merge_resource
-from .scalars import scalar_text
 from .service import check_service
 from .validate import check_cycles, check_project_name, check_references
-from .yaml_safe import read_yaml
+from .yaml_safe import read_yaml, unshared_copy
 
 DEFAULT_WORKDIR = "/berth/project"
 """Where relative bind mounts are resolved from (the loader never looks at the real working directory)."""
@@ -81,12 +80,16 @@ def _check_top_level(data: dict[str, Any], where: str, problems: Problems) -> No
         if key in TOP_LEVEL_UNSUPPORTED:
             problems.add(key, f'"{key}" is not supported by Berth: {TOP_LEVEL_UNSUPPORTED[key]}')
         elif key not in TOP_LEVEL_KEYS and not key.startswith("x-"):
-            problems.add(key, f'unknown top-level key "{key}" (allowed: version, name, services, networks, '
-                         "volumes and x-* extensions)")
+            problems.add(
+                key,
+                f'unknown top-level key "{key}" (allowed: version, name, services, networks, '
+                "volumes and x-* extensions)",
+            )
     if "version" in data:
         version = data["version"]
-        text = scalar_text(version) if isinstance(version, (int, float, str)) else None
-        if text not in VERSIONS:
+        if not isinstance(version, str):
+            problems.add("version", f'must be a string such as "3.8" (quote it), not {type_name(version)}')
+        elif version not in VERSIONS:
             problems.add("version", f"unsupported version {version!r}: use 2.0 to 2.4, 3.0 to 3.9, or no version")
     if "name" in data and not isinstance(data["name"], str):
         problems.add("name", f"must be a string, not {type_name(data['name'])}")
@@ -102,8 +105,10 @@ def read_layer(
     if yaml_problems:
         return None
     if not isinstance(data, dict):
-        problems.add(f"({where.strip() or 'file'})",
-                     f"the top level must be a mapping (services, networks, volumes...), not {type_name(data)}")
+        problems.add(
+            f"({where.strip() or 'file'})",
+            f"the top level must be a mapping (services, networks, volumes...), not {type_name(data)}",
+        )
         return None
     if is_v1(data):
         data = from_v1(data)
@@ -131,7 +136,9 @@ def merge_layers(layers: list[Layer]) -> Layer:
     merged = Layer()
     for layer in layers:
         for name, service in layer.services.items():
-            merged.services[name] = merge_service(merged.services[name], service) if name in merged.services else service
+            merged.services[name] = (
+                merge_service(merged.services[name], service) if name in merged.services else service
+            )
         for target, source in ((merged.networks, layer.networks), (merged.volumes, layer.volumes)):
             for name, entry in source.items():
                 target[name] = merge_resource(target[name], entry) if name in target else entry
@@ -185,7 +192,7 @@ def load(
         graph[name] = [*service.get("depends_on", {}), *graph[name]]
     check_cycles(graph, problems)
     problems.raise_if_any()
-    return model
+    return unshared_copy(model)
 
 
 def variables(files: Sequence[str | bytes] | str | bytes) -> list[Variable]:

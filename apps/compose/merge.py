@@ -46,7 +46,9 @@ def _merge_logging(base: dict[str, Any], override: dict[str, Any]) -> dict[str, 
 
 def _merge_deploy(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """deploy merges recursively; its labels merge by key."""
-    merged = deep_merge({k: v for k, v in base.items() if k != "labels"}, {k: v for k, v in override.items() if k != "labels"})
+    merged = deep_merge(
+        {k: v for k, v in base.items() if k != "labels"}, {k: v for k, v in override.items() if k != "labels"}
+    )
     if "labels" in base or "labels" in override:
         merged["labels"] = {**base.get("labels", {}), **override.get("labels", {})}
     return merged
@@ -142,10 +144,12 @@ def resolve_extends(
         if target in chain or target == name:
             cycle = " → ".join((*chain, name, target)[(*chain, name, target).index(target) :])
             problems.add(path, f"circular extends: {cycle}")
+            problems.silence(join_path(join_path(prefix, name), "image"))
             resolved[name] = own
             return own
         if target not in services:
             problems.add(path, f'extends unknown service "{target}" (services of this file: {", ".join(services)})')
+            problems.silence(join_path(join_path(prefix, name), "image"))
             resolved[name] = own
             return own
         resolved[name] = merge_service(resolve(target, (*chain, name)), own)

@@ -39,12 +39,21 @@ class Problems:
 
     def __init__(self) -> None:
         self.items: list[Problem] = []
+        self.quiet: set[str] = set()
 
     def add(self, path: str, message: str) -> None:
-        """Record one problem (the same problem twice is recorded once)."""
+        """Record one problem (the same problem twice is recorded once; see ``silence``)."""
         problem = Problem(path, message)
-        if problem not in self.items:
+        if problem not in self.items and not self.is_silenced(path):
             self.items.append(problem)
+
+    def silence(self, path: str) -> None:
+        """Report nothing more at or under ``path``: its value is already known to be wrong (no cascades)."""
+        self.quiet.add(path)
+
+    def is_silenced(self, path: str) -> bool:
+        """Whether ``path`` is at or under a silenced path."""
+        return any(path == quiet or path.startswith((f"{quiet}.", f"{quiet}[")) for quiet in self.quiet)
 
     def __bool__(self) -> bool:
         return bool(self.items)

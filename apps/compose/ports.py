@@ -16,6 +16,7 @@ from .model import Problems, join_path
 
 PROTOCOLS = ("tcp", "udp", "sctp")
 _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
+PUBLISHED_AS_NUMBER = "__published_as_number"
 _PORT_KEYS = ("name", "mode", "host_ip", "target", "published", "protocol", "app_protocol")
 
 
@@ -122,6 +123,8 @@ def long_port(spec: dict[str, Any], path: str, problems: Problems) -> list[dict[
         published = str(spec["published"]) if not isinstance(spec["published"], bool) else "?"
         if port_range(published, "published", join_path(path, "published"), problems) is not None:
             entry["published"] = published
+            if isinstance(spec["published"], int):
+                entry[PUBLISHED_AS_NUMBER] = True
     protocol = spec.get("protocol", "tcp")
     if protocol not in PROTOCOLS:
         problems.add(join_path(path, "protocol"), f"must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
@@ -132,8 +135,16 @@ def long_port(spec: dict[str, Any], path: str, problems: Problems) -> list[dict[
 
 
 def port_key(entry: dict[str, Any]) -> tuple[Any, ...]:
-    """What makes two ports the same for Compose (the later one replaces the earlier)."""
-    return (entry.get("host_ip") or "0.0.0.0", entry.get("published"), entry["target"], entry["protocol"])
+    """What makes two ports the same for Compose (the later one replaces the earlier).
+
+    Compose compares ports by ``host_ip:published:target/protocol`` before it converts ``published`` to a
+    string, so a long-syntax ``published: 8080`` (a number) never matches ``"8080:80"``; PUBLISHED_AS_NUMBER
+    keeps that distinction until the model is finished (project.py removes the marker).
+    """
+    published = entry.get("published")
+    if entry.get(PUBLISHED_AS_NUMBER):
+        published = ("number", published)
+    return (entry.get("host_ip") or "0.0.0.0", published, entry["target"], entry["protocol"])
 
 
 def replace_duplicates(entries: list[Any], key: Any) -> list[Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .ports import PUBLISHED_AS_NUMBER
 from .resources import canonical_resource
 
 
@@ -55,10 +56,46 @@ def resolve_environment(service: dict[str, Any], env: Mapping[str, str]) -> None
 def named_volume_sources(service: dict[str, Any]) -> list[str]:
     """Names of the top-level volumes a service mounts."""
     return [
-        mount["source"]
-        for mount in service.get("volumes", [])
-        if mount.get("type") == "volume" and mount.get("source")
+        mount["source"] for mount in service.get("volumes", []) if mount.get("type") == "volume" and mount.get("source")
     ]
+
+
+KEPT_WHEN_EMPTY = frozenset(
+    {"command", "entrypoint", "init", "scale", "logging", "healthcheck", "deploy", "stop_grace_period", "networks"}
+)
+"""Service keys Compose prints even when false, zero or empty (the others it leaves out)."""
+BYTE_SIZES = frozenset({"mem_limit", "mem_reservation", "memswap_limit", "shm_size"})
+
+
+def _is_empty(value: Any) -> bool:
+    """False, zero, an empty string, list or mapping: what Compose does not print."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float, str, list, dict)):
+        return not value
+    return False
+
+
+def omit_empty(service: dict[str, Any]) -> None:
+    """Drop the keys Compose does not print when they are false, zero or empty."""
+    for key in list(service):
+        value = service[key]
+        if key in KEPT_WHEN_EMPTY:
+            continue
+        if _is_empty(value) or (key in BYTE_SIZES and value == "0"):
+            del service[key]
+    deploy = service.get("deploy")
+    if deploy is not None:
+        for key in ("labels", "endpoint_mode", "mode"):
+            if _is_empty(deploy.get(key, None)) and key in deploy:
+                del deploy[key]
+        placement = deploy.get("placement", {})
+        for key in ("constraints", "preferences"):
+            if key in placement and not placement[key]:
+                del placement[key]
+    healthcheck = service.get("healthcheck")
+    if healthcheck is not None and healthcheck.get("disable") is False:
+        del healthcheck["disable"]
 
 
 def finish(
@@ -74,7 +111,10 @@ def finish(
     used_networks: list[str] = []
     used_volumes: list[str] = []
     for service in services.values():
+        for port in service.get("ports", []):
+            port.pop(PUBLISHED_AS_NUMBER, None)
         resolve_environment(service, env)
+        omit_empty(service)
         add_implicit_dependencies(service)
         service.setdefault("command", None)
         service.setdefault("entrypoint", None)

@@ -12,9 +12,7 @@ from . import fields as f
 from .fields import INVALID, mapping_of, type_name
 from .model import Problems, join_path
 
-_ipam_config = mapping_of(
-    {"subnet": f.string, "gateway": f.string, "ip_range": f.string, "aux_addresses": f.labels}
-)
+_ipam_config = mapping_of({"subnet": f.string, "gateway": f.string, "ip_range": f.string, "aux_addresses": f.labels})
 
 
 def _ipam_configs(value: Any, path: str, problems: Problems) -> Any:
@@ -81,7 +79,7 @@ def merge_resource(base: dict[str, Any], override: dict[str, Any]) -> dict[str, 
 
 def canonical_resource(key: str, entry: dict[str, Any], project: str, *, network: bool) -> dict[str, Any]:
     """A used network or volume as Compose prints it: named, ``external: true`` kept, ``ipam`` for networks."""
-    result = dict(entry)
+    result = {key: value for key, value in entry.items() if value not in (False, "", [], {})}
     ext = result.pop("external", None)
     name = result.pop("name", None)
     if isinstance(ext, dict):

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from . import fields as f
+from .aliyun import check_hint_keys
 from .fields import INVALID, Checker, mapping_of, one_of, type_name
 from .model import Problems, join_path
 from .ports import devices, expose, ports
@@ -34,8 +35,8 @@ UNSUPPORTED = {
 COMPOSE_ONLY = frozenset(
     "annotations attach blkio_config cgroup cgroup_parent cpu_count cpu_percent cpu_period cpu_quota cpu_rt_period "
     "cpu_rt_runtime cpuset credential_spec device_cgroup_rules dns_opt group_add isolation mac_address "
-    "mem_swappiness oom_kill_disable oom_score_adj pids_limit post_start pre_stop storage_opt use_api_socket userns_mode "
-    "uts volume_driver".split()
+    "mem_swappiness oom_kill_disable oom_score_adj pids_limit post_start pre_stop storage_opt use_api_socket "
+    "userns_mode uts volume_driver".split()
 )
 """Other Compose service keys: valid Compose, but outside what Berth deploys."""
 
@@ -101,11 +102,11 @@ def ulimits(value: Any, path: str, problems: Problems) -> Any:
             if "soft" in checked and "hard" in checked:
                 if checked["soft"] > checked["hard"]:
                     problems.add(limit_path, f"soft limit {checked['soft']} is above hard limit {checked['hard']}")
-                result[name] = {"soft": checked["soft"], "hard": checked["hard"]}
+                result[name] = {key: checked[key] for key in ("soft", "hard") if checked[key] != 0}
         else:
             checked = f.integer(limit, limit_path, problems)
             if checked is not INVALID:
-                result[name] = checked
+                result[name] = checked if checked != 0 else {}
     return result
 
 
@@ -351,6 +352,8 @@ def check_service(name: str, raw: Any, path: str, problems: Problems, workdir: s
             continue
         else:
             checked = SERVICE_FIELDS[key](value, key_path, problems)
+            if key == "environment" and isinstance(value, list):
+                check_hint_keys(value, key_path, problems)
         if checked is not INVALID:
             service[key] = checked
     return service

@@ -37,21 +37,29 @@ def shown(name: str) -> str:
 def check_project_name(project: str, problems: Problems) -> None:
     """The project (application) name is part of every container, network and volume name."""
     if not PROJECT_NAME.match(project):
-        problems.add("(project)", f'project name "{shown(project)}" is not allowed: use lowercase letters, digits, '
-                     '"_" or "-", starting with a letter or digit')
+        problems.add(
+            "(project)",
+            f'project name "{shown(project)}" is not allowed: use lowercase letters, digits, '
+            '"_" or "-", starting with a letter or digit',
+        )
 
 
 def _check_names(service_name: str, service: dict[str, Any], path: str, problems: Problems) -> None:
     """Image, labels, environment and container name of one service."""
     image = service.get("image")
     if not image:
-        problems.add(path, f'service "{service_name}" has no image; every service needs one (Berth never builds)')
+        problems.add(
+            join_path(path, "image"),
+            f'service "{service_name}" has no image; every service needs one (Berth never builds)',
+        )
     elif len(image) > 255 or not IMAGE.match(image):
         problems.add(join_path(path, "image"), f'"{shown(image)}" is not a valid image reference (e.g. nginx:1.25)')
     for key, value in service.get("labels", {}).items():
         if not LABEL_KEY.match(key):
-            problems.add(join_path(path, "labels"), f'label key "{shown(key)}" is not allowed: use letters, digits, '
-                         '".", "_", "/" and "-"')
+            problems.add(
+                join_path(path, "labels"),
+                f'label key "{shown(key)}" is not allowed: use letters, digits, ".", "_", "/" and "-"',
+            )
         elif CONTROL.search(value):
             problems.add(join_path(join_path(path, "labels"), key), "label values must not contain control characters")
     for key, value in service.get("environment", {}).items():
@@ -65,8 +73,10 @@ def _check_names(service_name: str, service: dict[str, Any], path: str, problems
             problems.add(join_path(path, "container_name"), f'"{shown(container_name)}" is not a valid container name')
         replicas = max(service.get("scale", 1), service.get("deploy", {}).get("replicas", 1))
         if replicas > 1:
-            problems.add(join_path(path, "container_name"), "a container name must be unique: it cannot be set "
-                         f"on a service with {replicas} replicas")
+            problems.add(
+                join_path(path, "container_name"),
+                f"a container name must be unique: it cannot be set on a service with {replicas} replicas",
+            )
 
 
 def check_references(
@@ -80,8 +90,11 @@ def check_references(
         for name, entry in key.items():
             explicit = entry.get("name")
             if not DOCKER_NAME.match(name):
-                problems.add(f"{kind}s.{shown(name)}", f'{kind} name "{shown(name)}" is not allowed: use letters, '
-                             'digits, "_", "." or "-", starting with a letter or digit')
+                problems.add(
+                    f"{kind}s.{shown(name)}",
+                    f'{kind} name "{shown(name)}" is not allowed: use letters, '
+                    'digits, "_", "." or "-", starting with a letter or digit',
+                )
             elif explicit is not None and not DOCKER_NAME.match(explicit):
                 problems.add(f"{kind}s.{name}.name", f'"{shown(explicit)}" is not a valid {kind} name')
     for name, service in services.items():
@@ -98,8 +111,10 @@ def check_references(
         for index, source in enumerate(service.get("volumes_from", [])):
             target = source.split(":", 1)[0]
             if not source.startswith("container:") and target not in services:
-                problems.add(join_path(join_path(path, "volumes_from"), index),
-                             f'takes volumes from undefined service "{shown(target)}"')
+                problems.add(
+                    join_path(join_path(path, "volumes_from"), index),
+                    f'takes volumes from undefined service "{shown(target)}"',
+                )
         mode = service.get("network_mode", "")
         if mode.startswith("service:") and mode.removeprefix("service:") not in services:
             problems.add(join_path(path, "network_mode"), f'uses the network of undefined service "{mode[8:]}"')
@@ -107,13 +122,17 @@ def check_references(
             problems.add(join_path(path, "networks"), "network_mode and networks cannot both be set")
         for network in service.get("networks", {}):
             if network != "default" and network not in networks:
-                problems.add(join_path(path, "networks"), f'network "{shown(network)}" is not declared under the '
-                             "top-level networks")
+                problems.add(
+                    join_path(path, "networks"),
+                    f'network "{shown(network)}" is not declared under the top-level networks',
+                )
         for index, mount in enumerate(service.get("volumes", [])):
             source = mount.get("source")
             if mount["type"] == "volume" and source and source not in volumes:
-                problems.add(join_path(join_path(path, "volumes"), index), f'named volume "{shown(source)}" is not '
-                             "declared under the top-level volumes")
+                problems.add(
+                    join_path(join_path(path, "volumes"), index),
+                    f'named volume "{shown(source)}" is not declared under the top-level volumes',
+                )
 
 
 def check_cycles(graph: dict[str, list[str]], problems: Problems) -> None:
@@ -132,8 +151,9 @@ def check_cycles(graph: dict[str, list[str]], problems: Problems) -> None:
                 cycle = stack[stack.index(target) :]
                 if frozenset(cycle) not in reported:
                     reported.add(frozenset(cycle))
-                    problems.add(f"services.{cycle[0]}.depends_on",
-                                 f"dependency cycle: {' → '.join([*cycle, cycle[0]])}")
+                    problems.add(
+                        f"services.{cycle[0]}.depends_on", f"dependency cycle: {' → '.join([*cycle, cycle[0]])}"
+                    )
             elif state.get(target) is None:
                 visit(target)
         stack.pop()

@@ -171,7 +171,7 @@ def long_volume(spec: dict[str, Any], path: str, problems: Problems, workdir: st
             continue
         options = _sub_mapping(spec[key], join_path(path, key), problems, checkers)
         if options is not None:
-            mount[key] = options
+            mount[key] = {name: option for name, option in options.items() if option is not False}
     return mount
 
 

@@ -29,6 +29,11 @@ from yaml.scanner import Scanner
 
 from .model import MAX_BYTES, Problem
 
+try:
+    from yaml._yaml import CParser
+except ImportError:  # pragma: no cover - PyYAML wheels ship libyaml
+    CParser = None
+
 MAX_NODES = 100_000
 """Largest number of nodes a document may have once every alias is expanded."""
 
@@ -164,13 +169,14 @@ class ComposeConstructor(SafeConstructor):
 
 
 ComposeConstructor.add_constructor(NUMBER_TAG, ComposeConstructor.construct_number)
+ComposeConstructor.add_constructor("tag:yaml.org,2002:merge", SafeConstructor.construct_scalar)
 ComposeConstructor.add_constructor("tag:yaml.org,2002:map", ComposeConstructor.construct_yaml_map)
 ComposeConstructor.add_constructor(None, ComposeConstructor.construct_undefined)
 for _tag in ("timestamp", "binary", "set", "omap", "pairs"):
     ComposeConstructor.add_constructor(f"tag:yaml.org,2002:{_tag}", ComposeConstructor.construct_undefined)
 
 
-class ComposeYamlLoader(Reader, Scanner, Parser, Composer, ComposeConstructor, CoreSchemaResolver):
+class PureComposeYamlLoader(Reader, Scanner, Parser, Composer, ComposeConstructor, CoreSchemaResolver):
     """PyYAML loader assembled from the safe constructor and the Compose (YAML 1.2) resolver."""
 
     def __init__(self, stream: str) -> None:
@@ -180,6 +186,21 @@ class ComposeYamlLoader(Reader, Scanner, Parser, Composer, ComposeConstructor, C
         Composer.__init__(self)
         ComposeConstructor.__init__(self)
         CoreSchemaResolver.__init__(self)
+
+
+if CParser is not None:
+
+    class FastComposeYamlLoader(CParser, ComposeConstructor, CoreSchemaResolver):  # type: ignore[misc,valid-type]
+        """The same loader on libyaml's parser (about twenty times faster on large files)."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            ComposeConstructor.__init__(self)
+            CoreSchemaResolver.__init__(self)
+
+    ComposeYamlLoader: type = FastComposeYamlLoader
+else:  # pragma: no cover - PyYAML wheels ship libyaml
+    ComposeYamlLoader = PureComposeYamlLoader
 
 
 def key_text(key: Any) -> str:
@@ -271,7 +292,9 @@ def read_yaml(content: str | bytes, where: str = "") -> tuple[Any, list[Problem]
         tabs = _tab_lines(text)
         if tabs:
             return None, [
-                Problem(f"{where}line {line}", "a tab character is used for indentation; YAML indentation must use spaces")
+                Problem(
+                    f"{where}line {line}", "a tab character is used for indentation; YAML indentation must use spaces"
+                )
                 for line in tabs
             ]
         mark = error.problem_mark or error.context_mark

@@ -45,7 +45,8 @@
         }
         row.querySelector(".state").replaceChildren(badge(msg.state));
         if (msg.node) row.querySelector(".node").textContent = msg.node;
-        if (msg.address !== undefined) row.querySelector(".address").textContent = msg.address;
+        // The watcher may report a state before the task has recorded the published port: keep a known address.
+        if (msg.address) row.querySelector(".address").textContent = msg.address;
       }
       const empty = tbody.querySelector(".empty-row");
       if (empty) empty.hidden = tbody.querySelectorAll("tr[data-container]").length > 0;

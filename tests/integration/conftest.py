@@ -50,3 +50,8 @@ def wait_release(release_id: int, timeout: float = 90.0) -> Release:
 
 def berth_containers(client: docker.DockerClient, app_id: int) -> list:
     return client.containers.list(all=True, filters={"label": f"berth.application={app_id}"})
+
+
+@pytest.fixture(autouse=True)
+def _clean_engine_after(clean_engine: None) -> None:
+    """Every test of this layer leaves the local engine as it found it."""

@@ -374,3 +374,46 @@ def test_dead_node_turns_unreachable_fails_over_and_cleans_up_on_return(
     total = len(on_engine(settings.BERTH_LOCAL_DOCKER_URL, app_id)) + len(on_engine(netns[1], app_id))
     assert total == 3
     assert OperationLog.objects.filter(action="cs:NodeReady", target="n24").exists()
+
+
+def test_node_dying_mid_drain_fails_cleanly_and_loses_nothing(
+    owner: User, three_nodes: tuple[Cluster, list], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clusters import nodework
+
+    cluster, netns = three_nodes
+    release = deploy_application(owner, cluster, ImageAppSpec(name="fragile", image="local/busybox:1",
+                                                              command="sleep 3600", scale=6))
+    assert wait_release(release.pk).status == "successful"
+    app_id = release.application_id
+    draining = Node.objects.get(name="n24")
+    on_it = Container.objects.filter(service__application_id=app_id, node=draining).count()
+    assert on_it >= 2
+    # The engine dies right after the first container has moved (run in this process to time it exactly).
+    original = nodework.move_container
+    moved: list[str] = []
+
+    def move_then_die(container: Container, target: Node, *, remove_old: bool = True) -> str:
+        result = original(container, target, remove_old=remove_old)
+        moved.append(container.name)
+        if len(moved) == 1:
+            netns[0].kill_engine()
+        return result
+
+    from clusters import tasks as node_tasks
+
+    monkeypatch.setattr(nodework, "move_container", move_then_die)
+    monkeypatch.setattr(node_tasks.run_node_task, "delay", lambda task_id: None)  # this process runs it
+    task = ops.remove_node(owner, draining, drain=True)
+    final = nodework.execute(task.pk)
+    done = NodeTask.objects.get(pk=task.pk)
+    assert final == "failed" and "stopped answering" in done.error
+    rows = Container.objects.filter(service__application_id=app_id)
+    assert rows.count() == 6 and not rows.filter(node=draining).exists()
+    assert len(on_engine(settings.BERTH_LOCAL_DOCKER_URL, app_id)) + len(on_engine(netns[1], app_id)) == 6
+    assert Node.objects.get(pk=draining.pk).state != Node.State.REMOVED
+
+    netns[0].start_engine()  # when it answers again, its stale copies go: never more than the scale
+    harness.wait_until(lambda: Node.objects.get(pk=draining.pk).state == Node.State.READY, 20, 0.2, "ready")
+    harness.wait_until(lambda: not docker.DockerClient(base_url=netns[0].socket).containers.list(
+        all=True, filters={"label": f"berth.application={app_id}"}), 20, 0.3, "stale copies removed")

@@ -1,0 +1,55 @@
+"""``manage.py compose_config``: print the canonical model of Compose files, like ``docker compose config``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from apps.compose import MAX_BYTES, ComposeError, load
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` of an ``--env`` option."""
+    key, found, value = text.partition("=")
+    if not found or not key:
+        raise CommandError(f"--env takes KEY=VALUE, not {text!r}")
+    return key, value
+
+
+class Command(BaseCommand):
+    help = (
+        "Load Compose files as Berth does and print the canonical model as JSON (docker compose config --format "
+        "json). Variables come only from --env, never from this process's environment."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "-f", "--file", dest="files", action="append", required=True, help="Compose file (repeatable)"
+        )
+        parser.add_argument(
+            "--env", action="append", default=[], metavar="KEY=VALUE", help="variable for interpolation"
+        )
+        parser.add_argument(
+            "-p", "--project-name", dest="project", default="default", help="project (application) name"
+        )
+        parser.add_argument("--no-strict", action="store_true", help="unset variables become empty, as in Compose")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        env = dict(parse_assignment(item) for item in options["env"])
+        texts = []
+        for name in options["files"]:
+            try:
+                with Path(name).open("rb") as handle:
+                    texts.append(handle.read(MAX_BYTES + 1))  # load() refuses anything longer
+            except OSError as error:
+                raise CommandError(f"cannot read {name}: {error.strerror}") from error
+        try:
+            model = load(texts, env=env, project=options["project"], strict_variables=not options["no_strict"])
+        except ComposeError as error:
+            for problem in error.errors:
+                self.stderr.write(str(problem))
+            raise CommandError(f"{len(error.errors)} problem(s) in the Compose file(s)") from error
+        self.stdout.write(json.dumps(model, indent=2))

@@ -1,0 +1,226 @@
+"""Alibaba swarm-edition extensions: aliyun.* labels, scheduling hints, scale and global services."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.compose import (
+    AliyunLabels,
+    ComposeError,
+    ProbeSpec,
+    Rule,
+    SchedulingHints,
+    aliyun_labels,
+    is_global,
+    labels_of,
+    load,
+    scheduling_hints,
+    service_scale,
+)
+from tests.unit.test_compose_corpus import CORPUS
+
+
+def corpus_model(name: str) -> dict:
+    """A corpus file, loaded."""
+    return load((CORPUS / name).read_bytes(), strict_variables=False)
+
+
+def refused(text: str) -> list[str]:
+    """The problems of a refused file."""
+    with pytest.raises(ComposeError) as caught:
+        load(text)
+    return [str(problem) for problem in caught.value.errors]
+
+
+def test_every_label_of_the_corpus_file_parsed() -> None:
+    model = corpus_model("aliyun_labels.yml")
+    assert aliyun_labels(model, "web") == AliyunLabels(
+        scale=3,
+        depends=("api", "cache"),
+        latest_image=True,
+        probe=ProbeSpec(url="http://container:80/health", timeout_seconds=5, initial_delay_seconds=10),
+        rolling_updates=True,
+        rolling_updates_parallelism=2,
+        routing={80: ("www.example.com", "http://example.com/app")},
+        routing_session_sticky=True,
+        lb={80: "tcp://slb-web:80"},
+        auto_scaling={"max_cpu": "70", "step": "2"},
+        schedule="0 2 * * *",
+    )
+    assert aliyun_labels(model, "api").probe == ProbeSpec(cmd="curl -f http://localhost:8080/ping")
+    assert aliyun_labels(model, "cache") == AliyunLabels(global_=True, probe=ProbeSpec(url="tcp://container:6379"))
+
+
+def test_labels_of_returns_normalized_labels() -> None:
+    model = load("services:\n  web:\n    image: x\n    labels: [a=1, b]\n")
+    assert labels_of(model, "web") == {"a": "1", "b": ""}
+    assert aliyun_labels(model, "web") == AliyunLabels()
+    with pytest.raises(KeyError, match="no service 'db'"):
+        labels_of(model, "db")
+
+
+def test_scale_precedence() -> None:
+    text = (
+        "services:\n"
+        "  a:\n    image: x\n    labels: {aliyun.scale: '5'}\n    deploy: {replicas: 2}\n    scale: 3\n"
+        "  b:\n    image: x\n    deploy: {replicas: 2}\n    scale: 3\n"
+        "  c:\n    image: x\n    scale: 3\n"
+        "  d:\n    image: x\n"
+        "  e:\n    image: x\n    labels: {aliyun.scale: '0'}\n"
+    )
+    model = load(text)
+    assert [service_scale(model, name) for name in "abcde"] == [5, 2, 3, 1, 0]
+
+
+def test_global_services() -> None:
+    model = load(
+        "services:\n  a:\n    image: x\n    labels: {aliyun.global: 'true'}\n"
+        "  b:\n    image: x\n    deploy: {mode: global}\n"
+        "  c:\n    image: x\n    labels: {aliyun.global: 'false'}\n"
+        "  d:\n    image: x\n    deploy: {mode: replicated}\n"
+    )
+    assert [is_global(model, name) for name in "abcd"] == [True, True, False, False]
+
+
+def test_scheduling_hints_from_environment_and_placement() -> None:
+    model = corpus_model("aliyun_scheduling_hints.yml")
+    assert scheduling_hints(model, "db") == SchedulingHints(
+        constraints=(
+            Rule("constraint", "aliyun.node_index", "==", "1"),
+            Rule("constraint", "disk", "!=", "hdd"),
+            Rule("constraint", "zone", "==", "cn-hangzhou-b", soft=True),
+            Rule("constraint", "node.labels.zone", "==", "a"),
+        ),
+        availability_zones=3,
+        reschedule_on_node_failure=True,
+    )
+    assert scheduling_hints(model, "web") == SchedulingHints(
+        affinities=(
+            Rule("affinity", "service", "==", "db"),
+            Rule("affinity", "service", "!=", "web"),
+            Rule("affinity", "container", "!=", "*cache*"),
+            Rule("affinity", "image", "==", "example/web*", soft=True),
+            Rule("affinity", "image", "!=", "batch*", soft=True),
+        )
+    )
+
+
+def test_hints_stay_in_the_environment_as_compose_keeps_them() -> None:
+    model = corpus_model("aliyun_scheduling_hints.yml")
+    environment = model["services"]["db"]["environment"]
+    assert environment["constraint:aliyun.node_index"] == "=1"
+    assert environment["reschedule:on-node-failure"] is None
+
+
+def test_placement_constraints_parsed() -> None:
+    model = corpus_model("deploy_resources_placement.yml")
+    assert scheduling_hints(model, "api").constraints == (
+        Rule("constraint", "node.labels.zone", "==", "a"),
+        Rule("constraint", "node.hostname", "!=", "build-01"),
+        Rule("constraint", "node.role", "==", "worker"),
+    )
+    assert scheduling_hints(model, "monitor") == SchedulingHints()
+
+
+@pytest.mark.parametrize(
+    ("label", "message"),
+    [
+        ("aliyun.scale: '-1'", "label aliyun.scale must be a whole number of at least 0, not '-1'"),
+        ("aliyun.scale: two", "label aliyun.scale must be a whole number of at least 0, not 'two'"),
+        ("aliyun.global: yes", 'label aliyun.global must be "true" or "false", not \'yes\''),
+        ("aliyun.latest_image: '1'", 'label aliyun.latest_image must be "true" or "false", not \'1\''),
+        ("aliyun.depends: 'db, ghost'", 'label aliyun.depends names undefined service "ghost"'),
+        ("aliyun.depends: web", "label aliyun.depends: service 'web' cannot depend on itself"),
+        (
+            "aliyun.probe.url: ftp://container/x",
+            "label aliyun.probe.url must be http://container[:PORT]/PATH or tcp://container:PORT, not "
+            "'ftp://container/x'",
+        ),
+        (
+            "aliyun.probe.url: tcp://container",
+            "label aliyun.probe.url: a tcp probe is tcp://container:PORT, not 'tcp://container'",
+        ),
+        ("aliyun.probe.url: http://container:70000/", "label aliyun.probe.url: port 70000 is out of range (1-65535)"),
+        ("aliyun.probe.timeout_seconds: '5'", "aliyun.probe.* timings need aliyun.probe.url or aliyun.probe.cmd"),
+        (
+            "aliyun.rolling_updates.parallelism: '0'",
+            "label aliyun.rolling_updates.parallelism must be a whole number of at least 1, not '0'",
+        ),
+        (
+            "aliyun.routing.port_70000: a.com",
+            "label aliyun.routing.port_70000: container port 70000 is out of range (1-65535)",
+        ),
+        (
+            "aliyun.routing.port_80: 'bad domain!'",
+            "label aliyun.routing.port_80: 'bad domain!' is not a domain or http://domain/path",
+        ),
+        ("aliyun.routing.port_80: ''", "label aliyun.routing.port_80 needs at least one domain"),
+        ("aliyun.lb.port_80: slb", "label aliyun.lb.port_80 must be tcp://LB_NAME:PORT (or http/https), not 'slb'"),
+        ("aliyun.unknown: x", "unknown Alibaba label aliyun.unknown"),
+        ("aliyun.schedule: ' '", "label aliyun.schedule must not be empty"),
+    ],
+)
+def test_malformed_labels(label: str, message: str) -> None:
+    text = f"services:\n  web:\n    image: x\n    labels:\n      {label}\n  db:\n    image: y\n"
+    assert refused(text) == [f"services.web.labels: {message}"]
+
+
+def test_probe_url_and_cmd_together() -> None:
+    text = (
+        "services:\n  web:\n    image: x\n    labels:\n      aliyun.probe.url: http://container/\n"
+        "      aliyun.probe.cmd: 'true'\n"
+    )
+    assert refused(text) == ["services.web.labels: labels aliyun.probe.url and aliyun.probe.cmd cannot both be set"]
+
+
+@pytest.mark.parametrize(
+    ("hint", "message"),
+    [
+        (
+            "constraint:zone",
+            'scheduling hint "constraint:zone" is malformed: expected constraint:LABEL==VALUE, '
+            "affinity:service==NAME, availability:az==N or reschedule:on-node-failure (!= and ~ allowed)",
+        ),
+        (
+            "constraint:zone==",
+            'scheduling hint "constraint:zone==" is malformed: expected constraint:LABEL==VALUE, '
+            "affinity:service==NAME, availability:az==N or reschedule:on-node-failure (!= and ~ allowed)",
+        ),
+        (
+            "availability:az==0",
+            'scheduling hint "availability:az==0" is malformed: expected availability:az==N with N 1 or more',
+        ),
+        (
+            "availability:az==two",
+            'scheduling hint "availability:az==two" is malformed: expected availability:az==N with N 1 or more',
+        ),
+        ("affinity:node==x", 'scheduling hint "affinity:node==x": affinity applies to service, container, image'),
+        (
+            "reschedule:always",
+            'scheduling hint "reschedule:always" is malformed: expected constraint:LABEL==VALUE, '
+            "affinity:service==NAME, availability:az==N or reschedule:on-node-failure (!= and ~ allowed)",
+        ),
+    ],
+)
+def test_malformed_hints(hint: str, message: str) -> None:
+    text = f"services:\n  web:\n    image: x\n    environment:\n      - '{hint}'\n"
+    assert refused(text) == [f"services.web.environment: {message}"]
+
+
+def test_hints_compose_would_merge_are_refused() -> None:
+    text = (
+        "services:\n  web:\n    image: x\n    environment:\n      - affinity:service!=a\n      - affinity:service!=~b\n"
+    )
+    assert refused(text) == [
+        'services.web.environment: scheduling hints "affinity:service!=a" and "affinity:service!=~b" are the same '
+        'variable "affinity:service!" to Compose, which keeps only the last; write one hint per key'
+    ]
+
+
+def test_malformed_placement_constraint() -> None:
+    text = "services:\n  web:\n    image: x\n    deploy:\n      placement:\n"
+    text += "        constraints: [zone=a, node.labels.z==a]\n"
+    assert refused(text) == [
+        'services.web.deploy.placement.constraints[0]: placement constraint "zone=a" is malformed: expected '
+        "node.labels.L==V, node.hostname!=H, node.role==manager..."
+    ]
