@@ -180,8 +180,9 @@ def load(
         problems.add("services", "no services are defined; an application needs at least one service")
     check_references(merged.services, merged.networks, merged.volumes, problems)
     graph: dict[str, list[str]] = {}
+    names = set(merged.services)
     for name, service in merged.services.items():
-        parsed = aliyun.parse_labels(service.get("labels", {}), name, set(merged.services), problems)
+        parsed = aliyun.parse_labels(service.get("labels", {}), name, names, problems)
         aliyun.parse_hints(service, name, problems)
         graph[name] = parsed.depends
     problems.raise_if_any()

@@ -66,7 +66,7 @@ def test_duplicate_keys() -> None:
 
 def test_yaml_syntax_error_names_the_line() -> None:
     assert problems("services:\n  web: [a\n  db: b\n") == [
-        "line 3: invalid YAML: expected ',' or ']', but got ':' (while parsing a flow sequence)"
+        "line 3: invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence)"
     ]
 
 
@@ -311,7 +311,7 @@ def test_unsupported_version() -> None:
 
 def test_multiple_files_yaml_problem_names_the_file() -> None:
     assert problems([service(""), "services:\n  web: [\n"]) == [
-        "file 2 line 3: invalid YAML: expected the node content, but found '<stream end>' (while parsing a flow node)"
+        "file 2 line 3: invalid YAML: did not find expected node content (while parsing a flow node)"
     ]
 
 
