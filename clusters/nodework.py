@@ -162,11 +162,18 @@ def drain(task: NodeTask, progress: Progress) -> None:
         if warning:
             warnings.append(warning)
         app = container.service.application
-        audit.record("cs:MigrateContainer", actor=task.actor, tenant=task.cluster.tenant, resource=app.resource_name,
-                     target=container.name, cluster_id=task.cluster_id, source="task",
-                     parameters={"from": node.name, "to": target.name, "task": task.pk},
-                     outcome=audit.OperationLog.Outcome.FAILURE if warning else audit.OperationLog.Outcome.SUCCESS,
-                     error=warning)
+        audit.record(
+            "cs:MigrateContainer",
+            actor=task.actor,
+            tenant=task.cluster.tenant,
+            resource=app.resource_name,
+            target=container.name,
+            cluster_id=task.cluster_id,
+            source="task",
+            parameters={"from": node.name, "to": target.name, "task": task.pk},
+            outcome=audit.OperationLog.Outcome.FAILURE if warning else audit.OperationLog.Outcome.SUCCESS,
+            error=warning,
+        )
         progress.step(_("%(name)s moved to %(node)s") % {"name": container.name, "node": targets[plan[container.pk]]})
     if warnings:
         raise TaskFailed(

@@ -58,12 +58,11 @@ def is_scalar(value: Any) -> bool:
 
 
 def string(value: Any, path: str, problems: Problems) -> Any:
-    """A string; numbers are written as Compose writes them (``user: 1000`` is ``"1000"``)."""
+    """A string (a number is refused, as Compose refuses ``user: 1000``: quote it)."""
     if isinstance(value, str):
         return value
-    if is_scalar(value) and not isinstance(value, bool):
-        return scalar_text(value)
-    problems.add(path, f"must be a string, not {type_name(value)}")
+    hint = " (quote it)" if is_scalar(value) else ""
+    problems.add(path, f"must be a string, not {type_name(value)}{hint}")
     return INVALID
 
 
@@ -119,6 +118,14 @@ def byte_size(value: Any, path: str, problems: Problems) -> Any:
         problems.add(path, f"must be a size such as 512m, 1g or a number of bytes, not {value!r}")
         return INVALID
     return str(parsed)
+
+
+def byte_size_text(value: Any, path: str, problems: Problems) -> Any:
+    """A size written as a string (``512M``), as deploy.resources requires."""
+    if not isinstance(value, str):
+        problems.add(path, f'must be a string such as "512M", not {type_name(value)}')
+        return INVALID
+    return byte_size(value, path, problems)
 
 
 def string_list(value: Any, path: str, problems: Problems) -> Any:
@@ -240,6 +247,7 @@ def mapping_of(checkers: dict[str, Checker], *, required: tuple[str, ...] = ()) 
     """A checker of a mapping with known keys, each with its own checker; unknown keys are refused."""
 
     def check(value: Any, path: str, problems: Problems) -> Any:
+        """Each known key checked; unknown keys and missing required keys are problems."""
         if not isinstance(value, dict):
             problems.add(path, f"must be a mapping, not {type_name(value)}")
             return INVALID

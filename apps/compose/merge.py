@@ -133,6 +133,7 @@ def resolve_extends(
     resolved: dict[str, dict[str, Any]] = {}
 
     def resolve(name: str, chain: tuple[str, ...]) -> dict[str, Any]:
+        """The service with its base (itself resolved first) merged under it; ``chain`` detects cycles."""
         if name in resolved:
             return resolved[name]
         own = services.get(name, {})

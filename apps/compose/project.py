@@ -5,6 +5,7 @@
   Compose adds (the first two with ``restart: true``), never changing an explicit one;
 * a service with neither ``networks`` nor ``network_mode`` joins the ``default`` network;
 * ``command`` and ``entrypoint`` are always printed (null when unset);
+* ``scale`` fills in ``deploy.replicas`` when the service has a ``deploy`` section without replicas;
 * only the networks and volumes some service uses are printed, each with its final name.
 """
 
@@ -116,6 +117,8 @@ def finish(
         resolve_environment(service, env)
         omit_empty(service)
         add_implicit_dependencies(service)
+        if "scale" in service and "deploy" in service:
+            service["deploy"].setdefault("replicas", service["scale"])
         service.setdefault("command", None)
         service.setdefault("entrypoint", None)
         if "network_mode" not in service and not service.get("networks"):

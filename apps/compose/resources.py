@@ -20,7 +20,8 @@ def _ipam_configs(value: Any, path: str, problems: Problems) -> Any:
     if not isinstance(value, list):
         problems.add(path, f"must be a list, not {type_name(value)}")
         return INVALID
-    return [_ipam_config(item, join_path(path, index), problems) for index, item in enumerate(value)]
+    checked = [_ipam_config(item, join_path(path, index), problems) for index, item in enumerate(value)]
+    return [item for item in checked if item is not INVALID]
 
 
 def external(value: Any, path: str, problems: Problems) -> Any:

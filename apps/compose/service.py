@@ -120,8 +120,8 @@ _update_config = mapping_of(
         "order": one_of("start-first", "stop-first"),
     }
 )
-_limits = mapping_of({"cpus": f.number, "memory": f.byte_size, "pids": f.integer})
-_reservations = mapping_of({"cpus": f.number, "memory": f.byte_size})
+_limits = mapping_of({"cpus": f.number, "memory": f.byte_size_text, "pids": f.integer})
+_reservations = mapping_of({"cpus": f.number, "memory": f.byte_size_text})
 
 
 def _preferences(value: Any, path: str, problems: Problems) -> Any:
@@ -130,7 +130,8 @@ def _preferences(value: Any, path: str, problems: Problems) -> Any:
         problems.add(path, f"must be a list, not {type_name(value)}")
         return INVALID
     checker = mapping_of({"spread": f.string}, required=("spread",))
-    return [checker(item, join_path(path, index), problems) for index, item in enumerate(value)]
+    checked = [checker(item, join_path(path, index), problems) for index, item in enumerate(value)]
+    return [item for item in checked if item is not INVALID]
 
 
 _deploy_fields = mapping_of(
@@ -222,10 +223,12 @@ def service_networks(value: Any, path: str, problems: Problems) -> Any:
     if not isinstance(value, dict):
         problems.add(path, f"must be a list of networks or a mapping, not {type_name(value)}")
         return INVALID
-    return {
-        name: None if options is None else _network_attachment(options, join_path(path, name), problems)
-        for name, options in value.items()
-    }
+    result = {}
+    for name, options in value.items():
+        checked = None if options is None else _network_attachment(options, join_path(path, name), problems)
+        if checked is not INVALID:
+            result[name] = checked
+    return result
 
 
 def logging(value: Any, path: str, problems: Problems) -> Any:

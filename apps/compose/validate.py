@@ -67,6 +67,19 @@ def _check_names(service_name: str, service: dict[str, Any], path: str, problems
             problems.add(join_path(path, "environment"), f'environment variable name "{shown(key)}" is not allowed')
         elif value is not None and "\x00" in value:
             problems.add(join_path(join_path(path, "environment"), key), "values must not contain NUL characters")
+    scale, replicas = service.get("scale"), service.get("deploy", {}).get("replicas")
+    if scale is not None and replicas is not None and scale != replicas:
+        problems.add(
+            join_path(path, "scale"), f"scale ({scale}) and deploy.replicas ({replicas}) disagree; set only one of them"
+        )
+    limits = service.get("deploy", {}).get("resources", {}).get("limits", {})
+    for key, limit in (("cpus", "cpus"), ("mem_limit", "memory")):
+        if key in service and limit in limits and service[key] != limits[limit]:
+            problems.add(
+                join_path(path, key),
+                f"{key} ({service[key]}) and deploy.resources.limits.{limit} "
+                f"({limits[limit]}) disagree; set only one of them",
+            )
     container_name = service.get("container_name")
     if container_name is not None:
         if not DOCKER_NAME.match(container_name):
@@ -142,6 +155,7 @@ def check_cycles(graph: dict[str, list[str]], problems: Problems) -> None:
     reported: set[frozenset[str]] = set()
 
     def visit(node: str) -> None:
+        """Depth-first walk; a target still on the stack closes a cycle."""
         state[node] = 1
         stack.append(node)
         for target in graph.get(node, []):

@@ -220,6 +220,7 @@ def expanded_size(root: Node) -> int:
     in_progress: set[int] = set()
 
     def size(node: Node) -> int:
+        """Expanded size of one node, memoised per node object."""
         ident = id(node)
         if ident in sizes:
             return sizes[ident]

@@ -85,17 +85,33 @@ def tls_nodes(cluster: Cluster, tmp_path: Path) -> Iterator[list[harness.NetnsNo
 
 
 def register(api: APIClient, cluster: Cluster, node: harness.NetnsNode, name: str, zone: str = "") -> dict:
-    response = api.post(f"/api/v1/clusters/{cluster.pk}/nodes", {
-        "name": name, "endpoint": node.endpoint, "publish_ip": node.address, "zone": zone,
-        "tls": client_material(cluster)}, format="json")
+    response = api.post(
+        f"/api/v1/clusters/{cluster.pk}/nodes",
+        {
+            "name": name,
+            "endpoint": node.endpoint,
+            "publish_ip": node.address,
+            "zone": zone,
+            "tls": client_material(cluster),
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.content
     return response.json()
 
 
 def test_cluster_crud_and_refusals(api: APIClient, stack: harness.Stack, owner: User) -> None:
-    made = api.post("/api/v1/clusters", {"name": "web", "region": "eu-1", "zones": ["a"],
-                                         "root_domain": "apps.example.com",
-                                         "system_services": {"routing": True, "logging": False}}, format="json")
+    made = api.post(
+        "/api/v1/clusters",
+        {
+            "name": "web",
+            "region": "eu-1",
+            "zones": ["a"],
+            "root_domain": "apps.example.com",
+            "system_services": {"routing": True, "logging": False},
+        },
+        format="json",
+    )
     assert made.status_code == 201, made.content
     body = made.json()
     assert body["zones"] == ["a"] and body["nodes_total"] == 0
@@ -111,8 +127,9 @@ def test_cluster_crud_and_refusals(api: APIClient, stack: harness.Stack, owner: 
     assert not Cluster.objects.filter(pk=body["id"]).exists()
 
 
-def test_register_over_mutual_tls_and_refusals(api: APIClient, cluster: Cluster,
-                                               tls_nodes: list[harness.NetnsNode], tmp_path: Path) -> None:
+def test_register_over_mutual_tls_and_refusals(
+    api: APIClient, cluster: Cluster, tls_nodes: list[harness.NetnsNode], tmp_path: Path
+) -> None:
     node = register(api, cluster, tls_nodes[0], "n21", zone="a")
     assert node["state"] == "ready" and node["tls"] is True and node["info"]["engine_version"]
     row = Node.objects.get(pk=node["id"])
@@ -123,32 +140,54 @@ def test_register_over_mutual_tls_and_refusals(api: APIClient, cluster: Cluster,
     # Material from another CA: the engine's certificate does not verify, and the engine refuses ours.
     stranger_ca = pki.new_ca("someone else")
     stranger_client = pki.issue_client(stranger_ca, common_name="x")
-    bad = api.post(f"/api/v1/clusters/{cluster.pk}/nodes", {
-        "name": "n22", "endpoint": other.endpoint, "publish_ip": other.address,
-        "tls": {"ca": stranger_ca.cert_pem, "cert": stranger_client.cert_pem, "key": stranger_client.key_pem}},
-        format="json")
+    bad = api.post(
+        f"/api/v1/clusters/{cluster.pk}/nodes",
+        {
+            "name": "n22",
+            "endpoint": other.endpoint,
+            "publish_ip": other.address,
+            "tls": {"ca": stranger_ca.cert_pem, "cert": stranger_client.cert_pem, "key": stranger_client.key_pem},
+        },
+        format="json",
+    )
     assert bad.status_code == 400 and "refused" in bad.json()["endpoint"][0]
     mismatched = client_material(cluster)
     mismatched["key"] = pki.issue_client(cluster_ca(cluster), common_name="y").key_pem
-    response = api.post(f"/api/v1/clusters/{cluster.pk}/nodes", {
-        "name": "n22", "endpoint": other.endpoint, "publish_ip": other.address, "tls": mismatched}, format="json")
+    response = api.post(
+        f"/api/v1/clusters/{cluster.pk}/nodes",
+        {"name": "n22", "endpoint": other.endpoint, "publish_ip": other.address, "tls": mismatched},
+        format="json",
+    )
     assert response.status_code == 400 and "does not match" in response.json()["tls"][0]
-    plain = api.post(f"/api/v1/clusters/{cluster.pk}/nodes", {
-        "name": "n22", "endpoint": other.endpoint, "publish_ip": other.address}, format="json")
+    plain = api.post(
+        f"/api/v1/clusters/{cluster.pk}/nodes",
+        {"name": "n22", "endpoint": other.endpoint, "publish_ip": other.address},
+        format="json",
+    )
     assert plain.status_code == 400
-    duplicate = api.post(f"/api/v1/clusters/{cluster.pk}/nodes", {
-        "name": "again", "endpoint": tls_nodes[0].endpoint, "publish_ip": tls_nodes[0].address,
-        "tls": client_material(cluster)}, format="json")
+    duplicate = api.post(
+        f"/api/v1/clusters/{cluster.pk}/nodes",
+        {
+            "name": "again",
+            "endpoint": tls_nodes[0].endpoint,
+            "publish_ip": tls_nodes[0].address,
+            "tls": client_material(cluster),
+        },
+        format="json",
+    )
     assert duplicate.status_code == 400 and "already a node" in duplicate.json()["endpoint"][0]
     assert not Node.objects.filter(name__in=["n22", "again"]).exists()
     assert OperationLog.objects.filter(action="cs:AddClusterNodes", outcome="failure").count() >= 1
 
-    patched = api.patch(f"/api/v1/clusters/{cluster.pk}/nodes/n21", {"labels": {"disk": "ssd"}, "zone": "b"},
-                        format="json")
+    patched = api.patch(
+        f"/api/v1/clusters/{cluster.pk}/nodes/n21", {"labels": {"disk": "ssd"}, "zone": "b"}, format="json"
+    )
     assert patched.json()["labels"] == {"disk": "ssd"} and patched.json()["zone"] == "b"
     assert api.patch(f"/api/v1/clusters/{cluster.pk}/nodes/n21", {"zone": "mars"}, format="json").status_code == 400
-    assert api.patch(f"/api/v1/clusters/{cluster.pk}/nodes/n21", {"labels": {"Bad Key": "x"}},
-                     format="json").status_code == 400
+    assert (
+        api.patch(f"/api/v1/clusters/{cluster.pk}/nodes/n21", {"labels": {"Bad Key": "x"}}, format="json").status_code
+        == 400
+    )
 
 
 def test_a_slow_node_never_blocks_the_others(cluster: Cluster, owner: User) -> None:
@@ -173,8 +212,13 @@ def test_a_slow_node_never_blocks_the_others(cluster: Cluster, owner: User) -> N
     try:
         local = ops.ensure_local_cluster(owner.tenant)
         good = local.nodes.get()
-        Node.objects.create(cluster=cluster, name="sleepy", endpoint=f"tcp://127.0.0.1:{port}", publish_ip="127.0.0.1",
-                            state=Node.State.READY)
+        Node.objects.create(
+            cluster=cluster,
+            name="sleepy",
+            endpoint=f"tcp://127.0.0.1:{port}",
+            publish_ip="127.0.0.1",
+            state=Node.State.READY,
+        )
         started = time.monotonic()
         result = health.check_all()
         elapsed = time.monotonic() - started
@@ -200,11 +244,21 @@ def test_attach_script_end_to_end(api: APIClient, stack: harness.Stack, cluster:
         assert command.startswith(f"curl -fsSL '{stack.url}/api/v1/attach/") and command.endswith("| sudo sh")
         script_url = command.split("'")[1]
         token = script_url.rsplit("/", 2)[1]
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "BERTH_NODE_ADDRESS": address, "BERTH_NODE_NAME": "attached",
-               "BERTH_CERT_DIR": str(tmp_path / "certs"),
-               "BERTH_DOCKERD_CMD": harness.run_script("netns-node.sh", "dockerd-cmd", str(number))}
-        result = subprocess.run(["sh", "-c", f"curl -fsSL '{script_url}' | sh"], env=env, capture_output=True,
-                                text=True, timeout=120, check=False)
+        env = {
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "BERTH_NODE_ADDRESS": address,
+            "BERTH_NODE_NAME": "attached",
+            "BERTH_CERT_DIR": str(tmp_path / "certs"),
+            "BERTH_DOCKERD_CMD": harness.run_script("netns-node.sh", "dockerd-cmd", str(number)),
+        }
+        result = subprocess.run(
+            ["sh", "-c", f"curl -fsSL '{script_url}' | sh"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "[4/4]" in result.stdout and "registered node attached" in result.stdout
         node = Node.objects.get(cluster=cluster, name="attached")
@@ -212,8 +266,9 @@ def test_attach_script_end_to_end(api: APIClient, stack: harness.Stack, cluster:
         assert node.endpoint == f"tcp://{address}:2376"
         assert AttachToken.objects.get(node=node).used_at is not None
         # Used once: the same command is refused now.
-        again = subprocess.run(["sh", "-c", f"curl -fsS '{script_url}'"], env=env, capture_output=True, text=True,
-                               timeout=30, check=False)
+        again = subprocess.run(
+            ["sh", "-c", f"curl -fsS '{script_url}'"], env=env, capture_output=True, text=True, timeout=30, check=False
+        )
         assert again.returncode != 0
         assert "already been used" in api.get(f"/api/v1/attach/{token}/script").content.decode()
         # An expired token is refused too.
@@ -228,8 +283,9 @@ def test_attach_script_end_to_end(api: APIClient, stack: harness.Stack, cluster:
 
 
 def test_local_provider_makes_a_tls_node_that_runs_apps(api: APIClient, cluster: Cluster) -> None:
-    response = api.post(f"/api/v1/clusters/{cluster.pk}/nodes", {"name": "fresh", "provider": "local", "zone": "a"},
-                        format="json")
+    response = api.post(
+        f"/api/v1/clusters/{cluster.pk}/nodes", {"name": "fresh", "provider": "local", "zone": "a"}, format="json"
+    )
     assert response.status_code == 202, response.content
     task = wait_task(response.json()["id"])
     assert task.status == "successful", task.error
@@ -237,8 +293,9 @@ def test_local_provider_makes_a_tls_node_that_runs_apps(api: APIClient, cluster:
     try:
         assert node.state == Node.State.READY and node.uses_tls and node.endpoint.endswith(":2376")
         owner = User.objects.get(tenant=cluster.tenant, is_primary=True)
-        release = deploy_application(owner, cluster, ImageAppSpec(name="onfresh", image="local/busybox:1",
-                                                                  command="sleep 3600", scale=1))
+        release = deploy_application(
+            owner, cluster, ImageAppSpec(name="onfresh", image="local/busybox:1", command="sleep 3600", scale=1)
+        )
         done = wait_release(release.pk)
         assert done.status == "successful", done.error
         assert Container.objects.get(service__application_id=release.application_id).node == node
@@ -258,8 +315,14 @@ def three_nodes(stack: harness.Stack, owner: User, tmp_path: Path) -> Iterator[t
         for number in (24, 25):
             address = f"10.250.{number}.2"
             made.append(harness.netns_node(number, tls_dir_for(cluster, address, tmp_path / f"n{number}")))
-            ops.register_node(owner, cluster, name=f"n{number}", endpoint=made[-1].endpoint, publish_ip=address,
-                              **{f"tls_{k}": v for k, v in client_material(cluster).items()})
+            ops.register_node(
+                owner,
+                cluster,
+                name=f"n{number}",
+                endpoint=made[-1].endpoint,
+                publish_ip=address,
+                **{f"tls_{k}": v for k, v in client_material(cluster).items()},
+            )
         yield cluster, made
     finally:
         for node in made:
@@ -268,9 +331,13 @@ def three_nodes(stack: harness.Stack, owner: User, tmp_path: Path) -> Iterator[t
 
 def test_drain_under_an_app_of_scale_4(api: APIClient, owner: User, three_nodes: tuple[Cluster, list]) -> None:
     cluster, netns = three_nodes
-    release = deploy_application(owner, cluster, ImageAppSpec(name="drainme", image="local/busybox:1",
-                                                              command="httpd -f -p 80 -h /www", scale=4,
-                                                              container_port=80))
+    release = deploy_application(
+        owner,
+        cluster,
+        ImageAppSpec(
+            name="drainme", image="local/busybox:1", command="httpd -f -p 80 -h /www", scale=4, container_port=80
+        ),
+    )
     assert wait_release(release.pk).status == "successful"
     app_id = release.application_id
     victim = Node.objects.get(cluster=cluster, name="n24")
@@ -298,9 +365,18 @@ def test_drain_is_refused_when_the_others_cannot_hold_the_containers(
     api: APIClient, owner: User, three_nodes: tuple[Cluster, list]
 ) -> None:
     cluster, _netns = three_nodes
-    release = deploy_application(owner, cluster, ImageAppSpec(name="pinned", image="local/busybox:1",
-                                                              command="httpd -f -p 80 -h /www", scale=3,
-                                                              container_port=80, host_port=18555))
+    release = deploy_application(
+        owner,
+        cluster,
+        ImageAppSpec(
+            name="pinned",
+            image="local/busybox:1",
+            command="httpd -f -p 80 -h /www",
+            scale=3,
+            container_port=80,
+            host_port=18555,
+        ),
+    )
     assert wait_release(release.pk).status == "successful"
     response = api.delete(f"/api/v1/clusters/{cluster.pk}/nodes/n25?drain=true")
     assert response.status_code == 400
@@ -315,14 +391,18 @@ def test_killed_worker_mid_drain_resumes_without_losing_or_duplicating(
     from clusters import tasks as node_tasks
 
     cluster, netns = three_nodes
-    release = deploy_application(owner, cluster, ImageAppSpec(name="resume", image="local/busybox:1",
-                                                              command="sleep 3600", scale=6))
+    release = deploy_application(
+        owner, cluster, ImageAppSpec(name="resume", image="local/busybox:1", command="sleep 3600", scale=6)
+    )
     assert wait_release(release.pk).status == "successful"
     app_id = release.application_id
     victim_node = Node.objects.get(name="n24")
     victim = harness.start_worker("drain-victim", queue="berth-test-drain")
-    monkeypatch.setattr(node_tasks.run_node_task, "delay",
-                        lambda task_id: node_tasks.run_node_task.apply_async((task_id,), queue="berth-test-drain"))
+    monkeypatch.setattr(
+        node_tasks.run_node_task,
+        "delay",
+        lambda task_id: node_tasks.run_node_task.apply_async((task_id,), queue="berth-test-drain"),
+    )
     try:
         task = ops.remove_node(owner, victim_node, drain=True)
         harness.wait_until(lambda: NodeTask.objects.get(pk=task.pk).progress_done >= 1, 60, 0.02, "first move")
@@ -347,8 +427,9 @@ def test_dead_node_turns_unreachable_fails_over_and_cleans_up_on_return(
     from apps.models import Service
 
     cluster, netns = three_nodes
-    release = deploy_application(owner, cluster, ImageAppSpec(name="ha", image="local/busybox:1",
-                                                              command="sleep 3600", scale=3))
+    release = deploy_application(
+        owner, cluster, ImageAppSpec(name="ha", image="local/busybox:1", command="sleep 3600", scale=3)
+    )
     assert wait_release(release.pk).status == "successful"
     Service.objects.filter(application_id=release.application_id).update(reschedule_on_node_failure=True)
     app_id = release.application_id
@@ -360,8 +441,9 @@ def test_dead_node_turns_unreachable_fails_over_and_cleans_up_on_return(
     harness.wait_until(lambda: Node.objects.get(pk=dying.pk).state == Node.State.UNREACHABLE, 10, 0.2, "unreachable")
     assert time.monotonic() - started < 10
     assert OperationLog.objects.filter(action="cs:NodeUnreachable", target="n24", source="system").exists()
-    failover = harness.wait_until(lambda: NodeTask.objects.filter(kind="failover", status="successful").first(),
-                                  60, 0.3, "failover")
+    failover = harness.wait_until(
+        lambda: NodeTask.objects.filter(kind="failover", status="successful").first(), 60, 0.3, "failover"
+    )
     assert failover.node_id == dying.pk
     assert not Container.objects.filter(service__application_id=app_id, node=dying).exists()
     assert len(on_engine(settings.BERTH_LOCAL_DOCKER_URL, app_id)) + len(on_engine(netns[1], app_id)) == 3
@@ -369,8 +451,16 @@ def test_dead_node_turns_unreachable_fails_over_and_cleans_up_on_return(
     netns[0].start_engine()
     harness.wait_until(lambda: Node.objects.get(pk=dying.pk).state == Node.State.READY, 20, 0.2, "ready again")
     # Its stale copies are gone: never more containers than the desired scale.
-    harness.wait_until(lambda: not docker.DockerClient(base_url=netns[0].socket).containers.list(
-        all=True, filters={"label": f"berth.application={app_id}"}), 20, 0.3, "stale copies removed")
+    harness.wait_until(
+        lambda: (
+            not docker.DockerClient(base_url=netns[0].socket).containers.list(
+                all=True, filters={"label": f"berth.application={app_id}"}
+            )
+        ),
+        20,
+        0.3,
+        "stale copies removed",
+    )
     total = len(on_engine(settings.BERTH_LOCAL_DOCKER_URL, app_id)) + len(on_engine(netns[1], app_id))
     assert total == 3
     assert OperationLog.objects.filter(action="cs:NodeReady", target="n24").exists()
@@ -382,8 +472,9 @@ def test_node_dying_mid_drain_fails_cleanly_and_loses_nothing(
     from clusters import nodework
 
     cluster, netns = three_nodes
-    release = deploy_application(owner, cluster, ImageAppSpec(name="fragile", image="local/busybox:1",
-                                                              command="sleep 3600", scale=6))
+    release = deploy_application(
+        owner, cluster, ImageAppSpec(name="fragile", image="local/busybox:1", command="sleep 3600", scale=6)
+    )
     assert wait_release(release.pk).status == "successful"
     app_id = release.application_id
     draining = Node.objects.get(name="n24")
@@ -415,5 +506,13 @@ def test_node_dying_mid_drain_fails_cleanly_and_loses_nothing(
 
     netns[0].start_engine()  # when it answers again, its stale copies go: never more than the scale
     harness.wait_until(lambda: Node.objects.get(pk=draining.pk).state == Node.State.READY, 20, 0.2, "ready")
-    harness.wait_until(lambda: not docker.DockerClient(base_url=netns[0].socket).containers.list(
-        all=True, filters={"label": f"berth.application={app_id}"}), 20, 0.3, "stale copies removed")
+    harness.wait_until(
+        lambda: (
+            not docker.DockerClient(base_url=netns[0].socket).containers.list(
+                all=True, filters={"label": f"berth.application={app_id}"}
+            )
+        ),
+        20,
+        0.3,
+        "stale copies removed",
+    )

@@ -319,3 +319,27 @@ def test_no_services() -> None:
     assert problems("volumes:\n  data: {}\n") == [
         "services: no services are defined; an application needs at least one service"
     ]
+
+
+def test_settings_that_contradict_each_other() -> None:
+    text = service("    cpus: 1\n    mem_limit: 1g\n    deploy: {resources: {limits: {cpus: '0.5', memory: 512M}}}\n")
+    assert problems(text) == [
+        "services.web.cpus: cpus (1) and deploy.resources.limits.cpus (0.5) disagree; set only one of them",
+        "services.web.mem_limit: mem_limit (1073741824) and deploy.resources.limits.memory (536870912) disagree; "
+        "set only one of them",
+    ]
+
+
+def test_strings_must_be_strings_as_in_compose() -> None:
+    assert problems(service("    user: 1000\n    deploy: {resources: {limits: {memory: 1000}}}\n")) == [
+        "services.web.user: must be a string, not a number (quote it)",
+        'services.web.deploy.resources.limits.memory: must be a string such as "512M", not a number',
+    ]
+
+
+def test_relative_binds_resolve_against_workdir_not_cwd() -> None:
+    text = service("    volumes: ['./conf:/etc/app', '../shared:/shared']\n")
+    default = load(text)["services"]["web"]["volumes"]
+    assert [mount["source"] for mount in default] == ["/berth/project/conf", "/berth/shared"]
+    elsewhere = load(text, workdir="/srv/apps/shop")["services"]["web"]["volumes"]
+    assert [mount["source"] for mount in elsewhere] == ["/srv/apps/shop/conf", "/srv/apps/shared"]

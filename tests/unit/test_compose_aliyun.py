@@ -62,14 +62,20 @@ def test_labels_of_returns_normalized_labels() -> None:
 def test_scale_precedence() -> None:
     text = (
         "services:\n"
-        "  a:\n    image: x\n    labels: {aliyun.scale: '5'}\n    deploy: {replicas: 2}\n    scale: 3\n"
-        "  b:\n    image: x\n    deploy: {replicas: 2}\n    scale: 3\n"
+        "  a:\n    image: x\n    labels: {aliyun.scale: '5'}\n    deploy: {replicas: 2}\n    scale: 2\n"
+        "  b:\n    image: x\n    deploy: {replicas: 2}\n"
         "  c:\n    image: x\n    scale: 3\n"
         "  d:\n    image: x\n"
         "  e:\n    image: x\n    labels: {aliyun.scale: '0'}\n"
     )
     model = load(text)
     assert [service_scale(model, name) for name in "abcde"] == [5, 2, 3, 1, 0]
+
+
+def test_scale_and_replicas_must_agree() -> None:
+    text = "services:\n  a:\n    image: x\n    deploy: {replicas: 2}\n    scale: 3\n"
+    assert refused(text) == ["services.a.scale: scale (3) and deploy.replicas (2) disagree; set only one of them"]
+    assert service_scale(load(text.replace("scale: 3", "scale: 2")), "a") == 2
 
 
 def test_global_services() -> None:

