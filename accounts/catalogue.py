@@ -15,6 +15,7 @@ CLUSTER = "acs:cs:<region>:<tenant-id>:cluster/<cluster-id>"
 APP = f"{CLUSTER}/application/<app-name>"
 NODE = f"{CLUSTER}/node/<node-name>"
 TEMPLATE = "acs:cs:*:<tenant-id>:template/<name>"
+CONFIGSET = "acs:cs:*:<tenant-id>:configset/<name>"
 OPLOG = "acs:cs:*:<tenant-id>:operationlog, or " + CLUSTER + "/operationlog"
 USER = "acs:ram:*:<tenant-id>:user/<name>"
 GROUP = "acs:ram:*:<tenant-id>:group/<name>"
@@ -50,6 +51,15 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "cs:CreateTemplate": (TEMPLATE, "Create a template."),
     "cs:UpdateTemplate": (TEMPLATE, "Edit a template."),
     "cs:DeleteTemplate": (TEMPLATE, "Delete a template."),
+    "cs:UpdateApplication": (APP, "Update an application to a new template version or variables; roll back."),
+    "cs:RollbackApplication": (APP, "Restore a previous version of an application."),
+    "cs:RedeployApplication": (APP, "Pull the images again and recreate every container."),
+    "cs:KillApplication": (APP, "Kill (SIGKILL) every container of an application."),
+    "cs:ScaleService": (APP, "Change the number of containers of a service."),
+    "cs:DescribeConfigSets": (CONFIGSET, "See config sets (secret values are never shown)."),
+    "cs:CreateConfigSet": (CONFIGSET, "Create a config set."),
+    "cs:UpdateConfigSet": (CONFIGSET, "Change a config set (and redeploy the applications using it)."),
+    "cs:DeleteConfigSet": (CONFIGSET, "Delete a config set no application uses."),
     "cs:DescribeOperationLogs": (OPLOG, "Read the operation log (of the tenant, or of one cluster)."),
     "cs:DescribeUserPermissions": (CLUSTER, "See the role grants on clusters."),
     "cs:GrantPermissions": (CLUSTER, "Grant a sub-account or group a role on the cluster."),

@@ -4,17 +4,44 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps import operations
-from apps.models import Application, Release
-from apps.serializers import ApplicationSerializer, ImageApplicationCreateSerializer, ReleaseSerializer
+from apps.models import Application, ConfigSet, Release, Template
+from apps.serializers import (
+    ApplicationSerializer,
+    ComposeApplicationCreateSerializer,
+    ComposeUpdateSerializer,
+    ImageApplicationCreateSerializer,
+    ReleaseSerializer,
+    ScaleSerializer,
+)
 from clusters.models import Cluster
 from console.api import BerthAPIView
+
+
+def _strict(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    body = serializer_class(data=data)
+    body.is_valid(raise_exception=True)
+    if isinstance(data, dict):
+        unknown = set(data) - set(body.fields)
+        if unknown:
+            raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
+    return body.validated_data
+
+
+def _config_set(request: Request, name: str | None) -> ConfigSet | None:
+    if not name:
+        return None
+    found = ConfigSet.objects.visible_to(request.user).filter(name=name).first()
+    if found is None:
+        raise serializers.ValidationError({"config_set": ["Unknown config set."]})
+    return found
 
 
 def _cluster(request: Request, cluster_id: int) -> Cluster:
@@ -47,6 +74,25 @@ class ApplicationListView(BerthAPIView):
     )
     def post(self, request: Request, cluster_id: int) -> Response:
         cluster = _cluster(request, cluster_id)
+        dry_run = request.query_params.get("dry_run") in ("1", "true", "yes")
+        if isinstance(request.data, dict) and ("compose" in request.data or "template" in request.data):
+            data = _strict(ComposeApplicationCreateSerializer, request.data)
+            template = None
+            text = data.get("compose", "")
+            if data.get("template"):
+                template = Template.objects.visible_to(request.user).filter(name=data["template"]).first()
+                if template is None:
+                    raise serializers.ValidationError({"template": ["Unknown template."]})
+                text = template.compose
+            if not text:
+                raise serializers.ValidationError({"compose": ["Give the Compose text or a template name."]})
+            config_set = _config_set(request, data.get("config_set"))
+            result = operations.deploy_compose(
+                request.user, cluster, name=data["name"], compose=text, variables=data.get("variables") or {},
+                config_set=config_set, template=template, description=data.get("description", ""), dry_run=dry_run)
+            if dry_run:
+                return Response(result)
+            return Response(ReleaseSerializer(result).data, status=status.HTTP_202_ACCEPTED)
         body = ImageApplicationCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         release = operations.deploy_application(request.user, cluster, operations.ImageAppSpec(**body.validated_data))
@@ -54,9 +100,22 @@ class ApplicationListView(BerthAPIView):
 
 
 class ApplicationDetailView(BerthAPIView):
-    """``GET`` an application with services and containers; ``DELETE`` removes it (202 with the release)."""
+    """``GET`` an application with services and containers; ``PATCH`` updates it to a new version
+    (``{"compose", "variables"}``; ``?dry_run=true`` returns the plan); ``DELETE [?volumes=remove]``."""
 
-    action_map = {"GET": "cs:DescribeApplications", "DELETE": "cs:DeleteApplication"}
+    action_map = {"GET": "cs:DescribeApplications", "PATCH": "cs:UpdateApplication", "DELETE": "cs:DeleteApplication"}
+
+    @extend_schema(request=ComposeUpdateSerializer, responses={202: ReleaseSerializer},
+                   operation_id="applications_update")
+    def patch(self, request: Request, cluster_id: int, name: str) -> Response:
+        app = _application(request, cluster_id, name)
+        data = _strict(ComposeUpdateSerializer, request.data)
+        dry_run = request.query_params.get("dry_run") in ("1", "true", "yes")
+        result = operations.update_application(request.user, app, compose=data.get("compose"),
+                                               variables=data.get("variables"), dry_run=dry_run)
+        if dry_run:
+            return Response(result)
+        return Response(ReleaseSerializer(result).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=ApplicationSerializer, operation_id="applications_retrieve")
     def get(self, request: Request, cluster_id: int, name: str) -> Response:
@@ -64,7 +123,8 @@ class ApplicationDetailView(BerthAPIView):
 
     @extend_schema(responses={202: ReleaseSerializer}, operation_id="applications_destroy")
     def delete(self, request: Request, cluster_id: int, name: str) -> Response:
-        release = operations.delete_application(request.user, _application(request, cluster_id, name))
+        release = operations.delete_application_with(request.user, _application(request, cluster_id, name),
+                                                     remove_volumes=request.query_params.get("volumes") == "remove")
         return Response(ReleaseSerializer(release).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -76,12 +136,52 @@ class ApplicationActionView(BerthAPIView):
         "start": operations.start_application,
         "stop": operations.stop_application,
         "restart": operations.restart_application,
+        "kill": operations.kill_application,
+        "redeploy": operations.redeploy_application,
     }
 
     @extend_schema(request=None, responses={202: ReleaseSerializer})
     def post(self, request: Request, cluster_id: int, name: str) -> Response:
-        release = self.ACTIONS[self.action_name](request.user, _application(request, cluster_id, name))
+        app = _application(request, cluster_id, name)
+        if self.action_name == "rollback":
+            version = request.data.get("version") if isinstance(request.data, dict) else None
+            release = operations.rollback_application(request.user, app, int(version) if version else None)
+        else:
+            release = self.ACTIONS[self.action_name](request.user, app)
         return Response(ReleaseSerializer(release).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ScaleView(BerthAPIView):
+    """``POST .../{name}/services/{service}/scale`` with ``{"scale": N}``."""
+
+    action_map = {"POST": "cs:ScaleService"}
+
+    @extend_schema(request=ScaleSerializer, responses={202: ReleaseSerializer}, operation_id="services_scale")
+    def post(self, request: Request, cluster_id: int, name: str, service: str) -> Response:
+        data = _strict(ScaleSerializer, request.data)
+        release = operations.scale_service(request.user, _application(request, cluster_id, name), service,
+                                           data["scale"])
+        return Response(ReleaseSerializer(release).data, status=status.HTTP_202_ACCEPTED)
+
+
+class VersionsView(BerthAPIView):
+    """``GET .../{name}/versions``: every version (template text, variables without secret values, digests)."""
+
+    action_map = {"GET": "cs:DescribeApplications"}
+
+    @extend_schema(responses={200: None}, operation_id="applications_versions")
+    def get(self, request: Request, cluster_id: int, name: str) -> Response:
+        from apps import stacks
+
+        app = _application(request, cluster_id, name)
+        _base, secrets = stacks.config_values(app.config_set)
+        rows = []
+        for version in app.versions.order_by("-number"):
+            values = stacks.version_variables(version)
+            rows.append({"version": version.number, "current": version.number == app.version, "note": version.note,
+                         "compose": version.compose, "digests": version.digests, "created_at": version.created_at,
+                         "variables": {k: ("[secret]" if v in secrets else v) for k, v in values.items()}})
+        return Response(rows)
 
 
 class ReleaseDetailView(BerthAPIView):
@@ -111,3 +211,166 @@ class ReleaseCancelView(BerthAPIView):
             return Response({"detail": "The release has already finished."}, status=status.HTTP_409_CONFLICT)
         release.refresh_from_db()
         return Response(ReleaseSerializer(release).data)
+
+
+# --- templates and config sets ----------------------------------------------------------------------
+
+
+class TemplateBody(serializers.Serializer):
+    name = serializers.CharField(max_length=63)
+    compose = serializers.CharField(max_length=1024 * 1024 + 1, trim_whitespace=False)
+    description = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+def _template_data(template: Template) -> dict[str, Any]:
+    from apps import library
+
+    return {"name": template.name, "description": template.description, "compose": template.compose,
+            "parameters": library.parameters(template.compose), "updated_at": template.updated_at}
+
+
+class TemplateListView(BerthAPIView):
+    """``GET`` the tenant's templates and the public samples; ``POST {"name", "compose"}`` creates one."""
+
+    action_map = {"GET": "cs:DescribeTemplates", "POST": "cs:CreateTemplate"}
+
+    @extend_schema(responses={200: None}, operation_id="templates_list")
+    def get(self, request: Request) -> Response:
+        from apps import library
+
+        own = [_template_data(t) for t in Template.objects.visible_to(request.user)]
+        public = [{"name": s.name, "description": s.description, "compose": s.compose, "sample": True,
+                   "parameters": library.parameters(s.compose)} for s in library.samples()]
+        return Response({"templates": own, "samples": public})
+
+    @extend_schema(request=TemplateBody, responses={201: None}, operation_id="templates_create")
+    def post(self, request: Request) -> Response:
+        from apps import library
+
+        data = _strict(TemplateBody, request.data)
+        template = library.save_template(request.user, name=data["name"], compose_text=data["compose"],
+                                         description=data["description"])
+        return Response(_template_data(template), status=status.HTTP_201_CREATED)
+
+
+class TemplateDetailView(BerthAPIView):
+    """``GET``, ``PUT {"name", "compose", "description"}``, ``DELETE`` one template."""
+
+    action_map = {"GET": "cs:DescribeTemplates", "PUT": "cs:UpdateTemplate", "DELETE": "cs:DeleteTemplate"}
+
+    def _get(self, request: Request, name: str) -> Template:
+        return get_object_or_404(Template.objects.visible_to(request.user), name=name)
+
+    @extend_schema(responses={200: None}, operation_id="templates_retrieve")
+    def get(self, request: Request, name: str) -> Response:
+        return Response(_template_data(self._get(request, name)))
+
+    @extend_schema(request=TemplateBody, responses={200: None}, operation_id="templates_update")
+    def put(self, request: Request, name: str) -> Response:
+        from apps import library
+
+        template = self._get(request, name)
+        data = _strict(TemplateBody, request.data)
+        library.save_template(request.user, name=data["name"], compose_text=data["compose"],
+                              description=data["description"], template=template)
+        return Response(_template_data(template))
+
+    @extend_schema(responses={204: None}, operation_id="templates_destroy")
+    def delete(self, request: Request, name: str) -> Response:
+        from apps import library
+
+        library.delete_template(request.user, self._get(request, name))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ValidateBody(serializers.Serializer):
+    compose = serializers.CharField(max_length=1024 * 1024 + 1, trim_whitespace=False)
+    variables = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=4096), required=False,
+                                      default=dict)
+
+
+class TemplateValidateView(BerthAPIView):
+    """``POST {"compose", "variables"}`` → the normalized model, parameters and dependency graph, or the errors."""
+
+    action_map = {"POST": "cs:DescribeTemplates"}
+
+    @extend_schema(request=ValidateBody, responses={200: None}, operation_id="templates_validate")
+    def post(self, request: Request) -> Response:
+        from apps import library
+
+        data = _strict(ValidateBody, request.data)
+        try:
+            model = library.check(data["compose"], data["variables"], strict=bool(data["variables"]))
+        except ValidationError as exc:
+            return Response({"valid": False, "errors": exc.message_dict["compose"]}, status=400)
+        return Response({"valid": True, "model": model, "parameters": library.parameters(data["compose"]),
+                         "graph": library.graph(model)})
+
+
+class ConfigSetBody(serializers.Serializer):
+    name = serializers.CharField(max_length=63)
+    description = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    variables = serializers.DictField(required=False, default=dict)
+
+
+class ConfigSetListView(BerthAPIView):
+    """``GET`` config sets (secret values never shown); ``POST {"name", "variables": {"K": {"value", "secret"}}}``."""
+
+    action_map = {"GET": "cs:DescribeConfigSets", "POST": "cs:CreateConfigSet"}
+
+    @extend_schema(responses={200: None}, operation_id="config_sets_list")
+    def get(self, request: Request) -> Response:
+        from apps import library
+
+        return Response([{"name": c.name, "description": c.description, "variables": library.shown(c),
+                          "applications": list(c.applications.filter(deleted_at__isnull=True)
+                                               .values_list("name", flat=True))}
+                         for c in ConfigSet.objects.visible_to(request.user)])
+
+    @extend_schema(request=ConfigSetBody, responses={201: None}, operation_id="config_sets_create")
+    def post(self, request: Request) -> Response:
+        from apps import library
+
+        data = _strict(ConfigSetBody, request.data)
+        made, users = library.save_config_set(request.user, **data)
+        return Response({"name": made.name, "variables": library.shown(made), "applications": users},
+                        status=status.HTTP_201_CREATED)
+
+
+class ConfigSetDetailView(BerthAPIView):
+    """``GET``; ``PUT`` changes it and lists the applications using it (``?redeploy=true`` updates them); ``DELETE``."""
+
+    action_map = {"GET": "cs:DescribeConfigSets", "PUT": "cs:UpdateConfigSet", "DELETE": "cs:DeleteConfigSet"}
+
+    def _get(self, request: Request, name: str) -> ConfigSet:
+        return get_object_or_404(ConfigSet.objects.visible_to(request.user), name=name)
+
+    @extend_schema(responses={200: None}, operation_id="config_sets_retrieve")
+    def get(self, request: Request, name: str) -> Response:
+        from apps import library
+
+        found = self._get(request, name)
+        return Response({"name": found.name, "description": found.description, "variables": library.shown(found),
+                         "applications": list(found.applications.filter(deleted_at__isnull=True)
+                                              .values_list("name", flat=True))})
+
+    @extend_schema(request=ConfigSetBody, responses={200: None}, operation_id="config_sets_update")
+    def put(self, request: Request, name: str) -> Response:
+        from apps import library
+
+        data = _strict(ConfigSetBody, request.data)
+        found, users = library.save_config_set(request.user, config_set=self._get(request, name), **data)
+        releases = library.redeploy_users(request.user, found) if request.query_params.get("redeploy") == "true" else []
+        return Response({"name": found.name, "variables": library.shown(found), "applications": users,
+                         "releases": releases})
+
+    @extend_schema(responses={204: None}, operation_id="config_sets_destroy")
+    def delete(self, request: Request, name: str) -> Response:
+        from accounts.permissions import authorize
+
+        found = self._get(request, name)
+        authorize(request.user, "cs:DeleteConfigSet", found)
+        if found.applications.filter(deleted_at__isnull=True).exists():
+            raise ValidationError({"name": ["Applications still use this config set."]})
+        found.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)

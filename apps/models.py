@@ -66,6 +66,11 @@ class Application(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    template = models.ForeignKey("apps.Template", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="applications")
+    config_set = models.ForeignKey("apps.ConfigSet", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="applications")
+    version = models.PositiveIntegerField(default=0, help_text="the version in force (AppVersion.number)")
 
     objects = ApplicationQuerySet.as_manager()
 
@@ -106,6 +111,11 @@ class Service(models.Model):
     reschedule_on_node_failure = models.BooleanField(
         default=False, help_text="recreate its containers on healthy nodes when their node becomes unreachable"
     )
+    spec = models.JSONField(default=dict, blank=True, help_text="the service as the Compose loader normalized it")
+    rules = models.JSONField(default=list, blank=True, help_text="scheduling rules (constraints, affinities)")
+    depends_on = models.JSONField(default=list, blank=True)
+    is_global = models.BooleanField(default=False)
+    latest_image = models.BooleanField(default=False, help_text="pull the image again at every deploy")
 
     class Meta:
         ordering = ["id"]
@@ -135,6 +145,7 @@ class Container(models.Model):
     docker_id = models.CharField(max_length=64, blank=True)
     state = models.CharField(max_length=20, default="pending")
     published_port = models.PositiveIntegerField(null=True, blank=True)
+    spec_hash = models.CharField(max_length=40, blank=True, help_text="hash of the service spec it was made from")
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = ContainerQuerySet.as_manager()
@@ -177,8 +188,13 @@ class Release(LongWork):
         STOP = "stop", _("stop")
         RESTART = "restart", _("restart")
         DELETE = "delete", _("delete")
+        UPDATE = "update", _("update")
+        SCALE = "scale", _("scale")
+        KILL = "kill", _("kill")
+        REDEPLOY = "redeploy", _("redeploy")
 
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="releases")
+    params = models.JSONField(default=dict, blank=True)
     kind = models.CharField(max_length=10, choices=Kind.choices)
 
     objects = ReleaseQuerySet.as_manager()
@@ -258,3 +274,54 @@ class Template(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ConfigSetQuerySet(TenantQuerySet):
+    """A user can see a config set of its tenant when it may describe config sets."""
+
+    read_action = "cs:DescribeConfigSets"
+
+    def resource_rows(self) -> Iterable[tuple[int, Resource]]:
+        for pk, name, tenant_id in self.values_list("pk", "name", "tenant_id"):
+            yield pk, Resource(f"acs:cs:*:{tenant_id}:configset/{name}")
+
+
+class ConfigSet(models.Model):
+    """Named variables of a tenant substituted into templates; secret values are sealed and never shown back."""
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="config_sets")
+    name = models.CharField(_("name"), max_length=63, validators=[NAME_VALIDATOR])
+    description = models.CharField(_("description"), max_length=300, blank=True)
+    variables = models.JSONField(default=dict, blank=True,
+                                 help_text='{"NAME": {"value": "...", "secret": false}}; secret values sealed')
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ConfigSetQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="config_set_name_unique_in_tenant")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AppVersion(models.Model):
+    """One version of a Compose application: the template text, the variables (sealed) and the image digests."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    compose = models.TextField()
+    variables_sealed = models.TextField(blank=True, help_text="the variables used, as sealed JSON")
+    digests = models.JSONField(default=dict, blank=True, help_text="service → image digest, as deployed")
+    note = models.CharField(max_length=200, blank=True)
+    release = models.ForeignKey(Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["application_id", "-number"]
+        constraints = [models.UniqueConstraint(fields=["application", "number"], name="app_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.application.name} v{self.number}"

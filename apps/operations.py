@@ -100,7 +100,7 @@ def validate_spec(spec: ImageAppSpec) -> tuple[list[str] | None, dict[str, str]]
     return argv, {k: str(v) for k, v in spec.environment.items()}
 
 
-def _start_release(actor: Any, app: Application, kind: str) -> Release:
+def _start_release(actor: Any, app: Application, kind: str, params: dict[str, Any] | None = None) -> Release:
     """Create the release row (refusing when another is active) and enqueue it after commit."""
     from apps.tasks import run_release
 
@@ -111,6 +111,7 @@ def _start_release(actor: Any, app: Application, kind: str) -> Release:
     release = Release.objects.create(
         application=app,
         kind=kind,
+        params=params or {},
         actor=actor,
         request_id=context.request_id.get(),
         source=context.source.get(),
@@ -185,7 +186,7 @@ def deploy_application(actor: Any, cluster: Cluster, spec: ImageAppSpec) -> Rele
         raise
 
 
-def _lifecycle(actor: Any, app: Application, kind: str, action: str) -> Release:
+def _lifecycle(actor: Any, app: Application, kind: str, action: str, params: dict[str, Any] | None = None) -> Release:
     authorize(actor, action, app)
     try:
         with transaction.atomic():
@@ -193,7 +194,7 @@ def _lifecycle(actor: Any, app: Application, kind: str, action: str) -> Release:
             authorize(actor, action, app)  # re-checked inside the transaction: grants may have changed
             if app.deleted_at is not None or app.status == Application.Status.DELETED:
                 raise OperationConflict(_("%(app)s has been deleted.") % {"app": app.name})
-            release = _start_release(actor, app, kind)
+            release = _start_release(actor, app, kind, params)
             audit.record(
                 action,
                 actor=actor,
@@ -251,3 +252,157 @@ def request_cancel(actor: Any, release: Release) -> bool:
         error="" if changed else _("The release has already finished."),
     )
     return bool(changed)
+
+
+# --- Compose applications --------------------------------------------------------------------------
+
+
+def _audit_failure(actor: Any, action: str, cluster: Cluster, name: str, exc: Exception) -> None:
+    messages = getattr(exc, "messages", None) or [str(exc)]
+    audit.record(action, actor=actor, resource=f"{cluster.resource_name}/application/{name[:63]}",
+                 target=name[:63], cluster_id=cluster.pk, outcome=audit.OperationLog.Outcome.FAILURE,
+                 error="; ".join(messages)[:2000])
+
+
+def deploy_compose(
+    actor: Any,
+    cluster: Cluster,
+    *,
+    name: str,
+    compose: str,
+    variables: dict[str, str] | None = None,
+    config_set: Any = None,
+    template: Any = None,
+    description: str = "",
+    dry_run: bool = False,
+) -> dict[str, Any] | Release:
+    """Create an application from a Compose text (or a template's) with variables: the plan, or the release."""
+    from apps import stacks
+    from apps.scheduler import PlacementError
+
+    authorize(actor, "cs:CreateApplication", cluster)
+    try:
+        NAME_VALIDATOR(name)
+    except ValidationError as exc:
+        raise ValidationError({"name": exc.messages}) from exc
+    if Application.objects.filter(cluster=cluster, name=name, deleted_at__isnull=True).exists():
+        raise ValidationError({"name": [_("An application with this name already exists in the cluster.")]})
+    try:
+        prepared = stacks.prepare(actor, cluster, name, compose, variables or {}, config_set)
+        the_plan = stacks.plan(name, cluster, None, prepared)
+    except ValidationError as exc:
+        if not dry_run:
+            _audit_failure(actor, "cs:CreateApplication", cluster, name, exc)
+        raise
+    except PlacementError as exc:
+        if not dry_run:
+            _audit_failure(actor, "cs:CreateApplication", cluster, name, exc)
+        raise stacks.explain(exc) from exc
+    if the_plan["port_conflicts"]:
+        conflicts = [_("port %(port)s of %(service)s is published by %(other)s")
+                     % {"port": c["port"], "service": c["service"], "other": c["used_by"]}
+                     for c in the_plan["port_conflicts"]]
+        if not dry_run:
+            _audit_failure(actor, "cs:CreateApplication", cluster, name, ValidationError(conflicts))
+            raise ValidationError({"ports": conflicts})
+    if dry_run:
+        return the_plan
+    with transaction.atomic():
+        authorize(actor, "cs:CreateApplication", cluster)
+        app = Application.objects.create(tenant=cluster.tenant, cluster=cluster, name=name, description=description,
+                                         created_by=actor, template=template, config_set=config_set)
+        stacks.write_services(app, prepared.services)
+        stacks.add_version(app, compose, {k: v for k, v in (variables or {}).items()}, actor, note="created")
+        release = _start_release(actor, app, Release.Kind.DEPLOY)
+        audit.record("cs:CreateApplication", actor=actor, resource=app.resource_name, target=app.name,
+                     cluster_id=cluster.pk, parameters={"services": [r.name for r in prepared.services],
+                                                        "variables": variables or {}, "release": release.pk,
+                                                        "template": template.name if template else None},
+                     outcome=audit.OperationLog.Outcome.ACCEPTED)
+    return release
+
+
+def update_application(actor: Any, app: Application, *, compose: str | None = None,
+                       variables: dict[str, str] | None = None, dry_run: bool = False, note: str = "updated"
+                       ) -> dict[str, Any] | Release:
+    """Apply a new Compose text and/or variables as the next version (plan first with ``dry_run``)."""
+    from apps import stacks
+    from apps.scheduler import PlacementError
+
+    authorize(actor, "cs:UpdateApplication", app)
+    current = app.versions.order_by("-number").first()
+    if current is None:
+        raise ValidationError({"compose": [_("This application was made from an image; deploy it from a template "
+                                             "to update it with Compose.")]})
+    text = compose if compose is not None else current.compose
+    values = variables if variables is not None else stacks.version_variables(current)
+    try:
+        prepared = stacks.prepare(actor, app.cluster, app.name, text, values, app.config_set)
+        the_plan = stacks.plan(app.name, app.cluster, app, prepared)
+    except PlacementError as exc:
+        raise stacks.explain(exc) from exc
+    if dry_run:
+        return the_plan
+    with transaction.atomic():
+        app = Application.objects.select_for_update().get(pk=app.pk)
+        authorize(actor, "cs:UpdateApplication", app)
+        release = _start_release(actor, app, Release.Kind.UPDATE)
+        stacks.write_services(app, prepared.services)
+        version = stacks.add_version(app, text, values, actor, note=note)
+        audit.record("cs:UpdateApplication", actor=actor, resource=app.resource_name, target=app.name,
+                     cluster_id=app.cluster_id, parameters={"version": version.number, "variables": values,
+                                                            "release": release.pk},
+                     outcome=audit.OperationLog.Outcome.ACCEPTED)
+    return release
+
+
+def rollback_application(actor: Any, app: Application, number: int | None = None) -> Release:
+    """Restore exactly a previous version (its template text and variables) as a new version."""
+    from apps import stacks
+
+    authorize(actor, "cs:RollbackApplication", app)
+    versions = app.versions.order_by("-number")
+    target = versions.filter(number=number).first() if number else versions[1:2].first()
+    if target is None:
+        raise ValidationError({"version": [_("No such earlier version.")]})
+    release = update_application(actor, app, compose=target.compose, variables=stacks.version_variables(target),
+                                 note=f"rollback to v{target.number}")
+    assert isinstance(release, Release)
+    return release
+
+
+def scale_service(actor: Any, app: Application, service_name: str, scale: int) -> Release:
+    """Change one service's number of containers."""
+    authorize(actor, "cs:ScaleService", app)
+    if not isinstance(scale, int) or not 0 <= scale <= MAX_SCALE:
+        raise ValidationError({"scale": [_("Choose between 0 and %(max)s containers.") % {"max": MAX_SCALE}]})
+    service = app.services.filter(name=service_name).first()
+    if service is None:
+        raise ValidationError({"service": [_("No service %(name)s in this application.") % {"name": service_name}]})
+    if service.is_global:
+        raise ValidationError({"scale": [_("A global service runs one container on every node.")]})
+    with transaction.atomic():
+        authorize(actor, "cs:ScaleService", app)
+        Service.objects.filter(pk=service.pk).update(scale=scale)
+        release = _start_release(actor, app, Release.Kind.SCALE,
+                                 {"service": service_name, "from": service.scale, "to": scale})
+        audit.record("cs:ScaleService", actor=actor, resource=app.resource_name, target=f"{app.name}/{service_name}",
+                     cluster_id=app.cluster_id, parameters={"from": service.scale, "to": scale,
+                                                            "release": release.pk},
+                     outcome=audit.OperationLog.Outcome.ACCEPTED)
+    return release
+
+
+def kill_application(actor: Any, app: Application) -> Release:
+    """SIGKILL every container."""
+    return _lifecycle(actor, app, Release.Kind.KILL, "cs:KillApplication")
+
+
+def redeploy_application(actor: Any, app: Application) -> Release:
+    """Pull every image again (same tags) and recreate every container."""
+    return _lifecycle(actor, app, Release.Kind.REDEPLOY, "cs:RedeployApplication")
+
+
+def delete_application_with(actor: Any, app: Application, *, remove_volumes: bool) -> Release:
+    """Delete, keeping or removing the application's named volumes."""
+    return _lifecycle(actor, app, Release.Kind.DELETE, "cs:DeleteApplication", {"remove_volumes": remove_volumes})

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.models import Application, Container, Release, ReleaseEvent, Service
-from apps.scheduler import NodeCapacity, PlacementError, ServiceDemand, place
+from apps.scheduler import PlacementError
 from clusters import docker_host as host
 from clusters.models import Node
 from console import audit, live
@@ -30,6 +30,10 @@ T = TypeVar("T")
 
 ACTIONS = {
     Release.Kind.DEPLOY: "cs:CreateApplication",
+    Release.Kind.UPDATE: "cs:UpdateApplication",
+    Release.Kind.SCALE: "cs:ScaleService",
+    Release.Kind.REDEPLOY: "cs:RedeployApplication",
+    Release.Kind.KILL: "cs:KillApplication",
     Release.Kind.START: "cs:StartApplication",
     Release.Kind.STOP: "cs:StopApplication",
     Release.Kind.RESTART: "cs:RestartApplication",
@@ -134,6 +138,10 @@ def _ready_nodes(app: Application) -> list[Node]:
 
 
 def _spec(app: Application, service: Service, release: Release, container: Container) -> host.ContainerSpec:
+    if service.spec:
+        from apps.converge import container_spec
+
+        return container_spec(app, service, release, container, labels_for(app, service, release, container.index))
     ports: dict[str, tuple[str, int | None]] = {}
     if service.container_port:
         ports[f"{service.container_port}/{service.protocol}"] = (container.node.publish_ip, service.host_port)
@@ -188,20 +196,15 @@ def ensure_running(endpoint: host.Endpoint, spec: host.ContainerSpec) -> tuple[h
         ) from exc
 
 
-def deploy(run: Run) -> None:
-    """Create and start every missing replica; start stopped ones. A first deploy that fails leaves nothing."""
+def deploy(run: Run, *, pull: bool = False, recreate_all: bool = False) -> None:
+    """Converge on the desired state (see apps.converge). A first deploy that fails leaves nothing behind."""
     app = run.app
     first_deploy = not Release.objects.filter(
         application=app, kind=Release.Kind.DEPLOY, status=Release.Status.SUCCESSFUL
     ).exists()
-    nodes = _ready_nodes(app)
-    node_by_id = {n.id: n for n in nodes}
     services = list(app.services.all())
-    run.set_total(sum(s.scale for s in services))
     try:
-        containers = _plan_containers(run, services, nodes)
-        _prepare_nodes(run, {c.node_id: c.node for c in containers} or node_by_id, services)
-        _start_containers(run, services, containers)
+        _converge(run, services, pull=pull, recreate_all=recreate_all)
     except (ReleaseFailed, PlacementError, host.HostError, Canceled) as exc:
         if not first_deploy:
             raise ReleaseFailed(str(exc)) from exc
@@ -215,49 +218,58 @@ def deploy(run: Run) -> None:
         raise ReleaseFailed(str(exc)) from exc
 
 
-def _plan_containers(run: Run, services: list[Service], nodes: list[Node]) -> list[Container]:
-    app = run.app
-    capacities = [NodeCapacity(id=n.id, name=n.name, zone=n.zone, labels=n.labels) for n in nodes]
-    out: list[Container] = []
-    with transaction.atomic():
-        for service in services:
-            rows = {c.index: c for c in service.containers.select_related("node")}
-            wanted = range(1, service.scale + 1)
-            missing = [i for i in wanted if i not in rows]
-            placed = {i: c.node_id for i, c in rows.items() if i in wanted}
-            assignment = place(capacities, ServiceDemand(service.name, missing, placed, service.host_port))
-            for index, node_id in assignment.items():
-                rows[index] = Container.objects.create(
-                    service=service,
-                    node_id=node_id,
-                    index=index,
-                    name=container_name(app, service, index),
-                    state="pending",
-                )
-            out.extend(rows[i] for i in wanted)
-    for c in Container.objects.filter(pk__in=[c.pk for c in out]).select_related("node", "service"):
-        run.container_changed(c)
-    return list(Container.objects.filter(pk__in=[c.pk for c in out]).select_related("node", "service"))
+def _rows(services: list[Service]) -> list[Any]:
+    from apps.stacks import ServiceRow
+
+    names = {x.name for x in services}
+    rows = []
+    for s in services:
+        reservations = ((s.spec.get("deploy") or {}).get("resources") or {}).get("reservations") or {}
+        legacy = {"ports": [{"target": s.container_port, "published": str(s.host_port)}]} if s.host_port else {}
+        rows.append(ServiceRow(
+            name=s.name, image=s.image, scale=s.scale, is_global=s.is_global, rules=s.rules,
+            depends_on=[d for d in s.depends_on if d in names], latest_image=s.latest_image,
+            reschedule=s.reschedule_on_node_failure, spec=s.spec or legacy,
+            cpus=float(reservations.get("cpus") or 0), memory=int(reservations.get("memory") or 0),
+        ))
+    return rows
 
 
-def _prepare_nodes(run: Run, nodes: dict[int, Node], services: list[Service]) -> None:
-    """On each node in parallel: the image is there (pulled if missing) and the app's network exists."""
+def _converge(run: Run, services: list[Service], *, pull: bool, recreate_all: bool) -> None:
+    from apps import converge, stacks
+
     app = run.app
-    images = sorted({s.image for s in services})
-    net_labels = {
-        **host.managed(),
-        "berth.application": str(app.pk),
-        "com.docker.compose.project": app.name,
-        "com.docker.compose.network": "default",
-    }
+    changes = converge.desired_changes(app, services, recreate_all=recreate_all)
+    assignment = stacks.placement(app.name, app.cluster, app, _rows(services), changes["keep"])
+    by_name = {s.name: s for s in services}
+    for service_name, placed in assignment.items():
+        service = by_name[service_name]
+        for index, node_id in sorted(placed.items()):
+            converge.transaction_safe_create(service, node_id, index, container_name(app, service, index))
+    removing = {r.pk for r in changes["remove"]}
+    rows = list(Container.objects.filter(service__application=app).select_related("node", "service"))
+    for row in rows:
+        run.container_changed(row)
+    pending = [r for r in rows if r.pk not in removing and (not r.docker_id or r.state != "running")]
+    work = {r.pk: r for r in [*pending, *[r for r in rows if r.pk in {x.pk for x in changes["recreate"]}]]}
+    run.set_total(len(work) + len(changes["remove"]))
+    involved = {r.node_id: r.node for r in rows if r.pk not in removing}
+    _prepare_nodes(run, involved, services, pull=pull)
+    _remove_rows(run, changes["remove"])
+    recreate_ids = {r.pk for r in changes["recreate"]}
+    for service_name in stacks.service_order(_rows(services)):
+        group = [r for r in work.values() if r.service.name == service_name]
+        if group:
+            _start_containers(run, services, group, recreate_ids)
+    _remove_strays(run)
+
+
+def _prepare_nodes(run: Run, nodes: dict[int, Node], services: list[Service], *, pull: bool = False) -> None:
+    """On each node in parallel: images there (pulled when missing or asked), networks and volumes made."""
+    from apps import converge
+
+    app = run.app
     errors: list[str] = []
-
-    def prepare(node: Node) -> None:
-        endpoint = host.Endpoint.of(node)
-        for image in images:
-            if not host.image_present(endpoint, image):
-                host.pull_image(endpoint, image)
-        host.ensure_network(endpoint, app.network_name, net_labels)
 
     def done(node: Node, _result: Any, exc: BaseException | None) -> None:
         if exc is not None:
@@ -265,20 +277,60 @@ def _prepare_nodes(run: Run, nodes: dict[int, Node], services: list[Service]) ->
         else:
             run.event(_("Node %(node)s is ready for the application.") % {"node": node.name})
 
-    _pool_map(nodes.values(), prepare, done)
+    _pool_map(nodes.values(), lambda node: converge.prepare_node(node, app, services, pull=pull), done)
     if errors:
         raise ReleaseFailed("; ".join(errors))
     run.checkpoint()
 
 
-def _start_containers(run: Run, services: list[Service], containers: list[Container]) -> None:
+def _remove_rows(run: Run, rows: list[Container]) -> None:
+    """Remove the containers of these rows (scale-down: highest indexes), then the rows."""
+    errors: list[str] = []
+
+    def work(c: Container) -> None:
+        if c.docker_id:
+            host.remove_container(host.Endpoint.of(c.node), c.docker_id)
+
+    def done(c: Container, _r: Any, exc: BaseException | None) -> None:
+        if exc is not None:
+            errors.append(f"{c.name}: {exc}")
+            return
+        Container.objects.filter(pk=c.pk).delete()
+        live.publish("application", run.app.pk, {"type": "container", "name": c.name, "state": "removed"})
+        run.step(_("%(name)s removed.") % {"name": c.name})
+
+    _pool_map(sorted(rows, key=lambda c: -c.index), work, done)
+    if errors:
+        raise ReleaseFailed("; ".join(errors))
+
+
+def _remove_strays(run: Run) -> None:
+    """Containers of this application that no row describes any more (a service an update dropped)."""
+    app = run.app
+    known = {(c.service.name, str(c.index), c.node_id)
+             for c in Container.objects.filter(service__application=app).select_related("service")}
+    for node in Node.objects.filter(cluster_id=app.cluster_id, state=Node.State.READY):
+        endpoint = host.Endpoint.of(node)
+        for state in host.list_containers(endpoint, {**host.managed(), "berth.application": str(app.pk)}):
+            key = (state.labels.get("berth.service"), state.labels.get("berth.replica"), node.pk)
+            if key not in known:
+                host.remove_container(endpoint, state.id)
+                run.event(_("%(name)s removed (no longer in the application).") % {"name": state.name})
+
+
+def _start_containers(run: Run, services: list[Service], containers: list[Container],
+                      recreate: set[int] | frozenset[int] = frozenset()) -> None:
+    from apps import converge
+
     app, release = run.app, run.release
     by_service = {s.pk: s for s in services}
     errors: list[str] = []
 
     def work(c: Container) -> tuple[host.ContainerState, bool]:
-        spec = _spec(app, by_service[c.service_id], release, c)
-        return ensure_running(host.Endpoint.of(c.node), spec)
+        endpoint = host.Endpoint.of(c.node)
+        if c.pk in recreate and c.docker_id:
+            host.remove_container(endpoint, c.docker_id)
+        return ensure_running(endpoint, _spec(app, by_service[c.service_id], release, c))
 
     def done(c: Container, result: Any, exc: BaseException | None) -> None:
         if exc is not None:
@@ -290,6 +342,7 @@ def _start_containers(run: Run, services: list[Service], containers: list[Contai
             return
         state, _created = result
         _record_state(run, c, state)
+        Container.objects.filter(pk=c.pk).update(spec_hash=converge.spec_hash(by_service[c.service_id]))
         run.step(_("%(name)s is %(state)s on %(node)s.") % {"name": c.name, "state": state.state, "node": c.node.name})
 
     _pool_map(containers, work, done)
@@ -400,12 +453,75 @@ def _remove_everything(run: Run, *, count_progress: bool) -> None:
 
 
 def delete(run: Run) -> None:
-    """Remove the application's containers and networks from every node, then mark it deleted."""
+    """Remove the application's containers and networks (and, when asked, its volumes) from every node."""
     _remove_everything(run, count_progress=True)
+    if run.release.params.get("remove_volumes"):
+        for node in Node.objects.filter(cluster_id=run.app.cluster_id, state=Node.State.READY):
+            count = host.remove_volumes(host.Endpoint.of(node), {**host.managed(),
+                                                                 "berth.application": str(run.app.pk)})
+            if count:
+                run.event(_("%(n)s volume(s) removed from %(node)s.") % {"n": count, "node": node.name})
+
+
+def deploy_and_record(run: Run) -> None:
+    """A first deploy, then the digests of the images it runs."""
+    deploy(run)
+    _record_digests(run)
+
+
+def update(run: Run) -> None:
+    """Apply a new version: changed services recreated, new ones created, dropped ones removed."""
+    deploy(run)
+    _record_digests(run)
+
+
+def scale(run: Run) -> None:
+    """Reach the new scale: new replicas placed by the scheduler, highest indexes removed first."""
+    deploy(run)
+
+
+def redeploy(run: Run) -> None:
+    """Pull every image again and recreate every container."""
+    deploy(run, pull=True, recreate_all=True)
+    _record_digests(run)
+
+
+def kill(run: Run) -> None:
+    """SIGKILL every container."""
+
+    def act(endpoint: host.Endpoint, c: Container) -> host.ContainerState | None:
+        if c.docker_id:
+            host.kill_container(endpoint, c.docker_id)
+            return host.find_container(endpoint, c.docker_id)
+        return None
+
+    _each_container(run, act, _("killed"))
+
+
+def _record_digests(run: Run) -> None:
+    """Store the image digests the version runs on (rollback restores exactly these images)."""
+    from apps.models import AppVersion
+
+    version = AppVersion.objects.filter(application=run.app, number=run.app.version).first()
+    if version is None:
+        return
+    digests = {}
+    for service in run.app.services.all():
+        row = service.containers.select_related("node").first()
+        if row is not None:
+            try:
+                digests[service.name] = host.image_digest(host.Endpoint.of(row.node), service.image)
+            except host.HostError:
+                continue
+    AppVersion.objects.filter(pk=version.pk).update(digests=digests, release=run.release)
 
 
 RUNNERS: dict[str, Callable[[Run], None]] = {
-    Release.Kind.DEPLOY: deploy,
+    Release.Kind.DEPLOY: deploy_and_record,
+    Release.Kind.UPDATE: update,
+    Release.Kind.SCALE: scale,
+    Release.Kind.REDEPLOY: redeploy,
+    Release.Kind.KILL: kill,
     Release.Kind.START: start,
     Release.Kind.STOP: stop,
     Release.Kind.RESTART: restart,
@@ -414,6 +530,10 @@ RUNNERS: dict[str, Callable[[Run], None]] = {
 
 STATUS_DURING = {
     Release.Kind.DEPLOY: Application.Status.DEPLOYING,
+    Release.Kind.UPDATE: Application.Status.DEPLOYING,
+    Release.Kind.SCALE: Application.Status.DEPLOYING,
+    Release.Kind.REDEPLOY: Application.Status.DEPLOYING,
+    Release.Kind.KILL: Application.Status.STOPPING,
     Release.Kind.START: Application.Status.STARTING,
     Release.Kind.STOP: Application.Status.STOPPING,
     Release.Kind.RESTART: Application.Status.RESTARTING,
@@ -421,6 +541,10 @@ STATUS_DURING = {
 }
 STATUS_AFTER = {
     Release.Kind.DEPLOY: Application.Status.RUNNING,
+    Release.Kind.UPDATE: Application.Status.RUNNING,
+    Release.Kind.SCALE: Application.Status.RUNNING,
+    Release.Kind.REDEPLOY: Application.Status.RUNNING,
+    Release.Kind.KILL: Application.Status.STOPPED,
     Release.Kind.START: Application.Status.RUNNING,
     Release.Kind.STOP: Application.Status.STOPPED,
     Release.Kind.RESTART: Application.Status.RUNNING,

@@ -104,3 +104,24 @@ class ImageApplicationCreateSerializer(serializers.Serializer):
         if unknown:
             raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
         return attrs
+
+
+class ComposeApplicationCreateSerializer(serializers.Serializer):
+    """Deploy an application from a Compose text or a template, with variables."""
+
+    name = serializers.CharField(max_length=63)
+    compose = serializers.CharField(required=False, allow_blank=True, max_length=1024 * 1024 + 1, trim_whitespace=False)
+    template = serializers.CharField(required=False, max_length=63)
+    variables = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=4096), required=False,
+                                      default=dict)
+    config_set = serializers.CharField(required=False, max_length=63, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
+
+
+class ComposeUpdateSerializer(serializers.Serializer):
+    compose = serializers.CharField(required=False, max_length=1024 * 1024 + 1, trim_whitespace=False)
+    variables = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=4096), required=False)
+
+
+class ScaleSerializer(serializers.Serializer):
+    scale = serializers.IntegerField(min_value=0, max_value=100)

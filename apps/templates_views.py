@@ -1,129 +1,144 @@
-"""Console pages of the template library: list, create, edit, delete (Compose text, checked on save)."""
+"""Console pages of the template library: list (own and samples), edit with validation, and deploy:
+parameter form → plan → apply."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-import yaml
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.models import NAME_VALIDATOR
-from accounts.permissions import authorize, authorize_tenant
-from apps.models import Template
-from console import audit
+from apps import library, operations
+from apps.models import ConfigSet, Template
+from apps.scheduler import PlacementError
+from clusters.models import Cluster
 from console.pages import page
 
 MAX_COMPOSE_BYTES = 1024 * 1024
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """Safe YAML loading that refuses duplicate keys and caps alias expansion (no billion laughs)."""
-
-    aliases_seen = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            self.aliases_seen += 1
-            if self.aliases_seen > 100:
-                raise yaml.YAMLError(_("too many YAML aliases"))
-        return super().compose_node(parent, index)
-
-
 def check_compose_text(text: str) -> None:
-    """Refuse what is not a Compose file at all: too large, not YAML, not a mapping with services."""
-    if len(text.encode()) > MAX_COMPOSE_BYTES:
-        raise ValidationError(_("The file is larger than 1 MB."))
-    try:
-        data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ValidationError(_("Not valid YAML: %(reason)s") % {"reason": exc}) from exc
-    if not isinstance(data, dict):
-        raise ValidationError(_("A Compose file is a mapping at the top level."))
-    services = data.get("services", data if "version" not in data else None)
-    if not isinstance(services, dict) or not services:
-        raise ValidationError(_("The file defines no services."))
+    """Refuse what the Compose loader refuses (kept for callers that only need yes or no)."""
+    library.check(text)
 
 
-class TemplateForm(forms.ModelForm):
+class TemplateForm(forms.Form):
     name = forms.CharField(label=gettext_lazy("Name"), max_length=63, validators=[NAME_VALIDATOR])
+    description = forms.CharField(label=gettext_lazy("Description"), max_length=300, required=False)
+    compose = forms.CharField(label=gettext_lazy("Compose file"), max_length=MAX_COMPOSE_BYTES + 1, strip=False,
+                              widget=forms.Textarea(attrs={"rows": 18, "spellcheck": "false", "class": "code"}))
 
-    class Meta:
-        model = Template
-        fields = ["name", "description", "compose"]
-        widgets = {"compose": forms.Textarea(attrs={"rows": 18, "spellcheck": "false", "class": "code"})}
 
-    def __init__(self, tenant: Any, *args: Any, **kwargs: Any) -> None:
-        self.tenant = tenant
-        super().__init__(*args, **kwargs)
-
-    def clean_compose(self) -> str:
-        text = self.cleaned_data["compose"]
-        check_compose_text(text)
-        return text
-
-    def clean_name(self) -> str:
-        name = self.cleaned_data["name"]
-        others = Template.objects.filter(tenant=self.tenant, name=name).exclude(pk=self.instance.pk)
-        if others.exists():
-            raise ValidationError(_("A template with this name already exists."))
-        return name
+def _source(request: HttpRequest, kind: str, key: str) -> tuple[str, str, Template | None]:
+    """(name, compose text, template row or None for a sample)."""
+    if kind == "sample":
+        found = library.sample(key)
+        if found is None:
+            raise Http404
+        return found.name, found.compose, None
+    template = get_object_or_404(Template.objects.visible_to(request.user), pk=int(key))
+    return template.name, template.compose, template
 
 
 @page("cs:DescribeTemplates")
 def template_list(request: HttpRequest) -> HttpResponse:
-    templates = Template.objects.visible_to(request.user)
-    return render(request, "apps/template_list.html", {"templates": templates})
+    return render(request, "apps/template_list.html", {"templates": Template.objects.visible_to(request.user),
+                                                       "samples": library.samples()})
 
 
 @page("cs:DescribeTemplates", "cs:CreateTemplate", "cs:UpdateTemplate")
 def template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    instance = None
-    if pk is not None:
-        instance = get_object_or_404(Template.objects.visible_to(request.user), pk=pk)
-        action = "cs:UpdateTemplate"
-    else:
-        action = "cs:CreateTemplate"
-    form = TemplateForm(request.user.tenant, request.POST or None, instance=instance)
-    if request.method == "POST":
-        if instance is not None:
-            authorize(request.user, action, instance)
+    instance = get_object_or_404(Template.objects.visible_to(request.user), pk=pk) if pk is not None else None
+    initial = {"name": instance.name, "description": instance.description, "compose": instance.compose} if instance \
+        else {"compose": (library.sample(request.GET.get("from", "")) or library.samples()[0]).compose}
+    form = TemplateForm(request.POST or None, initial=initial)
+    graph = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = library.save_template(request.user, name=form.cleaned_data["name"],
+                                          compose_text=form.cleaned_data["compose"],
+                                          description=form.cleaned_data["description"], template=instance)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
         else:
-            authorize_tenant(request.user, action)
-        if form.is_valid():
-            template = form.save(commit=False)
-            template.tenant = request.user.tenant
-            template.created_by = template.created_by or request.user
-            template.save()
-            audit.record(
-                action,
-                actor=request.user,
-                resource=f"acs:cs:*:{template.tenant_id}:template/{template.name}",
-                target=template.name,
-            )
-            messages.success(request, _("Template %(name)s saved.") % {"name": template.name})
-            return redirect("apps:templates")
-    return render(request, "apps/template_form.html", {"form": form, "template": instance})
+            messages.success(request, _("Template %(name)s saved.") % {"name": saved.name})
+            return redirect("apps:template_edit", pk=saved.pk)
+    text = form.data.get("compose") if form.is_bound else initial.get("compose", "")
+    try:
+        graph = library.graph(library.check(text or ""))
+    except ValidationError:
+        graph = None
+    return render(request, "apps/template_form.html", {"form": form, "template": instance, "graph": graph,
+                                                       "parameters": library.parameters(text or "")})
 
 
 @page("cs:DeleteTemplate")
 @require_POST
 def template_delete(request: HttpRequest, pk: int) -> HttpResponse:
     template = get_object_or_404(Template.objects.visible_to(request.user), pk=pk)
-    authorize(request.user, "cs:DeleteTemplate", template)
-    name = template.name
-    template.delete()
-    audit.record(
-        "cs:DeleteTemplate",
-        actor=request.user,
-        resource=f"acs:cs:*:{request.user.tenant_id}:template/{name}",
-        target=name,
-    )
-    messages.success(request, _("Template %(name)s deleted.") % {"name": name})
+    library.delete_template(request.user, template)
+    messages.success(request, _("Template %(name)s deleted.") % {"name": template.name})
     return redirect("apps:templates")
+
+
+def deploy_form_class(parameters: list[dict[str, Any]], user: Any) -> type[forms.Form]:
+    """A form with the cluster, the application name, a config set, and one field per ${VAR} parameter."""
+    fields: dict[str, forms.Field] = {
+        "cluster": forms.ModelChoiceField(queryset=Cluster.objects.visible_to(user, "cs:CreateApplication"),
+                                          label=gettext_lazy("Cluster"), empty_label=None),
+        "app_name": forms.CharField(label=gettext_lazy("Application name"), max_length=63,
+                                    validators=[NAME_VALIDATOR]),
+        "config_set": forms.ModelChoiceField(queryset=ConfigSet.objects.visible_to(user), required=False,
+                                             label=gettext_lazy("Config set")),
+    }
+    for item in parameters:
+        fields[f"var_{item['name']}"] = forms.CharField(
+            label=item["name"], required=False, initial=item["default"] or "",
+            help_text=item["message"] or (_("required") if item["required"] else ""),
+        )
+    return type("DeployForm", (forms.Form,), fields)
+
+
+@page("cs:DescribeTemplates", "cs:CreateApplication")
+def template_deploy(request: HttpRequest, kind: str, key: str) -> HttpResponse:
+    """Parameters → plan (what will happen) → apply on confirm."""
+    name, text, template = _source(request, kind, key)
+    parameters = library.parameters(text)
+    form = deploy_form_class(parameters, request.user)(request.POST or None, initial={"app_name": name})
+    plan = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        variables = {p["name"]: data[f"var_{p['name']}"] for p in parameters if data.get(f"var_{p['name']}") != ""}
+        confirm = request.POST.get("confirm") == "1"
+        try:
+            result = operations.deploy_compose(
+                request.user, data["cluster"], name=data["app_name"], compose=text, variables=variables,
+                config_set=data["config_set"], template=template, dry_run=not confirm)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(None, [f"{field}: {e}" for e in errors] if field != "__all__" else errors)
+        except PlacementError as exc:
+            form.add_error(None, str(exc))
+        else:
+            if confirm:
+                return redirect("apps:detail", pk=result.application_id)
+            plan = result
+    return render(request, "apps/template_deploy.html", {
+        "form": form, "source_name": name, "kind": kind, "key": key, "plan": plan,
+        "plan_json": json.dumps(plan, indent=1) if plan else "", "graph": _graph_or_none(text)})
+
+
+def _graph_or_none(text: str) -> dict[str, Any] | None:
+    try:
+        return library.graph(library.check(text))
+    except ValidationError:
+        return None

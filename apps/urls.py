@@ -7,9 +7,11 @@ urlpatterns = [
     path("applications/", views.application_list, name="list"),
     path("applications/new/", views.application_create, name="create"),
     path("applications/<int:pk>/", views.application_detail, name="detail"),
+    path("applications/<int:pk>/change/<str:change>/", views.application_change, name="change"),
     path("applications/<int:pk>/<str:action>/", views.application_action, name="action"),
     path("templates/", templates_views.template_list, name="templates"),
     path("templates/new/", templates_views.template_edit, name="template_create"),
     path("templates/<int:pk>/", templates_views.template_edit, name="template_edit"),
     path("templates/<int:pk>/delete/", templates_views.template_delete, name="template_delete"),
+    path("templates/<str:kind>/<str:key>/deploy/", templates_views.template_deploy, name="template_deploy"),
 ]

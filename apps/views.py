@@ -45,6 +45,7 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
     app = get_object_or_404(Application.objects.visible_to(request.user).select_related("cluster"), pk=pk)
     containers = Container.objects.filter(service__application=app).select_related("node", "service")
     releases = Release.objects.filter(application=app).order_by("-id")[:10]
+    versions = app.versions.order_by("-number")[:10]
     return render(
         request,
         "apps/application_detail.html",
@@ -54,6 +55,7 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "releases": releases,
             "latest": releases[0] if releases else None,
             "services": app.services.all(),
+            "versions": versions,
         },
     )
 
@@ -62,11 +64,14 @@ ACTIONS = {
     "start": (operations.start_application, _("Starting %(app)s.")),
     "stop": (operations.stop_application, _("Stopping %(app)s.")),
     "restart": (operations.restart_application, _("Restarting %(app)s.")),
+    "kill": (operations.kill_application, _("Killing %(app)s.")),
+    "redeploy": (operations.redeploy_application, _("Redeploying %(app)s.")),
     "delete": (operations.delete_application, _("Deleting %(app)s.")),
 }
 
 
-@page("cs:StartApplication", "cs:StopApplication", "cs:RestartApplication", "cs:DeleteApplication")
+@page("cs:StartApplication", "cs:StopApplication", "cs:RestartApplication", "cs:KillApplication",
+      "cs:RedeployApplication", "cs:DeleteApplication")
 @require_POST
 def application_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     app = get_object_or_404(Application.objects.visible_to(request.user), pk=pk)
@@ -74,9 +79,30 @@ def application_action(request: HttpRequest, pk: int, action: str) -> HttpRespon
         return HttpResponse(status=404)
     fn, note = ACTIONS[action]
     try:
-        fn(request.user, app)
+        if action == "delete" and request.POST.get("volumes") == "remove":
+            operations.delete_application_with(request.user, app, remove_volumes=True)
+        else:
+            fn(request.user, app)
     except operations.OperationConflict as exc:
         messages.error(request, str(exc))
     else:
         messages.info(request, note % {"app": app.name})
+    return redirect("apps:detail", pk=app.pk)
+
+
+@page("cs:ScaleService", "cs:RollbackApplication")
+@require_POST
+def application_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
+    """Scale one service, or roll back to a version."""
+    app = get_object_or_404(Application.objects.visible_to(request.user).select_related("cluster"), pk=pk)
+    try:
+        if change == "scale":
+            operations.scale_service(request.user, app, request.POST.get("service", ""),
+                                     int(request.POST.get("scale", "-1")))
+        elif change == "rollback":
+            operations.rollback_application(request.user, app, int(request.POST.get("version", "0")) or None)
+        else:
+            return HttpResponse(status=404)
+    except (ValidationError, ValueError, operations.OperationConflict) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
     return redirect("apps:detail", pk=app.pk)

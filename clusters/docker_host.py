@@ -11,7 +11,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -266,6 +266,9 @@ class ContainerSpec:
     init: bool = True
     stop_timeout: int = 10
     restart_policy: str = "unless-stopped"
+    host_options: dict[str, Any] = field(default_factory=dict)  # more create_host_config arguments
+    create_options: dict[str, Any] = field(default_factory=dict)  # more create_container arguments
+    more_networks: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (network, aliases) joined before start
 
 
 @dataclass(frozen=True)
@@ -302,13 +305,18 @@ def find_container(endpoint: Endpoint, name: str) -> ContainerState | None:
 
 
 def create_container(endpoint: Endpoint, spec: ContainerSpec) -> str:
-    """Create (not start) the container; return its id."""
+    """Create (not start) the container, joined to its networks; return its id."""
     c = client(endpoint)
+    restart = {"Name": spec.restart_policy} if spec.restart_policy not in ("no", "") else None
+    if spec.restart_policy.startswith("on-failure"):
+        name, _sep, count = spec.restart_policy.partition(":")
+        restart = {"Name": name, "MaximumRetryCount": int(count or 0)}
     host_config = c.api.create_host_config(
         port_bindings={key: (ip, port) if port else (ip,) for key, (ip, port) in spec.ports.items()},
         init=spec.init,
-        restart_policy={"Name": spec.restart_policy} if spec.restart_policy != "no" else None,
+        restart_policy=restart,
         network_mode=spec.network,
+        **spec.host_options,
     )
     networking = c.api.create_networking_config(
         {spec.network: c.api.create_endpoint_config(aliases=spec.network_aliases)}
@@ -326,8 +334,78 @@ def create_container(endpoint: Endpoint, spec: ContainerSpec) -> str:
         host_config=host_config,
         networking_config=networking,
         stop_timeout=spec.stop_timeout,
+        **spec.create_options,
     )
+    for network, aliases in spec.more_networks:
+        _call(endpoint, c.api.connect_container_to_network, created["Id"], network, aliases=list(aliases))
     return created["Id"]
+
+
+def ensure_volume(endpoint: Endpoint, name: str, labels: dict[str, str]) -> None:
+    """Create the named volume unless it exists."""
+    c = client(endpoint)
+    try:
+        c.volumes.get(name)
+    except NotFound:
+        _call(endpoint, c.volumes.create, name=name, labels=labels)
+    except (RequestsConnectionError, ReadTimeout) as exc:
+        raise HostUnreachable(explain(exc)) from exc
+
+
+def remove_volumes(endpoint: Endpoint, labels: dict[str, str]) -> int:
+    """Remove the volumes carrying ``labels``; return how many."""
+    c = client(endpoint)
+    found = _call(endpoint, c.volumes.list, filters={"label": [f"{k}={v}" for k, v in labels.items()]})
+    for volume in found:
+        _call(endpoint, volume.remove, force=True)
+    return len(found)
+
+
+def remove_networks(endpoint: Endpoint, labels: dict[str, str]) -> int:
+    """Remove the networks carrying ``labels``; return how many."""
+    c = client(endpoint)
+    found = _call(endpoint, c.networks.list, filters={"label": [f"{k}={v}" for k, v in labels.items()]})
+    for network in found:
+        try:
+            _call(endpoint, network.remove)
+        except HostError as exc:
+            if "not found" not in str(exc).lower():
+                raise
+    return len(found)
+
+
+def kill_container(endpoint: Endpoint, container_id: str) -> None:
+    """SIGKILL the container (no grace period)."""
+    try:
+        _call(endpoint, client(endpoint).api.kill, container_id)
+    except HostError as exc:
+        text = str(exc).lower()
+        if "is not running" not in text and "no such container" not in text:
+            raise
+
+
+def image_digest(endpoint: Endpoint, image: str) -> str:
+    """The repo digest of an image (or its id when it came from no registry)."""
+    try:
+        found = client(endpoint).images.get(image)
+    except DockerException as exc:
+        raise HostError(explain(exc)) from exc
+    digests = found.attrs.get("RepoDigests") or []
+    return digests[0] if digests else found.id
+
+
+def container_logs(endpoint: Endpoint, container_id: str, tail: int = 200) -> str:
+    """The last ``tail`` lines of the container's output (a quick read)."""
+    raw = _call(endpoint, client(endpoint).api.logs, container_id, tail=tail, timestamps=True)
+    return raw.decode("utf-8", errors="replace")
+
+
+def inspect_container(endpoint: Endpoint, container_id: str) -> dict[str, Any]:
+    """``docker inspect`` of one container, environment values removed (they may hold secrets)."""
+    data = _call(endpoint, client(endpoint).api.inspect_container, container_id)
+    config = data.get("Config") or {}
+    config["Env"] = [item.split("=", 1)[0] + "=…" for item in config.get("Env") or []]
+    return data
 
 
 def start_container(endpoint: Endpoint, container_id: str, *, inspect: bool = True) -> ContainerState:

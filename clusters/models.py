@@ -52,6 +52,11 @@ class Cluster(models.Model):
     ca_key_sealed = models.TextField(blank=True, help_text="the CA key, encrypted at rest")
     client_cert = models.TextField(blank=True, help_text="Berth's client certificate for the nodes (PEM)")
     client_key_sealed = models.TextField(blank=True, help_text="its key, encrypted at rest")
+    security_policy = models.JSONField(
+        default=dict, blank=True,
+        help_text="what sub-accounts may deploy: allow_privileged, allow_host_namespaces, allow_devices, "
+        "allow_docker_socket (booleans), bind_allow (host path prefixes)",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -42,8 +42,17 @@ api_v1 = [
             ),
             name=f"api-application-{action}",
         )
-        for action in ("start", "stop", "restart")
+        for action in ("start", "stop", "restart", "kill", "redeploy", "rollback")
     ],
+    path("clusters/<int:cluster_id>/applications/<str:name>/services/<str:service>/scale",
+         apps_api.ScaleView.as_view(), name="api-service-scale"),
+    path("clusters/<int:cluster_id>/applications/<str:name>/versions", apps_api.VersionsView.as_view(),
+         name="api-application-versions"),
+    path("templates", apps_api.TemplateListView.as_view(), name="api-templates"),
+    path("templates/validate", apps_api.TemplateValidateView.as_view(), name="api-templates-validate"),
+    path("templates/<str:name>", apps_api.TemplateDetailView.as_view(), name="api-template"),
+    path("config-sets", apps_api.ConfigSetListView.as_view(), name="api-config-sets"),
+    path("config-sets/<str:name>", apps_api.ConfigSetDetailView.as_view(), name="api-config-set"),
     path("releases/<int:release_id>", apps_api.ReleaseDetailView.as_view(), name="api-release"),
     path("releases/<int:release_id>/cancel", apps_api.ReleaseCancelView.as_view(), name="api-release-cancel"),
     path("operation-logs", api_views.OperationLogListView.as_view(), name="api-operation-logs"),

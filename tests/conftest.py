@@ -65,18 +65,33 @@ def stack(services: None, django_db_setup: None, django_db_blocker: object) -> I
 
 
 def remove_test_containers() -> None:
-    """Remove what this test run made on the local engine (label berth.instance of the test settings)."""
+    """Remove what this test run made on the local engine (label berth.instance of the test settings).
+
+    A task of the test may still be finishing in the worker, so it sweeps a few times.
+    """
+    import time
+
     import docker
 
     client = docker.from_env()
     label = f"berth.instance={settings.BERTH_INSTANCE}"
     try:
-        for container in client.containers.list(all=True, filters={"label": label}):
-            container.remove(force=True)
-        for network in client.networks.list(filters={"label": label}):
-            network.remove()
-    except docker.errors.NotFound:
-        pass
+        for _attempt in range(5):
+            leftovers = 0
+            for container in client.containers.list(all=True, filters={"label": label}):
+                try:
+                    container.remove(force=True)
+                except docker.errors.APIError:
+                    leftovers += 1
+            for kind in (client.networks, client.volumes):
+                for item in kind.list(filters={"label": label}):
+                    try:
+                        item.remove()
+                    except docker.errors.APIError:
+                        leftovers += 1
+            if not leftovers:
+                return
+            time.sleep(0.5)
     finally:
         client.close()
 

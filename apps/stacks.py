@@ -1,0 +1,298 @@
+"""Compose applications: from a template and variables to services, a placement, and a plan.
+
+``prepare`` loads and checks a Compose text (the loader, the cluster's security policy), ``placement``
+asks the scheduler where every replica goes (the deploy task uses the same function), and ``plan``
+says what applying it would do: containers to create, recreate and remove, on which nodes, image
+changes and port conflicts. ``apply`` writes the desired state and a version, then queues the release.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+from apps import compose, security
+from apps.models import Application, AppVersion, ConfigSet, Container, Service
+from apps.scheduler import NodeCapacity, PlacementError, Rule, ServiceDemand, order_services, place_application
+from clusters.models import Cluster, Node
+
+
+@dataclass
+class ServiceRow:
+    """One service as Berth stores it, derived from the normalized model."""
+
+    name: str
+    image: str
+    scale: int
+    is_global: bool
+    rules: list[dict[str, Any]]
+    depends_on: list[str]
+    latest_image: bool
+    reschedule: bool
+    spec: dict[str, Any]
+    cpus: float = 0.0
+    memory: int = 0
+
+
+@dataclass
+class Prepared:
+    """A Compose text checked and understood: the model, its services, the variables used."""
+
+    model: dict[str, Any]
+    services: list[ServiceRow]
+    variables: dict[str, str]
+    secret_values: list[str] = field(default_factory=list)
+
+
+def config_values(config_set: ConfigSet | None) -> tuple[dict[str, str], list[str]]:
+    """A config set's variables (secrets unsealed in memory) and the list of secret values."""
+    from clusters.pki import unseal
+
+    values: dict[str, str] = {}
+    secrets: list[str] = []
+    for key, item in ((config_set.variables if config_set else {}) or {}).items():
+        value = unseal(item["value"], secret=settings.BERTH_ENCRYPTION_KEY) if item.get("secret") else item["value"]
+        values[key] = value
+        if item.get("secret") and value:
+            secrets.append(value)
+    return values, secrets
+
+
+def _rule_of(hint: Any) -> dict[str, Any]:
+    key = hint.key
+    if key.startswith("node.labels."):
+        key = key[len("node.labels."):]
+    return {"kind": hint.kind, "key": key, "op": hint.op, "value": hint.value, "soft": hint.soft}
+
+
+def _bytes(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def rows_of(model: dict[str, Any]) -> list[ServiceRow]:
+    """Services of a model, with their scale, rules, dependencies and reservations."""
+    rows = []
+    for name, service in (model.get("services") or {}).items():
+        hints = compose.scheduling_hints(model, name)
+        labels = compose.aliyun_labels(model, name)
+        depends = list((service.get("depends_on") or {}).keys()) + list(labels.depends or ())
+        reservations = ((service.get("deploy") or {}).get("resources") or {}).get("reservations") or {}
+        rows.append(ServiceRow(
+            name=name,
+            image=service["image"],
+            scale=compose.service_scale(model, name),
+            is_global=compose.is_global(model, name),
+            rules=[_rule_of(h) for h in (*hints.constraints, *hints.affinities)],
+            depends_on=sorted(set(depends)),
+            latest_image=bool(labels.latest_image),
+            reschedule=hints.reschedule_on_node_failure,
+            spec=service,
+            cpus=float(reservations.get("cpus") or 0),
+            memory=_bytes(reservations.get("memory")),
+        ))
+    return rows
+
+
+def prepare(actor: Any, cluster: Cluster, name: str, text: str, variables: dict[str, str],
+            config_set: ConfigSet | None) -> Prepared:
+    """Load the Compose text with the variables (config set, then the given ones) and check the policy."""
+    base, secrets = config_values(config_set)
+    env = {**base, **{k: str(v) for k, v in (variables or {}).items()}}
+    try:
+        model = compose.load(text, env=env, project=name)
+    except compose.ComposeError as exc:
+        raise ValidationError({"compose": [str(p) for p in exc.errors]}) from exc
+    if not actor.is_primary:
+        refused = security.refusals(model, cluster.security_policy)
+        if refused:
+            raise ValidationError({"compose": refused})
+    return Prepared(model, rows_of(model), env, secrets)
+
+
+def capacities(cluster: Cluster, app: Application | None, exclude: set[int] = frozenset()) -> list[NodeCapacity]:
+    """The ready nodes as the scheduler sees them (this application's containers counted per service)."""
+    nodes = list(Node.objects.filter(cluster=cluster, state=Node.State.READY).exclude(pk__in=exclude).order_by("id"))
+    own: dict[int, dict[str, int]] = {}
+    names: dict[int, list[str]] = {}
+    if app is not None:
+        for c in Container.objects.filter(service__application=app).select_related("service"):
+            own.setdefault(c.node_id, {}).setdefault(c.service.name, 0)
+            own[c.node_id][c.service.name] += 1
+            names.setdefault(c.node_id, []).append(c.name)
+    result = []
+    for n in nodes:
+        info = n.info or {}
+        result.append(NodeCapacity(
+            id=n.id, name=n.name, zone=n.zone, labels=n.labels, containers=n.containers.count(),
+            cpus=float(info.get("cpus") or 0), memory=int(info.get("memory") or 0), services=own.get(n.id, {}),
+            containers_names=tuple(names.get(n.id, [])), hostname=str(info.get("hostname") or n.name),
+        ))
+    return result
+
+
+def _fixed_port(spec: dict[str, Any]) -> int | None:
+    for port in spec.get("ports") or []:
+        published = port.get("published")
+        if published and str(published).isdigit():
+            return int(published)
+    return None
+
+
+def placement(app_name: str, cluster: Cluster, app: Application | None, rows: list[ServiceRow],
+              placed: dict[str, dict[int, int]]) -> dict[str, dict[int, int]]:
+    """Where every missing replica of every service goes (``placed``: service → index → node of existing ones)."""
+    nodes = capacities(cluster, app)
+    demands = []
+    for row in rows:
+        have = placed.get(row.name, {})
+        wanted = [] if row.is_global else [i for i in range(1, row.scale + 1) if i not in have]
+        demands.append(ServiceDemand(
+            row.name, wanted, {i: n for i, n in have.items() if row.is_global or i <= row.scale},
+            _fixed_port(row.spec), tuple(Rule(**r) for r in row.rules), row.cpus, row.memory, row.is_global,
+        ))
+    depends = {row.name: row.depends_on for row in rows}
+    return place_application(nodes, demands, depends, app=app_name)
+
+
+def service_order(rows: list[ServiceRow] | list[Service]) -> list[str]:
+    """Services in dependency order."""
+    return order_services({r.name: list(r.depends_on) for r in rows})
+
+
+def _comparable(spec: dict[str, Any]) -> str:
+    trimmed = {k: v for k, v in spec.items() if k not in ("deploy", "scale")}
+    labels = {k: v for k, v in (trimmed.get("labels") or {}).items() if k != "aliyun.scale"}
+    trimmed["labels"] = labels
+    return json.dumps(trimmed, sort_keys=True, default=str)
+
+
+def plan(app_name: str, cluster: Cluster, app: Application | None, prepared: Prepared) -> dict[str, Any]:
+    """What applying ``prepared`` to ``app`` (None: a new application) would do; PlacementError when impossible."""
+    existing = {s.name: s for s in (app.services.all() if app else [])}
+    current: dict[str, list[Container]] = {}
+    if app is not None:
+        for c in Container.objects.filter(service__application=app).select_related("node", "service"):
+            current.setdefault(c.service.name, []).append(c)
+    keep: dict[str, dict[int, int]] = {}
+    services: list[dict[str, Any]] = []
+    node_names = dict(Node.objects.filter(cluster=cluster).values_list("id", "name"))
+    for row in prepared.services:
+        old = existing.get(row.name)
+        containers = current.get(row.name, [])
+        changed = old is not None and _comparable(old.spec) != _comparable(row.spec)
+        keep[row.name] = {c.index: c.node_id for c in containers if row.is_global or c.index <= row.scale}
+        services.append({
+            "name": row.name, "image": row.image, "new": old is None,
+            "image_change": {"from": old.image, "to": row.image} if old and old.image != row.image else None,
+            "scale": {"from": old.scale if old else 0, "to": row.scale}, "global": row.is_global,
+            "recreate": [{"container": c.name, "node": c.node.name} for c in containers
+                         if changed and c.index in keep[row.name]],
+            "remove": [{"container": c.name, "node": c.node.name} for c in containers
+                       if c.index not in keep[row.name]],
+            "create": [],
+        })
+    removed = [name for name in existing if name not in {r.name for r in prepared.services}]
+    assignment = placement(app_name, cluster, app, prepared.services, keep)
+    for item in services:
+        for index, node_id in sorted(assignment.get(item["name"], {}).items()):
+            item["create"].append({"container": f"{app_name}_{item['name']}_{index}", "node": node_names[node_id]})
+    return {
+        "application": app_name,
+        "cluster": cluster.pk,
+        "order": service_order(prepared.services),
+        "services": services,
+        "removed_services": [{"name": n, "remove": [{"container": c.name, "node": c.node.name}
+                                                    for c in current.get(n, [])]} for n in removed],
+        "port_conflicts": port_conflicts(cluster, app, prepared.services),
+        "missing_images": missing_images(cluster, prepared.services),
+    }
+
+
+def port_conflicts(cluster: Cluster, app: Application | None, rows: list[ServiceRow]) -> list[dict[str, Any]]:
+    """Fixed host ports another application of the cluster already publishes."""
+    conflicts = []
+    others = Service.objects.filter(application__cluster=cluster, application__deleted_at__isnull=True)
+    if app is not None:
+        others = others.exclude(application=app)
+    taken: dict[int, str] = {}
+    for service in others.select_related("application"):
+        for port in (service.spec.get("ports") or []) if service.spec else []:
+            if str(port.get("published", "")).isdigit():
+                taken[int(port["published"])] = f"{service.application.name}/{service.name}"
+        if service.host_port:
+            taken[service.host_port] = f"{service.application.name}/{service.name}"
+    for row in rows:
+        for port in row.spec.get("ports") or []:
+            published = str(port.get("published") or "")
+            if published.isdigit() and int(published) in taken:
+                conflicts.append({"service": row.name, "port": int(published), "used_by": taken[int(published)]})
+    return conflicts
+
+
+def missing_images(cluster: Cluster, rows: list[ServiceRow]) -> dict[str, list[str]]:
+    """Per node, the images it does not have (they will be pulled; without a registry that fails)."""
+    from clusters import docker_host as host
+
+    missing: dict[str, list[str]] = {}
+    images = sorted({r.image for r in rows})
+    for node in Node.objects.filter(cluster=cluster, state=Node.State.READY):
+        try:
+            endpoint = host.Endpoint.of(node, timeout=3)
+            lacking = [i for i in images if not host.image_present(endpoint, i)]
+        except host.HostError:
+            lacking = images
+        if lacking:
+            missing[node.name] = lacking
+    return missing
+
+
+def write_services(app: Application, rows: list[ServiceRow]) -> None:
+    """Make the application's Service rows say what ``rows`` say (new ones created, dropped ones deleted)."""
+    keep = []
+    for row in rows:
+        first_port = next(iter(row.spec.get("ports") or []), {})
+        published = str(first_port.get("published") or "")
+        env = {k: ("" if v is None else str(v)) for k, v in (row.spec.get("environment") or {}).items()}
+        service, _created = Service.objects.update_or_create(application=app, name=row.name, defaults={
+            "image": row.image, "command": row.spec.get("command"), "environment": env, "scale": row.scale,
+            "container_port": first_port.get("target"), "host_port": int(published) if published.isdigit() else None,
+            "protocol": first_port.get("protocol", "tcp"), "spec": row.spec, "rules": row.rules,
+            "depends_on": row.depends_on, "is_global": row.is_global, "latest_image": row.latest_image,
+            "reschedule_on_node_failure": row.reschedule,
+        })
+        keep.append(service.pk)
+    Service.objects.filter(application=app).exclude(pk__in=keep).delete()
+
+
+def add_version(app: Application, text: str, variables: dict[str, str], actor: Any, note: str = "") -> AppVersion:
+    """Store the template text and its variables (sealed: secrets included) as the next version."""
+    from clusters.pki import seal
+
+    number = (app.versions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+    version = AppVersion.objects.create(
+        application=app, number=number, compose=text, created_by=actor, note=note[:200],
+        variables_sealed=seal(json.dumps(variables, sort_keys=True), secret=settings.BERTH_ENCRYPTION_KEY),
+    )
+    Application.objects.filter(pk=app.pk).update(version=number)
+    app.version = number
+    return version
+
+
+def version_variables(version: AppVersion) -> dict[str, str]:
+    from clusters.pki import unseal
+
+    if not version.variables_sealed:
+        return {}
+    return json.loads(unseal(version.variables_sealed, secret=settings.BERTH_ENCRYPTION_KEY))
+
+
+def explain(exc: PlacementError) -> ValidationError:
+    return ValidationError({"placement": [_("Cannot place the containers: %(reason)s") % {"reason": exc}]})
