@@ -88,8 +88,16 @@ class ApplicationListView(BerthAPIView):
                 raise serializers.ValidationError({"compose": ["Give the Compose text or a template name."]})
             config_set = _config_set(request, data.get("config_set"))
             result = operations.deploy_compose(
-                request.user, cluster, name=data["name"], compose=text, variables=data.get("variables") or {},
-                config_set=config_set, template=template, description=data.get("description", ""), dry_run=dry_run)
+                request.user,
+                cluster,
+                name=data["name"],
+                compose=text,
+                variables=data.get("variables") or {},
+                config_set=config_set,
+                template=template,
+                description=data.get("description", ""),
+                dry_run=dry_run,
+            )
             if dry_run:
                 return Response(result)
             return Response(ReleaseSerializer(result).data, status=status.HTTP_202_ACCEPTED)
@@ -105,14 +113,16 @@ class ApplicationDetailView(BerthAPIView):
 
     action_map = {"GET": "cs:DescribeApplications", "PATCH": "cs:UpdateApplication", "DELETE": "cs:DeleteApplication"}
 
-    @extend_schema(request=ComposeUpdateSerializer, responses={202: ReleaseSerializer},
-                   operation_id="applications_update")
+    @extend_schema(
+        request=ComposeUpdateSerializer, responses={202: ReleaseSerializer}, operation_id="applications_update"
+    )
     def patch(self, request: Request, cluster_id: int, name: str) -> Response:
         app = _application(request, cluster_id, name)
         data = _strict(ComposeUpdateSerializer, request.data)
         dry_run = request.query_params.get("dry_run") in ("1", "true", "yes")
-        result = operations.update_application(request.user, app, compose=data.get("compose"),
-                                               variables=data.get("variables"), dry_run=dry_run)
+        result = operations.update_application(
+            request.user, app, compose=data.get("compose"), variables=data.get("variables"), dry_run=dry_run
+        )
         if dry_run:
             return Response(result)
         return Response(ReleaseSerializer(result).data, status=status.HTTP_202_ACCEPTED)
@@ -123,8 +133,11 @@ class ApplicationDetailView(BerthAPIView):
 
     @extend_schema(responses={202: ReleaseSerializer}, operation_id="applications_destroy")
     def delete(self, request: Request, cluster_id: int, name: str) -> Response:
-        release = operations.delete_application_with(request.user, _application(request, cluster_id, name),
-                                                     remove_volumes=request.query_params.get("volumes") == "remove")
+        release = operations.delete_application_with(
+            request.user,
+            _application(request, cluster_id, name),
+            remove_volumes=request.query_params.get("volumes") == "remove",
+        )
         return Response(ReleaseSerializer(release).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -159,8 +172,9 @@ class ScaleView(BerthAPIView):
     @extend_schema(request=ScaleSerializer, responses={202: ReleaseSerializer}, operation_id="services_scale")
     def post(self, request: Request, cluster_id: int, name: str, service: str) -> Response:
         data = _strict(ScaleSerializer, request.data)
-        release = operations.scale_service(request.user, _application(request, cluster_id, name), service,
-                                           data["scale"])
+        release = operations.scale_service(
+            request.user, _application(request, cluster_id, name), service, data["scale"]
+        )
         return Response(ReleaseSerializer(release).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -178,9 +192,17 @@ class VersionsView(BerthAPIView):
         rows = []
         for version in app.versions.order_by("-number"):
             values = stacks.version_variables(version)
-            rows.append({"version": version.number, "current": version.number == app.version, "note": version.note,
-                         "compose": version.compose, "digests": version.digests, "created_at": version.created_at,
-                         "variables": {k: ("[secret]" if v in secrets else v) for k, v in values.items()}})
+            rows.append(
+                {
+                    "version": version.number,
+                    "current": version.number == app.version,
+                    "note": version.note,
+                    "compose": version.compose,
+                    "digests": version.digests,
+                    "created_at": version.created_at,
+                    "variables": {k: ("[secret]" if v in secrets else v) for k, v in values.items()},
+                }
+            )
         return Response(rows)
 
 
@@ -225,8 +247,13 @@ class TemplateBody(serializers.Serializer):
 def _template_data(template: Template) -> dict[str, Any]:
     from apps import library
 
-    return {"name": template.name, "description": template.description, "compose": template.compose,
-            "parameters": library.parameters(template.compose), "updated_at": template.updated_at}
+    return {
+        "name": template.name,
+        "description": template.description,
+        "compose": template.compose,
+        "parameters": library.parameters(template.compose),
+        "updated_at": template.updated_at,
+    }
 
 
 class TemplateListView(BerthAPIView):
@@ -239,8 +266,16 @@ class TemplateListView(BerthAPIView):
         from apps import library
 
         own = [_template_data(t) for t in Template.objects.visible_to(request.user)]
-        public = [{"name": s.name, "description": s.description, "compose": s.compose, "sample": True,
-                   "parameters": library.parameters(s.compose)} for s in library.samples()]
+        public = [
+            {
+                "name": s.name,
+                "description": s.description,
+                "compose": s.compose,
+                "sample": True,
+                "parameters": library.parameters(s.compose),
+            }
+            for s in library.samples()
+        ]
         return Response({"templates": own, "samples": public})
 
     @extend_schema(request=TemplateBody, responses={201: None}, operation_id="templates_create")
@@ -248,8 +283,9 @@ class TemplateListView(BerthAPIView):
         from apps import library
 
         data = _strict(TemplateBody, request.data)
-        template = library.save_template(request.user, name=data["name"], compose_text=data["compose"],
-                                         description=data["description"])
+        template = library.save_template(
+            request.user, name=data["name"], compose_text=data["compose"], description=data["description"]
+        )
         return Response(_template_data(template), status=status.HTTP_201_CREATED)
 
 
@@ -271,8 +307,13 @@ class TemplateDetailView(BerthAPIView):
 
         template = self._get(request, name)
         data = _strict(TemplateBody, request.data)
-        library.save_template(request.user, name=data["name"], compose_text=data["compose"],
-                              description=data["description"], template=template)
+        library.save_template(
+            request.user,
+            name=data["name"],
+            compose_text=data["compose"],
+            description=data["description"],
+            template=template,
+        )
         return Response(_template_data(template))
 
     @extend_schema(responses={204: None}, operation_id="templates_destroy")
@@ -285,8 +326,9 @@ class TemplateDetailView(BerthAPIView):
 
 class ValidateBody(serializers.Serializer):
     compose = serializers.CharField(max_length=1024 * 1024 + 1, trim_whitespace=False)
-    variables = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=4096), required=False,
-                                      default=dict)
+    variables = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=4096), required=False, default=dict
+    )
 
 
 class TemplateValidateView(BerthAPIView):
@@ -303,8 +345,14 @@ class TemplateValidateView(BerthAPIView):
             model = library.check(data["compose"], data["variables"], strict=bool(data["variables"]))
         except ValidationError as exc:
             return Response({"valid": False, "errors": exc.message_dict["compose"]}, status=400)
-        return Response({"valid": True, "model": model, "parameters": library.parameters(data["compose"]),
-                         "graph": library.graph(model)})
+        return Response(
+            {
+                "valid": True,
+                "model": model,
+                "parameters": library.parameters(data["compose"]),
+                "graph": library.graph(model),
+            }
+        )
 
 
 class ConfigSetBody(serializers.Serializer):
@@ -322,10 +370,17 @@ class ConfigSetListView(BerthAPIView):
     def get(self, request: Request) -> Response:
         from apps import library
 
-        return Response([{"name": c.name, "description": c.description, "variables": library.shown(c),
-                          "applications": list(c.applications.filter(deleted_at__isnull=True)
-                                               .values_list("name", flat=True))}
-                         for c in ConfigSet.objects.visible_to(request.user)])
+        return Response(
+            [
+                {
+                    "name": c.name,
+                    "description": c.description,
+                    "variables": library.shown(c),
+                    "applications": list(c.applications.filter(deleted_at__isnull=True).values_list("name", flat=True)),
+                }
+                for c in ConfigSet.objects.visible_to(request.user)
+            ]
+        )
 
     @extend_schema(request=ConfigSetBody, responses={201: None}, operation_id="config_sets_create")
     def post(self, request: Request) -> Response:
@@ -333,8 +388,9 @@ class ConfigSetListView(BerthAPIView):
 
         data = _strict(ConfigSetBody, request.data)
         made, users = library.save_config_set(request.user, **data)
-        return Response({"name": made.name, "variables": library.shown(made), "applications": users},
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            {"name": made.name, "variables": library.shown(made), "applications": users}, status=status.HTTP_201_CREATED
+        )
 
 
 class ConfigSetDetailView(BerthAPIView):
@@ -350,9 +406,14 @@ class ConfigSetDetailView(BerthAPIView):
         from apps import library
 
         found = self._get(request, name)
-        return Response({"name": found.name, "description": found.description, "variables": library.shown(found),
-                         "applications": list(found.applications.filter(deleted_at__isnull=True)
-                                              .values_list("name", flat=True))})
+        return Response(
+            {
+                "name": found.name,
+                "description": found.description,
+                "variables": library.shown(found),
+                "applications": list(found.applications.filter(deleted_at__isnull=True).values_list("name", flat=True)),
+            }
+        )
 
     @extend_schema(request=ConfigSetBody, responses={200: None}, operation_id="config_sets_update")
     def put(self, request: Request, name: str) -> Response:
@@ -361,8 +422,9 @@ class ConfigSetDetailView(BerthAPIView):
         data = _strict(ConfigSetBody, request.data)
         found, users = library.save_config_set(request.user, config_set=self._get(request, name), **data)
         releases = library.redeploy_users(request.user, found) if request.query_params.get("redeploy") == "true" else []
-        return Response({"name": found.name, "variables": library.shown(found), "applications": users,
-                         "releases": releases})
+        return Response(
+            {"name": found.name, "variables": library.shown(found), "applications": users, "releases": releases}
+        )
 
     @extend_schema(responses={204: None}, operation_id="config_sets_destroy")
     def delete(self, request: Request, name: str) -> Response:

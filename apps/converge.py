@@ -32,8 +32,13 @@ def spec_hash(service: Service) -> str:
         trimmed = {k: v for k, v in service.spec.items() if k not in ("deploy", "scale")}
         trimmed["labels"] = {k: v for k, v in (trimmed.get("labels") or {}).items() if k != "aliyun.scale"}
     else:
-        trimmed = {"image": service.image, "command": service.command, "environment": service.environment,
-                   "container_port": service.container_port, "host_port": service.host_port}
+        trimmed = {
+            "image": service.image,
+            "command": service.command,
+            "environment": service.environment,
+            "container_port": service.container_port,
+            "host_port": service.host_port,
+        }
     return hashlib.sha1(json.dumps(trimmed, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -45,8 +50,11 @@ def network_names(app: Application, service: Service) -> list[str]:
 
 def volume_names(app: Application, service: Service) -> list[str]:
     """Named volumes of the service, per node: ``<app>_<volume>``."""
-    return [f"{app.name}_{v['source']}" for v in (service.spec.get("volumes") or []) if v.get("type") == "volume"
-            and v.get("source")]
+    return [
+        f"{app.name}_{v['source']}"
+        for v in (service.spec.get("volumes") or [])
+        if v.get("type") == "volume" and v.get("source")
+    ]
 
 
 def _nanoseconds(value: Any) -> int | None:
@@ -94,8 +102,14 @@ def spec_options(app: Application, service: Service, node: Node) -> dict[str, An
     cpus = spec.get("cpus") or limits.get("cpus")
     if cpus:
         host_options["nano_cpus"] = int(float(cpus) * 1_000_000_000)
-    for key, arg in (("privileged", "privileged"), ("cap_add", "cap_add"), ("cap_drop", "cap_drop"),
-                     ("read_only", "read_only"), ("dns", "dns"), ("extra_hosts", "extra_hosts")):
+    for key, arg in (
+        ("privileged", "privileged"),
+        ("cap_add", "cap_add"),
+        ("cap_drop", "cap_drop"),
+        ("read_only", "read_only"),
+        ("dns", "dns"),
+        ("extra_hosts", "extra_hosts"),
+    ):
         if spec.get(key):
             host_options[arg] = spec[key]
     for key, arg in (("pid", "pid_mode"), ("ipc", "ipc_mode")):
@@ -109,24 +123,39 @@ def spec_options(app: Application, service: Service, node: Node) -> dict[str, An
             create_options[key] = spec[key]
     check = spec.get("healthcheck") or {}
     if check and not check.get("disable") and check.get("test"):
-        create_options["healthcheck"] = {k: v for k, v in {
-            "test": check["test"], "interval": _nanoseconds(check.get("interval")),
-            "timeout": _nanoseconds(check.get("timeout")), "retries": check.get("retries"),
-            "start_period": _nanoseconds(check.get("start_period")),
-        }.items() if v is not None}
-    return {"ports": ports, "host_options": host_options, "create_options": create_options,
-            "restart": spec.get("restart") or "unless-stopped", "init": spec.get("init", True),
-            "stop": _nanoseconds(spec.get("stop_grace_period"))}
+        create_options["healthcheck"] = {
+            k: v
+            for k, v in {
+                "test": check["test"],
+                "interval": _nanoseconds(check.get("interval")),
+                "timeout": _nanoseconds(check.get("timeout")),
+                "retries": check.get("retries"),
+                "start_period": _nanoseconds(check.get("start_period")),
+            }.items()
+            if v is not None
+        }
+    return {
+        "ports": ports,
+        "host_options": host_options,
+        "create_options": create_options,
+        "restart": spec.get("restart") or "unless-stopped",
+        "init": spec.get("init", True),
+        "stop": _nanoseconds(spec.get("stop_grace_period")),
+    }
 
 
-def container_spec(app: Application, service: Service, release: Release, container: Container,
-                   labels: dict[str, str]) -> host.ContainerSpec:
+def container_spec(
+    app: Application, service: Service, release: Release, container: Container, labels: dict[str, str]
+) -> host.ContainerSpec:
     """The spec of one container of a Compose service."""
     options = spec_options(app, service, container.node)
     networks = network_names(app, service)
     env = {k: str(v) for k, v in (service.spec.get("environment") or {}).items() if v is not None}
-    user_labels = {k: str(v) for k, v in (service.spec.get("labels") or {}).items()
-                   if not k.startswith(("berth.", "com.docker.compose."))}
+    user_labels = {
+        k: str(v)
+        for k, v in (service.spec.get("labels") or {}).items()
+        if not k.startswith(("berth.", "com.docker.compose."))
+    }
     stop = options["stop"]
     return host.ContainerSpec(
         name=container.name,
@@ -159,9 +188,9 @@ def prepare_node(node: Node, app: Application, services: list[Service], *, pull:
                     raise
     labels = {**host.managed(), "berth.application": str(app.pk), "com.docker.compose.project": app.name}
     for name in sorted({n for s in services for n in network_names(app, s)}):
-        host.ensure_network(endpoint, name, {**labels, "com.docker.compose.network": name[len(app.name) + 1:]})
+        host.ensure_network(endpoint, name, {**labels, "com.docker.compose.network": name[len(app.name) + 1 :]})
     for name in sorted({v for s in services for v in volume_names(app, s)}):
-        host.ensure_volume(endpoint, name, {**labels, "com.docker.compose.volume": name[len(app.name) + 1:]})
+        host.ensure_volume(endpoint, name, {**labels, "com.docker.compose.volume": name[len(app.name) + 1 :]})
 
 
 def desired_changes(app: Application, services: list[Service], *, recreate_all: bool) -> dict[str, Any]:
@@ -185,8 +214,10 @@ def desired_changes(app: Application, services: list[Service], *, recreate_all: 
 def transaction_safe_create(service: Service, node_id: int, index: int, name: str) -> Container:
     with transaction.atomic():
         row, _created = Container.objects.get_or_create(
-            service=service, index=index, defaults={"node_id": node_id, "name": name, "state": "pending",
-                                                    "spec_hash": spec_hash(service)})
+            service=service,
+            index=index,
+            defaults={"node_id": node_id, "name": name, "state": "pending", "spec_hash": spec_hash(service)},
+        )
     return row
 
 

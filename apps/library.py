@@ -49,9 +49,21 @@ def sample(name: str) -> Sample | None:
 
 
 def check(text: str, variables: dict[str, str] | None = None, *, strict: bool = False) -> dict[str, Any]:
-    """The normalized model of a template, or ValidationError({"compose": [service.key: problem, ...]})."""
+    """The normalized model of a template, or ValidationError({"compose": [service.key: problem, ...]}).
+
+    Without ``strict``, parameters that have no value yet (required ones included) get a placeholder,
+    so a template is checked for its structure before anyone fills its form.
+    """
+    env = dict(variables or {})
+    if not strict:
+        try:
+            for item in compose.variables(text):
+                if item.name not in env and item.default is None:
+                    env[item.name] = "placeholder"
+        except compose.ComposeError as exc:
+            raise ValidationError({"compose": [str(p) for p in exc.errors]}) from exc
     try:
-        return compose.load(text, env=variables or {}, project="template", strict_variables=strict)
+        return compose.load(text, env=env, project="template", strict_variables=strict)
     except compose.ComposeError as exc:
         raise ValidationError({"compose": [str(p) for p in exc.errors]}) from exc
 
@@ -71,13 +83,14 @@ def graph(model: dict[str, Any]) -> dict[str, Any]:
     edges = []
     for name, service in (model.get("services") or {}).items():
         nodes.append({"name": name, "image": service.get("image"), "scale": compose.service_scale(model, name)})
-        for dep in (service.get("depends_on") or {}):
+        for dep in service.get("depends_on") or {}:
             edges.append({"from": name, "to": dep})
     return {"services": nodes, "depends": edges}
 
 
-def save_template(actor: Any, *, name: str, compose_text: str, description: str = "",
-                  template: Template | None = None) -> Template:
+def save_template(
+    actor: Any, *, name: str, compose_text: str, description: str = "", template: Template | None = None
+) -> Template:
     """Create or update a template of the actor's tenant after checking it."""
     action = "cs:UpdateTemplate" if template else "cs:CreateTemplate"
     if template:
@@ -106,8 +119,7 @@ def delete_template(actor: Any, template: Template) -> None:
     authorize(actor, "cs:DeleteTemplate", template)
     name = template.name
     template.delete()
-    audit.record("cs:DeleteTemplate", actor=actor, resource=f"acs:cs:*:{actor.tenant_id}:template/{name}",
-                 target=name)
+    audit.record("cs:DeleteTemplate", actor=actor, resource=f"acs:cs:*:{actor.tenant_id}:template/{name}", target=name)
 
 
 def _seal_variables(items: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
@@ -129,12 +141,15 @@ def _seal_variables(items: dict[str, Any], previous: dict[str, Any]) -> dict[str
 
 def shown(config_set: ConfigSet) -> dict[str, Any]:
     """A config set's variables as they may be shown: secret values never."""
-    return {k: {"value": None if v.get("secret") else v["value"], "secret": bool(v.get("secret"))}
-            for k, v in (config_set.variables or {}).items()}
+    return {
+        k: {"value": None if v.get("secret") else v["value"], "secret": bool(v.get("secret"))}
+        for k, v in (config_set.variables or {}).items()
+    }
 
 
-def save_config_set(actor: Any, *, name: str, variables: dict[str, Any], description: str = "",
-                    config_set: ConfigSet | None = None) -> tuple[ConfigSet, list[str]]:
+def save_config_set(
+    actor: Any, *, name: str, variables: dict[str, Any], description: str = "", config_set: ConfigSet | None = None
+) -> tuple[ConfigSet, list[str]]:
     """Create or change a config set; returns it and the names of the applications that use it."""
     import re
 
@@ -155,11 +170,20 @@ def save_config_set(actor: Any, *, name: str, variables: dict[str, Any], descrip
         config_set.name, config_set.description = name, description
         config_set.variables = _seal_variables(variables, config_set.variables or {})
         config_set.save()
-        audit.record(action, actor=actor, resource=f"acs:cs:*:{actor.tenant_id}:configset/{name}", target=name,
-                     parameters={"variables": {k: ("[secret]" if v.get("secret") else v["value"])
-                                               for k, v in config_set.variables.items()}})
-    users = list(Application.objects.filter(config_set=config_set, deleted_at__isnull=True)
-                 .values_list("name", flat=True))
+        audit.record(
+            action,
+            actor=actor,
+            resource=f"acs:cs:*:{actor.tenant_id}:configset/{name}",
+            target=name,
+            parameters={
+                "variables": {
+                    k: ("[secret]" if v.get("secret") else v["value"]) for k, v in config_set.variables.items()
+                }
+            },
+        )
+    users = list(
+        Application.objects.filter(config_set=config_set, deleted_at__isnull=True).values_list("name", flat=True)
+    )
     return config_set, users
 
 
@@ -168,7 +192,8 @@ def redeploy_users(actor: Any, config_set: ConfigSet) -> list[int]:
     from apps.operations import update_application
 
     released = []
-    for app in Application.objects.visible_to(actor, "cs:UpdateApplication").filter(config_set=config_set,
-                                                                                    deleted_at__isnull=True):
+    for app in Application.objects.visible_to(actor, "cs:UpdateApplication").filter(
+        config_set=config_set, deleted_at__isnull=True
+    ):
         released.append(update_application(actor, app, note=f"config set {config_set.name} changed").pk)
     return released

@@ -66,10 +66,12 @@ class Application(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
-    template = models.ForeignKey("apps.Template", null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="applications")
-    config_set = models.ForeignKey("apps.ConfigSet", null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="applications")
+    template = models.ForeignKey(
+        "apps.Template", null=True, blank=True, on_delete=models.SET_NULL, related_name="applications"
+    )
+    config_set = models.ForeignKey(
+        "apps.ConfigSet", null=True, blank=True, on_delete=models.SET_NULL, related_name="applications"
+    )
     version = models.PositiveIntegerField(default=0, help_text="the version in force (AppVersion.number)")
 
     objects = ApplicationQuerySet.as_manager()
@@ -292,8 +294,9 @@ class ConfigSet(models.Model):
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="config_sets")
     name = models.CharField(_("name"), max_length=63, validators=[NAME_VALIDATOR])
     description = models.CharField(_("description"), max_length=300, blank=True)
-    variables = models.JSONField(default=dict, blank=True,
-                                 help_text='{"NAME": {"value": "...", "secret": false}}; secret values sealed')
+    variables = models.JSONField(
+        default=dict, blank=True, help_text='{"NAME": {"value": "...", "secret": false}}; secret values sealed'
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = ConfigSetQuerySet.as_manager()

@@ -259,9 +259,15 @@ def request_cancel(actor: Any, release: Release) -> bool:
 
 def _audit_failure(actor: Any, action: str, cluster: Cluster, name: str, exc: Exception) -> None:
     messages = getattr(exc, "messages", None) or [str(exc)]
-    audit.record(action, actor=actor, resource=f"{cluster.resource_name}/application/{name[:63]}",
-                 target=name[:63], cluster_id=cluster.pk, outcome=audit.OperationLog.Outcome.FAILURE,
-                 error="; ".join(messages)[:2000])
+    audit.record(
+        action,
+        actor=actor,
+        resource=f"{cluster.resource_name}/application/{name[:63]}",
+        target=name[:63],
+        cluster_id=cluster.pk,
+        outcome=audit.OperationLog.Outcome.FAILURE,
+        error="; ".join(messages)[:2000],
+    )
 
 
 def deploy_compose(
@@ -299,9 +305,11 @@ def deploy_compose(
             _audit_failure(actor, "cs:CreateApplication", cluster, name, exc)
         raise stacks.explain(exc) from exc
     if the_plan["port_conflicts"]:
-        conflicts = [_("port %(port)s of %(service)s is published by %(other)s")
-                     % {"port": c["port"], "service": c["service"], "other": c["used_by"]}
-                     for c in the_plan["port_conflicts"]]
+        conflicts = [
+            _("port %(port)s of %(service)s is published by %(other)s")
+            % {"port": c["port"], "service": c["service"], "other": c["used_by"]}
+            for c in the_plan["port_conflicts"]
+        ]
         if not dry_run:
             _audit_failure(actor, "cs:CreateApplication", cluster, name, ValidationError(conflicts))
             raise ValidationError({"ports": conflicts})
@@ -309,22 +317,44 @@ def deploy_compose(
         return the_plan
     with transaction.atomic():
         authorize(actor, "cs:CreateApplication", cluster)
-        app = Application.objects.create(tenant=cluster.tenant, cluster=cluster, name=name, description=description,
-                                         created_by=actor, template=template, config_set=config_set)
+        app = Application.objects.create(
+            tenant=cluster.tenant,
+            cluster=cluster,
+            name=name,
+            description=description,
+            created_by=actor,
+            template=template,
+            config_set=config_set,
+        )
         stacks.write_services(app, prepared.services)
         stacks.add_version(app, compose, {k: v for k, v in (variables or {}).items()}, actor, note="created")
         release = _start_release(actor, app, Release.Kind.DEPLOY)
-        audit.record("cs:CreateApplication", actor=actor, resource=app.resource_name, target=app.name,
-                     cluster_id=cluster.pk, parameters={"services": [r.name for r in prepared.services],
-                                                        "variables": variables or {}, "release": release.pk,
-                                                        "template": template.name if template else None},
-                     outcome=audit.OperationLog.Outcome.ACCEPTED)
+        audit.record(
+            "cs:CreateApplication",
+            actor=actor,
+            resource=app.resource_name,
+            target=app.name,
+            cluster_id=cluster.pk,
+            parameters={
+                "services": [r.name for r in prepared.services],
+                "variables": variables or {},
+                "release": release.pk,
+                "template": template.name if template else None,
+            },
+            outcome=audit.OperationLog.Outcome.ACCEPTED,
+        )
     return release
 
 
-def update_application(actor: Any, app: Application, *, compose: str | None = None,
-                       variables: dict[str, str] | None = None, dry_run: bool = False, note: str = "updated"
-                       ) -> dict[str, Any] | Release:
+def update_application(
+    actor: Any,
+    app: Application,
+    *,
+    compose: str | None = None,
+    variables: dict[str, str] | None = None,
+    dry_run: bool = False,
+    note: str = "updated",
+) -> dict[str, Any] | Release:
     """Apply a new Compose text and/or variables as the next version (plan first with ``dry_run``)."""
     from apps import stacks
     from apps.scheduler import PlacementError
@@ -332,8 +362,13 @@ def update_application(actor: Any, app: Application, *, compose: str | None = No
     authorize(actor, "cs:UpdateApplication", app)
     current = app.versions.order_by("-number").first()
     if current is None:
-        raise ValidationError({"compose": [_("This application was made from an image; deploy it from a template "
-                                             "to update it with Compose.")]})
+        raise ValidationError(
+            {
+                "compose": [
+                    _("This application was made from an image; deploy it from a template to update it with Compose.")
+                ]
+            }
+        )
     text = compose if compose is not None else current.compose
     values = variables if variables is not None else stacks.version_variables(current)
     try:
@@ -349,10 +384,15 @@ def update_application(actor: Any, app: Application, *, compose: str | None = No
         release = _start_release(actor, app, Release.Kind.UPDATE)
         stacks.write_services(app, prepared.services)
         version = stacks.add_version(app, text, values, actor, note=note)
-        audit.record("cs:UpdateApplication", actor=actor, resource=app.resource_name, target=app.name,
-                     cluster_id=app.cluster_id, parameters={"version": version.number, "variables": values,
-                                                            "release": release.pk},
-                     outcome=audit.OperationLog.Outcome.ACCEPTED)
+        audit.record(
+            "cs:UpdateApplication",
+            actor=actor,
+            resource=app.resource_name,
+            target=app.name,
+            cluster_id=app.cluster_id,
+            parameters={"version": version.number, "variables": values, "release": release.pk},
+            outcome=audit.OperationLog.Outcome.ACCEPTED,
+        )
     return release
 
 
@@ -365,9 +405,23 @@ def rollback_application(actor: Any, app: Application, number: int | None = None
     target = versions.filter(number=number).first() if number else versions[1:2].first()
     if target is None:
         raise ValidationError({"version": [_("No such earlier version.")]})
-    release = update_application(actor, app, compose=target.compose, variables=stacks.version_variables(target),
-                                 note=f"rollback to v{target.number}")
+    release = update_application(
+        actor,
+        app,
+        compose=target.compose,
+        variables=stacks.version_variables(target),
+        note=f"rollback to v{target.number}",
+    )
     assert isinstance(release, Release)
+    audit.record(
+        "cs:RollbackApplication",
+        actor=actor,
+        resource=app.resource_name,
+        target=app.name,
+        cluster_id=app.cluster_id,
+        parameters={"to_version": target.number, "release": release.pk},
+        outcome=audit.OperationLog.Outcome.ACCEPTED,
+    )
     return release
 
 
@@ -384,12 +438,18 @@ def scale_service(actor: Any, app: Application, service_name: str, scale: int) -
     with transaction.atomic():
         authorize(actor, "cs:ScaleService", app)
         Service.objects.filter(pk=service.pk).update(scale=scale)
-        release = _start_release(actor, app, Release.Kind.SCALE,
-                                 {"service": service_name, "from": service.scale, "to": scale})
-        audit.record("cs:ScaleService", actor=actor, resource=app.resource_name, target=f"{app.name}/{service_name}",
-                     cluster_id=app.cluster_id, parameters={"from": service.scale, "to": scale,
-                                                            "release": release.pk},
-                     outcome=audit.OperationLog.Outcome.ACCEPTED)
+        release = _start_release(
+            actor, app, Release.Kind.SCALE, {"service": service_name, "from": service.scale, "to": scale}
+        )
+        audit.record(
+            "cs:ScaleService",
+            actor=actor,
+            resource=app.resource_name,
+            target=f"{app.name}/{service_name}",
+            cluster_id=app.cluster_id,
+            parameters={"from": service.scale, "to": scale, "release": release.pk},
+            outcome=audit.OperationLog.Outcome.ACCEPTED,
+        )
     return release
 
 

@@ -226,12 +226,21 @@ def _rows(services: list[Service]) -> list[Any]:
     for s in services:
         reservations = ((s.spec.get("deploy") or {}).get("resources") or {}).get("reservations") or {}
         legacy = {"ports": [{"target": s.container_port, "published": str(s.host_port)}]} if s.host_port else {}
-        rows.append(ServiceRow(
-            name=s.name, image=s.image, scale=s.scale, is_global=s.is_global, rules=s.rules,
-            depends_on=[d for d in s.depends_on if d in names], latest_image=s.latest_image,
-            reschedule=s.reschedule_on_node_failure, spec=s.spec or legacy,
-            cpus=float(reservations.get("cpus") or 0), memory=int(reservations.get("memory") or 0),
-        ))
+        rows.append(
+            ServiceRow(
+                name=s.name,
+                image=s.image,
+                scale=s.scale,
+                is_global=s.is_global,
+                rules=s.rules,
+                depends_on=[d for d in s.depends_on if d in names],
+                latest_image=s.latest_image,
+                reschedule=s.reschedule_on_node_failure,
+                spec=s.spec or legacy,
+                cpus=float(reservations.get("cpus") or 0),
+                memory=int(reservations.get("memory") or 0),
+            )
+        )
     return rows
 
 
@@ -307,8 +316,10 @@ def _remove_rows(run: Run, rows: list[Container]) -> None:
 def _remove_strays(run: Run) -> None:
     """Containers of this application that no row describes any more (a service an update dropped)."""
     app = run.app
-    known = {(c.service.name, str(c.index), c.node_id)
-             for c in Container.objects.filter(service__application=app).select_related("service")}
+    known = {
+        (c.service.name, str(c.index), c.node_id)
+        for c in Container.objects.filter(service__application=app).select_related("service")
+    }
     for node in Node.objects.filter(cluster_id=app.cluster_id, state=Node.State.READY):
         endpoint = host.Endpoint.of(node)
         for state in host.list_containers(endpoint, {**host.managed(), "berth.application": str(app.pk)}):
@@ -318,8 +329,9 @@ def _remove_strays(run: Run) -> None:
                 run.event(_("%(name)s removed (no longer in the application).") % {"name": state.name})
 
 
-def _start_containers(run: Run, services: list[Service], containers: list[Container],
-                      recreate: set[int] | frozenset[int] = frozenset()) -> None:
+def _start_containers(
+    run: Run, services: list[Service], containers: list[Container], recreate: set[int] | frozenset[int] = frozenset()
+) -> None:
     from apps import converge
 
     app, release = run.app, run.release
@@ -457,8 +469,9 @@ def delete(run: Run) -> None:
     _remove_everything(run, count_progress=True)
     if run.release.params.get("remove_volumes"):
         for node in Node.objects.filter(cluster_id=run.app.cluster_id, state=Node.State.READY):
-            count = host.remove_volumes(host.Endpoint.of(node), {**host.managed(),
-                                                                 "berth.application": str(run.app.pk)})
+            count = host.remove_volumes(
+                host.Endpoint.of(node), {**host.managed(), "berth.application": str(run.app.pk)}
+            )
             if count:
                 run.event(_("%(n)s volume(s) removed from %(node)s.") % {"n": count, "node": node.name})
 

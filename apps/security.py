@@ -51,11 +51,14 @@ def refusals(model: Mapping[str, Any], policy: Mapping[str, Any] | None) -> list
             source = str(volume.get("source", ""))
             if source.rstrip("/") in DOCKER_SOCKETS or source.endswith("docker.sock"):
                 if not rules["allow_docker_socket"]:
-                    found.append(f"{where}.volumes[{index}]: the Docker socket gives the container the host; "
-                                 "it is not allowed on this cluster")
+                    found.append(
+                        f"{where}.volumes[{index}]: the Docker socket gives the container the host; "
+                        "it is not allowed on this cluster"
+                    )
                 continue
             if not _under(source, list(rules["bind_allow"])):
                 allowed = ", ".join(rules["bind_allow"]) or "none"
-                found.append(f"{where}.volumes[{index}]: bind mount of {source} is outside the allowed host paths "
-                             f"({allowed})")
+                found.append(
+                    f"{where}.volumes[{index}]: bind mount of {source} is outside the allowed host paths ({allowed})"
+                )
     return found

@@ -112,8 +112,9 @@ class ComposeApplicationCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=63)
     compose = serializers.CharField(required=False, allow_blank=True, max_length=1024 * 1024 + 1, trim_whitespace=False)
     template = serializers.CharField(required=False, max_length=63)
-    variables = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=4096), required=False,
-                                      default=dict)
+    variables = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=4096), required=False, default=dict
+    )
     config_set = serializers.CharField(required=False, max_length=63, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
 

@@ -66,7 +66,7 @@ def config_values(config_set: ConfigSet | None) -> tuple[dict[str, str], list[st
 def _rule_of(hint: Any) -> dict[str, Any]:
     key = hint.key
     if key.startswith("node.labels."):
-        key = key[len("node.labels."):]
+        key = key[len("node.labels.") :]
     return {"kind": hint.kind, "key": key, "op": hint.op, "value": hint.value, "soft": hint.soft}
 
 
@@ -85,24 +85,27 @@ def rows_of(model: dict[str, Any]) -> list[ServiceRow]:
         labels = compose.aliyun_labels(model, name)
         depends = list((service.get("depends_on") or {}).keys()) + list(labels.depends or ())
         reservations = ((service.get("deploy") or {}).get("resources") or {}).get("reservations") or {}
-        rows.append(ServiceRow(
-            name=name,
-            image=service["image"],
-            scale=compose.service_scale(model, name),
-            is_global=compose.is_global(model, name),
-            rules=[_rule_of(h) for h in (*hints.constraints, *hints.affinities)],
-            depends_on=sorted(set(depends)),
-            latest_image=bool(labels.latest_image),
-            reschedule=hints.reschedule_on_node_failure,
-            spec=service,
-            cpus=float(reservations.get("cpus") or 0),
-            memory=_bytes(reservations.get("memory")),
-        ))
+        rows.append(
+            ServiceRow(
+                name=name,
+                image=service["image"],
+                scale=compose.service_scale(model, name),
+                is_global=compose.is_global(model, name),
+                rules=[_rule_of(h) for h in (*hints.constraints, *hints.affinities)],
+                depends_on=sorted(set(depends)),
+                latest_image=bool(labels.latest_image),
+                reschedule=hints.reschedule_on_node_failure,
+                spec=service,
+                cpus=float(reservations.get("cpus") or 0),
+                memory=_bytes(reservations.get("memory")),
+            )
+        )
     return rows
 
 
-def prepare(actor: Any, cluster: Cluster, name: str, text: str, variables: dict[str, str],
-            config_set: ConfigSet | None) -> Prepared:
+def prepare(
+    actor: Any, cluster: Cluster, name: str, text: str, variables: dict[str, str], config_set: ConfigSet | None
+) -> Prepared:
     """Load the Compose text with the variables (config set, then the given ones) and check the policy."""
     base, secrets = config_values(config_set)
     env = {**base, **{k: str(v) for k, v in (variables or {}).items()}}
@@ -130,11 +133,20 @@ def capacities(cluster: Cluster, app: Application | None, exclude: set[int] = fr
     result = []
     for n in nodes:
         info = n.info or {}
-        result.append(NodeCapacity(
-            id=n.id, name=n.name, zone=n.zone, labels=n.labels, containers=n.containers.count(),
-            cpus=float(info.get("cpus") or 0), memory=int(info.get("memory") or 0), services=own.get(n.id, {}),
-            containers_names=tuple(names.get(n.id, [])), hostname=str(info.get("hostname") or n.name),
-        ))
+        result.append(
+            NodeCapacity(
+                id=n.id,
+                name=n.name,
+                zone=n.zone,
+                labels=n.labels,
+                containers=n.containers.count(),
+                cpus=float(info.get("cpus") or 0),
+                memory=int(info.get("memory") or 0),
+                services=own.get(n.id, {}),
+                containers_names=tuple(names.get(n.id, [])),
+                hostname=str(info.get("hostname") or n.name),
+            )
+        )
     return result
 
 
@@ -146,18 +158,27 @@ def _fixed_port(spec: dict[str, Any]) -> int | None:
     return None
 
 
-def placement(app_name: str, cluster: Cluster, app: Application | None, rows: list[ServiceRow],
-              placed: dict[str, dict[int, int]]) -> dict[str, dict[int, int]]:
+def placement(
+    app_name: str, cluster: Cluster, app: Application | None, rows: list[ServiceRow], placed: dict[str, dict[int, int]]
+) -> dict[str, dict[int, int]]:
     """Where every missing replica of every service goes (``placed``: service → index → node of existing ones)."""
     nodes = capacities(cluster, app)
     demands = []
     for row in rows:
         have = placed.get(row.name, {})
         wanted = [] if row.is_global else [i for i in range(1, row.scale + 1) if i not in have]
-        demands.append(ServiceDemand(
-            row.name, wanted, {i: n for i, n in have.items() if row.is_global or i <= row.scale},
-            _fixed_port(row.spec), tuple(Rule(**r) for r in row.rules), row.cpus, row.memory, row.is_global,
-        ))
+        demands.append(
+            ServiceDemand(
+                row.name,
+                wanted,
+                {i: n for i, n in have.items() if row.is_global or i <= row.scale},
+                _fixed_port(row.spec),
+                tuple(Rule(**r) for r in row.rules),
+                row.cpus,
+                row.memory,
+                row.is_global,
+            )
+        )
     depends = {row.name: row.depends_on for row in rows}
     return place_application(nodes, demands, depends, app=app_name)
 
@@ -189,16 +210,25 @@ def plan(app_name: str, cluster: Cluster, app: Application | None, prepared: Pre
         containers = current.get(row.name, [])
         changed = old is not None and _comparable(old.spec) != _comparable(row.spec)
         keep[row.name] = {c.index: c.node_id for c in containers if row.is_global or c.index <= row.scale}
-        services.append({
-            "name": row.name, "image": row.image, "new": old is None,
-            "image_change": {"from": old.image, "to": row.image} if old and old.image != row.image else None,
-            "scale": {"from": old.scale if old else 0, "to": row.scale}, "global": row.is_global,
-            "recreate": [{"container": c.name, "node": c.node.name} for c in containers
-                         if changed and c.index in keep[row.name]],
-            "remove": [{"container": c.name, "node": c.node.name} for c in containers
-                       if c.index not in keep[row.name]],
-            "create": [],
-        })
+        services.append(
+            {
+                "name": row.name,
+                "image": row.image,
+                "new": old is None,
+                "image_change": {"from": old.image, "to": row.image} if old and old.image != row.image else None,
+                "scale": {"from": old.scale if old else 0, "to": row.scale},
+                "global": row.is_global,
+                "recreate": [
+                    {"container": c.name, "node": c.node.name}
+                    for c in containers
+                    if changed and c.index in keep[row.name]
+                ],
+                "remove": [
+                    {"container": c.name, "node": c.node.name} for c in containers if c.index not in keep[row.name]
+                ],
+                "create": [],
+            }
+        )
     removed = [name for name in existing if name not in {r.name for r in prepared.services}]
     assignment = placement(app_name, cluster, app, prepared.services, keep)
     for item in services:
@@ -209,8 +239,10 @@ def plan(app_name: str, cluster: Cluster, app: Application | None, prepared: Pre
         "cluster": cluster.pk,
         "order": service_order(prepared.services),
         "services": services,
-        "removed_services": [{"name": n, "remove": [{"container": c.name, "node": c.node.name}
-                                                    for c in current.get(n, [])]} for n in removed],
+        "removed_services": [
+            {"name": n, "remove": [{"container": c.name, "node": c.node.name} for c in current.get(n, [])]}
+            for n in removed
+        ],
         "port_conflicts": port_conflicts(cluster, app, prepared.services),
         "missing_images": missing_images(cluster, prepared.services),
     }
@@ -261,13 +293,25 @@ def write_services(app: Application, rows: list[ServiceRow]) -> None:
         first_port = next(iter(row.spec.get("ports") or []), {})
         published = str(first_port.get("published") or "")
         env = {k: ("" if v is None else str(v)) for k, v in (row.spec.get("environment") or {}).items()}
-        service, _created = Service.objects.update_or_create(application=app, name=row.name, defaults={
-            "image": row.image, "command": row.spec.get("command"), "environment": env, "scale": row.scale,
-            "container_port": first_port.get("target"), "host_port": int(published) if published.isdigit() else None,
-            "protocol": first_port.get("protocol", "tcp"), "spec": row.spec, "rules": row.rules,
-            "depends_on": row.depends_on, "is_global": row.is_global, "latest_image": row.latest_image,
-            "reschedule_on_node_failure": row.reschedule,
-        })
+        service, _created = Service.objects.update_or_create(
+            application=app,
+            name=row.name,
+            defaults={
+                "image": row.image,
+                "command": row.spec.get("command"),
+                "environment": env,
+                "scale": row.scale,
+                "container_port": first_port.get("target"),
+                "host_port": int(published) if published.isdigit() else None,
+                "protocol": first_port.get("protocol", "tcp"),
+                "spec": row.spec,
+                "rules": row.rules,
+                "depends_on": row.depends_on,
+                "is_global": row.is_global,
+                "latest_image": row.latest_image,
+                "reschedule_on_node_failure": row.reschedule,
+            },
+        )
         keep.append(service.pk)
     Service.objects.filter(application=app).exclude(pk__in=keep).delete()
 
@@ -278,7 +322,11 @@ def add_version(app: Application, text: str, variables: dict[str, str], actor: A
 
     number = (app.versions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
     version = AppVersion.objects.create(
-        application=app, number=number, compose=text, created_by=actor, note=note[:200],
+        application=app,
+        number=number,
+        compose=text,
+        created_by=actor,
+        note=note[:200],
         variables_sealed=seal(json.dumps(variables, sort_keys=True), secret=settings.BERTH_ENCRYPTION_KEY),
     )
     Application.objects.filter(pk=app.pk).update(version=number)

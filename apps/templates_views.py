@@ -33,8 +33,12 @@ def check_compose_text(text: str) -> None:
 class TemplateForm(forms.Form):
     name = forms.CharField(label=gettext_lazy("Name"), max_length=63, validators=[NAME_VALIDATOR])
     description = forms.CharField(label=gettext_lazy("Description"), max_length=300, required=False)
-    compose = forms.CharField(label=gettext_lazy("Compose file"), max_length=MAX_COMPOSE_BYTES + 1, strip=False,
-                              widget=forms.Textarea(attrs={"rows": 18, "spellcheck": "false", "class": "code"}))
+    compose = forms.CharField(
+        label=gettext_lazy("Compose file"),
+        max_length=MAX_COMPOSE_BYTES + 1,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 18, "spellcheck": "false", "class": "code"}),
+    )
 
 
 def _source(request: HttpRequest, kind: str, key: str) -> tuple[str, str, Template | None]:
@@ -50,22 +54,32 @@ def _source(request: HttpRequest, kind: str, key: str) -> tuple[str, str, Templa
 
 @page("cs:DescribeTemplates")
 def template_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "apps/template_list.html", {"templates": Template.objects.visible_to(request.user),
-                                                       "samples": library.samples()})
+    return render(
+        request,
+        "apps/template_list.html",
+        {"templates": Template.objects.visible_to(request.user), "samples": library.samples()},
+    )
 
 
 @page("cs:DescribeTemplates", "cs:CreateTemplate", "cs:UpdateTemplate")
 def template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     instance = get_object_or_404(Template.objects.visible_to(request.user), pk=pk) if pk is not None else None
-    initial = {"name": instance.name, "description": instance.description, "compose": instance.compose} if instance \
+    initial = (
+        {"name": instance.name, "description": instance.description, "compose": instance.compose}
+        if instance
         else {"compose": (library.sample(request.GET.get("from", "")) or library.samples()[0]).compose}
+    )
     form = TemplateForm(request.POST or None, initial=initial)
     graph = None
     if request.method == "POST" and form.is_valid():
         try:
-            saved = library.save_template(request.user, name=form.cleaned_data["name"],
-                                          compose_text=form.cleaned_data["compose"],
-                                          description=form.cleaned_data["description"], template=instance)
+            saved = library.save_template(
+                request.user,
+                name=form.cleaned_data["name"],
+                compose_text=form.cleaned_data["compose"],
+                description=form.cleaned_data["description"],
+                template=instance,
+            )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
@@ -77,8 +91,11 @@ def template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         graph = library.graph(library.check(text or ""))
     except ValidationError:
         graph = None
-    return render(request, "apps/template_form.html", {"form": form, "template": instance, "graph": graph,
-                                                       "parameters": library.parameters(text or "")})
+    return render(
+        request,
+        "apps/template_form.html",
+        {"form": form, "template": instance, "graph": graph, "parameters": library.parameters(text or "")},
+    )
 
 
 @page("cs:DeleteTemplate")
@@ -93,16 +110,21 @@ def template_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def deploy_form_class(parameters: list[dict[str, Any]], user: Any) -> type[forms.Form]:
     """A form with the cluster, the application name, a config set, and one field per ${VAR} parameter."""
     fields: dict[str, forms.Field] = {
-        "cluster": forms.ModelChoiceField(queryset=Cluster.objects.visible_to(user, "cs:CreateApplication"),
-                                          label=gettext_lazy("Cluster"), empty_label=None),
-        "app_name": forms.CharField(label=gettext_lazy("Application name"), max_length=63,
-                                    validators=[NAME_VALIDATOR]),
-        "config_set": forms.ModelChoiceField(queryset=ConfigSet.objects.visible_to(user), required=False,
-                                             label=gettext_lazy("Config set")),
+        "cluster": forms.ModelChoiceField(
+            queryset=Cluster.objects.visible_to(user, "cs:CreateApplication"),
+            label=gettext_lazy("Cluster"),
+            empty_label=None,
+        ),
+        "app_name": forms.CharField(label=gettext_lazy("Application name"), max_length=63, validators=[NAME_VALIDATOR]),
+        "config_set": forms.ModelChoiceField(
+            queryset=ConfigSet.objects.visible_to(user), required=False, label=gettext_lazy("Config set")
+        ),
     }
     for item in parameters:
         fields[f"var_{item['name']}"] = forms.CharField(
-            label=item["name"], required=False, initial=item["default"] or "",
+            label=item["name"],
+            required=False,
+            initial=item["default"] or "",
             help_text=item["message"] or (_("required") if item["required"] else ""),
         )
     return type("DeployForm", (forms.Form,), fields)
@@ -121,8 +143,15 @@ def template_deploy(request: HttpRequest, kind: str, key: str) -> HttpResponse:
         confirm = request.POST.get("confirm") == "1"
         try:
             result = operations.deploy_compose(
-                request.user, data["cluster"], name=data["app_name"], compose=text, variables=variables,
-                config_set=data["config_set"], template=template, dry_run=not confirm)
+                request.user,
+                data["cluster"],
+                name=data["app_name"],
+                compose=text,
+                variables=variables,
+                config_set=data["config_set"],
+                template=template,
+                dry_run=not confirm,
+            )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 form.add_error(None, [f"{field}: {e}" for e in errors] if field != "__all__" else errors)
@@ -132,9 +161,19 @@ def template_deploy(request: HttpRequest, kind: str, key: str) -> HttpResponse:
             if confirm:
                 return redirect("apps:detail", pk=result.application_id)
             plan = result
-    return render(request, "apps/template_deploy.html", {
-        "form": form, "source_name": name, "kind": kind, "key": key, "plan": plan,
-        "plan_json": json.dumps(plan, indent=1) if plan else "", "graph": _graph_or_none(text)})
+    return render(
+        request,
+        "apps/template_deploy.html",
+        {
+            "form": form,
+            "source_name": name,
+            "kind": kind,
+            "key": key,
+            "plan": plan,
+            "plan_json": json.dumps(plan, indent=1) if plan else "",
+            "graph": _graph_or_none(text),
+        },
+    )
 
 
 def _graph_or_none(text: str) -> dict[str, Any] | None:

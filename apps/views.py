@@ -70,8 +70,14 @@ ACTIONS = {
 }
 
 
-@page("cs:StartApplication", "cs:StopApplication", "cs:RestartApplication", "cs:KillApplication",
-      "cs:RedeployApplication", "cs:DeleteApplication")
+@page(
+    "cs:StartApplication",
+    "cs:StopApplication",
+    "cs:RestartApplication",
+    "cs:KillApplication",
+    "cs:RedeployApplication",
+    "cs:DeleteApplication",
+)
 @require_POST
 def application_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     app = get_object_or_404(Application.objects.visible_to(request.user), pk=pk)
@@ -97,8 +103,9 @@ def application_change(request: HttpRequest, pk: int, change: str) -> HttpRespon
     app = get_object_or_404(Application.objects.visible_to(request.user).select_related("cluster"), pk=pk)
     try:
         if change == "scale":
-            operations.scale_service(request.user, app, request.POST.get("service", ""),
-                                     int(request.POST.get("scale", "-1")))
+            operations.scale_service(
+                request.user, app, request.POST.get("service", ""), int(request.POST.get("scale", "-1"))
+            )
         elif change == "rollback":
             operations.rollback_application(request.user, app, int(request.POST.get("version", "0")) or None)
         else:

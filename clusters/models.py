@@ -53,7 +53,8 @@ class Cluster(models.Model):
     client_cert = models.TextField(blank=True, help_text="Berth's client certificate for the nodes (PEM)")
     client_key_sealed = models.TextField(blank=True, help_text="its key, encrypted at rest")
     security_policy = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text="what sub-accounts may deploy: allow_privileged, allow_host_namespaces, allow_devices, "
         "allow_docker_socket (booleans), bind_allow (host path prefixes)",
     )

@@ -44,10 +44,16 @@ api_v1 = [
         )
         for action in ("start", "stop", "restart", "kill", "redeploy", "rollback")
     ],
-    path("clusters/<int:cluster_id>/applications/<str:name>/services/<str:service>/scale",
-         apps_api.ScaleView.as_view(), name="api-service-scale"),
-    path("clusters/<int:cluster_id>/applications/<str:name>/versions", apps_api.VersionsView.as_view(),
-         name="api-application-versions"),
+    path(
+        "clusters/<int:cluster_id>/applications/<str:name>/services/<str:service>/scale",
+        apps_api.ScaleView.as_view(),
+        name="api-service-scale",
+    ),
+    path(
+        "clusters/<int:cluster_id>/applications/<str:name>/versions",
+        apps_api.VersionsView.as_view(),
+        name="api-application-versions",
+    ),
     path("templates", apps_api.TemplateListView.as_view(), name="api-templates"),
     path("templates/validate", apps_api.TemplateValidateView.as_view(), name="api-templates-validate"),
     path("templates/<str:name>", apps_api.TemplateDetailView.as_view(), name="api-template"),

@@ -7,99 +7,171 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_tenant_password_min_length_and_more'),
-        ('apps', '0002_service_reschedule_on_node_failure'),
+        ("accounts", "0002_tenant_password_min_length_and_more"),
+        ("apps", "0002_service_reschedule_on_node_failure"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='application',
-            name='template',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='applications', to='apps.template'),
+            model_name="application",
+            name="template",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="applications",
+                to="apps.template",
+            ),
         ),
         migrations.AddField(
-            model_name='application',
-            name='version',
-            field=models.PositiveIntegerField(default=0, help_text='the version in force (AppVersion.number)'),
+            model_name="application",
+            name="version",
+            field=models.PositiveIntegerField(default=0, help_text="the version in force (AppVersion.number)"),
         ),
         migrations.AddField(
-            model_name='release',
-            name='params',
+            model_name="release",
+            name="params",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddField(
-            model_name='service',
-            name='depends_on',
+            model_name="service",
+            name="depends_on",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='service',
-            name='is_global',
+            model_name="service",
+            name="is_global",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='service',
-            name='latest_image',
-            field=models.BooleanField(default=False, help_text='pull the image again at every deploy'),
+            model_name="service",
+            name="latest_image",
+            field=models.BooleanField(default=False, help_text="pull the image again at every deploy"),
         ),
         migrations.AddField(
-            model_name='service',
-            name='rules',
-            field=models.JSONField(blank=True, default=list, help_text='scheduling rules (constraints, affinities)'),
+            model_name="service",
+            name="rules",
+            field=models.JSONField(blank=True, default=list, help_text="scheduling rules (constraints, affinities)"),
         ),
         migrations.AddField(
-            model_name='service',
-            name='spec',
-            field=models.JSONField(blank=True, default=dict, help_text='the service as the Compose loader normalized it'),
+            model_name="service",
+            name="spec",
+            field=models.JSONField(
+                blank=True, default=dict, help_text="the service as the Compose loader normalized it"
+            ),
         ),
         migrations.AlterField(
-            model_name='release',
-            name='kind',
-            field=models.CharField(choices=[('deploy', 'deploy'), ('start', 'start'), ('stop', 'stop'), ('restart', 'restart'), ('delete', 'delete'), ('update', 'update'), ('scale', 'scale'), ('kill', 'kill'), ('redeploy', 'redeploy')], max_length=10),
+            model_name="release",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("deploy", "deploy"),
+                    ("start", "start"),
+                    ("stop", "stop"),
+                    ("restart", "restart"),
+                    ("delete", "delete"),
+                    ("update", "update"),
+                    ("scale", "scale"),
+                    ("kill", "kill"),
+                    ("redeploy", "redeploy"),
+                ],
+                max_length=10,
+            ),
         ),
         migrations.CreateModel(
-            name='ConfigSet',
+            name="ConfigSet",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=63, validators=[django.core.validators.RegexValidator('^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$', 'Use 1-63 lower-case letters, digits and hyphens; start and end with a letter or digit.')], verbose_name='name')),
-                ('description', models.CharField(blank=True, max_length=300, verbose_name='description')),
-                ('variables', models.JSONField(blank=True, default=dict, help_text='{"NAME": {"value": "...", "secret": false}}; secret values sealed')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='config_sets', to='accounts.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=63,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+                                "Use 1-63 lower-case letters, digits and hyphens; start and end with a letter or digit.",
+                            )
+                        ],
+                        verbose_name="name",
+                    ),
+                ),
+                ("description", models.CharField(blank=True, max_length=300, verbose_name="description")),
+                (
+                    "variables",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='{"NAME": {"value": "...", "secret": false}}; secret values sealed',
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="config_sets", to="accounts.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.AddField(
-            model_name='application',
-            name='config_set',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='applications', to='apps.configset'),
+            model_name="application",
+            name="config_set",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="applications",
+                to="apps.configset",
+            ),
         ),
         migrations.CreateModel(
-            name='AppVersion',
+            name="AppVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('compose', models.TextField()),
-                ('variables_sealed', models.TextField(blank=True, help_text='the variables used, as sealed JSON')),
-                ('digests', models.JSONField(blank=True, default=dict, help_text='service → image digest, as deployed')),
-                ('note', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('application', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='apps.application')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('release', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='apps.release')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                ("compose", models.TextField()),
+                ("variables_sealed", models.TextField(blank=True, help_text="the variables used, as sealed JSON")),
+                (
+                    "digests",
+                    models.JSONField(blank=True, default=dict, help_text="service → image digest, as deployed"),
+                ),
+                ("note", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "application",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="versions", to="apps.application"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "release",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="apps.release",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['application_id', '-number'],
-                'constraints': [models.UniqueConstraint(fields=('application', 'number'), name='app_version_unique')],
+                "ordering": ["application_id", "-number"],
+                "constraints": [models.UniqueConstraint(fields=("application", "number"), name="app_version_unique")],
             },
         ),
         migrations.AddConstraint(
-            model_name='configset',
-            constraint=models.UniqueConstraint(fields=('tenant', 'name'), name='config_set_name_unique_in_tenant'),
+            model_name="configset",
+            constraint=models.UniqueConstraint(fields=("tenant", "name"), name="config_set_name_unique_in_tenant"),
         ),
     ]

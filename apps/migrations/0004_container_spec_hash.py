@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('apps', '0003_application_template_application_version_and_more'),
+        ("apps", "0003_application_template_application_version_and_more"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='container',
-            name='spec_hash',
-            field=models.CharField(blank=True, help_text='hash of the service spec it was made from', max_length=40),
+            model_name="container",
+            name="spec_hash",
+            field=models.CharField(blank=True, help_text="hash of the service spec it was made from", max_length=40),
         ),
     ]

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clusters', '0003_attachtoken_nodetask_cluster_ca_cert_and_more'),
+        ("clusters", "0003_attachtoken_nodetask_cluster_ca_cert_and_more"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='cluster',
-            name='security_policy',
-            field=models.JSONField(blank=True, default=dict, help_text='what sub-accounts may deploy: allow_privileged, allow_host_namespaces, allow_devices, allow_docker_socket (booleans), bind_allow (host path prefixes)'),
+            model_name="cluster",
+            name="security_policy",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="what sub-accounts may deploy: allow_privileged, allow_host_namespaces, allow_devices, allow_docker_socket (booleans), bind_allow (host path prefixes)",
+            ),
         ),
     ]

@@ -1,0 +1,71 @@
+"""In Chromium: write a template, see its services and parameters, fill the parameter form, read the plan,
+deploy, and watch the progress live."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from apps.models import Application
+from clusters.operations import ensure_local_cluster
+from tests import harness
+from tests.conftest import PASSWORD, make_tenant
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+TEMPLATE = """services:
+  web:
+    image: local/busybox:1
+    command: httpd -f -p 80 -h /www
+    ports: ["80"]
+    depends_on: [api]
+    environment:
+      GREETING: ${GREETING:?say something}
+    labels:
+      aliyun.scale: "2"
+  api:
+    image: local/busybox:1
+    command: sleep 3600
+    init: true
+"""
+
+
+def test_template_to_live_deploy(stack: harness.Stack, page: Page) -> None:
+    page.set_default_timeout(30_000)
+    owner = make_tenant("acme")
+    ensure_local_cluster(owner.tenant)
+    page.goto(stack.url + "/login/")
+    page.get_by_label("User name").fill("admin@acme")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    page.locator("nav.sidenav").get_by_role("link", name="Templates").click()
+    expect(page.locator('tr[data-sample="three-tier"]')).to_be_visible()
+    page.get_by_role("link", name="Create template").click()
+    page.get_by_label("Name").fill("stack")
+    page.get_by_label("Compose file").fill(TEMPLATE.replace("depends_on: [api]", "depends_on: [nope]"))
+    page.get_by_role("button", name="Save").click()
+    error = page.get_by_test_id("error-compose")
+    expect(error).to_have_count(1)
+    expect(error).to_contain_text("services.web.depends_on")  # the error names service and key
+    page.get_by_label("Compose file").fill(TEMPLATE)
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id("graph")).to_contain_text("depends on api")
+
+    page.get_by_role("link", name="Deploy").click()
+    page.get_by_label("Application name").fill("greeter")
+    page.get_by_label("GREETING").fill("hola")
+    page.get_by_test_id("show-plan").click()
+    plan = page.get_by_test_id("plan")
+    expect(plan.locator('tr[data-plan-service="web"]')).to_contain_text("greeter_web_2")
+    assert not Application.objects.filter(name="greeter").exists()
+    page.get_by_test_id("apply").click()
+
+    expect(page.get_by_role("heading", name=re.compile("greeter"))).to_be_visible()
+    expect(page.locator("#release-progress")).to_have_attribute("aria-valuenow", "100")
+    for name in ("greeter_web_1", "greeter_web_2", "greeter_api_1"):
+        expect(page.locator(f'tr[data-container="{name}"] .state')).to_have_text("running")
+    expect(page.locator('tr[data-service="web"]')).to_contain_text("2")
+    page.screenshot(path=str(harness.LOG_DIR / "e2e-template.png"), full_page=True)

@@ -1,0 +1,210 @@
+"""Compose applications through the API without an engine: plans, refusals, templates, config sets, policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts import operations as ram
+from accounts.models import AccessKey, User
+from apps import security
+from apps.models import Application, ConfigSet, Template
+from clusters.models import Cluster, Node
+from console.models import OperationLog
+from tests.conftest import PASSWORD
+
+APP = """
+services:
+  web:
+    image: local/busybox:1
+    ports: ["8080:80"]
+    depends_on: [db]
+    environment: ["PASSWORD=${DB_PASSWORD}", "MODE=${MODE:-prod}"]
+  db:
+    image: local/busybox:1
+"""
+
+
+def client_for(user: User) -> APIClient:
+    key, secret = AccessKey.objects.issue(user)
+    c = APIClient()
+    c.credentials(HTTP_AUTHORIZATION=f"Bearer {key.key_id}:{secret}")
+    return c
+
+
+@pytest.fixture
+def cluster(owner: User) -> Cluster:
+    cluster = Cluster.objects.create(tenant=owner.tenant, name="c1")
+    for i in (1, 2):
+        Node.objects.create(
+            cluster=cluster,
+            name=f"n{i}",
+            endpoint=f"unix:///nonexistent-n{i}.sock",
+            publish_ip="127.0.0.1",
+            state=Node.State.READY,
+        )
+    return cluster
+
+
+def test_plan_changes_nothing_and_says_where(owner: User, cluster: Cluster) -> None:
+    api = client_for(owner)
+    response = api.post(
+        f"/api/v1/clusters/{cluster.pk}/applications?dry_run=true",
+        {"name": "shop", "compose": APP, "variables": {"DB_PASSWORD": "s3"}},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    plan = response.json()
+    assert plan["order"] == ["db", "web"]
+    assert sorted(c["container"] for s in plan["services"] for c in s["create"]) == ["shop_db_1", "shop_web_1"]
+    assert set(plan["missing_images"]) == {"n1", "n2"}  # the nodes did not answer: the images count as missing
+    assert not Application.objects.exists()
+
+
+def test_unset_variable_and_bad_compose_are_refused_and_logged(owner: User, cluster: Cluster) -> None:
+    api = client_for(owner)
+    url = f"/api/v1/clusters/{cluster.pk}/applications"
+    missing = api.post(url, {"name": "shop", "compose": APP}, format="json")
+    assert missing.status_code == 400 and "DB_PASSWORD" in " ".join(missing.json()["compose"])
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(12)
+    )
+    for text in (
+        bomb,
+        "services:\n  web:\n    build: .\n",
+        "services:\n  w;rm:\n    image: x\n",
+        "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n",
+        "services:\n  a:\n    image: x\n    ports: ['70000:80']\n",
+        "services:\n\ta:\n  image: x\n",
+    ):
+        response = api.post(url, {"name": "bad", "compose": text}, format="json")
+        assert response.status_code == 400, text
+        assert response.json()["compose"]
+    assert not Application.objects.exists()
+    assert OperationLog.objects.filter(action="cs:CreateApplication", outcome="failure").count() >= 6
+
+
+def test_security_policy_binds_sub_accounts_not_the_owner(owner: User, cluster: Cluster) -> None:
+    risky = """
+services:
+  tool:
+    image: local/busybox:1
+    privileged: true
+    network_mode: host
+    volumes: ["/var/run/docker.sock:/var/run/docker.sock", "/etc:/host-etc"]
+"""
+    dev = ram.create_subaccount(owner, name="dev2", password=PASSWORD)
+    ram.grant(owner, "user:dev2", cluster, "operator")
+    dev = User.objects.get(pk=dev.pk)
+    response = client_for(dev).post(
+        f"/api/v1/clusters/{cluster.pk}/applications?dry_run=true", {"name": "tool", "compose": risky}, format="json"
+    )
+    assert response.status_code == 400
+    problems = " ".join(response.json()["compose"])
+    for key in ("privileged", "network_mode", "volumes[0]", "Docker socket", "volumes[1]"):
+        assert key in problems
+    owner_plan = client_for(owner).post(
+        f"/api/v1/clusters/{cluster.pk}/applications?dry_run=true", {"name": "tool", "compose": risky}, format="json"
+    )
+    assert owner_plan.status_code == 200
+    cluster.security_policy = {
+        "allow_privileged": True,
+        "allow_host_namespaces": True,
+        "allow_docker_socket": True,
+        "bind_allow": ["/etc"],
+    }
+    cluster.save()
+    assert (
+        client_for(dev)
+        .post(
+            f"/api/v1/clusters/{cluster.pk}/applications?dry_run=true",
+            {"name": "tool", "compose": risky},
+            format="json",
+        )
+        .status_code
+        == 200
+    )
+
+
+def test_policy_core() -> None:
+    model: dict[str, Any] = {
+        "services": {
+            "a": {
+                "volumes": [{"type": "bind", "source": "/srv/data/x", "target": "/x"}],
+                "pid": "host",
+                "devices": ["/dev/sda:/dev/sda"],
+                "cap_add": ["SYS_ADMIN"],
+            }
+        }
+    }
+    found = security.refusals(model, {"bind_allow": ["/srv/data"]})
+    assert [f.split(":")[0] for f in found] == ["services.a.pid", "services.a.devices", "services.a.cap_add"]
+    assert security.refusals(model, {"bind_allow": ["/srv/dat"]})[-1].startswith("services.a.volumes[0]")
+
+
+def test_templates_api_and_samples(owner: User) -> None:
+    api = client_for(owner)
+    listed = api.get("/api/v1/templates").json()
+    assert {s["name"] for s in listed["samples"]} == {"web-db", "three-tier", "worker-queue"}
+    web_db = next(s for s in listed["samples"] if s["name"] == "web-db")
+    assert {p["name"] for p in web_db["parameters"]} >= {"WEB_IMAGE", "DB_PASSWORD"}
+    assert next(p for p in web_db["parameters"] if p["name"] == "DB_PASSWORD")["required"]
+    bad = api.post(
+        "/api/v1/templates", {"name": "t1", "compose": "services:\n  web:\n    image: x\n    bogus: 1\n"}, format="json"
+    )
+    assert bad.status_code == 400 and "services.web" in bad.json()["compose"][0] and "bogus" in bad.json()["compose"][0]
+    assert api.post("/api/v1/templates", {"name": "t1", "compose": APP}, format="json").status_code == 201
+    assert api.get("/api/v1/templates/t1").json()["parameters"][0]["name"] == "DB_PASSWORD"
+    assert (
+        api.put(
+            "/api/v1/templates/t1", {"name": "t1", "compose": APP.replace("8080", "8081")}, format="json"
+        ).status_code
+        == 200
+    )
+    valid = api.post(
+        "/api/v1/templates/validate", {"compose": APP, "variables": {"DB_PASSWORD": "x"}}, format="json"
+    ).json()
+    assert valid["valid"] and valid["graph"]["depends"] == [{"from": "web", "to": "db"}]
+    invalid = api.post("/api/v1/templates/validate", {"compose": "services: [1]"}, format="json")
+    assert invalid.status_code == 400 and invalid.json()["valid"] is False
+    assert api.delete("/api/v1/templates/t1").status_code == 204
+    assert not Template.objects.exists()
+
+
+def test_config_sets_keep_secrets_and_feed_deploys(owner: User, cluster: Cluster) -> None:
+    api = client_for(owner)
+    made = api.post(
+        "/api/v1/config-sets",
+        {
+            "name": "prod",
+            "variables": {
+                "DB_PASSWORD": {"value": "hunter2", "secret": True},
+                "MODE": {"value": "fast", "secret": False},
+            },
+        },
+        format="json",
+    )
+    assert made.status_code == 201
+    assert made.json()["variables"] == {
+        "DB_PASSWORD": {"value": None, "secret": True},
+        "MODE": {"value": "fast", "secret": False},
+    }
+    stored = ConfigSet.objects.get(name="prod").variables["DB_PASSWORD"]["value"]
+    assert "hunter2" not in stored
+    plan = api.post(
+        f"/api/v1/clusters/{cluster.pk}/applications?dry_run=true",
+        {"name": "shop", "compose": APP, "config_set": "prod"},
+        format="json",
+    )
+    assert plan.status_code == 200, plan.content
+    assert "hunter2" not in str(OperationLog.objects.values_list("parameters", flat=True))
+    assert "hunter2" not in api.get("/api/v1/config-sets/prod").content.decode()
+    changed = api.put(
+        "/api/v1/config-sets/prod",
+        {"name": "prod", "variables": {"DB_PASSWORD": {"secret": True}, "MODE": {"value": "slow"}}},
+        format="json",
+    ).json()
+    assert changed["variables"]["MODE"]["value"] == "slow" and changed["applications"] == []
+    assert ConfigSet.objects.get(name="prod").variables["DB_PASSWORD"]["value"] == stored  # secret kept
