@@ -158,9 +158,12 @@ def _spec(app: Application, service: Service, release: Release, container: Conta
     )
 
 
-def _record_state(run: Run, container: Container, state: host.ContainerState) -> None:
+def _record_state(run: Run, container: Container, state: host.ContainerState, spec_hash: str | None = None) -> None:
     port = next(iter(state.ports.values()), None)
-    Container.objects.filter(pk=container.pk).update(docker_id=state.id, state=state.state, published_port=port)
+    fields: dict[str, Any] = {"docker_id": state.id, "state": state.state, "published_port": port}
+    if spec_hash is not None:
+        fields["spec_hash"] = spec_hash
+    Container.objects.filter(pk=container.pk).update(**fields)
     container.docker_id, container.state, container.published_port = state.id, state.state, port
     run.container_changed(container)
 
@@ -266,9 +269,9 @@ def _converge(run: Run, services: list[Service], *, pull: bool, recreate_all: bo
     _prepare_nodes(run, involved, services, pull=pull)
     _remove_rows(run, changes["remove"])
     recreate_ids = {r.pk for r in changes["recreate"]}
-    for service_name in stacks.service_order(_rows(services)):
-        group = [r for r in work.values() if r.service.name == service_name]
-        if group:
+    for level in stacks.levels(_rows(services)):
+        group = [r for r in work.values() if r.service.name in level]
+        if group:  # services of one level do not depend on each other: all their containers at once
             _start_containers(run, services, group, recreate_ids)
     _remove_strays(run)
 
@@ -336,6 +339,7 @@ def _start_containers(
 
     app, release = run.app, run.release
     by_service = {s.pk: s for s in services}
+    hashes = {s.pk: converge.spec_hash(s) for s in services}
     errors: list[str] = []
 
     def work(c: Container) -> tuple[host.ContainerState, bool]:
@@ -353,8 +357,7 @@ def _start_containers(
             run.event(_("%(name)s failed: %(reason)s") % {"name": c.name, "reason": exc}, "error")
             return
         state, _created = result
-        _record_state(run, c, state)
-        Container.objects.filter(pk=c.pk).update(spec_hash=converge.spec_hash(by_service[c.service_id]))
+        _record_state(run, c, state, spec_hash=hashes[c.service_id])
         run.step(_("%(name)s is %(state)s on %(node)s.") % {"name": c.name, "state": state.state, "node": c.node.name})
 
     _pool_map(containers, work, done)

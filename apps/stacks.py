@@ -188,6 +188,20 @@ def service_order(rows: list[ServiceRow] | list[Service]) -> list[str]:
     return order_services({r.name: list(r.depends_on) for r in rows})
 
 
+def levels(rows: list[ServiceRow] | list[Service]) -> list[set[str]]:
+    """Services grouped by dependency depth: the first group depends on nothing, each next one only on earlier
+    groups. Containers of one group can start together."""
+    order = service_order(rows)
+    depth: dict[str, int] = {}
+    deps = {r.name: [d for d in r.depends_on if d in {x.name for x in rows}] for r in rows}
+    for name in order:
+        depth[name] = 1 + max((depth[d] for d in deps[name]), default=-1)
+    grouped: list[set[str]] = [set() for _ in range(max(depth.values(), default=-1) + 1)]
+    for name, level in depth.items():
+        grouped[level].add(name)
+    return grouped
+
+
 def _comparable(spec: dict[str, Any]) -> str:
     trimmed = {k: v for k, v in spec.items() if k not in ("deploy", "scale")}
     labels = {k: v for k, v in (trimmed.get("labels") or {}).items() if k != "aliyun.scale"}

@@ -30,6 +30,7 @@ ENV = {
     "DATABASE_URL": f"sqlite:///{DATA / 'bench.sqlite3'}",
     "BERTH_CELERY_QUEUE": "berth-bench",
     "BERTH_CHANNEL_PREFIX": "berth-bench",
+    "BERTH_INSTANCE": "berth-bench",
     "REDIS_URL": "redis://127.0.0.1:6379/14",
     "BERTH_STOP_TIMEOUT": "1",
     "BERTH_LOG_LEVEL": "WARNING",

@@ -22,7 +22,7 @@ sock="unix://$run/docker.sock"
 
 dockerd_cmd() {
   echo "nsenter --net=/run/netns/$ns dockerd --data-root $root --exec-root $run/exec --pidfile $run/dockerd.pid" \
-    "-H $sock --bip 10.251.$n.1/24 --default-address-pool base=10.252.$n.0/24,size=28" \
+    "-H $sock --bip 10.251.$n.1/24 --default-address-pool base=10.252.0.0/16,size=24" \
     "--containerd-namespace berth-n$n --containerd-plugins-namespace berth-n$n-plugins"
 }
 

