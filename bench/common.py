@@ -37,8 +37,12 @@ class Api:
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}", data=data, method=method,
-                                     headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{PORT}{path}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 - 127.0.0.1 only
             return json.loads(resp.read() or b"{}")
 
@@ -53,8 +57,9 @@ class Api:
 
 
 def sh(*argv: str, stdin: str | None = None) -> str:
-    return subprocess.run(argv, cwd=ROOT, env={**os.environ, **ENV}, check=True, capture_output=True, text=True,
-                          input=stdin).stdout.strip()
+    return subprocess.run(
+        argv, cwd=ROOT, env={**os.environ, **ENV}, check=True, capture_output=True, text=True, input=stdin
+    ).stdout.strip()
 
 
 @contextmanager
@@ -67,18 +72,55 @@ def berth() -> Iterator[Api]:
     (DATA / "bench.sqlite3").unlink(missing_ok=True)
     py = sys.executable
     sh(py, "manage.py", "migrate", "-v0")
-    sh(py, "manage.py", "create_tenant", "--name", "Bench", "--alias", "bench", "--admin", "bench",
-       "--password-stdin", stdin="Bench-pass-123\n")
+    sh(
+        py,
+        "manage.py",
+        "create_tenant",
+        "--name",
+        "Bench",
+        "--alias",
+        "bench",
+        "--admin",
+        "bench",
+        "--password-stdin",
+        stdin="Bench-pass-123\n",
+    )
     key = sh(py, "manage.py", "create_access_key", "--tenant", "bench", "--user", "bench").splitlines()[-1]
     redis.Redis.from_url(ENV["REDIS_URL"]).flushdb()
     log = (DATA / "processes.log").open("w")
     env = {**os.environ, **ENV}
     procs = [
-        subprocess.Popen([py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(PORT), "console.asgi:application"],
-                         cwd=ROOT, env=env, stdout=log, stderr=log),
-        subprocess.Popen([py, "-m", "celery", "-A", "console", "worker", "--pool", "threads", "--concurrency", "4",
-                          "--queues", ENV["BERTH_CELERY_QUEUE"], "--without-mingle", "--without-gossip",
-                          "--loglevel", "WARNING"], cwd=ROOT, env=env, stdout=log, stderr=log),
+        subprocess.Popen(
+            [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(PORT), "console.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+        ),
+        subprocess.Popen(
+            [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "console",
+                "worker",
+                "--pool",
+                "threads",
+                "--concurrency",
+                "4",
+                "--queues",
+                ENV["BERTH_CELERY_QUEUE"],
+                "--without-mingle",
+                "--without-gossip",
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+        ),
     ]
     api = Api(key)
     try:

@@ -27,8 +27,14 @@ from common import ROOT, berth  # noqa: E402
 def compose_file(services: int, replicas: int) -> str:
     lines = ["services:"]
     for i in range(1, services + 1):
-        lines += [f"  s{i}:", "    image: local/busybox:1", "    command: sleep 3600", "    init: true",
-                  "    deploy:", f"      replicas: {replicas}"]
+        lines += [
+            f"  s{i}:",
+            "    image: local/busybox:1",
+            "    command: sleep 3600",
+            "    init: true",
+            "    deploy:",
+            f"      replicas: {replicas}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -47,15 +53,20 @@ def compose_round(text: str, total: int) -> float:
         path = Path(folder) / "compose.yml"
         path.write_text(text)
         started = time.monotonic()
-        subprocess.run([str(binary), "-p", "benchcompose", "-f", str(path), "up", "-d", "--quiet-pull"], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [str(binary), "-p", "benchcompose", "-f", str(path), "up", "-d", "--quiet-pull"],
+            check=True,
+            capture_output=True,
+        )
         client = docker.from_env()
-        running = client.containers.list(filters={"label": "com.docker.compose.project=benchcompose",
-                                                  "status": "running"})
+        running = client.containers.list(
+            filters={"label": "com.docker.compose.project=benchcompose", "status": "running"}
+        )
         elapsed = time.monotonic() - started
         assert len(running) == total, f"compose: {len(running)} of {total} running"
-        subprocess.run([str(binary), "-p", "benchcompose", "-f", str(path), "down", "-t", "1"], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [str(binary), "-p", "benchcompose", "-f", str(path), "down", "-t", "1"], check=True, capture_output=True
+        )
     return elapsed
 
 
@@ -90,11 +101,15 @@ def main() -> None:
         nodes = []
         try:
             for number in (61, 62):
-                endpoint = subprocess.run([script, "up", str(number)], check=True, capture_output=True,
-                                          text=True).stdout.strip()
+                endpoint = subprocess.run(
+                    [script, "up", str(number)], check=True, capture_output=True, text=True
+                ).stdout.strip()
                 nodes.append(number)
-                api.call("POST", f"/api/v1/clusters/{local}/nodes",
-                         {"name": f"n{number}", "endpoint": endpoint, "publish_ip": f"10.250.{number}.2"})
+                api.call(
+                    "POST",
+                    f"/api/v1/clusters/{local}/nodes",
+                    {"name": f"n{number}", "endpoint": endpoint, "publish_ip": f"10.250.{number}.2"},
+                )
             spread = berth_round(api, local, text, "benchspread")
         finally:
             for number in nodes:
