@@ -436,3 +436,74 @@ class ConfigSetDetailView(BerthAPIView):
             raise ValidationError({"name": ["Applications still use this config set."]})
         found.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _container(request: Request, cluster_id: int, name: str, container: str) -> tuple[Application, Any]:
+    from apps.models import Container
+
+    app = _application(request, cluster_id, name)
+    row = (
+        Container.objects.visible_to(request.user)
+        .filter(service__application=app, name=container)
+        .select_related("node")
+        .first()
+    )
+    if row is None:
+        from django.http import Http404
+
+        raise Http404
+    return app, row
+
+
+class ContainerDetailView(BerthAPIView):
+    """``GET .../{name}/containers/{container}``: ``docker inspect`` (environment values hidden)."""
+
+    action_map = {"GET": "cs:DescribeApplications"}
+
+    @extend_schema(responses={200: None}, operation_id="containers_inspect")
+    def get(self, request: Request, cluster_id: int, name: str, container: str) -> Response:
+        from clusters import docker_host as host
+
+        _app, row = _container(request, cluster_id, name, container)
+        if not row.docker_id:
+            return Response({"name": row.name, "state": row.state, "inspect": None})
+        return Response(
+            {
+                "name": row.name,
+                "state": row.state,
+                "inspect": host.inspect_container(host.Endpoint.of(row.node, timeout=5), row.docker_id),
+            }
+        )
+
+
+class ContainerLogsView(BerthAPIView):
+    """``GET .../{name}/containers/{container}/logs?tail=200``: its recent output, as text."""
+
+    action_map = {"GET": "cs:DescribeApplications"}
+
+    @extend_schema(responses={200: None}, operation_id="containers_logs")
+    def get(self, request: Request, cluster_id: int, name: str, container: str) -> Any:
+        from django.http import HttpResponse
+
+        from clusters import docker_host as host
+
+        _app, row = _container(request, cluster_id, name, container)
+        try:
+            tail = max(1, min(int(request.query_params.get("tail", "200")), 5000))
+        except ValueError:
+            tail = 200
+        text = host.container_logs(host.Endpoint.of(row.node, timeout=5), row.docker_id, tail) if row.docker_id else ""
+        return HttpResponse(text, content_type="text/plain; charset=utf-8")
+
+
+class ContainerActionView(BerthAPIView):
+    """``POST .../{name}/containers/{container}/restart|stop|remove``: 202 with the release."""
+
+    action_name = ""
+    action_map: dict[str, str] = {}
+
+    @extend_schema(request=None, responses={202: ReleaseSerializer})
+    def post(self, request: Request, cluster_id: int, name: str, container: str) -> Response:
+        app, row = _container(request, cluster_id, name, container)
+        release = operations.container_action(request.user, app, row.name, self.action_name)
+        return Response(ReleaseSerializer(release).data, status=status.HTTP_202_ACCEPTED)

@@ -194,6 +194,7 @@ class Release(LongWork):
         SCALE = "scale", _("scale")
         KILL = "kill", _("kill")
         REDEPLOY = "redeploy", _("redeploy")
+        CONTAINER = "container", _("container action")
 
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="releases")
     params = models.JSONField(default=dict, blank=True)

@@ -466,3 +466,19 @@ def redeploy_application(actor: Any, app: Application) -> Release:
 def delete_application_with(actor: Any, app: Application, *, remove_volumes: bool) -> Release:
     """Delete, keeping or removing the application's named volumes."""
     return _lifecycle(actor, app, Release.Kind.DELETE, "cs:DeleteApplication", {"remove_volumes": remove_volumes})
+
+
+CONTAINER_ACTIONS = {"restart": "cs:RestartContainer", "stop": "cs:StopContainer", "remove": "cs:RemoveContainer"}
+
+
+def container_action(actor: Any, app: Application, container_name: str, action: str) -> Release:
+    """Restart, stop or remove one container of the application (a small release of its own)."""
+    if action not in CONTAINER_ACTIONS:
+        raise ValidationError({"action": [_("Choose restart, stop or remove.")]})
+    if not app.services.filter(containers__name=container_name).exists():
+        raise ValidationError(
+            {"container": [_("No container %(name)s in this application.") % {"name": container_name}]}
+        )
+    return _lifecycle(
+        actor, app, Release.Kind.CONTAINER, CONTAINER_ACTIONS[action], {"container": container_name, "action": action}
+    )

@@ -34,6 +34,7 @@ ACTIONS = {
     Release.Kind.SCALE: "cs:ScaleService",
     Release.Kind.REDEPLOY: "cs:RedeployApplication",
     Release.Kind.KILL: "cs:KillApplication",
+    Release.Kind.CONTAINER: "cs:ModifyContainer",
     Release.Kind.START: "cs:StartApplication",
     Release.Kind.STOP: "cs:StopApplication",
     Release.Kind.RESTART: "cs:RestartApplication",
@@ -502,6 +503,36 @@ def redeploy(run: Run) -> None:
     _record_digests(run)
 
 
+def container_action(run: Run) -> None:
+    """Restart, stop or remove one container (``params``: container, action)."""
+    params = run.release.params
+    row = (
+        Container.objects.filter(service__application=run.app, name=params.get("container"))
+        .select_related("node", "service")
+        .first()
+    )
+    if row is None:
+        raise ReleaseFailed(_("No container %(name)s.") % {"name": params.get("container")})
+    run.set_total(1)
+    endpoint = host.Endpoint.of(row.node)
+    action = params.get("action")
+    if action == "restart" and row.docker_id:
+        _record_state(run, row, host.restart_container(endpoint, row.docker_id, settings.BERTH_STOP_TIMEOUT))
+    elif action == "stop" and row.docker_id:
+        host.stop_container(endpoint, row.docker_id, settings.BERTH_STOP_TIMEOUT)
+        found = host.find_container(endpoint, row.docker_id)
+        if found is not None:
+            _record_state(run, row, found)
+    elif action == "remove":
+        if row.docker_id:
+            host.remove_container(endpoint, row.docker_id)
+        Container.objects.filter(pk=row.pk).delete()
+        live.publish("application", run.app.pk, {"type": "container", "name": row.name, "state": "removed"})
+    else:
+        raise ReleaseFailed(_("%(name)s was never created.") % {"name": row.name})
+    run.step(_("%(name)s: %(action)s done.") % {"name": row.name, "action": action})
+
+
 def kill(run: Run) -> None:
     """SIGKILL every container."""
 
@@ -538,6 +569,7 @@ RUNNERS: dict[str, Callable[[Run], None]] = {
     Release.Kind.SCALE: scale,
     Release.Kind.REDEPLOY: redeploy,
     Release.Kind.KILL: kill,
+    Release.Kind.CONTAINER: container_action,
     Release.Kind.START: start,
     Release.Kind.STOP: stop,
     Release.Kind.RESTART: restart,
@@ -550,6 +582,7 @@ STATUS_DURING = {
     Release.Kind.SCALE: Application.Status.DEPLOYING,
     Release.Kind.REDEPLOY: Application.Status.DEPLOYING,
     Release.Kind.KILL: Application.Status.STOPPING,
+    Release.Kind.CONTAINER: Application.Status.RUNNING,
     Release.Kind.START: Application.Status.STARTING,
     Release.Kind.STOP: Application.Status.STOPPING,
     Release.Kind.RESTART: Application.Status.RESTARTING,
@@ -561,6 +594,7 @@ STATUS_AFTER = {
     Release.Kind.SCALE: Application.Status.RUNNING,
     Release.Kind.REDEPLOY: Application.Status.RUNNING,
     Release.Kind.KILL: Application.Status.STOPPED,
+    Release.Kind.CONTAINER: Application.Status.RUNNING,
     Release.Kind.START: Application.Status.RUNNING,
     Release.Kind.STOP: Application.Status.STOPPED,
     Release.Kind.RESTART: Application.Status.RUNNING,

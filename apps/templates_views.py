@@ -181,3 +181,74 @@ def _graph_or_none(text: str) -> dict[str, Any] | None:
         return library.graph(library.check(text))
     except ValidationError:
         return None
+
+
+class ConfigSetForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=63, validators=[NAME_VALIDATOR])
+    description = forms.CharField(label=gettext_lazy("Description"), max_length=300, required=False)
+    variables = forms.CharField(
+        label=gettext_lazy("Variables"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "class": "code"}),
+        help_text=gettext_lazy(
+            "One NAME=value per line; write secret:NAME=value for a secret (never shown again). "
+            "Leave a secret as secret:NAME to keep its value."
+        ),
+    )
+
+    def parsed(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for number, line in enumerate((self.cleaned_data.get("variables") or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            secret = line.startswith("secret:")
+            body = line[len("secret:") :] if secret else line
+            key, sep, value = body.partition("=")
+            if not sep and not secret:
+                raise ValidationError({"variables": [_("Line %(n)s: use NAME=value.") % {"n": number}]})
+            out[key.strip()] = {"value": value if sep else None, "secret": secret}
+        return out
+
+
+@page("cs:DescribeConfigSets", "cs:CreateConfigSet", "cs:UpdateConfigSet")
+def config_sets(request: HttpRequest, name: str | None = None) -> HttpResponse:
+    """Config sets: the list, and a form to create one or change the chosen one (listing its applications)."""
+    chosen = get_object_or_404(ConfigSet.objects.visible_to(request.user), name=name) if name else None
+    initial = {}
+    if chosen is not None:
+        shown = library.shown(chosen)
+        lines = [f"secret:{k}" if v["secret"] else f"{k}={v['value']}" for k, v in shown.items()]
+        initial = {"name": chosen.name, "description": chosen.description, "variables": "\n".join(lines)}
+    form = ConfigSetForm(request.POST or None, initial=initial)
+    users: list[str] = (
+        list(chosen.applications.filter(deleted_at__isnull=True).values_list("name", flat=True)) if chosen else []
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved, users = library.save_config_set(
+                request.user,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                variables=form.parsed(),
+                config_set=chosen,
+            )
+            if request.POST.get("redeploy") == "1":
+                released = library.redeploy_users(request.user, saved)
+                messages.info(request, _("%(n)s application(s) are being updated.") % {"n": len(released)})
+            elif users:
+                messages.warning(
+                    request,
+                    _("Saved. Applications using it: %(apps)s. Redeploy them to apply it.")
+                    % {"apps": ", ".join(users)},
+                )
+            else:
+                messages.success(request, _("Saved."))
+            return redirect("apps:config_set", name=saved.name)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+    return render(
+        request,
+        "apps/config_sets.html",
+        {"sets": ConfigSet.objects.visible_to(request.user), "form": form, "chosen": chosen, "users": users},
+    )

@@ -56,6 +56,7 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "latest": releases[0] if releases else None,
             "services": app.services.all(),
             "versions": versions,
+            "container_actions": [("restart", _("Restart")), ("stop", _("Stop")), ("remove", _("Remove"))],
         },
     )
 
@@ -112,4 +113,45 @@ def application_change(request: HttpRequest, pk: int, change: str) -> HttpRespon
             return HttpResponse(status=404)
     except (ValidationError, ValueError, operations.OperationConflict) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    return redirect("apps:detail", pk=app.pk)
+
+
+@page("cs:DescribeApplications")
+def container_detail(request: HttpRequest, pk: int, container: str) -> HttpResponse:
+    """One container: state, node, recent logs and ``docker inspect`` (quick reads; environment values hidden)."""
+    import json
+
+    from clusters import docker_host as host
+
+    app = get_object_or_404(Application.objects.visible_to(request.user).select_related("cluster"), pk=pk)
+    row = get_object_or_404(
+        Container.objects.visible_to(request.user).select_related("node", "service"),
+        service__application=app,
+        name=container,
+    )
+    logs, inspect, problem = "", "", ""
+    if row.docker_id:
+        try:
+            endpoint = host.Endpoint.of(row.node, timeout=5)
+            logs = host.container_logs(endpoint, row.docker_id, 300)
+            inspect = json.dumps(host.inspect_container(endpoint, row.docker_id), indent=2, default=str)
+        except host.HostError as exc:
+            problem = str(exc)
+    return render(
+        request,
+        "apps/container_detail.html",
+        {"app": app, "row": row, "logs": logs, "inspect": inspect, "problem": problem},
+    )
+
+
+@page("cs:RestartContainer", "cs:StopContainer", "cs:RemoveContainer")
+@require_POST
+def container_change(request: HttpRequest, pk: int, container: str, change: str) -> HttpResponse:
+    app = get_object_or_404(Application.objects.visible_to(request.user), pk=pk)
+    try:
+        operations.container_action(request.user, app, container, change)
+    except (ValidationError, operations.OperationConflict) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    else:
+        messages.info(request, _("%(name)s: %(change)s requested.") % {"name": container, "change": change})
     return redirect("apps:detail", pk=app.pk)

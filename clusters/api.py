@@ -78,6 +78,7 @@ class ClusterSerializer(serializers.ModelSerializer):
             "network_mode",
             "root_domain",
             "system_services",
+            "security_policy",
             "created_at",
             "nodes",
             "applications",
@@ -96,6 +97,7 @@ class ClusterWrite(serializers.Serializer):
     network_mode = serializers.CharField(max_length=16, required=False)
     root_domain = serializers.CharField(max_length=253, required=False, allow_blank=True)
     system_services = serializers.DictField(child=serializers.BooleanField(), required=False)
+    security_policy = serializers.DictField(required=False)
 
 
 class NodeTaskSerializer(serializers.ModelSerializer):

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -97,6 +97,23 @@ def _clean_cluster_fields(data: dict[str, Any]) -> dict[str, Any]:
         if data["network_mode"] not in Cluster.NetworkMode.values:
             errors["network_mode"] = [_("Choose one of: %(v)s.") % {"v": ", ".join(Cluster.NetworkMode.values)}]
         out["network_mode"] = data["network_mode"]
+    if "security_policy" in data:
+        from apps.security import DEFAULTS
+
+        policy = data["security_policy"]
+        if (
+            not isinstance(policy, dict)
+            or set(policy) - set(DEFAULTS)
+            or not all(isinstance(v, bool) for k, v in policy.items() if k != "bind_allow")
+            or not all(isinstance(p, str) and p.startswith("/") for p in policy.get("bind_allow", []))
+        ):
+            errors["security_policy"] = [
+                _(
+                    "An object of allow_privileged, allow_host_namespaces, allow_devices, "
+                    "allow_docker_socket (true or false) and bind_allow (absolute paths)."
+                )
+            ]
+        out["security_policy"] = policy
     if "system_services" in data:
         services = data["system_services"]
         if (
@@ -139,6 +156,8 @@ def update_cluster(actor: Any, cluster: Cluster, **fields: Any) -> Cluster:
     """Rename a cluster or change its zones, root domain and system services."""
     authorize(actor, "cs:ModifyCluster", cluster)
     data = _clean_cluster_fields(fields)
+    if "security_policy" in data and not actor.is_primary:
+        raise PermissionDenied(_("Only the primary account can change what sub-accounts may deploy."))
     if (
         "name" in data
         and Cluster.objects.filter(tenant_id=cluster.tenant_id, name=data["name"]).exclude(pk=cluster.pk).exists()

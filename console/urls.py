@@ -54,6 +54,26 @@ api_v1 = [
         apps_api.VersionsView.as_view(),
         name="api-application-versions",
     ),
+    path(
+        "clusters/<int:cluster_id>/applications/<str:name>/containers/<str:container>",
+        apps_api.ContainerDetailView.as_view(),
+        name="api-container",
+    ),
+    path(
+        "clusters/<int:cluster_id>/applications/<str:name>/containers/<str:container>/logs",
+        apps_api.ContainerLogsView.as_view(),
+        name="api-container-logs",
+    ),
+    *[
+        path(
+            f"clusters/<int:cluster_id>/applications/<str:name>/containers/<str:container>/{action}",
+            apps_api.ContainerActionView.as_view(
+                action_name=action, action_map={"POST": f"cs:{action.capitalize()}Container"}
+            ),
+            name=f"api-container-{action}",
+        )
+        for action in ("restart", "stop", "remove")
+    ],
     path("templates", apps_api.TemplateListView.as_view(), name="api-templates"),
     path("templates/validate", apps_api.TemplateValidateView.as_view(), name="api-templates-validate"),
     path("templates/<str:name>", apps_api.TemplateDetailView.as_view(), name="api-template"),

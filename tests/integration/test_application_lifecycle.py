@@ -156,3 +156,32 @@ def test_watcher_shows_a_container_stopped_outside_berth(
     wait_until(lambda: Container.objects.get(pk=row.pk).state == "exited", 10, 0.1, "the watcher to see the stop")
     api.delete(f"/api/v1/clusters/{cluster.pk}/applications/outside")
     wait_until(lambda: not berth_containers(engine, release.application_id), 30, 0.2, "delete")
+
+
+def test_single_container_actions_logs_and_inspect(
+    api: APIClient, cluster: Cluster, engine: docker.DockerClient
+) -> None:
+    release = deploy(
+        api,
+        cluster,
+        name="chatty",
+        scale=2,
+        command="sh -c 'echo started; exec httpd -f -p 80 -h /www'",
+        environment={"TOKEN": "s3cr3t"},
+    )
+    assert release.status == "successful", release.error
+    base = f"/api/v1/clusters/{cluster.pk}/applications/chatty/containers/chatty_chatty_1"
+    wait_until(lambda: "started" in api.get(base + "/logs").content.decode(), 10, 0.2, "logs")
+    inspected = api.get(base).json()
+    assert inspected["inspect"]["Name"] == "/chatty_chatty_1"
+    assert "s3cr3t" not in str(inspected)  # environment values are hidden
+    restarted = wait_release(api.post(base + "/restart").json()["id"])
+    assert restarted.status == "successful", restarted.error
+    stopped = wait_release(api.post(base + "/stop").json()["id"])
+    assert stopped.status == "successful", stopped.error
+    assert engine.containers.get("chatty_chatty_1").status == "exited"
+    removed = wait_release(api.post(base + "/remove").json()["id"])
+    assert removed.status == "successful", removed.error
+    assert api.get(base).status_code == 404
+    assert [c.name for c in berth_containers(engine, release.application_id)] == ["chatty_chatty_2"]
+    assert api.post(f"/api/v1/clusters/{cluster.pk}/applications/chatty/containers/nope/restart").status_code == 404

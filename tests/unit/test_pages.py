@@ -64,6 +64,8 @@ def test_sign_in_as_name_at_alias_and_failures_are_logged(owner: User, member: U
         "/ram/settings/",
         "/ram/actions/",
         "/account/",
+        "/config-sets/",
+        "/templates/sample/web-db/deploy/",
         "/api/docs",
         "/api/v1/schema",
     ],
@@ -79,7 +81,7 @@ def test_navigation_lists_every_section(owner: User) -> None:
     client = Client()
     client.force_login(owner)
     body = client.get("/").content.decode()
-    for label in ["Clusters", "Applications", "Templates", "Nodes", "Operation logs", "RAM"]:
+    for label in ["Clusters", "Applications", "Templates", "Config sets", "Nodes", "Operation logs", "RAM"]:
         assert f">{label}</a>" in body
 
 
