@@ -125,10 +125,22 @@ def move_container(container: Container, target: Node, *, remove_old: bool = Tru
 def remove_stale(node: Node) -> int:
     """Remove Berth containers on ``node`` whose replica now lives on another node (after a failover or a
     drain that lost the node midway). Returns how many were removed."""
+    from apps.models import Release
+
     endpoint = host.Endpoint.of(node, timeout=10)
+    if NodeTask.objects.filter(cluster_id=node.cluster_id, status__in=NodeTask.ACTIVE).exists():
+        return 0  # a drain or failover is moving containers: a copy made a moment ago is not stale
+    busy = {
+        str(pk)
+        for pk in Release.objects.filter(
+            application__cluster_id=node.cluster_id, status__in=Release.ACTIVE
+        ).values_list("application_id", flat=True)
+    }
     removed = 0
     for state in host.list_containers(endpoint, {**host.managed(), "berth.cluster": str(node.cluster_id)}):
         labels = state.labels
+        if labels.get("berth.application") in busy:
+            continue
         row = Container.objects.filter(
             service__application_id=labels.get("berth.application"),
             service__name=labels.get("berth.service"),

@@ -13,7 +13,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync 
 os.environ.setdefault("BERTH_STOP_TIMEOUT", "3")
 os.environ.setdefault("BERTH_INSTANCE", "berth-test")
 os.environ.setdefault("BERTH_HEALTH_INTERVAL", "1")
-os.environ.setdefault("BERTH_HEALTH_TIMEOUT", "1.5")
+os.environ.setdefault("BERTH_HEALTH_TIMEOUT", "3")
 os.environ.setdefault("BERTH_HEALTH_FAILURES", "2")
 
 from console.settings import *  # noqa: E402,F403
