@@ -68,6 +68,31 @@ def _nanoseconds(value: Any) -> int | None:
     return int(total * 1_000_000_000)
 
 
+def probe_healthcheck(spec: dict[str, Any]) -> dict[str, Any]:
+    """Alibaba's ``aliyun.probe.*`` labels as a Docker healthcheck (used when the service has none).
+
+    ``aliyun.probe.url`` ``http://container:PORT/PATH`` is fetched inside the container, ``tcp://container:PORT``
+    is connected to, ``aliyun.probe.cmd`` is run; ``timeout_seconds`` and ``initial_delay_seconds`` carry over.
+    """
+    labels = spec.get("labels") or {}
+    url, cmd = labels.get("aliyun.probe.url", ""), labels.get("aliyun.probe.cmd", "")
+    if url.startswith(("http://", "https://")):
+        test = ["CMD-SHELL", f"wget -q -O /dev/null {url.replace('//container', '//127.0.0.1', 1)} || exit 1"]
+    elif url.startswith("tcp://"):
+        port = url.rsplit(":", 1)[-1]
+        test = ["CMD-SHELL", f"nc -z 127.0.0.1 {port} || exit 1"]
+    elif cmd:
+        test = ["CMD-SHELL", cmd]
+    else:
+        return {}
+    check: dict[str, Any] = {"test": test, "interval": "10s"}
+    if str(labels.get("aliyun.probe.timeout_seconds", "")).isdigit():
+        check["timeout"] = f"{labels['aliyun.probe.timeout_seconds']}s"
+    if str(labels.get("aliyun.probe.initial_delay_seconds", "")).isdigit():
+        check["start_period"] = f"{labels['aliyun.probe.initial_delay_seconds']}s"
+    return check
+
+
 def spec_options(app: Application, service: Service, node: Node) -> dict[str, Any]:
     """Ports, mounts, resources and the other Compose fields, as docker SDK arguments."""
     spec = service.spec
@@ -121,7 +146,7 @@ def spec_options(app: Application, service: Service, node: Node) -> dict[str, An
     for key in ("user", "working_dir", "hostname", "entrypoint"):
         if spec.get(key):
             create_options[key] = spec[key]
-    check = spec.get("healthcheck") or {}
+    check = spec.get("healthcheck") or probe_healthcheck(spec)
     if check and not check.get("disable") and check.get("test"):
         create_options["healthcheck"] = {
             k: v

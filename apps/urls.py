@@ -7,6 +7,7 @@ urlpatterns = [
     path("applications/", views.application_list, name="list"),
     path("applications/new/", views.application_create, name="create"),
     path("applications/<int:pk>/", views.application_detail, name="detail"),
+    path("applications/<int:pk>/update/", views.application_update, name="update"),
     path("applications/<int:pk>/change/<str:change>/", views.application_change, name="change"),
     path("applications/<int:pk>/containers/<str:container>/", views.container_detail, name="container"),
     path(

@@ -155,3 +155,53 @@ def container_change(request: HttpRequest, pk: int, container: str, change: str)
     else:
         messages.info(request, _("%(name)s: %(change)s requested.") % {"name": container, "change": change})
     return redirect("apps:detail", pk=app.pk)
+
+
+@page("cs:UpdateApplication")
+def application_update(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change a Compose application's template text or variables: plan first, apply on confirm."""
+    from django import forms as dj_forms
+
+    from apps import stacks
+    from apps.scheduler import PlacementError
+
+    app = get_object_or_404(Application.objects.visible_to(request.user).select_related("cluster"), pk=pk)
+    current = app.versions.order_by("-number").first()
+    if current is None:
+        messages.error(request, _("This application was made from an image; it has no template to change."))
+        return redirect("apps:detail", pk=app.pk)
+    values = stacks.version_variables(current)
+
+    class UpdateForm(dj_forms.Form):
+        compose = dj_forms.CharField(
+            label=_("Compose file"), strip=False, widget=dj_forms.Textarea(attrs={"rows": 16, "class": "code"})
+        )
+        variables = dj_forms.CharField(
+            label=_("Variables"),
+            required=False,
+            help_text=_("One NAME=value per line."),
+            widget=dj_forms.Textarea(attrs={"rows": 4, "class": "code"}),
+        )
+
+    form = UpdateForm(
+        request.POST or None,
+        initial={"compose": current.compose, "variables": "\n".join(f"{k}={v}" for k, v in values.items())},
+    )
+    plan = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            variables = operations.parse_environment(form.cleaned_data["variables"])
+            confirm = request.POST.get("confirm") == "1"
+            result = operations.update_application(
+                request.user, app, compose=form.cleaned_data["compose"], variables=variables, dry_run=not confirm
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        except (PlacementError, operations.OperationConflict) as exc:
+            form.add_error(None, str(exc))
+        else:
+            if confirm:
+                return redirect("apps:detail", pk=app.pk)
+            plan = result
+    return render(request, "apps/application_update.html", {"app": app, "form": form, "plan": plan})

@@ -69,3 +69,22 @@ def test_template_to_live_deploy(stack: harness.Stack, page: Page) -> None:
         expect(page.locator(f'tr[data-container="{name}"] .state')).to_have_text("running")
     expect(page.locator('tr[data-service="web"]')).to_contain_text("2")
     page.screenshot(path=str(harness.LOG_DIR / "e2e-template.png"), full_page=True)
+
+    # Update with a plan: a new value recreates the web containers only.
+    page.get_by_test_id("action-update").click()
+    page.get_by_label("Variables").fill("GREETING=adios")
+    page.get_by_test_id("show-plan").click()
+    web_plan = page.get_by_test_id("plan").locator('tr[data-plan-service="web"]')
+    expect(web_plan).to_contain_text("greeter_web_1 @")
+    expect(page.get_by_test_id("plan").locator('tr[data-plan-service="api"]')).not_to_contain_text("greeter_api_1 @")
+    page.get_by_test_id("apply").click()
+    expect(page.locator("#release-kind")).to_have_text("update")
+    expect(page.locator("#release-status")).to_have_text("successful")
+    import docker
+
+    envs = [
+        c.attrs["Config"]["Env"]
+        for c in docker.from_env().containers.list(filters={"label": "com.docker.compose.service=web"})
+        if c.name.startswith("greeter_")
+    ]
+    assert envs and all("GREETING=adios" in e for e in envs)

@@ -208,3 +208,28 @@ def test_config_sets_keep_secrets_and_feed_deploys(owner: User, cluster: Cluster
     ).json()
     assert changed["variables"]["MODE"]["value"] == "slow" and changed["applications"] == []
     assert ConfigSet.objects.get(name="prod").variables["DB_PASSWORD"]["value"] == stored  # secret kept
+
+
+def test_aliyun_probe_labels_become_a_healthcheck(owner: User, cluster: Cluster) -> None:
+    from apps.converge import spec_options
+    from apps.models import Service
+
+    app = Application.objects.create(tenant=owner.tenant, cluster=cluster, name="probed")
+    spec = {
+        "image": "x",
+        "labels": {
+            "aliyun.probe.url": "http://container:8080/health",
+            "aliyun.probe.timeout_seconds": "5",
+            "aliyun.probe.initial_delay_seconds": "3",
+        },
+    }
+    service = Service.objects.create(application=app, name="w", image="x", spec=spec)
+    check = spec_options(app, service, cluster.nodes.first())["create_options"]["healthcheck"]
+    assert check["test"] == ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:8080/health || exit 1"]
+    assert (check["timeout"], check["start_period"], check["interval"]) == (5 * 10**9, 3 * 10**9, 10 * 10**9)
+    service.spec = {
+        "image": "x",
+        "labels": {"aliyun.probe.cmd": "test -f /ready"},
+        "healthcheck": {"test": ["CMD", "true"], "interval": "2s"},
+    }
+    assert spec_options(app, service, cluster.nodes.first())["create_options"]["healthcheck"]["test"] == ["CMD", "true"]
