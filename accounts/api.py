@@ -15,17 +15,7 @@ from accounts.models import AccessKey, ClusterGroupObjectPermission, ClusterUser
 from accounts.roles import ROLE_BY_CODENAME, ROLES
 from clusters.models import Cluster
 from console.api import BerthAPIView
-
-
-def _strict(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    """Validate ``data``; unknown fields are errors."""
-    body = serializer_class(data=data)
-    body.is_valid(raise_exception=True)
-    if isinstance(data, dict):
-        unknown = set(data) - set(body.fields)
-        if unknown:
-            raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
-    return body.validated_data
+from console.api import strict_data as _strict
 
 
 def _user(request: Request, name: str, action: str = "ram:GetUser") -> User:

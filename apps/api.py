@@ -23,16 +23,7 @@ from apps.serializers import (
 )
 from clusters.models import Cluster
 from console.api import BerthAPIView
-
-
-def _strict(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    body = serializer_class(data=data)
-    body.is_valid(raise_exception=True)
-    if isinstance(data, dict):
-        unknown = set(data) - set(body.fields)
-        if unknown:
-            raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
-    return body.validated_data
+from console.api import strict_data as _strict
 
 
 def _config_set(request: Request, name: str | None) -> ConfigSet | None:

@@ -17,7 +17,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils.translation import gettext as _
 
 from apps.models import Application, Container, Release, Service
 from clusters import docker_host as host
@@ -244,11 +243,3 @@ def transaction_safe_create(service: Service, node_id: int, index: int, name: st
             defaults={"node_id": node_id, "name": name, "state": "pending", "spec_hash": spec_hash(service)},
         )
     return row
-
-
-def stray_filter(app: Application) -> dict[str, str]:
-    return {**host.managed(), "berth.application": str(app.pk)}
-
-
-def describe_missing(exc: Exception) -> str:
-    return _("%(reason)s") % {"reason": exc}

@@ -134,10 +134,6 @@ def _pool_map(
             on_result(futures[future], None if exc else future.result(), exc)
 
 
-def _ready_nodes(app: Application) -> list[Node]:
-    return list(Node.objects.filter(cluster_id=app.cluster_id, state=Node.State.READY).order_by("id"))
-
-
 def _spec(app: Application, service: Service, release: Release, container: Container) -> host.ContainerSpec:
     if service.spec:
         from apps.converge import container_spec
@@ -684,21 +680,3 @@ def spec_for(container: Container) -> host.ContainerSpec:
         app.releases.filter(kind=Release.Kind.DEPLOY).order_by("-id").first() or app.releases.order_by("-id").first()
     )
     return _spec(app, service, release, container)  # type: ignore[arg-type]
-
-
-def prepare_node(node: Node, app: Application, images: list[str]) -> None:
-    """On one node: the images are present (pulled when missing) and the application's network exists."""
-    endpoint = host.Endpoint.of(node)
-    for image in images:
-        if not host.image_present(endpoint, image):
-            host.pull_image(endpoint, image)
-    host.ensure_network(
-        endpoint,
-        app.network_name,
-        {
-            **host.managed(),
-            "berth.application": str(app.pk),
-            "com.docker.compose.project": app.name,
-            "com.docker.compose.network": "default",
-        },
-    )

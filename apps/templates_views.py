@@ -25,11 +25,6 @@ from console.pages import page
 MAX_COMPOSE_BYTES = 1024 * 1024
 
 
-def check_compose_text(text: str) -> None:
-    """Refuse what the Compose loader refuses (kept for callers that only need yes or no)."""
-    library.check(text)
-
-
 class TemplateForm(forms.Form):
     name = forms.CharField(label=gettext_lazy("Name"), max_length=63, validators=[NAME_VALIDATOR])
     description = forms.CharField(label=gettext_lazy("Description"), max_length=300, required=False)

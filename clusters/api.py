@@ -18,16 +18,7 @@ from rest_framework.response import Response
 from clusters import operations as ops
 from clusters.models import Cluster, Node, NodeTask
 from console.api import BerthAPIView
-
-
-def _strict(serializer_class: type[serializers.Serializer], data: Any, **kw: Any) -> dict[str, Any]:
-    body = serializer_class(data=data, **kw)
-    body.is_valid(raise_exception=True)
-    if isinstance(data, dict):
-        unknown = set(data) - set(body.fields)
-        if unknown:
-            raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
-    return body.validated_data
+from console.api import strict_data as _strict
 
 
 class NodeSerializer(serializers.ModelSerializer):

@@ -96,11 +96,12 @@ def move_container(container: Container, target: Node, *, remove_old: bool = Tru
     Returns a warning when the old copy could not be removed (its node did not answer); it is removed
     when that node answers again (``remove_stale``).
     """
-    from apps.releases import ensure_running, prepare_node, spec_for
+    from apps.converge import prepare_node
+    from apps.releases import ensure_running, spec_for
 
     old_node, old_id = container.node, container.docker_id
     app = container.service.application
-    prepare_node(target, app, [container.service.image])
+    prepare_node(target, app, [container.service], pull=False)
     container.node = target
     state, _created = ensure_running(host.Endpoint.of(target), spec_for(container))
     port = next(iter(state.ports.values()), None)

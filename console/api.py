@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -50,3 +50,14 @@ class BerthAPIView(APIView):
     @property
     def allowed_methods(self) -> list[str]:
         return [m for m in super().allowed_methods if m in self.action_map or m == "OPTIONS"]
+
+
+def strict_data(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """Validate a request body with ``serializer_class``; a field it does not know is an error too."""
+    body = serializer_class(data=data)
+    body.is_valid(raise_exception=True)
+    if isinstance(data, dict):
+        unknown = set(data) - set(body.fields)
+        if unknown:
+            raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
+    return body.validated_data

@@ -73,6 +73,13 @@ def _policy(request: HttpRequest, name: str) -> Policy:
         raise Http404 from exc
 
 
+def _attach_or_detach(request: HttpRequest, change: str, **holder: Any) -> None:
+    """Attach or detach the policy named in the form to/from ``user=`` or ``group=``."""
+    operation = ops.attach_policy if change == "attach" else ops.detach_policy
+    done = _("Policy attached.") if change == "attach" else _("Policy detached.")
+    _attempt(request, lambda: operation(request.user, _policy(request, request.POST.get("policy", "")), **holder), done)
+
+
 def _attachable(request: HttpRequest) -> list[str]:
     return list(Policy.objects.visible_to(request.user).values_list("name", flat=True))
 
@@ -149,18 +156,8 @@ def user_change(request: HttpRequest, name: str, change: str) -> HttpResponse:
                 ),
                 _("Password set."),
             )
-    elif change == "attach":
-        _attempt(
-            request,
-            lambda: ops.attach_policy(actor, _policy(request, request.POST.get("policy", "")), user=subject),
-            _("Policy attached."),
-        )
-    elif change == "detach":
-        _attempt(
-            request,
-            lambda: ops.detach_policy(actor, _policy(request, request.POST.get("policy", "")), user=subject),
-            _("Policy detached."),
-        )
+    elif change in ("attach", "detach"):
+        _attach_or_detach(request, change, user=subject)
     elif change == "access-key":
         try:
             key, secret = ops.create_access_key(actor, subject)
@@ -234,18 +231,8 @@ def group_change(request: HttpRequest, name: str, change: str) -> HttpResponse:
         _attempt(request, lambda: ops.add_member(actor, group, member), _("Member added."))
     elif change == "remove" and member is not None:
         _attempt(request, lambda: ops.remove_member(actor, group, member), _("Member removed."))
-    elif change == "attach":
-        _attempt(
-            request,
-            lambda: ops.attach_policy(actor, _policy(request, request.POST.get("policy", "")), group=group),
-            _("Policy attached."),
-        )
-    elif change == "detach":
-        _attempt(
-            request,
-            lambda: ops.detach_policy(actor, _policy(request, request.POST.get("policy", "")), group=group),
-            _("Policy detached."),
-        )
+    elif change in ("attach", "detach"):
+        _attach_or_detach(request, change, group=group)
     elif change == "delete":
         if _attempt(request, lambda: ops.delete_group(actor, group), _("Group deleted.")):
             return redirect("accounts:ram_groups")
