@@ -13,6 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +24,7 @@ from django.db import transaction
 from apps.models import Application, Container, Release, Service
 from clusters import docker_host as host
 from clusters.models import Node
+from clusters.pulls import PullProgress
 
 DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
 
@@ -30,6 +34,8 @@ def spec_hash(service: Service) -> str:
     if service.spec:
         trimmed = {k: v for k, v in service.spec.items() if k not in ("deploy", "scale")}
         trimmed["labels"] = {k: v for k, v in (trimmed.get("labels") or {}).items() if k != "aliyun.scale"}
+        if service.pinned_image:
+            trimmed["image"] = service.pinned_image
     else:
         trimmed = {
             "image": service.image,
@@ -183,7 +189,7 @@ def container_spec(
     stop = options["stop"]
     return host.ContainerSpec(
         name=container.name,
-        image=service.image,
+        image=image_of(service),
         command=service.spec.get("command"),
         environment=env,
         labels={**user_labels, **labels},
@@ -199,22 +205,53 @@ def container_spec(
     )
 
 
-def prepare_node(node: Node, app: Application, services: list[Service], *, pull: bool) -> None:
-    """On one node: images present (pulled when missing, or always when asked), networks and volumes made."""
+def image_of(service: Service) -> str:
+    """The image reference the service's containers are made from: the pinned digest after a rollback,
+    else the template's image."""
+    return service.pinned_image or service.image
+
+
+@dataclass
+class Pull:
+    """One image pull on one node, as the release reports it."""
+
+    image: str
+    state: PullProgress | None
+    seconds: float
+    error: str = ""  # the pull failed but the node has the image: the local copy is used
+
+
+def prepare_node(
+    node: Node,
+    app: Application,
+    services: list[Service],
+    *,
+    pull: bool,
+    on_pull: Callable[[PullProgress, bool], None] | None = None,
+) -> list[Pull]:
+    """On one node: images present (pulled when missing, or always when asked), networks and volumes made.
+
+    ``on_pull`` follows each pull as it goes; the pulls done are returned.
+    """
     endpoint = host.Endpoint.of(node)
-    for image in sorted({s.image for s in services}):
-        wants_pull = pull or any(s.latest_image for s in services if s.image == image)
+    pulls: list[Pull] = []
+    for image in sorted({image_of(s) for s in services}):
+        wants_pull = pull or any(s.latest_image for s in services if image_of(s) == image)
         if wants_pull or not host.image_present(endpoint, image):
+            started = time.monotonic()
             try:
-                host.pull_image(endpoint, image)
-            except host.HostError:
+                state = host.pull_image(endpoint, image, on_pull)
+                pulls.append(Pull(image, state, time.monotonic() - started))
+            except host.HostError as exc:
                 if not host.image_present(endpoint, image):
                     raise
+                pulls.append(Pull(image, None, time.monotonic() - started, error=str(exc)))
     labels = {**host.managed(), "berth.application": str(app.pk), "com.docker.compose.project": app.name}
     for name in sorted({n for s in services for n in network_names(app, s)}):
         host.ensure_network(endpoint, name, {**labels, "com.docker.compose.network": name[len(app.name) + 1 :]})
     for name in sorted({v for s in services for v in volume_names(app, s)}):
         host.ensure_volume(endpoint, name, {**labels, "com.docker.compose.volume": name[len(app.name) + 1 :]})
+    return pulls
 
 
 def desired_changes(app: Application, services: list[Service], *, recreate_all: bool) -> dict[str, Any]:

@@ -104,6 +104,9 @@ class Service(models.Model):
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="services")
     name = models.CharField(max_length=63, validators=[NAME_VALIDATOR])
     image = models.CharField(max_length=255)
+    pinned_image = models.CharField(
+        max_length=400, blank=True, default="", help_text="repo@digest a rollback restored; empty: the image's tag"
+    )
     command = models.JSONField(null=True, blank=True, help_text="argv list, or null for the image's default")
     environment = models.JSONField(default=dict, blank=True)
     scale = models.PositiveIntegerField(default=1)

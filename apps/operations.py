@@ -354,8 +354,13 @@ def update_application(
     variables: dict[str, str] | None = None,
     dry_run: bool = False,
     note: str = "updated",
+    pins: dict[str, str] | None = None,
 ) -> dict[str, Any] | Release:
-    """Apply a new Compose text and/or variables as the next version (plan first with ``dry_run``)."""
+    """Apply a new Compose text and/or variables as the next version (plan first with ``dry_run``).
+
+    ``pins`` (service → ``repo@digest``, a rollback's recorded digests) make those services run exactly
+    that image rather than what their tag points to now.
+    """
     from apps import stacks
     from apps.scheduler import PlacementError
 
@@ -373,6 +378,8 @@ def update_application(
     values = variables if variables is not None else stacks.version_variables(current)
     try:
         prepared = stacks.prepare(actor, app.cluster, app.name, text, values, app.config_set)
+        if pins:
+            prepared.services = stacks.pin(prepared.services, pins)
         the_plan = stacks.plan(app.name, app.cluster, app, prepared)
     except PlacementError as exc:
         raise stacks.explain(exc) from exc
@@ -411,6 +418,7 @@ def rollback_application(actor: Any, app: Application, number: int | None = None
         compose=target.compose,
         variables=stacks.version_variables(target),
         note=f"rollback to v{target.number}",
+        pins=target.digests,
     )
     assert isinstance(release, Release)
     audit.record(

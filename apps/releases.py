@@ -8,9 +8,10 @@ from the calling thread as results arrive.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -23,10 +24,13 @@ from apps.models import Application, Container, Release, ReleaseEvent, Service
 from apps.scheduler import PlacementError
 from clusters import docker_host as host
 from clusters.models import Node
+from clusters.pulls import PullProgress, human_bytes
 from console import audit, live
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+TICK_SECONDS = 5.0  # heartbeat interval while a pool works (long pulls)
+PULL_PUBLISH_SECONDS = 0.25  # at most this often a live pull message per node and image, besides milestones
 
 ACTIONS = {
     Release.Kind.DEPLOY: "cs:CreateApplication",
@@ -99,6 +103,9 @@ class Run:
             self.event(message)
         self._publish()
 
+    def heartbeat(self) -> None:
+        Release.objects.filter(pk=self.release.pk).update(heartbeat_at=timezone.now())
+
     def checkpoint(self) -> None:
         Release.objects.filter(pk=self.release.pk).update(heartbeat_at=timezone.now())
         if Release.objects.filter(pk=self.release.pk, cancel_requested=True).exists():
@@ -117,9 +124,13 @@ class Run:
 
 
 def _pool_map(
-    items: Iterable[T], fn: Callable[[T], Any], on_result: Callable[[T, Any, BaseException | None], None]
+    items: Iterable[T],
+    fn: Callable[[T], Any],
+    on_result: Callable[[T, Any, BaseException | None], None],
+    tick: Callable[[], None] | None = None,
 ) -> None:
-    """Run ``fn`` over ``items`` in a bounded pool; call ``on_result`` in this thread as each finishes."""
+    """Run ``fn`` over ``items`` in a bounded pool; call ``on_result`` in this thread as each finishes,
+    and ``tick`` every few seconds while waiting (a heartbeat during long work such as pulls)."""
 
     def wrapped(item: T) -> Any:
         try:
@@ -129,9 +140,14 @@ def _pool_map(
 
     with ThreadPoolExecutor(max_workers=max(1, settings.BERTH_WORKERS_PER_RELEASE)) as pool:
         futures: dict[Future[Any], T] = {pool.submit(wrapped, item): item for item in items}
-        for future in as_completed(futures):
-            exc = future.exception()
-            on_result(futures[future], None if exc else future.result(), exc)
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=TICK_SECONDS if tick else None, return_when=FIRST_COMPLETED)
+            if not finished and tick is not None:
+                tick()
+            for future in finished:
+                exc = future.exception()
+                on_result(futures[future], None if exc else future.result(), exc)
 
 
 def _spec(app: Application, service: Service, release: Release, container: Container) -> host.ContainerSpec:
@@ -239,6 +255,7 @@ def _rows(services: list[Service]) -> list[Any]:
                 spec=s.spec or legacy,
                 cpus=float(reservations.get("cpus") or 0),
                 memory=int(reservations.get("memory") or 0),
+                pinned_image=s.pinned_image,
             )
         )
     return rows
@@ -263,9 +280,17 @@ def _converge(run: Run, services: list[Service], *, pull: bool, recreate_all: bo
     work = {r.pk: r for r in [*pending, *[r for r in rows if r.pk in {x.pk for x in changes["recreate"]}]]}
     run.set_total(len(work) + len(changes["remove"]))
     involved = {r.node_id: r.node for r in rows if r.pk not in removing}
-    _prepare_nodes(run, involved, services, pull=pull)
-    _remove_rows(run, changes["remove"])
+    renewed = _prepare_nodes(run, involved, services, pull=pull)
     recreate_ids = {r.pk for r in changes["recreate"]}
+    for row in rows:  # a pull brought a new image for the tag: its containers are made again from it (as Compose)
+        if row.docker_id and row.pk not in removing and (row.node_id, converge.image_of(row.service)) in renewed:
+            if row.pk not in work:
+                work[row.pk] = row
+                run.event(_("%(name)s will be recreated: its image is new.") % {"name": row.name})
+            recreate_ids.add(row.pk)
+    if len(work) + len(changes["remove"]) != run.release.progress_total:
+        run.set_total(len(work) + len(changes["remove"]))
+    _remove_rows(run, changes["remove"])
     for level in stacks.levels(_rows(services)):
         group = [r for r in work.values() if r.service.name in level]
         if group:  # services of one level do not depend on each other: all their containers at once
@@ -273,23 +298,99 @@ def _converge(run: Run, services: list[Service], *, pull: bool, recreate_all: bo
     _remove_strays(run)
 
 
-def _prepare_nodes(run: Run, nodes: dict[int, Node], services: list[Service], *, pull: bool = False) -> None:
-    """On each node in parallel: images there (pulled when missing or asked), networks and volumes made."""
+class _PullReporter:
+    """Live pull progress per node and image, from the pool's threads: throttled, milestones always sent.
+
+    Nothing is written to the database here (pool threads only talk to Docker and the channel layer);
+    the release's events about pulls are written by the calling thread when a node is done.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.lock = threading.Lock()
+        self.last: dict[tuple[str, str], float] = {}
+        self.states: dict[tuple[str, str], PullProgress] = {}
+
+    def for_node(self, node: Node) -> Callable[[PullProgress, bool], None]:
+        def report(state: PullProgress, milestone: bool) -> None:
+            key, now = (node.name, state.image), time.monotonic()
+            with self.lock:
+                self.states[key] = state
+                if not milestone and now - self.last.get(key, 0.0) < PULL_PUBLISH_SECONDS:
+                    return
+                self.last[key] = now
+            self.publish(node, state, "done" if state.finished else "pulling")
+
+        return report
+
+    def failed(self, node: Node) -> None:
+        """The node's preparation failed: a pull that had not finished there failed."""
+        with self.lock:
+            states = [st for (name, _image), st in self.states.items() if name == node.name and not st.finished]
+        for state in states:
+            self.publish(node, state, "failed")
+
+    def publish(self, node: Node, state: PullProgress, status: str) -> None:
+        payload = {"type": "pull", "release": self.run.release.pk, "node": node.name, "status": status}
+        live.publish("application", self.run.app.pk, {**payload, **state.as_live()})
+
+
+def _pull_events(run: Run, node: Node, pulls: list[Any]) -> None:
+    for pull in pulls:
+        if pull.state is None:
+            run.event(
+                _("Could not pull %(image)s on %(node)s; using the copy the node has (%(reason)s).")
+                % {"image": pull.image, "node": node.name, "reason": pull.error},
+                "warning",
+            )
+            continue
+        _current, total = pull.state.downloaded
+        if pull.state.changed:
+            text = _("Pulled %(image)s on %(node)s: %(layers)s layer(s), %(size)s in %(seconds).1f s (%(digest)s).")
+        else:
+            text = _("%(image)s on %(node)s is up to date (%(digest)s).")
+        run.event(
+            text
+            % {
+                "image": pull.image,
+                "node": node.name,
+                "layers": pull.state.layers_fetched,
+                "size": human_bytes(total),
+                "seconds": pull.seconds,
+                "digest": pull.state.digest or "no digest",
+            }
+        )
+
+
+def _prepare_nodes(
+    run: Run, nodes: dict[int, Node], services: list[Service], *, pull: bool = False
+) -> set[tuple[int, str]]:
+    """On each node in parallel: images there (pulled when missing or asked, with live progress per
+    layer), networks and volumes made. Returns the (node id, image) pairs a pull changed."""
     from apps import converge
 
     app = run.app
     errors: list[str] = []
+    reporter = _PullReporter(run)
+    renewed: set[tuple[int, str]] = set()
 
-    def done(node: Node, _result: Any, exc: BaseException | None) -> None:
+    def done(node: Node, pulls: Any, exc: BaseException | None) -> None:
         if exc is not None:
             errors.append(f"{node.name}: {exc}")
-        else:
-            run.event(_("Node %(node)s is ready for the application.") % {"node": node.name})
+            reporter.failed(node)
+            return
+        _pull_events(run, node, pulls)
+        renewed.update((node.pk, p.image) for p in pulls if p.state is not None and p.state.changed)
+        run.event(_("Node %(node)s is ready for the application.") % {"node": node.name})
 
-    _pool_map(nodes.values(), lambda node: converge.prepare_node(node, app, services, pull=pull), done)
+    def prepare(node: Node) -> list[Any]:
+        return converge.prepare_node(node, app, services, pull=pull, on_pull=reporter.for_node(node))
+
+    _pool_map(nodes.values(), prepare, done, tick=run.heartbeat)
     if errors:
         raise ReleaseFailed("; ".join(errors))
     run.checkpoint()
+    return renewed
 
 
 def _remove_rows(run: Run, rows: list[Container]) -> None:
@@ -494,9 +595,10 @@ def scale(run: Run) -> None:
 
 
 def redeploy(run: Run) -> None:
-    """Pull every image again and recreate every container."""
+    """Pull every image again (the tags: a rollback's pinned digests are let go) and recreate every container."""
+    Service.objects.filter(application=run.app).exclude(pinned_image="").update(pinned_image="")
     deploy(run, pull=True, recreate_all=True)
-    _record_digests(run)
+    _record_digests(run, new_version_if_changed=True)
 
 
 def container_action(run: Run) -> None:
@@ -541,8 +643,14 @@ def kill(run: Run) -> None:
     _each_container(run, act, _("killed"))
 
 
-def _record_digests(run: Run) -> None:
-    """Store the image digests the version runs on (rollback restores exactly these images)."""
+def _record_digests(run: Run, *, new_version_if_changed: bool = False) -> None:
+    """Store the image digests the version runs on (rollback restores exactly these images).
+
+    With ``new_version_if_changed`` (a redeploy), images that changed under the same tags make a new
+    version with the same text and variables, so that the earlier version keeps its own digests.
+    """
+    from apps import stacks
+    from apps.converge import image_of
     from apps.models import AppVersion
 
     version = AppVersion.objects.filter(application=run.app, number=run.app.version).first()
@@ -553,9 +661,20 @@ def _record_digests(run: Run) -> None:
         row = service.containers.select_related("node").first()
         if row is not None:
             try:
-                digests[service.name] = host.image_digest(host.Endpoint.of(row.node), service.image)
+                digests[service.name] = host.image_digest(host.Endpoint.of(row.node), image_of(service))
             except host.HostError:
                 continue
+    renewed = version.digests and digests != version.digests and version.release_id != run.release.pk
+    if new_version_if_changed and renewed:
+        with transaction.atomic():
+            version = stacks.add_version(
+                run.app,
+                version.compose,
+                stacks.version_variables(version),
+                run.release.actor,
+                note="redeploy: new images",
+            )
+        run.event(_("The images changed: this is now version %(n)s.") % {"n": version.number})
     AppVersion.objects.filter(pk=version.pk).update(digests=digests, release=run.release)
 
 

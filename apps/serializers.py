@@ -56,7 +56,17 @@ class ServiceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Service
-        fields = ["name", "image", "command", "environment", "scale", "container_port", "host_port", "containers"]
+        fields = [
+            "name",
+            "image",
+            "pinned_image",
+            "command",
+            "environment",
+            "scale",
+            "container_port",
+            "host_port",
+            "containers",
+        ]
         read_only_fields = fields
 
 

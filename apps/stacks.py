@@ -9,7 +9,7 @@ changes and port conflicts. ``apply`` writes the desired state and a version, th
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -37,6 +37,28 @@ class ServiceRow:
     spec: dict[str, Any]
     cpus: float = 0.0
     memory: int = 0
+    pinned_image: str = ""  # repo@digest a rollback restores; empty: the image's tag
+
+    @property
+    def runs(self) -> str:
+        """The image reference containers are made from."""
+        return self.pinned_image or self.image
+
+
+def pin(rows: list[ServiceRow], digests: dict[str, str]) -> list[ServiceRow]:
+    """Rows that run exactly the recorded ``digests`` (service → ``repo@sha256:…``) of the same repository.
+
+    A digest without a repository (an image that came from no registry) cannot be pulled elsewhere
+    and is not pinned: those services run their tag.
+    """
+    from clusters.docker_host import split_reference
+
+    pinned = []
+    for row in rows:
+        digest = digests.get(row.name, "")
+        same_repo = "@" in digest and split_reference(digest)[0] == split_reference(row.image)[0]
+        pinned.append(replace(row, pinned_image=digest if same_repo else ""))
+    return pinned
 
 
 @dataclass
@@ -222,14 +244,17 @@ def plan(app_name: str, cluster: Cluster, app: Application | None, prepared: Pre
     for row in prepared.services:
         old = existing.get(row.name)
         containers = current.get(row.name, [])
-        changed = old is not None and _comparable(old.spec) != _comparable(row.spec)
+        changed = old is not None and (
+            _comparable(old.spec) != _comparable(row.spec) or old.pinned_image != row.pinned_image
+        )
+        old_image = (old.pinned_image or old.image) if old else ""
         keep[row.name] = {c.index: c.node_id for c in containers if row.is_global or c.index <= row.scale}
         services.append(
             {
                 "name": row.name,
-                "image": row.image,
+                "image": row.runs,
                 "new": old is None,
-                "image_change": {"from": old.image, "to": row.image} if old and old.image != row.image else None,
+                "image_change": {"from": old_image, "to": row.runs} if old and old_image != row.runs else None,
                 "scale": {"from": old.scale if old else 0, "to": row.scale},
                 "global": row.is_global,
                 "recreate": [
@@ -288,7 +313,7 @@ def missing_images(cluster: Cluster, rows: list[ServiceRow]) -> dict[str, list[s
     from clusters import docker_host as host
 
     missing: dict[str, list[str]] = {}
-    images = sorted({r.image for r in rows})
+    images = sorted({r.runs for r in rows})
     for node in Node.objects.filter(cluster=cluster, state=Node.State.READY):
         try:
             endpoint = host.Endpoint.of(node, timeout=3)
@@ -312,6 +337,7 @@ def write_services(app: Application, rows: list[ServiceRow]) -> None:
             name=row.name,
             defaults={
                 "image": row.image,
+                "pinned_image": row.pinned_image,
                 "command": row.spec.get("command"),
                 "environment": env,
                 "scale": row.scale,

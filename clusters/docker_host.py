@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ from django.conf import settings
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
+
+from clusters.pulls import PullFailed, PullProgress
 
 MANAGED_LABEL = "berth.managed"
 INSTANCE_LABEL = "berth.instance"
@@ -214,15 +216,38 @@ def image_present(endpoint: Endpoint, image: str) -> bool:
         raise HostError(explain(exc)) from exc
 
 
-def pull_image(endpoint: Endpoint, image: str) -> None:
-    """Pull ``image``; the error names the image when no registry has it."""
-    repo, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+def split_reference(image: str) -> tuple[str, str]:
+    """``repo:tag`` → (repo, tag); ``repo@sha256:…`` → (repo, digest); no tag → ``latest``."""
+    if "@" in image:
+        repo, _, digest = image.partition("@")
+        return repo, digest
+    last = image.rsplit("/", 1)[-1]
+    if ":" in last:
+        repo, _, tag = image.rpartition(":")
+        return repo, tag
+    return image, "latest"
+
+
+def pull_image(
+    endpoint: Endpoint, image: str, progress: Callable[[PullProgress, bool], None] | None = None
+) -> PullProgress:
+    """Pull ``image``, calling ``progress(state, milestone)`` on every message of Docker's stream.
+
+    ``milestone`` is true when a layer has just finished or the pull has ended. The error names the
+    image when no registry has it.
+    """
+    repo, tag = split_reference(image)
+    state = PullProgress(image)
     try:
-        client(endpoint).images.pull(repo, tag=tag or "latest")
+        for message in client(endpoint).api.pull(repo, tag=tag or "latest", stream=True, decode=True):
+            milestone = state.feed(message)
+            if progress is not None:
+                progress(state, milestone)
     except (RequestsConnectionError, ReadTimeout) as exc:
         raise HostUnreachable(explain(exc)) from exc
-    except DockerException as exc:
+    except (DockerException, PullFailed) as exc:
         raise HostError(f"image {image} is not on the node and could not be pulled: {explain(exc)}") from exc
+    return state
 
 
 def ensure_network(endpoint: Endpoint, name: str, labels: dict[str, str]) -> str:
@@ -385,13 +410,15 @@ def kill_container(endpoint: Endpoint, container_id: str) -> None:
 
 
 def image_digest(endpoint: Endpoint, image: str) -> str:
-    """The repo digest of an image (or its id when it came from no registry)."""
+    """The repo digest of an image (``repo@sha256:…``), or its id when it came from no registry."""
     try:
         found = client(endpoint).images.get(image)
     except DockerException as exc:
         raise HostError(explain(exc)) from exc
     digests = found.attrs.get("RepoDigests") or []
-    return digests[0] if digests else found.id
+    repo = split_reference(image)[0]
+    mine = [d for d in digests if d.partition("@")[0] == repo]
+    return (mine or digests or [found.id])[0]
 
 
 def container_logs(endpoint: Endpoint, container_id: str, tail: int = 200) -> str:

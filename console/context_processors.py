@@ -25,6 +25,9 @@ def live_labels(request: HttpRequest) -> dict[str, Any]:
         "dead": _("dead"),
         "failed": _("failed"),
         "removed": _("removed"),
+        "pull:pulling": _("pulling"),
+        "pull:done": _("pulled"),
+        "pull:failed": _("pull failed"),
     }
     for choices in (Application.Status.choices, Release.Status.choices, Node.State.choices):
         labels.update({str(k): str(v) for k, v in choices})

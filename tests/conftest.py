@@ -9,6 +9,7 @@ from django.conf import settings
 
 from accounts.models import Tenant, User
 from tests import harness
+from tests.registry import Registry
 
 PASSWORD = "Correct-Horse-9"
 
@@ -101,3 +102,24 @@ def clean_engine() -> Iterator[None]:
     """After the test, nothing it deployed stays on the local engine (ids restart in the next run)."""
     yield
     remove_test_containers()
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[Registry]:
+    """A registry on 127.0.0.1 sending blobs at 1 MB/s; afterwards its images leave the local engine."""
+    reg = Registry(rate=1024 * 1024).start()
+    host = reg.host
+    try:
+        yield reg
+    finally:
+        reg.stop()
+        import docker
+
+        client = docker.from_env()
+        for image in client.images.list():
+            if any(t.startswith(host + "/") for t in image.tags + (image.attrs.get("RepoDigests") or [])):
+                try:
+                    client.images.remove(image.id, force=True)
+                except docker.errors.APIError:
+                    pass
+        client.close()

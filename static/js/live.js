@@ -93,7 +93,63 @@
       if (empty) empty.hidden = keep.size > 0;
     }
 
-    const handlers = { containers: onContainers, container: onContainer, release: onRelease, event: onEvent, application: onApplication };
+    function bytes(n) {
+      const units = ["B", "kB", "MB", "GB"];
+      let size = n;
+      let i = 0;
+      while (size >= 1000 && i < units.length - 1) {
+        size /= 1000;
+        i += 1;
+      }
+      return (i === 0 ? size : size.toFixed(1)) + " " + units[i];
+    }
+
+    // Image pulls: a bar per node and image, the layers under it (live only; the events keep the outcome).
+    function onPull(msg) {
+      const card = root.querySelector("#pulls-card");
+      const list = root.querySelector("#pulls");
+      const key = msg.node + "|" + msg.image;
+      let box = list.querySelector('[data-pull="' + CSS.escape(key) + '"]');
+      if (!box) {
+        box = el("div", "pull");
+        box.dataset.pull = key;
+        const head = el("div", "pull-head");
+        head.append(el("code", "", msg.image), el("span", "muted", msg.node), el("span", "badge pull-status"), el("span", "muted small pull-detail"));
+        const bar = el("div", "progress");
+        bar.setAttribute("role", "progressbar");
+        bar.setAttribute("aria-valuemin", "0");
+        bar.setAttribute("aria-valuemax", "100");
+        bar.append(el("div", "bar"));
+        box.append(head, bar, el("ul", "layers"));
+        list.append(box);
+      }
+      card.hidden = false;
+      const status = box.querySelector(".pull-status");
+      status.textContent = label("pull:" + msg.status);
+      status.className = "badge pull-status status-" + (msg.status === "done" ? "running" : msg.status === "failed" ? "failed" : "pending");
+      box.dataset.status = msg.status;
+      const progress = box.querySelector(".progress");
+      progress.setAttribute("aria-valuenow", msg.percent);
+      const bar = progress.querySelector(".bar");
+      bar.style.width = msg.percent + "%";
+      bar.className = "bar " + msg.status;
+      let detail = msg.layers_done + "/" + msg.layers_total + " " + list.dataset.layers;
+      if (msg.total) detail += " · " + bytes(msg.current) + " " + list.dataset.of + " " + bytes(msg.total);
+      box.querySelector(".pull-detail").textContent = detail;
+      const layers = box.querySelector(".layers");
+      msg.layers.forEach((layer) => {
+        let item = layers.querySelector('[data-layer="' + CSS.escape(layer.id) + '"]');
+        if (!item) {
+          item = el("li");
+          item.dataset.layer = layer.id;
+          layers.append(item);
+        }
+        const size = layer.total ? " " + bytes(layer.current) + "/" + bytes(layer.total) : "";
+        item.textContent = layer.id + " " + layer.status + size;
+      });
+    }
+
+    const handlers = { containers: onContainers, container: onContainer, release: onRelease, event: onEvent, application: onApplication, pull: onPull };
 
     function connect() {
       const scheme = location.protocol === "https:" ? "wss://" : "ws://";
