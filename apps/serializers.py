@@ -13,6 +13,7 @@ class ReleaseSerializer(serializers.ModelSerializer):
     """A release and its progress, for polling."""
 
     application = serializers.CharField(source="application.name", read_only=True)
+    application_id = serializers.IntegerField(read_only=True)
     cluster = serializers.IntegerField(source="application.cluster_id", read_only=True)
     percent = serializers.IntegerField(read_only=True)
 
@@ -21,6 +22,7 @@ class ReleaseSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "application",
+            "application_id",
             "cluster",
             "kind",
             "status",

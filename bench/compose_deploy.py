@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ROOT, berth  # noqa: E402
+from deploy import raw_round  # noqa: E402
 
 
 def compose_file(services: int, replicas: int) -> str:
@@ -73,11 +74,11 @@ def compose_round(text: str, total: int) -> float:
 def berth_round(api, cluster: int, text: str, name: str) -> float:  # noqa: ANN001
     started = time.monotonic()
     release = api.call("POST", f"/api/v1/clusters/{cluster}/applications", {"name": name, "compose": text})
-    done = api.wait_release(release["id"])
+    done = api.wait_release(release)
     elapsed = time.monotonic() - started
     if done["status"] != "successful":
         raise SystemExit(f"Berth deploy failed: {done['error']}")
-    api.wait_release(api.call("DELETE", f"/api/v1/clusters/{cluster}/applications/{name}")["id"])
+    api.wait_release(api.call("DELETE", f"/api/v1/clusters/{cluster}/applications/{name}"))
     return elapsed
 
 
@@ -91,11 +92,20 @@ def main() -> None:
     total = args.services * args.replicas
     with berth() as api:
         local = api.call("GET", "/api/v1/clusters")[0]["id"]
-        berth_times, compose_times = [], []
+        times: dict[str, list[float]] = {"berth": [], "compose": [], "raw": []}
+        runs = {
+            "compose": lambda r: compose_round(text, total),
+            "berth": lambda r: berth_round(api, local, text, f"bench{r}"),
+            "raw": lambda r: raw_round(total, r),
+        }
         for r in range(1, args.rounds + 1):
-            compose_times.append(compose_round(text, total))
-            berth_times.append(berth_round(api, local, text, f"bench{r}"))
-            print(f"round {r}: berth {berth_times[-1]:.2f}s  compose {compose_times[-1]:.2f}s", flush=True)
+            # The order turns every round: the engine's background work after a teardown (network
+            # namespaces are destroyed asynchronously) would otherwise always slow the same tool.
+            order = ["compose", "berth", "raw"]
+            order = order[(r - 1) % 3 :] + order[: (r - 1) % 3]
+            for tool in order:
+                times[tool].append(runs[tool](r))
+            print("round " + str(r) + ": " + "  ".join(f"{t} {times[t][-1]:.2f}s" for t in order), flush=True)
         # Across three nodes: the local engine and two engines in network namespaces.
         script = str(ROOT / "scripts" / "netns-node.sh")
         nodes = []
@@ -114,11 +124,14 @@ def main() -> None:
         finally:
             for number in nodes:
                 subprocess.run([script, "down", str(number)], check=False, capture_output=True)
-    berth_median, compose_median = statistics.median(berth_times), statistics.median(compose_times)
+    berth_median, compose_median = statistics.median(times["berth"]), statistics.median(times["compose"])
+    raw_median = statistics.median(times["raw"])
     print(f"file: {args.services} services x {args.replicas} replicas = {total} containers, rounds: {args.rounds}")
     print(f"docker compose up -d (Compose v2), 1 node: {compose_median:.2f}s")
     print(f"berth (API -> Celery -> engine), 1 node:   {berth_median:.2f}s")
     print(f"ratio berth/compose: {berth_median / compose_median:.2f}  (target <= 0.8)")
+    print(f"engine floor (raw docker SDK, 4 threads):  {raw_median:.2f}s")
+    print(f"  = the best ratio any client could reach on this engine: {raw_median / compose_median:.2f}")
     print(f"berth across 3 nodes:                      {spread:.2f}s")
 
 

@@ -31,11 +31,11 @@ def berth_round(api: Api, cluster: int, n: int, round_no: int) -> float:
     body = {"name": name, "image": IMAGE, "command": "sleep 3600", "scale": n}
     started = time.monotonic()
     release = api.call("POST", f"/api/v1/clusters/{cluster}/applications", body)
-    done = api.wait_release(release["id"])
+    done = api.wait_release(release)
     elapsed = time.monotonic() - started
     if done["status"] != "successful":
         raise SystemExit(f"Berth deploy failed: {done['error']}")
-    api.wait_release(api.call("DELETE", f"/api/v1/clusters/{cluster}/applications/{name}")["id"])
+    api.wait_release(api.call("DELETE", f"/api/v1/clusters/{cluster}/applications/{name}"))
     return elapsed
 
 

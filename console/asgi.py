@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django (static files too), websockets through Channels."""
+"""ASGI entry point: HTTP through Django (static files too), websockets through Channels (signed in by the
+session, or by an access key in ``Authorization: Bearer`` for scripts)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from accounts.authentication import AccessKeyWebsocketMiddleware  # noqa: E402
 from console.consumers import LiveConsumer  # noqa: E402
 
 http_app = ASGIStaticFilesHandler(django_asgi) if settings.BERTH_SERVE_STATIC else django_asgi
@@ -24,7 +26,7 @@ application = ProtocolTypeRouter(
     {
         "http": http_app,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter([path("ws/live/", LiveConsumer.as_asgi())]))
+            AuthMiddlewareStack(AccessKeyWebsocketMiddleware(URLRouter([path("ws/live/", LiveConsumer.as_asgi())])))
         ),
     }
 )

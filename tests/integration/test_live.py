@@ -27,8 +27,12 @@ def session_cookie(user: User) -> str:
     return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
 
-async def collect(url: str, cookie: str | None, subscribe: dict[str, Any], until: Any, timeout: float = 30) -> list:
+async def collect(
+    url: str, cookie: str | None, subscribe: dict[str, Any], until: Any, timeout: float = 30, bearer: str = ""
+) -> list:
     headers = {"Cookie": cookie} if cookie else {}
+    if bearer:
+        headers["Authorization"] = f"Bearer {bearer}"
     seen: list[dict[str, Any]] = []
     async with websockets.connect(url, origin="http://127.0.0.1", additional_headers=headers) as ws:
         await ws.send(json.dumps(subscribe))
@@ -154,3 +158,35 @@ def test_sub_account_subscribes_only_where_it_is_granted(stack: harness.Stack, o
         "error": "not found",
         "subscription": {"type": "application", "id": app_no.pk},
     }
+
+
+def test_scripts_sign_sockets_in_with_an_access_key(stack: harness.Stack, owner: User, outsider: User) -> None:
+    from accounts import operations as ram
+
+    cluster = Cluster.objects.create(tenant=owner.tenant, name="c1")
+    app = Application.objects.create(tenant=owner.tenant, cluster=cluster, name="scripted")
+    subscribe = {"action": "subscribe", "type": "application", "id": app.pk}
+    key, secret = ram.create_access_key(owner, owner)
+    seen = asyncio.run(
+        collect(ws_url(stack), None, subscribe, lambda s: len(s) >= 2, 10, bearer=f"{key.key_id}:{secret}")
+    )
+    assert seen[0]["type"] == "subscribed" and {"type": "application", "id": app.pk, "status": app.status} in seen
+
+    # Another tenant's key sees nothing of it; a wrong secret does not open the socket.
+    other_key, other_secret = ram.create_access_key(outsider, outsider)
+    bearer = f"{other_key.key_id}:{other_secret}"
+    refused = asyncio.run(collect(ws_url(stack), None, subscribe, lambda s: len(s) >= 1, 10, bearer=bearer))
+    assert refused[0]["type"] == "error" and "scripted" not in json.dumps(refused)
+
+    async def wrong_secret() -> int:
+        headers = {"Authorization": f"Bearer {key.key_id}:{'x' * len(secret)}"}
+        try:
+            async with websockets.connect(ws_url(stack), origin="http://127.0.0.1", additional_headers=headers) as ws:
+                await ws.recv()
+                return 101
+        except websockets.InvalidStatus as exc:
+            return exc.response.status_code
+        except websockets.ConnectionClosed as exc:
+            return exc.rcvd.code if exc.rcvd else 0
+
+    assert asyncio.run(wrong_secret()) in (403, 4401)

@@ -1,0 +1,62 @@
+"""The command-line client's progress lines (pure: live messages in, lines out)."""
+
+from __future__ import annotations
+
+import pytest
+
+from console.cli import Lines, _variables, main
+
+
+def pull(percent: int, status: str = "pulling", release: int = 7) -> dict:
+    return {
+        "type": "pull",
+        "release": release,
+        "node": "n1",
+        "image": "reg/web:1",
+        "status": status,
+        "percent": percent,
+        "layers_done": 1 if percent < 100 else 2,
+        "layers_total": 2,
+        "current": percent * 10_000,
+        "total": 1_000_000,
+        "layers": [],
+    }
+
+
+def test_lines_follow_one_release_and_end_with_its_status():
+    out: list[str] = []
+    lines = Lines(7, out.append)
+    assert lines.take({"type": "event", "release": 6, "message": "an older release"}) is None
+    lines.take({"type": "release", "id": 7, "kind": "deploy", "status": "running", "percent": 40})
+    lines.take({"type": "event", "release": 7, "message": "shop_web_1 is running on n1."})
+    final = lines.take(
+        {"type": "release", "id": 7, "kind": "deploy", "status": "failed", "percent": 50, "error": "no space"}
+    )
+    assert final is not None and final["status"] == "failed"
+    assert out == ["[ 40%] shop_web_1 is running on n1.", "[ 50%] deploy failed: no space"]
+
+
+def test_pull_lines_are_at_most_one_a_second_but_the_end_is_always_shown():
+    out: list[str] = []
+    lines = Lines(7, out.append)
+    for at, message in ((0.0, pull(10)), (0.3, pull(20)), (0.9, pull(30)), (1.2, pull(40)), (1.3, pull(100, "done"))):
+        lines.take(message, now=at)
+    assert [line.split(": ", 1)[1] for line in out] == [
+        "pulling 10% (1/2 layers, 100.0 kB of 1.0 MB)",
+        "pulling 40% (1/2 layers, 400.0 kB of 1.0 MB)",
+        "done 100% (2/2 layers, 1.0 MB of 1.0 MB)",
+    ]
+    assert out[0].startswith("[  0%] pull reg/web:1 on n1")
+
+
+def test_variables_need_key_equals_value():
+    assert _variables(["A=1", "B=x=y", "C="]) == {"A": "1", "B": "x=y", "C": ""}
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        _variables(["nope"])
+
+
+def test_a_key_is_required(capsys, monkeypatch):
+    monkeypatch.delenv("BERTH_ACCESS_KEY", raising=False)
+    with pytest.raises(SystemExit):
+        main(["follow", "1"])
+    assert "BERTH_ACCESS_KEY" in capsys.readouterr().err
