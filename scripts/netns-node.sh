@@ -8,6 +8,8 @@
 #   scripts/netns-node.sh start N [--tls DIR]  start dockerd again in the existing namespace
 #   scripts/netns-node.sh down N           stop it and remove its namespace and data
 # dockerd is started with `nsenter --net` (not `ip netns exec`, which remounts /sys and hides cgroups).
+# Test nodes pull over plain HTTP from registries on 10.250.0.0/16 (tests/registry.py bound to a host side
+# address such as 10.250.N.1, which every node reaches through its default route).
 set -euo pipefail
 cmd=${1:-}; n=${2:-}
 case "$n" in ''|*[!0-9]*) echo "usage: $0 up|ns|start|stop|dockerd-cmd|down N [--tls DIR]" >&2; exit 2 ;; esac
@@ -23,7 +25,8 @@ sock="unix://$run/docker.sock"
 dockerd_cmd() {
   echo "nsenter --net=/run/netns/$ns dockerd --data-root $root --exec-root $run/exec --pidfile $run/dockerd.pid" \
     "-H $sock --bip 10.251.$n.1/24 --default-address-pool base=10.252.0.0/16,size=24" \
-    "--containerd-namespace berth-n$n --containerd-plugins-namespace berth-n$n-plugins"
+    "--containerd-namespace berth-n$n --containerd-plugins-namespace berth-n$n-plugins" \
+    "--insecure-registry 10.250.0.0/16"
 }
 
 stop_engine() {

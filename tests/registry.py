@@ -1,7 +1,8 @@
 """A small read-only Docker registry (Registry HTTP API V2) on 127.0.0.1, for tests and benchmarks.
 
 No registry can be reached from this machine, so tests that pull images serve them from here:
-dockerd treats 127.0.0.0/8 as an insecure registry and pulls over plain HTTP. Images are built in
+dockerd treats 127.0.0.0/8 as an insecure registry and pulls over plain HTTP; test nodes in network
+namespaces do the same for 10.250.0.0/16 (scripts/netns-node.sh). Images are built in
 Python from Debian's busybox-static: one layer with busybox, then optional layers of random bytes
 of a given size, so that a pull has several layers and takes long enough to watch. Blobs are sent
 in chunks at a bounded rate. A tag can be pointed at a new image while the server runs (a "push").
@@ -102,6 +103,7 @@ class Registry:
     """A running registry: ``push`` images under ``name:tag``, pull them as ``{host}/name:tag``."""
 
     rate: int = 4 * 1024 * 1024  # bytes per second for each blob response
+    bind: str = "127.0.0.1"  # or a host-side address of a test node (10.250.N.1), which netns nodes reach
     tags: dict[tuple[str, str], str] = field(default_factory=dict)
     manifests: dict[str, bytes] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
@@ -111,7 +113,7 @@ class Registry:
     @property
     def host(self) -> str:
         assert self._server is not None, "the registry is not running"
-        return f"127.0.0.1:{self._server.server_address[1]}"
+        return f"{self.bind}:{self._server.server_address[1]}"
 
     def ref(self, name: str, tag: str = "1") -> str:
         return f"{self.host}/{name}:{tag}"
@@ -185,7 +187,7 @@ class Registry:
                 headers = {"Content-Type": "application/octet-stream", "Docker-Content-Digest": ref}
                 self._send(200, headers, blob, body, paced=True)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((self.bind, 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, name="test-registry", daemon=True).start()
         return self

@@ -51,7 +51,9 @@ def test_deploy_prints_progress_lines(
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("release ") and lines[-1] == "[100%] deploy successful"
-    assert any(f"pull {registry.ref('berth/cli')} on " in line and "done 100% (3/3 layers" in line for line in lines), lines
+    assert any(f"pull {registry.ref('berth/cli')} on " in line and "done 100% (3/3 layers" in line for line in lines), (
+        lines
+    )
     assert any(line.endswith("fromcli_web_2 is running on " + cluster.nodes.get().name + ".") for line in lines)
 
     bad = cli(

@@ -176,3 +176,38 @@ def test_impossible_placement_names_the_rule(api: APIClient, three: Cluster) -> 
     assert response.status_code == 400
     assert "tier==gpu" in " ".join(response.json()["placement"])
     assert not Application.objects.filter(name="nogpu").exists()
+
+
+def test_nodes_pull_in_parallel_with_progress_each(api: APIClient, three: Cluster) -> None:
+    from apps.models import ReleaseEvent
+    from tests.registry import Registry, build_image
+
+    registry = Registry(rate=1024 * 1024, bind="10.250.27.1").start()  # the host side of n27's link
+    try:
+        registry.push("berth/multi", "1", build_image((900_000, 1_100_000), marker="multi", seed=4))
+        image = registry.ref("berth/multi")
+        local = Node.objects.get(cluster=three, endpoint__startswith="unix")
+        text = (
+            f"services:\n  web:\n    image: {image}\n    command: sleep 3600\n    init: true\n"
+            f"    environment:\n      - 'affinity:service!=web'\n      - 'constraint:node.name!={local.name}'\n"
+            "    labels:\n      aliyun.scale: '2'\n"
+        )
+        url = f"/api/v1/clusters/{three.pk}/applications"
+        release = wait_release(api.post(url, {"name": "multi", "compose": text}, format="json").json()["id"])
+        assert release.status == "successful", release.error
+        app = Application.objects.get(name="multi")
+        assert sorted(running(three, app.pk)["web"]) == ["n27", "n28"]
+        pulled = {
+            e.message.split(" on ")[1].split(":")[0]: e
+            for e in ReleaseEvent.objects.filter(release=release, message__startswith=f"Pulled {image} on ")
+        }
+        assert set(pulled) == {"n27", "n28"}
+        seconds = [float(e.message.split(" in ")[1].split(" s ")[0]) for e in pulled.values()]
+        assert min(seconds) > 1.0  # ~2 MB at 1 MB/s each
+        started = ReleaseEvent.objects.filter(release=release).order_by("id").first().created_at
+        prepared = max(e.created_at for e in pulled.values())
+        assert (prepared - started).total_seconds() < sum(seconds), "the two nodes pulled one after the other"
+        gone = wait_release(api.delete(f"{url}/multi").json()["id"])
+        assert gone.status == "successful", gone.error
+    finally:
+        registry.stop()
