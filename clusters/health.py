@@ -62,6 +62,8 @@ def answered(node: Node, info: dict[str, Any]) -> int:
     now = timezone.now()
     Node.objects.filter(pk=node.pk).update(failures=0, last_seen_at=now, info=info, last_error="")
     if node.state not in (Node.State.UNREACHABLE, Node.State.INITIALIZING):
+        if node.stale_copies and node.state == Node.State.READY:  # it died and came back between two checks
+            _cleanup_after_return(node)
         return 0
     with transaction.atomic():
         moved = Node.objects.filter(pk=node.pk, state=node.state).update(state=Node.State.READY)
@@ -120,12 +122,17 @@ def _start_failover(node: Node) -> None:
 
 
 def _cleanup_after_return(node: Node) -> None:
+    """Remove the copies a drain or failover left on the node; when that has to wait, a later check does it."""
     from clusters.nodework import remove_stale
 
+    Node.objects.filter(pk=node.pk).update(stale_copies=False)
     try:
         removed = remove_stale(node)
     except host.HostError as exc:
         log.warning("health: stale containers on %s stay for now: %s", node.name, exc)
+        removed = None
+    if removed is None:
+        Node.objects.filter(pk=node.pk).update(stale_copies=True)
         return
     if removed:
         audit.record(

@@ -120,6 +120,9 @@ class Node(models.Model):
     tls_cert = models.TextField(blank=True, help_text="client certificate Berth presents (PEM)")
     tls_key_sealed = models.TextField(blank=True, help_text="its key, encrypted at rest")
     failures = models.PositiveIntegerField(default=0, help_text="consecutive failed health checks")
+    stale_copies = models.BooleanField(
+        default=False, help_text="a drain or failover left copies here while it did not answer: remove them"
+    )
     last_error = models.CharField(max_length=500, blank=True)
     publish_ip = models.GenericIPAddressField(
         _("publish address"), help_text=_("Host address that published ports bind to on this node.")

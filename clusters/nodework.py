@@ -115,6 +115,7 @@ def move_container(container: Container, target: Node, *, remove_old: bool = Tru
         try:
             host.remove_container(host.Endpoint.of(old_node, timeout=10), old_id)
         except host.HostError as exc:
+            Node.objects.filter(pk=old_node.pk).update(stale_copies=True)
             return _("%(name)s: the old copy on %(node)s stays until that node answers (%(reason)s)") % {
                 "name": container.name,
                 "node": old_node.name,
@@ -123,14 +124,15 @@ def move_container(container: Container, target: Node, *, remove_old: bool = Tru
     return ""
 
 
-def remove_stale(node: Node) -> int:
+def remove_stale(node: Node) -> int | None:
     """Remove Berth containers on ``node`` whose replica now lives on another node (after a failover or a
-    drain that lost the node midway). Returns how many were removed."""
+    drain that lost the node midway). Returns how many were removed; None when it must wait (containers
+    of the cluster are being moved)."""
     from apps.models import Release
 
     endpoint = host.Endpoint.of(node, timeout=10)
     if NodeTask.objects.filter(cluster_id=node.cluster_id, status__in=NodeTask.ACTIVE).exists():
-        return 0  # a drain or failover is moving containers: a copy made a moment ago is not stale
+        return None  # a drain or failover is moving containers: a copy made a moment ago is not stale
     busy = {
         str(pk)
         for pk in Release.objects.filter(
@@ -262,6 +264,7 @@ def failover(task: NodeTask, progress: Progress) -> None:
     for container in wanted:
         if Node.objects.filter(pk=node.pk, state=Node.State.READY).exists():
             break  # the node came back: its containers stay where they are
+        Node.objects.filter(pk=node.pk).update(stale_copies=True)  # the copy there goes when it answers
         move_container(container, targets[plan[container.pk]], remove_old=False)
         progress.step(
             _("%(name)s recreated on %(node)s") % {"name": container.name, "node": targets[plan[container.pk]].name}

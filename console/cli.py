@@ -25,6 +25,8 @@ from collections.abc import Callable
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+from clusters.pulls import human_bytes  # pure, no Django
+
 TERMINAL = {"successful", "failed", "canceled"}
 
 
@@ -113,7 +115,11 @@ class Lines:
             if message["status"] == "pulling" and now - self.pull_printed.get(key, -1e9) < self.pull_interval:
                 return None
             self.pull_printed[key] = now
-            size = f", {_size(message['current'])} of {_size(message['total'])}" if message.get("total") else ""
+            size = (
+                f", {human_bytes(message['current'])} of {human_bytes(message['total'])}"
+                if message.get("total")
+                else ""
+            )
             self.out(
                 f"[{self.percent:3d}%] pull {message['image']} on {message['node']}: {message['status']} "
                 f"{message['percent']}% ({message['layers_done']}/{message['layers_total']} layers{size})"
@@ -123,15 +129,6 @@ class Lines:
 
 def _error(message: dict[str, Any]) -> str:
     return f": {message['error']}" if message.get("error") else ""
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
 
 
 def _variables(pairs: list[str]) -> dict[str, str]:
