@@ -1,8 +1,8 @@
 """A command-line client of a Berth console: deploy, update, redeploy, and follow releases with progress lines.
 
     export BERTH_URL=http://127.0.0.1:8000 BERTH_ACCESS_KEY=<AccessKeyId>:<AccessKeySecret>
-    python -m console.cli deploy --cluster 1 --name shop -f shop.yml [--var KEY=VALUE]... [--plan]
-    python -m console.cli update --cluster 1 --name shop [-f shop.yml] [--var KEY=VALUE]... [--plan]
+    python -m console.cli deploy --cluster 1 --name shop -f shop.yml [--var KEY=VALUE]... [--plan [--json]]
+    python -m console.cli update --cluster 1 --name shop [-f shop.yml] [--var KEY=VALUE]... [--plan [--json]]
     python -m console.cli redeploy --cluster 1 --name shop
     python -m console.cli follow RELEASE_ID
 
@@ -127,6 +127,27 @@ class Lines:
         return None
 
 
+def plan_lines(plan: dict[str, Any]) -> list[str]:
+    """A deploy or update plan (the API's ``?dry_run=true`` answer) as lines for people."""
+
+    def where(items: list[dict[str, Any]]) -> str:
+        return ", ".join(f"{item['container']} @ {item['node']}" for item in items)
+
+    lines = [f"plan for {plan['application']} (order: {' → '.join(plan.get('order') or [])})"]
+    for service in plan.get("services") or []:
+        parts = [f"{verb} {where(service[verb])}" for verb in ("create", "recreate", "remove") if service.get(verb)]
+        if service.get("image_change"):
+            parts.append(f"image {service['image_change']['from']} → {service['image_change']['to']}")
+        lines.append(f"  {service['name']}: " + ("; ".join(parts) if parts else "unchanged"))
+    for service in plan.get("removed_services") or []:
+        lines.append(f"  {service['name']}: dropped; remove {where(service['remove'])}")
+    for node, images in (plan.get("missing_images") or {}).items():
+        lines.append(f"  {node} lacks {', '.join(images)} (pulled at deploy)")
+    for conflict in plan.get("port_conflicts") or []:
+        lines.append(f"  port {conflict['port']} of {conflict['service']} is taken by {conflict['used_by']}")
+    return lines
+
+
 def _error(message: dict[str, Any]) -> str:
     return f": {message['error']}" if message.get("error") else ""
 
@@ -154,6 +175,7 @@ def main(argv: list[str] | None = None, stdout: TextIO = sys.stdout) -> int:
             sub.add_argument("-f", "--file", required=name == "deploy")
             sub.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
             sub.add_argument("--plan", action="store_true", help="print the plan and change nothing")
+            sub.add_argument("--json", action="store_true", help="with --plan: the API's JSON as it is")
     follow = commands.add_parser("follow")
     follow.add_argument("release", type=int)
     args = parser.parse_args(argv)
@@ -181,7 +203,8 @@ def main(argv: list[str] | None = None, stdout: TextIO = sys.stdout) -> int:
             else:
                 release = client.call("PATCH", f"{apps}/{args.name}{suffix}", body)
             if args.plan:
-                out(json.dumps(release, indent=2))
+                for line in [json.dumps(release, indent=2)] if args.json else plan_lines(release):
+                    out(line)
                 return 0
         out(f"release {release['id']}: {release['kind']} of {release['application']}")
         final = release if release["status"] in TERMINAL else client.follow(release, out)

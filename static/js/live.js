@@ -119,6 +119,7 @@
         bar.setAttribute("role", "progressbar");
         bar.setAttribute("aria-valuemin", "0");
         bar.setAttribute("aria-valuemax", "100");
+        bar.setAttribute("aria-label", msg.image + " · " + msg.node);
         bar.append(el("div", "bar"));
         box.append(head, bar, el("ul", "layers"));
         list.append(box);

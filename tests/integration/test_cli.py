@@ -45,7 +45,10 @@ def test_deploy_prints_progress_lines(
 
     plan = cli(stack, token, "deploy", *args, "--plan")
     assert plan.returncode == 0, plan.stdout + plan.stderr
-    assert '"fromcli_web_2"' in plan.stdout
+    assert plan.stdout.startswith("plan for fromcli (order: web)\n  web: create fromcli_web_1 @ ")
+    assert f"lacks {registry.ref('berth/cli')} (pulled at deploy)" in plan.stdout
+    raw = cli(stack, token, "deploy", *args, "--plan", "--json")
+    assert raw.returncode == 0 and '"fromcli_web_2"' in raw.stdout
 
     done = cli(stack, token, "deploy", *args)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -12,6 +12,8 @@ from typing import Any
 import docker
 import pytest
 import websockets
+from django.test import Client
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -142,6 +144,10 @@ def test_pulls_show_progress_and_versions_keep_exact_images(
     web = next(s for s in detail["services"] if s["name"] == "web")
     assert web["image"] == ref and web["pinned_image"] == pinned
     assert AppVersion.objects.get(application=app, number=4).digests["web"] == pinned
+    page = Client()
+    page.force_login(owner)
+    html = page.get(reverse("apps:detail", args=[app.pk])).content.decode()
+    assert "pinned by a rollback to" in html and first[:19] in html
 
     # Redeploy lets the pin go: the tag again.
     again = wait_release(api.post(f"{url}/pulls/redeploy").json()["id"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.cli import Lines, _variables, main
+from console.cli import Lines, _variables, main, plan_lines
 
 
 def pull(percent: int, status: str = "pulling", release: int = 7) -> dict:
@@ -60,3 +60,31 @@ def test_a_key_is_required(capsys, monkeypatch):
     with pytest.raises(SystemExit):
         main(["follow", "1"])
     assert "BERTH_ACCESS_KEY" in capsys.readouterr().err
+
+
+def test_a_plan_reads_as_lines():
+    plan = {
+        "application": "shop",
+        "order": ["db", "web"],
+        "services": [
+            {"name": "db", "create": [], "recreate": [], "remove": [], "image_change": None},
+            {
+                "name": "web",
+                "create": [{"container": "shop_web_2", "node": "n2"}],
+                "recreate": [{"container": "shop_web_1", "node": "n1"}],
+                "remove": [],
+                "image_change": {"from": "web:1", "to": "web:2"},
+            },
+        ],
+        "removed_services": [{"name": "old", "remove": [{"container": "shop_old_1", "node": "n1"}]}],
+        "missing_images": {"n2": ["web:2"]},
+        "port_conflicts": [{"service": "web", "port": 80, "used_by": "blog/web"}],
+    }
+    assert plan_lines(plan) == [
+        "plan for shop (order: db → web)",
+        "  db: unchanged",
+        "  web: create shop_web_2 @ n2; recreate shop_web_1 @ n1; image web:1 → web:2",
+        "  old: dropped; remove shop_old_1 @ n1",
+        "  n2 lacks web:2 (pulled at deploy)",
+        "  port 80 of web is taken by blog/web",
+    ]
