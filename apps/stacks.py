@@ -256,6 +256,7 @@ def plan(app_name: str, cluster: Cluster, app: Application | None, prepared: Pre
                 "new": old is None,
                 "image_change": {"from": old_image, "to": row.runs} if old and old_image != row.runs else None,
                 "scale": {"from": old.scale if old else 0, "to": row.scale},
+                "pull_always": row.latest_image,  # pulled again; containers recreated if the image changed
                 "global": row.is_global,
                 "recreate": [
                     {"container": c.name, "node": c.node.name}

@@ -60,7 +60,18 @@ def test_plan_changes_nothing_and_says_where(owner: User, cluster: Cluster) -> N
     assert plan["order"] == ["db", "web"]
     assert sorted(c["container"] for s in plan["services"] for c in s["create"]) == ["shop_db_1", "shop_web_1"]
     assert set(plan["missing_images"]) == {"n1", "n2"}  # the nodes did not answer: the images count as missing
+    assert {s["name"]: s["pull_always"] for s in plan["services"]} == {"web": False, "db": False}
     assert not Application.objects.exists()
+    latest = APP.replace(
+        "  db:\n    image: local/busybox:1\n",
+        "  db:\n    image: local/busybox:1\n    labels:\n      aliyun.latest_image: 'true'\n",
+    )
+    response = api.post(
+        f"/api/v1/clusters/{cluster.pk}/applications?dry_run=true",
+        {"name": "shop", "compose": latest, "variables": {"DB_PASSWORD": "s3"}},
+        format="json",
+    )
+    assert {s["name"]: s["pull_always"] for s in response.json()["services"]} == {"web": False, "db": True}
 
 
 def test_unset_variable_and_bad_compose_are_refused_and_logged(owner: User, cluster: Cluster) -> None:
@@ -233,3 +244,21 @@ def test_aliyun_probe_labels_become_a_healthcheck(owner: User, cluster: Cluster)
         "healthcheck": {"test": ["CMD", "true"], "interval": "2s"},
     }
     assert spec_options(app, service, cluster.nodes.first())["create_options"]["healthcheck"]["test"] == ["CMD", "true"]
+
+
+def test_the_plan_page_says_which_services_pull_again(owner: User, cluster: Cluster) -> None:
+    from django.test import Client
+
+    from apps.models import Template
+
+    text = "services:\n  web:\n    image: local/busybox:1\n    labels:\n      aliyun.latest_image: 'true'\n"
+    template = Template.objects.create(tenant=owner.tenant, name="latest", compose=text, created_by=owner)
+    page = Client()
+    page.force_login(owner)
+    response = page.post(
+        f"/templates/own/{template.pk}/deploy/", {"app_name": "fresh", "cluster": cluster.pk, "confirm": "0"}
+    )
+    html = response.content.decode()
+    assert 'data-testid="plan"' in html, html[-2000:]
+    assert "pulled again" in html and "Images missing on nodes" in html
+    assert not Application.objects.exists()
