@@ -126,14 +126,14 @@ class Service(models.Model):
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["application", "name"], name="service_name_unique_in_app")]
 
+    def __str__(self) -> str:
+        return self.name
+
     @property
     def pinned_short(self) -> str:
         """``sha256:`` and the first 12 hex digits of the pinned digest, as Docker shows ids."""
         digest = self.pinned_image.partition("@")[2]
         return digest[:19] if digest else ""
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class ContainerQuerySet(TenantQuerySet):

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import docker.auth
 import docker.tls
 from django.conf import settings
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
+from urllib3.exceptions import ReadTimeoutError
 
 from clusters.pulls import PullFailed, PullProgress
 
@@ -121,6 +123,21 @@ class _IsolatedAPIClient(docker.APIClient):
     @trust_env.setter
     def trust_env(self, value: bool) -> None:
         pass
+
+    def pull_following(self, repository: str, tag: str, stall_timeout: float) -> tuple[Any, Iterator[dict[str, Any]]]:
+        """``pull(stream=True, decode=True)``, except that a read waiting longer than ``stall_timeout`` raises
+        (the SDK streams pulls with no timeout at all, so a stalled registry would hang the caller).
+        Returns the response, to close, and its messages; closing it makes dockerd cancel the pull."""
+        headers = {}
+        registry, _name = docker.auth.resolve_repository_name(repository)
+        header = docker.auth.get_config_header(self, registry)
+        if header:
+            headers["X-Registry-Auth"] = header
+        params = {"tag": tag, "fromImage": repository}
+        url = self._url("/images/create")
+        response = self._post(url, params=params, headers=headers, stream=True, timeout=stall_timeout)
+        self._raise_for_status(response)
+        return response, self._stream_helper(response, decode=True)
 
 
 _clients: dict[tuple[Endpoint, int], docker.DockerClient] = {}
@@ -229,24 +246,39 @@ def split_reference(image: str) -> tuple[str, str]:
 
 
 def pull_image(
-    endpoint: Endpoint, image: str, progress: Callable[[PullProgress, bool], None] | None = None
+    endpoint: Endpoint,
+    image: str,
+    progress: Callable[[PullProgress, bool], None] | None = None,
+    stall_timeout: float | None = None,
 ) -> PullProgress:
     """Pull ``image``, calling ``progress(state, milestone)`` on every message of Docker's stream.
 
     ``milestone`` is true when a layer has just finished or the pull has ended. The error names the
-    image when no registry has it.
+    image when no registry has it; a pull with no news for ``stall_timeout`` seconds (default
+    BERTH_PULL_STALL_TIMEOUT) is given up, and dockerd cancels it.
     """
     repo, tag = split_reference(image)
     state = PullProgress(image)
+    stall = stall_timeout or settings.BERTH_PULL_STALL_TIMEOUT
+    response = None
     try:
-        for message in client(endpoint).api.pull(repo, tag=tag or "latest", stream=True, decode=True):
+        api = client(endpoint).api
+        response, messages = api.pull_following(repo, tag, stall)
+        for message in messages:
             milestone = state.feed(message)
             if progress is not None:
                 progress(state, milestone)
-    except (RequestsConnectionError, ReadTimeout) as exc:
+    except (ReadTimeout, ReadTimeoutError, TimeoutError) as exc:  # the engine answers; the registry sends nothing
+        raise HostError(
+            f"the pull of {image} made no progress for {stall:.0f} s (the registry is slow or does not answer)"
+        ) from exc
+    except RequestsConnectionError as exc:
         raise HostUnreachable(explain(exc)) from exc
     except (DockerException, PullFailed) as exc:
         raise HostError(f"image {image} is not on the node and could not be pulled: {explain(exc)}") from exc
+    finally:
+        if response is not None:
+            response.close()
     return state
 
 

@@ -192,6 +192,7 @@ SPECTACULAR_SETTINGS = {
 
 # Berth's own knobs.
 BERTH_DOCKER_TIMEOUT = env_float("BERTH_DOCKER_TIMEOUT", 30.0)
+BERTH_PULL_STALL_TIMEOUT = env_float("BERTH_PULL_STALL_TIMEOUT", 120.0)  # a pull with no news this long is given up
 # Encrypts TLS keys and other secrets at rest; changing it makes stored keys unreadable.
 BERTH_ENCRYPTION_KEY = env_str("BERTH_ENCRYPTION_KEY", SECRET_KEY)
 BERTH_HEALTH_INTERVAL = env_float("BERTH_HEALTH_INTERVAL", 2.0)

@@ -104,6 +104,7 @@ class Registry:
 
     rate: int = 4 * 1024 * 1024  # bytes per second for each blob response
     bind: str = "127.0.0.1"  # or a host-side address of a test node (10.250.N.1), which netns nodes reach
+    stalled: threading.Event = field(default_factory=threading.Event)  # set: blobs send their headers, then nothing
     tags: dict[tuple[str, str], str] = field(default_factory=dict)
     manifests: dict[str, bytes] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
@@ -185,6 +186,16 @@ class Registry:
                     self._unknown("BLOB_UNKNOWN", body)
                     return
                 headers = {"Content-Type": "application/octet-stream", "Docker-Content-Digest": ref}
+                if registry.stalled.is_set() and body:
+                    self.send_response(200)  # the headers of the whole blob, then the body never comes
+                    for key, value in {**headers, "Content-Length": str(len(blob))}.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.flush()
+                    while registry.stalled.is_set() and registry._server is not None:
+                        time.sleep(0.1)
+                    self.close_connection = True
+                    return
                 self._send(200, headers, blob, body, paced=True)
 
         self._server = ThreadingHTTPServer((self.bind, 0), Handler)

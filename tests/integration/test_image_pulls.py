@@ -12,6 +12,7 @@ from typing import Any
 import docker
 import pytest
 import websockets
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -168,3 +169,20 @@ def test_an_image_no_registry_has_fails_and_leaves_nothing(
     assert not docker.from_env().containers.list(
         all=True, filters={"label": f"berth.application={release.application_id}"}
     )
+
+
+def test_a_registry_that_stops_sending_is_named_not_the_engine(stack: harness.Stack, registry: Registry) -> None:
+    from clusters import docker_host as host
+
+    registry.push("berth/slow", "1", build_image((300_000,), marker="slow", seed=7))
+    registry.stalled.set()
+    try:
+        endpoint = host.Endpoint(url=settings.BERTH_LOCAL_DOCKER_URL)
+        started = time.monotonic()
+        with pytest.raises(host.HostError) as failure:
+            host.pull_image(endpoint, registry.ref("berth/slow"), stall_timeout=3)
+        assert time.monotonic() - started < 15
+        assert not isinstance(failure.value, host.HostUnreachable)
+        assert "made no progress for 3 s (the registry is slow or does not answer)" in str(failure.value)
+    finally:
+        registry.stalled.clear()
