@@ -127,7 +127,7 @@ class _IsolatedAPIClient(docker.APIClient):
     def pull_following(self, repository: str, tag: str, stall_timeout: float) -> tuple[Any, Iterator[dict[str, Any]]]:
         """``pull(stream=True, decode=True)``, except that a read waiting longer than ``stall_timeout`` raises
         (the SDK streams pulls with no timeout at all, so a stalled registry would hang the caller).
-        Returns the response, to close, and its messages; closing it makes dockerd cancel the pull."""
+        Returns the response, to close, and its messages (dockerd cancels a transfer nobody watches)."""
         headers = {}
         registry, _name = docker.auth.resolve_repository_name(repository)
         header = docker.auth.get_config_header(self, registry)
