@@ -110,6 +110,8 @@ class Lines:
         elif kind == "event" and message.get("release") == self.release_id:
             self.out(f"[{self.percent:3d}%] {message['message']}")
         elif kind == "pull" and message.get("release") == self.release_id:
+            if message["status"] == "pulling" and not message.get("layers_total"):
+                return None  # Docker has not listed the layers yet: nothing to say
             key = (message["node"], message["image"])
             now = time.monotonic() if now is None else now
             if message["status"] == "pulling" and now - self.pull_printed.get(key, -1e9) < self.pull_interval:

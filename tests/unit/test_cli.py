@@ -39,6 +39,7 @@ def test_lines_follow_one_release_and_end_with_its_status():
 def test_pull_lines_are_at_most_one_a_second_but_the_end_is_always_shown():
     out: list[str] = []
     lines = Lines(7, out.append)
+    lines.take({**pull(0), "layers_done": 0, "layers_total": 0}, now=-5.0)  # before Docker lists the layers
     for at, message in ((0.0, pull(10)), (0.3, pull(20)), (0.9, pull(30)), (1.2, pull(40)), (1.3, pull(100, "done"))):
         lines.take(message, now=at)
     assert [line.split(": ", 1)[1] for line in out] == [
