@@ -107,7 +107,7 @@ class Run:
         Release.objects.filter(pk=self.release.pk).update(heartbeat_at=timezone.now())
 
     def checkpoint(self) -> None:
-        Release.objects.filter(pk=self.release.pk).update(heartbeat_at=timezone.now())
+        self.heartbeat()
         if Release.objects.filter(pk=self.release.pk, cancel_requested=True).exists():
             raise Canceled(_("Canceled by request."))
 

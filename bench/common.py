@@ -45,6 +45,16 @@ class Api(Client):
     def wait_release(self, release: dict, limit: float = 600) -> dict:
         return self.follow(release, limit=limit)
 
+    def timed_deploy(self, cluster: int, body: dict) -> float:
+        """Seconds from the POST until the application's release is successful; then it is deleted."""
+        started = time.monotonic()
+        done = self.wait_release(self.call("POST", f"/api/v1/clusters/{cluster}/applications", body))
+        elapsed = time.monotonic() - started
+        if done["status"] != "successful":
+            raise SystemExit(f"Berth deploy failed: {done['error']}")
+        self.wait_release(self.call("DELETE", f"/api/v1/clusters/{cluster}/applications/{body['name']}"))
+        return elapsed
+
 
 def sh(*argv: str, stdin: str | None = None) -> str:
     return subprocess.run(

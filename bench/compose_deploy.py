@@ -72,14 +72,7 @@ def compose_round(text: str, total: int) -> float:
 
 
 def berth_round(api, cluster: int, text: str, name: str) -> float:  # noqa: ANN001
-    started = time.monotonic()
-    release = api.call("POST", f"/api/v1/clusters/{cluster}/applications", {"name": name, "compose": text})
-    done = api.wait_release(release)
-    elapsed = time.monotonic() - started
-    if done["status"] != "successful":
-        raise SystemExit(f"Berth deploy failed: {done['error']}")
-    api.wait_release(api.call("DELETE", f"/api/v1/clusters/{cluster}/applications/{name}"))
-    return elapsed
+    return api.timed_deploy(cluster, {"name": name, "compose": text})
 
 
 def main() -> None:

@@ -27,16 +27,7 @@ IMAGE = "local/busybox:1"
 
 
 def berth_round(api: Api, cluster: int, n: int, round_no: int) -> float:
-    name = f"bench{round_no}"
-    body = {"name": name, "image": IMAGE, "command": "sleep 3600", "scale": n}
-    started = time.monotonic()
-    release = api.call("POST", f"/api/v1/clusters/{cluster}/applications", body)
-    done = api.wait_release(release)
-    elapsed = time.monotonic() - started
-    if done["status"] != "successful":
-        raise SystemExit(f"Berth deploy failed: {done['error']}")
-    api.wait_release(api.call("DELETE", f"/api/v1/clusters/{cluster}/applications/{name}"))
-    return elapsed
+    return api.timed_deploy(cluster, {"name": f"bench{round_no}", "image": IMAGE, "command": "sleep 3600", "scale": n})
 
 
 def raw_round(n: int, round_no: int) -> float:
