@@ -146,7 +146,22 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("BERTH_CHANNEL_PREFIX", "berth")},
+        # redis-py 8 defaults socket_timeout to 5 s; channels-redis blocks in BZPOPMIN for up to 5 s, so every
+        # idle socket's consumer died with "Timeout reading from …". Reads wait as long as the command says;
+        # connecting still gives up after 5 s and health checks find dead connections.
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": None,
+                    "socket_connect_timeout": 5,
+                    "socket_keepalive": True,
+                    "health_check_interval": 15,
+                    "retry_on_timeout": True,
+                }
+            ],
+            "prefix": env_str("BERTH_CHANNEL_PREFIX", "berth"),
+        },
     }
 }
 
@@ -157,7 +172,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("BERTH_VISIBILITY_TIMEOUT", 3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("BERTH_VISIBILITY_TIMEOUT", 3600),
+    # Explicit, whatever redis-py's defaults are (its version 8 made reads time out after 5 s).
+    "socket_timeout": None,
+    "socket_connect_timeout": 5,
+    "socket_keepalive": True,
+    "health_check_interval": 15,
+}
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-releases": {"task": "apps.reap_releases", "schedule": env_float("BERTH_REAPER_INTERVAL", 30.0)},

@@ -32,7 +32,9 @@ fi
 # Docker engine: start one when none answers on the default socket.
 if ! docker version >/dev/null 2>&1; then
   echo "services: starting dockerd (log: /var/log/berth-dockerd.log)"
-  $SUDO sh -c 'nohup dockerd >/var/log/berth-dockerd.log 2>&1 &'
+  # setsid: dockerd gets a session of its own, so a terminal's Ctrl-C (SIGINT to the foreground process
+  # group of `make up`) never reaches it; stopping the console stops only the console.
+  $SUDO setsid -f dockerd </dev/null >>/var/log/berth-dockerd.log 2>&1
   for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
   docker version >/dev/null 2>&1 || { echo "services: dockerd did not start; see /var/log/berth-dockerd.log" >&2; exit 1; }
 fi
@@ -40,7 +42,8 @@ fi
 # Redis on 127.0.0.1:6379 unless something answers there already.
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   echo "services: starting redis-server on 127.0.0.1:6379"
-  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no >/dev/null
+  # --daemonize forks and calls setsid(): Redis lives in its own session too.
+  setsid -f redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no </dev/null >/dev/null
   for _ in $(seq 1 40); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.25; done
 fi
 

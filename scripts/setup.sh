@@ -20,11 +20,13 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   "$PY" -m venv .venv
 fi
-extra=""; stamp=.venv/.berth-installed
-[ "$dev" = 1 ] && { extra="[dev]"; stamp=.venv/.berth-installed-dev; }
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing Python packages$extra"
-  .venv/bin/pip install -q --disable-pip-version-check -e ".$extra"
+# Exact versions with hashes from the lock files (scripts/lock.sh refreshes them). Berth itself runs from
+# the checkout; it is not installed.
+lock=requirements/base.lock; stamp=.venv/.berth-installed
+[ "$dev" = 1 ] && { lock=requirements/dev.lock; stamp=.venv/.berth-installed-dev; }
+if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing Python packages from $lock"
+  .venv/bin/pip install -q --disable-pip-version-check --require-hashes --no-deps -r "$lock"
   touch "$stamp"
 fi
 

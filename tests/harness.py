@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
-LOG_DIR = ROOT / "var" / "test-logs"
+LOG_DIR = Path(os.environ.get("BERTH_TEST_LOG_DIR") or ROOT / "var" / "test-logs")  # own dir per parallel run
 T = TypeVar("T")
 
 
