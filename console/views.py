@@ -102,6 +102,16 @@ EXPORT_FIELDS = [
     "hash",
 ]
 EXPORT_LIMIT = 100_000
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): such cells get a
+# leading apostrophe, which spreadsheets show as text and hide.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """``value`` as a CSV cell that no spreadsheet evaluates (text starting with a formula sign is quoted)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def export(entries: QuerySet[OperationLog], fmt: str) -> HttpResponse:
@@ -116,7 +126,8 @@ def export(entries: QuerySet[OperationLog], fmt: str) -> HttpResponse:
         writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "parameters": json.dumps(row["parameters"], sort_keys=True)})
+            cells = {**row, "parameters": json.dumps(row["parameters"], sort_keys=True)}
+            writer.writerow({key: spreadsheet_safe(value) for key, value in cells.items()})
         response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="operation-log-{stamp}.{fmt}"'
     return response
