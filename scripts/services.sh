@@ -29,22 +29,30 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# Docker engine: start one when none answers on the default socket.
+# Docker engine: start one when none answers on DOCKER_HOST (default: the standard socket). A DOCKER_HOST of
+# unix:///other.sock starts a dockerd there; BERTH_DOCKERD_ARGS adds arguments (data root and such).
+docker_log=${BERTH_DOCKERD_LOG:-/var/log/berth-dockerd.log}
 if ! docker version >/dev/null 2>&1; then
-  echo "services: starting dockerd (log: /var/log/berth-dockerd.log)"
+  echo "services: starting dockerd (log: $docker_log)"
+  listen=()
+  if [ -n "${DOCKER_HOST:-}" ]; then listen=(-H "$DOCKER_HOST"); fi
   # setsid: dockerd gets a session of its own, so a terminal's Ctrl-C (SIGINT to the foreground process
   # group of `make up`) never reaches it; stopping the console stops only the console.
-  $SUDO setsid -f dockerd </dev/null >>/var/log/berth-dockerd.log 2>&1
+  # shellcheck disable=SC2086
+  $SUDO setsid -f dockerd "${listen[@]}" ${BERTH_DOCKERD_ARGS:-} </dev/null >>"$docker_log" 2>&1
   for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
-  docker version >/dev/null 2>&1 || { echo "services: dockerd did not start; see /var/log/berth-dockerd.log" >&2; exit 1; }
+  docker version >/dev/null 2>&1 || { echo "services: dockerd did not start; see $docker_log" >&2; exit 1; }
 fi
 
-# Redis on 127.0.0.1:6379 unless something answers there already.
-if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
-  echo "services: starting redis-server on 127.0.0.1:6379"
-  # --daemonize forks and calls setsid(): Redis lives in its own session too.
-  setsid -f redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no </dev/null >/dev/null
-  for _ in $(seq 1 40); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.25; done
+# Redis on 127.0.0.1 (the port of REDIS_URL, default 6379) unless something answers there already.
+redis_port=6379
+if [[ "${REDIS_URL:-}" =~ ^redis://(127\.0\.0\.1|localhost):([0-9]+) ]]; then redis_port=${BASH_REMATCH[2]}; fi
+if ! redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1; then
+  echo "services: starting redis-server on 127.0.0.1:$redis_port"
+  # setsid, and --daemonize forks and calls setsid() again: Redis lives in its own session.
+  setsid -f redis-server --daemonize yes --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
+    </dev/null >/dev/null
+  for _ in $(seq 1 40); do redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.25; done
 fi
 
 # Test image: no registry can be reached, so build it from Debian's busybox-static.

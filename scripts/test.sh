@@ -15,7 +15,7 @@ $PY manage.py check
 $PY manage.py makemigrations --check --dry-run >/dev/null || { echo "missing migrations"; exit 1; }
 
 status=0
-for layer in unit integration e2e; do
+for layer in unit security integration e2e; do
   echo "== pytest tests/$layer"
   $PY -m pytest "tests/$layer" "$@" || status=$?
   [ "$status" = 0 ] || break
