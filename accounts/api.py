@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import operations as ops
+from accounts import permissions
 from accounts.models import AccessKey, ClusterGroupObjectPermission, ClusterUserObjectPermission, Policy, RamGroup, User
 from accounts.roles import ROLE_BY_CODENAME, ROLES
 from clusters.models import Cluster
@@ -18,25 +18,19 @@ from console.api import BerthAPIView
 from console.api import strict_data as _strict
 
 
-def _user(request: Request, name: str, action: str = "ram:GetUser") -> User:
-    try:
-        return ops.find_user(request.user, name, action)
-    except User.DoesNotExist as exc:
-        raise Http404 from exc
+class RamView(BerthAPIView):
+    """A RAM endpoint. The user, group or policy its URL names is looked up through the permission door with
+    the endpoint's own action (``lookup_action``, from ``action_map``), so what is checked is what the
+    catalogue says; not visible → 404, with the refusal on record."""
 
+    def user_named(self, name: str) -> User:
+        return ops.find_user(self.request.user, name, self.lookup_action)
 
-def _group(request: Request, name: str) -> RamGroup:
-    group = RamGroup.objects.visible_to(request.user).filter(name=name).first()
-    if group is None:
-        raise Http404
-    return group
+    def group_named(self, name: str) -> RamGroup:
+        return ops.find_group(self.request.user, name, self.lookup_action)
 
-
-def _policy(request: Request, name: str) -> Policy:
-    try:
-        return ops.find_policy(request.user, name)
-    except Policy.DoesNotExist as exc:
-        raise Http404 from exc
+    def policy_named(self, name: str) -> Policy:
+        return ops.find_policy(self.request.user, name, self.lookup_action)
 
 
 # --- users -----------------------------------------------------------------------------------------
@@ -88,14 +82,14 @@ class UserUpdate(serializers.Serializer):
     password = serializers.CharField(max_length=128, required=False, trim_whitespace=False)
 
 
-class RamUserListView(BerthAPIView):
+class RamUserListView(RamView):
     """``GET`` the tenant's users; ``POST {"name", "password"}`` creates a sub-account."""
 
     action_map = {"GET": "ram:ListUsers", "POST": "ram:CreateUser"}
 
     @extend_schema(responses=UserSerializer(many=True), operation_id="ram_users_list")
     def get(self, request: Request) -> Response:
-        users = User.objects.visible_to(request.user, "ram:ListUsers").prefetch_related(
+        users = User.objects.visible_to(request.user, self.ram_action).prefetch_related(
             "groups__ram_group", "policy_attachments__policy"
         )
         return Response(UserSerializer(users, many=True).data)
@@ -106,18 +100,18 @@ class RamUserListView(BerthAPIView):
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
-class RamUserDetailView(BerthAPIView):
+class RamUserDetailView(RamView):
     """``GET``, ``PATCH {"display_name", "active", "password"}``, ``DELETE`` one user."""
 
     action_map = {"GET": "ram:GetUser", "PATCH": "ram:UpdateUser", "DELETE": "ram:DeleteUser"}
 
     @extend_schema(responses=UserSerializer, operation_id="ram_users_retrieve")
     def get(self, request: Request, name: str) -> Response:
-        return Response(UserSerializer(_user(request, name)).data)
+        return Response(UserSerializer(self.user_named(name)).data)
 
     @extend_schema(request=UserUpdate, responses=UserSerializer, operation_id="ram_users_update")
     def patch(self, request: Request, name: str) -> Response:
-        user = _user(request, name)
+        user = self.user_named(name)
         data = _strict(UserUpdate, request.data)
         if "password" in data:
             ops.change_password(request.user, user, data.pop("password"), current=request.data.get("current"))
@@ -127,7 +121,7 @@ class RamUserDetailView(BerthAPIView):
 
     @extend_schema(responses={204: None}, operation_id="ram_users_destroy")
     def delete(self, request: Request, name: str) -> Response:
-        ops.delete_subaccount(request.user, _user(request, name))
+        ops.delete_subaccount(request.user, self.user_named(name))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -156,14 +150,16 @@ class GroupWrite(serializers.Serializer):
     members = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=1000)
 
 
-class RamGroupListView(BerthAPIView):
+class RamGroupListView(RamView):
     """``GET`` groups; ``POST {"name", "members": [...]}`` creates one."""
 
     action_map = {"GET": "ram:ListGroups", "POST": "ram:CreateGroup"}
 
     @extend_schema(responses=GroupSerializer(many=True), operation_id="ram_groups_list")
     def get(self, request: Request) -> Response:
-        groups = RamGroup.objects.visible_to(request.user).prefetch_related("policy_attachments__policy")
+        groups = RamGroup.objects.visible_to(request.user, self.ram_action).prefetch_related(
+            "policy_attachments__policy"
+        )
         return Response(GroupSerializer(groups, many=True).data)
 
     @extend_schema(request=GroupWrite, responses={201: GroupSerializer}, operation_id="ram_groups_create")
@@ -177,23 +173,23 @@ class RamGroupListView(BerthAPIView):
         return Response(GroupSerializer(group).data, status=status.HTTP_201_CREATED)
 
 
-class RamGroupDetailView(BerthAPIView):
+class RamGroupDetailView(RamView):
     """``GET``, ``PATCH {"name", "description", "members"}`` (rename, set members), ``DELETE`` one group."""
 
     action_map = {"GET": "ram:GetGroup", "PATCH": "ram:UpdateGroup", "DELETE": "ram:DeleteGroup"}
 
     @extend_schema(responses=GroupSerializer, operation_id="ram_groups_retrieve")
     def get(self, request: Request, name: str) -> Response:
-        return Response(GroupSerializer(_group(request, name)).data)
+        return Response(GroupSerializer(self.group_named(name)).data)
 
     @extend_schema(request=GroupWrite, responses=GroupSerializer, operation_id="ram_groups_update")
     def patch(self, request: Request, name: str) -> Response:
-        group = ops.update_group(request.user, _group(request, name), **_strict(GroupWrite, request.data))
+        group = ops.update_group(request.user, self.group_named(name), **_strict(GroupWrite, request.data))
         return Response(GroupSerializer(group).data)
 
     @extend_schema(responses={204: None}, operation_id="ram_groups_destroy")
     def delete(self, request: Request, name: str) -> Response:
-        ops.delete_group(request.user, _group(request, name))
+        ops.delete_group(request.user, self.group_named(name))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -234,7 +230,7 @@ class PolicyVersionCreate(serializers.Serializer):
     set_default = serializers.BooleanField(required=False, default=True)
 
 
-class PolicyListView(BerthAPIView):
+class PolicyListView(RamView):
     """``GET`` system and custom policies; ``POST {"name", "document"}`` creates a custom one."""
 
     action_map = {"GET": "ram:ListPolicies", "POST": "ram:CreatePolicy"}
@@ -242,7 +238,9 @@ class PolicyListView(BerthAPIView):
     @extend_schema(responses=PolicySerializer(many=True), operation_id="ram_policies_list")
     def get(self, request: Request) -> Response:
         return Response(
-            PolicySerializer(Policy.objects.visible_to(request.user).prefetch_related("versions"), many=True).data
+            PolicySerializer(
+                Policy.objects.visible_to(request.user, self.ram_action).prefetch_related("versions"), many=True
+            ).data
         )
 
     @extend_schema(request=PolicyCreate, responses={201: PolicySerializer}, operation_id="ram_policies_create")
@@ -251,18 +249,18 @@ class PolicyListView(BerthAPIView):
         return Response(PolicySerializer(pol).data, status=status.HTTP_201_CREATED)
 
 
-class PolicyDetailView(BerthAPIView):
+class PolicyDetailView(RamView):
     """``GET``; ``PUT {"document"}`` adds a version and makes it the default; ``DELETE`` (when attached to nobody)."""
 
     action_map = {"GET": "ram:GetPolicy", "PUT": "ram:CreatePolicyVersion", "DELETE": "ram:DeletePolicy"}
 
     @extend_schema(responses=PolicySerializer, operation_id="ram_policies_retrieve")
     def get(self, request: Request, name: str) -> Response:
-        return Response(PolicySerializer(_policy(request, name)).data)
+        return Response(PolicySerializer(self.policy_named(name)).data)
 
     @extend_schema(request=PolicyVersionCreate, responses=PolicySerializer, operation_id="ram_policies_update")
     def put(self, request: Request, name: str) -> Response:
-        pol = _policy(request, name)
+        pol = self.policy_named(name)
         data = _strict(PolicyVersionCreate, request.data)
         ops.add_policy_version(request.user, pol, data["document"], set_default=data["set_default"])
         pol.refresh_from_db()
@@ -270,18 +268,18 @@ class PolicyDetailView(BerthAPIView):
 
     @extend_schema(responses={204: None}, operation_id="ram_policies_destroy")
     def delete(self, request: Request, name: str) -> Response:
-        ops.delete_policy(request.user, _policy(request, name))
+        ops.delete_policy(request.user, self.policy_named(name))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class PolicyVersionsView(BerthAPIView):
+class PolicyVersionsView(RamView):
     """``GET`` versions; ``POST {"document", "set_default"}`` adds one (5 kept)."""
 
     action_map = {"GET": "ram:ListPolicyVersions", "POST": "ram:CreatePolicyVersion"}
 
     @extend_schema(responses=PolicySerializer, operation_id="ram_policy_versions_list")
     def get(self, request: Request, name: str) -> Response:
-        pol = _policy(request, name)
+        pol = self.policy_named(name)
         return Response(
             [
                 {
@@ -298,7 +296,7 @@ class PolicyVersionsView(BerthAPIView):
         request=PolicyVersionCreate, responses={201: PolicySerializer}, operation_id="ram_policy_versions_create"
     )
     def post(self, request: Request, name: str) -> Response:
-        pol = _policy(request, name)
+        pol = self.policy_named(name)
         data = _strict(PolicyVersionCreate, request.data)
         version = ops.add_policy_version(request.user, pol, data["document"], set_default=data["set_default"])
         pol.refresh_from_db()
@@ -311,11 +309,11 @@ class AttachBody(serializers.Serializer):
     policy = serializers.CharField(max_length=128)
 
 
-class _AttachmentView(BerthAPIView):
+class _AttachmentView(RamView):
     kind = "user"
 
-    def _holder(self, request: Request, name: str) -> dict[str, Any]:
-        return {"user": _user(request, name)} if self.kind == "user" else {"group": _group(request, name)}
+    def _holder(self, name: str) -> dict[str, Any]:
+        return {"user": self.user_named(name)} if self.kind == "user" else {"group": self.group_named(name)}
 
 
 class AttachmentListView(_AttachmentView):
@@ -325,14 +323,14 @@ class AttachmentListView(_AttachmentView):
 
     @extend_schema(responses=PolicySerializer(many=True))
     def get(self, request: Request, name: str) -> Response:
-        holder = next(iter(self._holder(request, name).values()))
+        holder = next(iter(self._holder(name).values()))
         policies = [a.policy for a in holder.policy_attachments.select_related("policy")]
         return Response([{"name": p.name, "kind": p.kind} for p in policies])
 
     @extend_schema(request=AttachBody, responses={201: None})
     def post(self, request: Request, name: str) -> Response:
-        pol = _policy(request, _strict(AttachBody, request.data)["policy"])
-        ops.attach_policy(request.user, pol, **self._holder(request, name))
+        pol = ops.find_policy(request.user, _strict(AttachBody, request.data)["policy"])
+        ops.attach_policy(request.user, pol, **self._holder(name))
         return Response({"policy": pol.name}, status=status.HTTP_201_CREATED)
 
 
@@ -343,7 +341,7 @@ class AttachmentDetailView(_AttachmentView):
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, name: str, policy: str) -> Response:
-        ops.detach_policy(request.user, _policy(request, policy), **self._holder(request, name))
+        ops.detach_policy(request.user, ops.find_policy(request.user, policy), **self._holder(name))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -361,44 +359,42 @@ class AccessKeyUpdate(serializers.Serializer):
     active = serializers.BooleanField()
 
 
-class AccessKeyListView(BerthAPIView):
+class AccessKeyListView(RamView):
     """``GET`` a user's access keys; ``POST`` issues one and returns its secret, this once."""
 
     action_map = {"GET": "ram:ListAccessKeys", "POST": "ram:CreateAccessKey"}
 
     @extend_schema(responses=AccessKeySerializer(many=True), operation_id="ram_access_keys_list")
     def get(self, request: Request, name: str) -> Response:
-        user = _user(request, name)
-        if not ops.permissions.may(request.user, "ram:ListAccessKeys", user.resource_name):
-            raise ops.PermissionDenied("You are not permitted to perform ram:ListAccessKeys.")
+        user = self.user_named(name)
         return Response(AccessKeySerializer(user.access_keys.all(), many=True).data)
 
     @extend_schema(request=None, responses={201: AccessKeySerializer}, operation_id="ram_access_keys_create")
     def post(self, request: Request, name: str) -> Response:
-        key, secret = ops.create_access_key(request.user, _user(request, name))
+        key, secret = ops.create_access_key(request.user, self.user_named(name))
         return Response({**AccessKeySerializer(key).data, "secret": secret}, status=status.HTTP_201_CREATED)
 
 
-class AccessKeyDetailView(BerthAPIView):
+class AccessKeyDetailView(RamView):
     """``PATCH {"active": false}`` disables, ``DELETE`` removes."""
 
     action_map = {"PATCH": "ram:UpdateAccessKey", "DELETE": "ram:DeleteAccessKey"}
 
-    def _key(self, request: Request, name: str, key_id: str) -> AccessKey:
-        key = AccessKey.objects.filter(user=_user(request, name), key_id=key_id).select_related("user").first()
+    def _key(self, name: str, key_id: str) -> AccessKey:
+        key = AccessKey.objects.filter(user=self.user_named(name), key_id=key_id).select_related("user").first()
         if key is None:
-            raise Http404
+            permissions.refuse(self.request.user, self.ram_action, target=key_id, not_found=True)
         return key
 
     @extend_schema(request=AccessKeyUpdate, responses=AccessKeySerializer, operation_id="ram_access_keys_update")
     def patch(self, request: Request, name: str, key_id: str) -> Response:
-        key = self._key(request, name, key_id)
+        key = self._key(name, key_id)
         ops.set_access_key_active(request.user, key, _strict(AccessKeyUpdate, request.data)["active"])
         return Response(AccessKeySerializer(key).data)
 
     @extend_schema(responses={204: None}, operation_id="ram_access_keys_destroy")
     def delete(self, request: Request, name: str, key_id: str) -> Response:
-        ops.delete_access_key(request.user, self._key(request, name, key_id))
+        ops.delete_access_key(request.user, self._key(name, key_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -411,9 +407,9 @@ class GrantBody(serializers.Serializer):
     role = serializers.ChoiceField(choices=list(ROLES))
 
 
-def grant_rows(user: Any) -> list[dict[str, Any]]:
-    """Every grant on the clusters ``user`` may see, as API rows."""
-    clusters = Cluster.objects.visible_to(user)
+def grant_rows(user: Any, action: str = "cs:DescribeUserPermissions") -> list[dict[str, Any]]:
+    """Every grant on the clusters where ``user`` may see grants (or do ``action``), as API rows."""
+    clusters = Cluster.objects.visible_to(user, action)
     rows: list[dict[str, Any]] = []
     for perm in ClusterUserObjectPermission.objects.filter(content_object__in=clusters).select_related(
         "user", "permission", "content_object"
@@ -449,7 +445,7 @@ class GrantListView(BerthAPIView):
 
     @extend_schema(responses=GrantBody(many=True), operation_id="ram_grants_list")
     def get(self, request: Request) -> Response:
-        return Response(grant_rows(request.user))
+        return Response(grant_rows(request.user, self.ram_action))
 
     @extend_schema(request=GrantBody, responses={201: GrantBody}, operation_id="ram_grants_create")
     def post(self, request: Request) -> Response:
@@ -468,9 +464,9 @@ class GrantDetailView(BerthAPIView):
 
     @extend_schema(responses={204: None}, operation_id="ram_grants_destroy")
     def delete(self, request: Request, grant_id: str) -> Response:
-        row = next((r for r in grant_rows(request.user) if r["id"] == grant_id), None)
+        row = next((r for r in grant_rows(request.user, self.ram_action) if r["id"] == grant_id), None)
         if row is None:
-            raise Http404
+            permissions.refuse(request.user, self.ram_action, target=grant_id, not_found=True)
         cluster = Cluster.objects.get(pk=row["cluster"])
         ops.revoke(request.user, row["principal"], cluster)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,14 +1,24 @@
-"""API authentication with access keys: ``Authorization: Bearer <AccessKeyId>:<AccessKeySecret>``."""
+"""API authentication with access keys: ``Authorization: Bearer <AccessKeyId>:<AccessKeySecret>``; and who a
+websocket is signed in as (a session or an access key), checked again for every live message."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.models import Device
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from accounts.models import AccessKey
+from accounts.models import AccessKey, User
+
+SessionStore = import_module(settings.SESSION_ENGINE).SessionStore
 
 KEYWORD = "Bearer"
 
@@ -71,12 +81,57 @@ class AccessKeyWebsocketMiddleware:
         header = dict(scope.get("headers") or []).get(b"authorization")
         if header:
 
-            def lookup() -> Any:
+            def lookup() -> tuple[Any, int | None]:
                 try:
                     found = user_for_access_key(header.decode("latin-1"))
                 except AccessKeyInvalid:
-                    return AnonymousUser()
-                return found[0] if found else scope.get("user")
+                    return AnonymousUser(), None
+                return (found[0], found[1].pk) if found else (scope.get("user"), None)
 
-            scope = {**scope, "user": await database_sync_to_async(lookup)()}
+            user, key_id = await database_sync_to_async(lookup)()
+            scope = {**scope, "user": user, "access_key_id": key_id}
         return await self.inner(scope, receive, send)
+
+
+@dataclass(frozen=True)
+class SocketIdentity:
+    """Who a websocket signed in as, and with what: an access key, or a session (and whether it passed MFA)."""
+
+    user_id: int
+    access_key_id: int | None
+    session_key: str | None
+    mfa: bool
+
+
+def socket_identity(scope: dict[str, Any]) -> SocketIdentity:
+    """Read once on connect (sync): the user, its access key or its session, and the session's MFA state (the
+    TOTP device django-otp recorded at sign-in, confirmed and the user's own)."""
+    user = scope["user"]
+    key_id = scope.get("access_key_id")
+    if key_id is not None:
+        return SocketIdentity(user.pk, key_id, None, False)
+    session = scope.get("session")
+    device_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
+    device = Device.from_persistent_id(device_id) if device_id else None
+    mfa = device is not None and device.user_id == user.pk and bool(getattr(device, "confirmed", False))
+    return SocketIdentity(user.pk, None, session.session_key if session is not None else None, mfa)
+
+
+def socket_user(identity: SocketIdentity) -> User | None:
+    """The socket's user, freshly read, while it may still act: active, and its access key still active, or its
+    session still signing it in (not signed out, not expired) with its current password (as Django checks a
+    session on every request). None otherwise: close the socket."""
+    user = User.objects.select_related("tenant").filter(pk=identity.user_id, is_active=True).first()
+    if user is None:
+        return None
+    if identity.access_key_id is not None:
+        usable = AccessKey.objects.filter(pk=identity.access_key_id, user=user, is_active=True).exists()
+        return user if usable else None
+    if not identity.session_key:
+        return None
+    session = SessionStore(identity.session_key).load()  # {} once signed out or expired
+    if str(session.get(SESSION_KEY)) != str(user.pk):
+        return None
+    if not constant_time_compare(session.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()):
+        return None
+    return user

@@ -1,8 +1,15 @@
 """Use cases of tenants, users, groups, policies, grants and access keys (RAM).
 
-Each authorizes the actor (``ram:*`` actions on ``acs:ram:*:<tenant>:<kind>/<name>`` resources,
-``cs:GrantPermissions`` on clusters), validates, writes, and records the operation log. Names given
-by callers are always resolved inside the actor's tenant.
+Each authorizes the actor through the permission door (``ram:*`` actions on
+``acs:ram:*:<tenant>:<kind>/<name>`` resources, ``cs:GrantPermissions`` on clusters; refusals are on
+record), validates, writes, and records the operation log. Names given by callers are always resolved
+inside the actor's tenant, and an operation on a user, group or policy applies one rule (``_require_on``):
+never another tenant's, and nobody but the primary account itself touches its credentials.
+
+Alibaba's model is kept where it is deliberate: a sub-account allowed ``ram:CreatePolicyVersion`` on a
+policy attached to itself, or ``ram:AttachPolicyToUser`` on itself, or ``ram:UpdateLoginProfile`` /
+``ram:CreateAccessKey`` on a more privileged sub-account, can raise its own permissions; such actions
+are administrator actions and should be granted as such.
 """
 
 from __future__ import annotations
@@ -11,9 +18,10 @@ from typing import Any
 
 from django.contrib.auth.models import Group as AuthGroup
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import permissions
 from accounts import policy as ram_policy
@@ -36,12 +44,52 @@ def ram_resource(tenant_id: int, kind: str, name: str) -> str:
     return f"acs:ram:*:{tenant_id}:{kind}/{name}"
 
 
-def _require(actor: Any, action: str, resource: str) -> None:
-    if not permissions.may(actor, action, resource):
-        audit.record(
-            action, actor=actor, resource=resource, outcome=audit.OperationLog.Outcome.DENIED, error=_("Not permitted.")
-        )
-        raise PermissionDenied(_("You are not permitted to perform %(action)s.") % {"action": action})
+# Operations on a user's credentials. The primary account's are touched by the primary account alone.
+CREDENTIAL_ACTIONS = frozenset(
+    {
+        "ram:ChangePassword",
+        "ram:UpdateLoginProfile",
+        "ram:CreateAccessKey",
+        "ram:UpdateAccessKey",
+        "ram:DeleteAccessKey",
+        "ram:CreateVirtualMFADevice",
+        "ram:DeleteVirtualMFADevice",
+    }
+)
+# What every user may do to itself without a policy (its own access keys need the self-service policy).
+SELF_SERVICE_ACTIONS = frozenset({"ram:ChangePassword", "ram:CreateVirtualMFADevice", "ram:DeleteVirtualMFADevice"})
+
+
+def _require_on(actor: Any, action: str, subject: User | RamGroup | Policy) -> None:
+    """The one rule for operations on a user, group or custom policy (through the permission door).
+
+    * Only the actor's own tenant: another tenant's user, group or policy is not found (and nothing of it is
+      written in the refusal);
+    * nobody but the primary account itself touches its credentials (password, login profile, access keys,
+      MFA), whatever policies say;
+    * every user may change its own password and turn its own MFA on or off;
+    * everything else needs ``action`` allowed on the subject's RAM resource.
+    """
+    shared = isinstance(subject, Policy) and subject.tenant_id is None  # a system policy
+    if subject.tenant_id != actor.tenant_id and not shared:
+        permissions.refuse(actor, action, not_found=True)
+    if isinstance(subject, Policy):
+        resource = ram_resource(actor.tenant_id, "policy", subject.name)
+    else:
+        resource = subject.resource_name
+    if isinstance(subject, User):
+        own = subject.pk == actor.pk
+        if action in CREDENTIAL_ACTIONS and subject.is_primary and not own:
+            permissions.refuse(
+                actor,
+                action,
+                resource=subject.resource_name,
+                target=subject.login,
+                message=_("Only the primary account itself may change its password, access keys or MFA."),
+            )
+        if own and action in SELF_SERVICE_ACTIONS:
+            return
+    permissions.authorize_tenant(actor, action, resource, target=str(subject))
 
 
 def check_password(tenant: Tenant, password: str, user: User | None = None) -> None:
@@ -88,7 +136,7 @@ def create_tenant(*, name: str, alias: str, admin: str, password: str) -> User:
 def set_password_policy(actor: Any, **rules: Any) -> Tenant:
     """Change the tenant's password policy (length 6-64, which character classes are required)."""
     tenant = actor.tenant
-    _require(actor, "ram:SetPasswordPolicy", f"acs:ram:*:{tenant.pk}:*")
+    permissions.authorize_tenant(actor, "ram:SetPasswordPolicy", f"acs:ram:*:{tenant.pk}:*")
     allowed = {
         "password_min_length",
         "password_require_upper",
@@ -114,16 +162,23 @@ def set_password_policy(actor: Any, **rules: Any) -> Tenant:
 # --- users -----------------------------------------------------------------------------------------
 
 
-def find_user(actor: Any, name: str, action: str = "ram:GetUser") -> User:
-    """The user ``name`` of the actor's tenant that the actor may see; ``User.DoesNotExist`` otherwise."""
-    return User.objects.visible_to(actor, action).get(name=name)
+def find_user(actor: Any, name: str, action: str | None = None) -> User:
+    """The user ``name`` of the actor's tenant on which the actor may do ``action`` (``ram:GetUser`` unless
+    given); ``Http404``, a refusal on record, otherwise."""
+    return permissions.visible_object(actor, User.objects.all(), action, name=name)
+
+
+def find_group(actor: Any, name: str, action: str | None = None) -> RamGroup:
+    """The group ``name`` of the actor's tenant on which the actor may do ``action`` (``ram:ListGroups`` unless
+    given); ``Http404``, a refusal on record, otherwise."""
+    return permissions.visible_object(actor, RamGroup.objects.select_related("auth_group"), action, name=name)
 
 
 def create_subaccount(actor: Any, *, name: str, password: str, display_name: str = "") -> User:
     """Create a RAM user (sub-account) with a console password."""
     tenant = actor.tenant
     resource = ram_resource(tenant.pk, "user", name)
-    _require(actor, "ram:CreateUser", resource)
+    permissions.authorize_tenant(actor, "ram:CreateUser", resource, target=name)
     try:
         USERNAME_VALIDATOR(name)
     except ValidationError as exc:
@@ -145,7 +200,7 @@ def create_subaccount(actor: Any, *, name: str, password: str, display_name: str
 
 def update_subaccount(actor: Any, user: User, *, display_name: str | None = None, active: bool | None = None) -> User:
     """Rename for display, or disable/enable sign-in (a disabled user's access keys stop working too)."""
-    _require(actor, "ram:UpdateUser", user.resource_name)
+    _require_on(actor, "ram:UpdateUser", user)
     if user.is_primary and active is False:
         raise ValidationError({"active": [_("The primary account cannot be disabled.")]})
     changes: dict[str, Any] = {}
@@ -164,8 +219,7 @@ def change_password(actor: Any, user: User, password: str, *, current: str | Non
     """Set a console password: one's own (knowing the current one) or another user's (``ram:UpdateLoginProfile``)."""
     own = actor.pk == user.pk
     action = "ram:ChangePassword" if own else "ram:UpdateLoginProfile"
-    if not own:  # everyone may change their own password (knowing the current one)
-        _require(actor, action, user.resource_name)
+    _require_on(actor, action, user)  # everyone may change their own password (knowing the current one)
     if own and (current is None or not user.check_password(current)):
         raise ValidationError({"current": [_("The current password is wrong.")]})
     check_password(user.tenant, password, user)
@@ -176,7 +230,7 @@ def change_password(actor: Any, user: User, password: str, *, current: str | Non
 
 def delete_subaccount(actor: Any, user: User) -> None:
     """Delete a sub-account; its grants, attachments and access keys go with it."""
-    _require(actor, "ram:DeleteUser", user.resource_name)
+    _require_on(actor, "ram:DeleteUser", user)
     if user.is_primary:
         raise ValidationError({"name": [_("The primary account cannot be deleted.")]})
     login, resource = user.login, user.resource_name
@@ -200,7 +254,7 @@ def create_group(actor: Any, *, name: str, description: str = "", members: list[
     """Create a RAM group, optionally with members."""
     tenant = actor.tenant
     resource = ram_resource(tenant.pk, "group", name)
-    _require(actor, "ram:CreateGroup", resource)
+    permissions.authorize_tenant(actor, "ram:CreateGroup", resource, target=name)
     try:
         USERNAME_VALIDATOR(name)
     except ValidationError as exc:
@@ -231,7 +285,7 @@ def update_group(
     members: list[str] | None = None,
 ) -> RamGroup:
     """Rename a group, change its description, or set its members."""
-    _require(actor, "ram:UpdateGroup", group.resource_name)
+    _require_on(actor, "ram:UpdateGroup", group)
     changes: dict[str, Any] = {}
     with transaction.atomic():
         if name is not None and name != group.name:
@@ -260,7 +314,7 @@ def update_group(
 
 
 def add_member(actor: Any, group: RamGroup, user: User) -> None:
-    _require(actor, "ram:AddUserToGroup", group.resource_name)
+    _require_on(actor, "ram:AddUserToGroup", group)
     if user.tenant_id != group.tenant_id:
         raise ValidationError({"members": [_("Unknown user.")]})
     group.auth_group.user_set.add(user)
@@ -274,7 +328,7 @@ def add_member(actor: Any, group: RamGroup, user: User) -> None:
 
 
 def remove_member(actor: Any, group: RamGroup, user: User) -> None:
-    _require(actor, "ram:RemoveUserFromGroup", group.resource_name)
+    _require_on(actor, "ram:RemoveUserFromGroup", group)
     group.auth_group.user_set.remove(user)
     audit.record(
         "ram:RemoveUserFromGroup",
@@ -287,7 +341,7 @@ def remove_member(actor: Any, group: RamGroup, user: User) -> None:
 
 def delete_group(actor: Any, group: RamGroup) -> None:
     """Delete a group; its members stay, its attachments and grants go."""
-    _require(actor, "ram:DeleteGroup", group.resource_name)
+    _require_on(actor, "ram:DeleteGroup", group)
     name, resource = group.name, group.resource_name
     with transaction.atomic():
         group.auth_group.delete()  # cascades to the RAM group, its grants and attachments
@@ -315,16 +369,17 @@ def _parse(document: Any) -> None:
         raise ValidationError({"document": [str(exc)]}) from exc
 
 
-def find_policy(actor: Any, name: str) -> Policy:
-    """A system policy or one of the actor's tenant's custom policies, by name."""
-    return Policy.objects.visible_to(actor).filter(name=name).order_by("-tenant_id").get()
+def find_policy(actor: Any, name: str, action: str | None = None) -> Policy:
+    """A system policy or one of the actor's tenant's custom policies, by name, on which the actor may do
+    ``action`` (``ram:ListPolicies`` unless given); ``Http404``, a refusal on record, otherwise."""
+    return permissions.visible_object(actor, Policy.objects.order_by("-tenant_id"), action, name=name)
 
 
 def create_policy(actor: Any, *, name: str, document: Any, description: str = "") -> Policy:
     """Create a custom policy; its document becomes v1, the default version."""
     tenant = actor.tenant
     resource = ram_resource(tenant.pk, "policy", name)
-    _require(actor, "ram:CreatePolicy", resource)
+    permissions.authorize_tenant(actor, "ram:CreatePolicy", resource, target=name)
     try:
         USERNAME_VALIDATOR(name)
     except ValidationError as exc:
@@ -350,7 +405,7 @@ def _custom(pol: Policy) -> None:
 def add_policy_version(actor: Any, pol: Policy, document: Any, *, set_default: bool = True) -> PolicyVersion:
     """Add a version (at most 5 are kept: the oldest version that is not the default makes room)."""
     resource = ram_resource(actor.tenant_id, "policy", pol.name)
-    _require(actor, "ram:CreatePolicyVersion", resource)
+    _require_on(actor, "ram:CreatePolicyVersion", pol)
     _custom(pol)
     _parse(document)
     with transaction.atomic():
@@ -376,7 +431,7 @@ def add_policy_version(actor: Any, pol: Policy, document: Any, *, set_default: b
 
 def set_default_version(actor: Any, pol: Policy, number: int) -> None:
     resource = ram_resource(actor.tenant_id, "policy", pol.name)
-    _require(actor, "ram:SetDefaultPolicyVersion", resource)
+    _require_on(actor, "ram:SetDefaultPolicyVersion", pol)
     _custom(pol)
     if not pol.versions.filter(number=number).exists():
         raise ValidationError({"version": [_("No version v%(n)s.") % {"n": number}]})
@@ -387,7 +442,7 @@ def set_default_version(actor: Any, pol: Policy, number: int) -> None:
 
 def delete_policy_version(actor: Any, pol: Policy, number: int) -> None:
     resource = ram_resource(actor.tenant_id, "policy", pol.name)
-    _require(actor, "ram:DeletePolicyVersion", resource)
+    _require_on(actor, "ram:DeletePolicyVersion", pol)
     _custom(pol)
     if number == pol.default_version:
         raise ValidationError({"version": [_("The default version cannot be deleted.")]})
@@ -400,7 +455,7 @@ def delete_policy_version(actor: Any, pol: Policy, number: int) -> None:
 def delete_policy(actor: Any, pol: Policy) -> None:
     """Delete a custom policy that is attached to nobody."""
     resource = ram_resource(actor.tenant_id, "policy", pol.name)
-    _require(actor, "ram:DeletePolicy", resource)
+    _require_on(actor, "ram:DeletePolicy", pol)
     _custom(pol)
     attached = list(pol.attachments.select_related("user", "group"))
     if attached:
@@ -416,8 +471,8 @@ def attach_policy(actor: Any, pol: Policy, *, user: User | None = None, group: R
     target = user or group
     assert target is not None
     action = "ram:AttachPolicyToUser" if user else "ram:AttachPolicyToGroup"
-    _require(actor, action, target.resource_name)
-    if target.tenant_id != actor.tenant_id or (pol.tenant_id not in (None, actor.tenant_id)):
+    _require_on(actor, action, target)
+    if pol.tenant_id not in (None, actor.tenant_id):
         raise ValidationError({"policy": [_("Unknown policy or principal.")]})
     if user is not None and user.is_primary:
         raise ValidationError(
@@ -437,7 +492,7 @@ def detach_policy(actor: Any, pol: Policy, *, user: User | None = None, group: R
     target = user or group
     assert target is not None
     action = "ram:DetachPolicyFromUser" if user else "ram:DetachPolicyFromGroup"
-    _require(actor, action, target.resource_name)
+    _require_on(actor, action, target)
     deleted, _rows = PolicyAttachment.objects.filter(
         policy=pol, user=user, group=group, tenant_id=actor.tenant_id
     ).delete()
@@ -507,7 +562,9 @@ def revoke(actor: Any, principal: str, cluster: Any) -> None:
 
 def simulate(actor: Any, *, user_name: str, action: str, resource: str, context: dict[str, Any]) -> dict[str, Any]:
     """Decide as the permission core would for ``user_name``, with the given request context."""
-    _require(actor, "ram:SimulatePolicy", ram_resource(actor.tenant_id, "user", user_name))
+    permissions.authorize_tenant(
+        actor, "ram:SimulatePolicy", ram_resource(actor.tenant_id, "user", user_name), target=user_name
+    )
     subject = User.objects.filter(tenant_id=actor.tenant_id, name=user_name).first()
     if subject is None:
         raise ValidationError({"user": [_("Unknown user %(name)s.") % {"name": user_name}]})
@@ -557,9 +614,7 @@ def resource_for_simulation(tenant_id: int, name: str) -> permissions.Resource |
 
 def create_access_key(actor: Any, user: User) -> tuple[AccessKey, str]:
     """Issue an access key for ``user`` (at most two each); the secret is returned once and never stored."""
-    if actor.tenant_id != user.tenant_id:
-        raise ValidationError(_("Unknown user."))
-    _require(actor, "ram:CreateAccessKey", user.resource_name)
+    _require_on(actor, "ram:CreateAccessKey", user)
     with transaction.atomic():
         if AccessKey.objects.filter(user=user).count() >= AccessKey.MAX_PER_USER:
             raise ValidationError(_("A user holds at most %(n)s access keys.") % {"n": AccessKey.MAX_PER_USER})
@@ -576,9 +631,7 @@ def create_access_key(actor: Any, user: User) -> tuple[AccessKey, str]:
 
 def set_access_key_active(actor: Any, key: AccessKey, active: bool) -> None:
     """Disable or enable an access key."""
-    if actor.tenant_id != key.tenant_id:
-        raise ValidationError(_("Unknown access key."))
-    _require(actor, "ram:UpdateAccessKey", key.user.resource_name)
+    _require_on(actor, "ram:UpdateAccessKey", key.user)
     AccessKey.objects.filter(pk=key.pk).update(is_active=active)
     key.is_active = active
     audit.record(
@@ -592,10 +645,40 @@ def set_access_key_active(actor: Any, key: AccessKey, active: bool) -> None:
 
 def delete_access_key(actor: Any, key: AccessKey) -> None:
     """Delete an access key of the actor's tenant."""
-    if actor.tenant_id != key.tenant_id:
-        raise ValidationError(_("Unknown access key."))
+    _require_on(actor, "ram:DeleteAccessKey", key.user)
     resource = key.user.resource_name
-    _require(actor, "ram:DeleteAccessKey", resource)
     key_id = key.key_id
     key.delete()
     audit.record("ram:DeleteAccessKey", actor=actor, resource=resource, target=key_id)
+
+
+# --- MFA -------------------------------------------------------------------------------------------
+
+
+def begin_mfa(actor: Any, user: User) -> TOTPDevice:
+    """Make a new, unconfirmed TOTP device for ``user`` (replacing an unconfirmed one); its key is shown once."""
+    _require_on(actor, "ram:CreateVirtualMFADevice", user)
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    return TOTPDevice.objects.create(user=user, name="Berth", confirmed=False)
+
+
+def confirm_mfa(actor: Any, user: User, code: str) -> TOTPDevice:
+    """Confirm ``user``'s new device with a first code; from then on sign-in asks for one."""
+    _require_on(actor, "ram:CreateVirtualMFADevice", user)
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None or not device.verify_token(code):
+        raise ValidationError({"code": [_("Wrong or expired code; MFA is not enabled yet.")]})
+    device.confirmed = True
+    device.save()
+    audit.record("ram:CreateVirtualMFADevice", actor=actor, resource=user.resource_name, target=user.login)
+    return device
+
+
+def disable_mfa(actor: Any, user: User, code: str | None = None) -> None:
+    """Turn ``user``'s MFA off: one's own with a current code; another's (a reset) with the policy."""
+    _require_on(actor, "ram:DeleteVirtualMFADevice", user)
+    devices = list(TOTPDevice.objects.filter(user=user, confirmed=True))
+    if actor.pk == user.pk and not (code and any(d.verify_token(code) for d in devices)):
+        raise ValidationError({"code": [_("Wrong or expired code; MFA stays on.")]})
+    TOTPDevice.objects.filter(user=user).delete()
+    audit.record("ram:DeleteVirtualMFADevice", actor=actor, resource=user.resource_name, target=user.login)

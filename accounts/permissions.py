@@ -1,225 +1,216 @@
-"""The permission core: the one door every list, detail and change goes through.
+"""The permission door: every detail, change and subscription goes through it, and every refusal is on record.
 
-* ``Model.objects.visible_to(user, action)`` narrows a queryset to what the user may see.
+* ``Model.objects.visible_to(user, action)`` narrows a queryset to what the user may see
+  (``accounts.decisions``, re-exported here).
+* ``visible_object(user, queryset, action, **lookup)`` is the one object a lookup names, or ``Http404``.
 * ``authorize(user, action, obj)`` raises ``Http404`` when the user may not see ``obj`` at all
   (another tenant's object is never revealed) and ``PermissionDenied`` when it may see but not act.
-* ``decide(user, action, resource)`` is the decision with its reason (the policy simulator shows it).
+* ``authorize_tenant(user, action, resource)`` does the same for tenant-wide actions (``PermissionDenied``).
+* ``refuse(...)`` is the refusal itself, for rules of their own (the primary account's credentials).
 
-Effective permission = same tenant AND (primary account OR allowed by a policy OR granted by a
-cluster role) AND no explicit Deny in the user's or its groups' policies. A statement on a
-cluster also covers what is inside it (applications, nodes, containers, releases).
+Every refusal is an operation-log entry with outcome ``denied``, the actor and the action, in the actor's own
+tenant (for another tenant's object, with nothing of that object: the target is what the caller asked for).
+Operations authorize again inside ``transaction.atomic()``, and an entry written there would be rolled back
+with the transaction that the refusal aborts. So inside :func:`refusals_recorded` (around every HTTP request
+and every websocket message) a refusal is only noted, and written when the request ends, after every
+transaction of it has ended; at most one entry is written per request. Outside such a scope (a command, a task,
+a shell) the entry is written at once.
+
 Only this module imports ``guardian.shortcuts``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import Http404
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts import policy as ram_policy
-from accounts.roles import ROLE_BY_CODENAME, ROLE_ORDER, ROLES
+from accounts.decisions import (
+    Principal,
+    Resource,
+    TenantQuerySet,
+    Verdict,
+    decide,
+    forget_principal,
+    is_allowed,
+    load_principal,
+    may,
+    principal,
+    request_context,
+    resource_of,
+)
+from accounts.roles import ROLES
+from console import audit, context
 
 if TYPE_CHECKING:
     from accounts.models import User
 
+__all__ = [
+    "Principal",
+    "Refusal",
+    "Resource",
+    "TenantQuerySet",
+    "Verdict",
+    "authorize",
+    "authorize_tenant",
+    "decide",
+    "forget_principal",
+    "grant_role",
+    "is_allowed",
+    "load_principal",
+    "may",
+    "note_refusal",
+    "principal",
+    "refusals_recorded",
+    "refuse",
+    "request_context",
+    "resource_of",
+    "revoke_roles",
+    "visible_object",
+]
+
+log = logging.getLogger(__name__)
+
+
+# --- refusals --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
-class Resource:
-    """What an action is on: its RAM name, the names of what contains it, and facts roles need."""
+class Refusal:
+    """A request the door turned away: who, which action, and on what as far as the actor may know it.
 
-    name: str
-    ancestors: tuple[str, ...] = ()
+    ``not_found`` refusals (404) of another tenant's object carry no resource or target of that object.
+    """
+
+    actor: Any
+    action: str
+    resource: str = ""
+    target: str = ""
     cluster_id: int | None = None
-    owner_id: int | None = None
+    not_found: bool = False
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """A decision and why: ``reason`` names the statement, the grant, or the primary account."""
-
-    allowed: bool
-    reason: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"decision": "allow" if self.allowed else "deny", "reason": self.reason}
+def _signed_in(user: Any) -> bool:
+    return user is not None and bool(getattr(user, "is_authenticated", False)) and user.tenant_id is not None
 
 
-@dataclass
-class Principal:
-    """A sub-account's attached policies (own and groups') and cluster roles, loaded once per user object."""
-
-    policies: list[ram_policy.Attached]
-    roles: dict[int, list[str]]  # cluster id -> role slugs (directly or through a group)
-
-
-def request_context(user: Any) -> dict[str, Any]:
-    """The condition keys of the current request (ContextVars set by the middleware)."""
-    from console import context
-
-    return {
-        "acs:SourceIp": context.source_ip.get() or "",
-        "acs:MFAPresent": context.mfa_present.get(),
-        "acs:SecureTransport": context.secure_transport.get(),
-        "acs:CurrentTime": timezone.now(),
-        "acs:CurrentUser": getattr(user, "name", ""),
-    }
-
-
-def load_principal(user: Any) -> Principal:
-    """Read the user's policies and grants from the database."""
-    from accounts.models import ClusterGroupObjectPermission, ClusterUserObjectPermission, PolicyAttachment
-
-    attachments = (
-        PolicyAttachment.objects.filter(tenant_id=user.tenant_id)
-        .filter(models.Q(user=user) | models.Q(group__auth_group__user=user))
-        .select_related("policy", "group")
-        .prefetch_related("policy__versions")
-        .order_by("id")
+def _write(refusal: Refusal, default_target: str = "") -> None:
+    """Append the refusal to the actor's tenant log."""
+    audit.record(
+        refusal.action,
+        actor=refusal.actor,
+        resource=refusal.resource,
+        target=refusal.target or default_target,
+        cluster_id=refusal.cluster_id,
+        parameters={"status": 404 if refusal.not_found else 403},
+        outcome=audit.OperationLog.Outcome.DENIED,
+        error=_("Not found or not permitted.") if refusal.not_found else _("Not permitted."),
     )
-    policies = []
-    for attachment in attachments:
-        pol = attachment.policy
-        version = next((v for v in pol.versions.all() if v.number == pol.default_version), None)
-        if version is None:
-            continue
-        try:
-            document = ram_policy.parse(version.document)
-        except ram_policy.PolicyError:
-            continue  # stored documents were validated; a broken one grants nothing
-        via = "user" if attachment.user_id else f"group:{attachment.group.name}"
-        policies.append(ram_policy.Attached(pol.name, f"v{version.number}", document, via))
-    roles: dict[int, list[str]] = {}
-    user_rows = ClusterUserObjectPermission.objects.filter(user=user).values_list(
-        "content_object_id", "permission__codename"
-    )
-    group_rows = ClusterGroupObjectPermission.objects.filter(group__user=user).values_list(
-        "content_object_id", "permission__codename"
-    )
-    for cluster_id, codename in [*user_rows, *group_rows]:
-        role = ROLE_BY_CODENAME.get(codename)
-        if role is not None and role.slug not in roles.setdefault(cluster_id, []):
-            roles[cluster_id].append(role.slug)
-    for slugs in roles.values():
-        slugs.sort(key=ROLE_ORDER.index)
-    return Principal(policies, roles)
 
 
-def principal(user: Any) -> Principal:
-    """The user's principal, cached on the user object (a request's or a task's lifetime)."""
-    cached = getattr(user, "_berth_principal", None)
-    if cached is None:
-        cached = load_principal(user)
-        user._berth_principal = cached
-    return cached
+def note_refusal(refusal: Refusal) -> None:
+    """Put a refusal on record: noted for the end of the current request, or written now outside one.
+
+    A request keeps its first refusal only (one entry per refused request); anonymous callers have no tenant
+    log to write to.
+    """
+    if not _signed_in(refusal.actor):
+        return
+    pending = context.refusals.get()
+    if pending is None:
+        _write(refusal)
+    elif not pending:
+        pending.append(refusal)
 
 
-def forget_principal(user: Any) -> None:
-    """Drop the cached principal (after its policies or grants changed)."""
-    if hasattr(user, "_berth_principal"):
-        del user._berth_principal
+@contextmanager
+def refusals_recorded(target: str = "") -> Iterator[list[Refusal]]:
+    """Around one request (or websocket message): refusals noted inside are written when it ends.
+
+    ``target`` (what the caller asked for, e.g. ``"POST /api/v1/…"``) stands in for refusals without one.
+    """
+    pending: list[Refusal] = []
+    token = context.refusals.set(pending)
+    try:
+        yield pending
+    finally:
+        context.refusals.reset(token)
+        if pending:
+            try:
+                _write(pending[0], target)
+            except Exception:  # the answer (403/404) must not turn into a 500 because the log is busy
+                log.exception("could not record the refusal of %s", pending[0].action)
 
 
-def _role_allows(roles: Iterable[str], action: str, resource: Resource, user: Any) -> str | None:
-    for slug in roles:
-        role = ROLES[slug]
-        if any(ram_policy.action_matches(p, action) for p in role.actions):
-            return slug
-        if resource.owner_id == user.pk and any(ram_policy.action_matches(p, action) for p in role.own_actions):
-            return slug
-    return None
+def refuse(
+    user: Any,
+    action: str,
+    *,
+    resource: str = "",
+    target: str = "",
+    cluster_id: int | None = None,
+    not_found: bool = False,
+    message: str | None = None,
+) -> NoReturn:
+    """Record a refusal and raise it: ``Http404`` with ``not_found``, else ``PermissionDenied``."""
+    note_refusal(Refusal(user, action, resource, target, cluster_id, not_found))
+    if not_found:
+        raise Http404(_("Not found."))
+    raise PermissionDenied(message or _("You are not permitted to perform %(action)s.") % {"action": action})
 
 
-def decide(user: Any, action: str, resource: Resource | str, context: dict[str, Any] | None = None) -> Verdict:
-    """The decision for ``user`` doing ``action`` on ``resource`` (tenant boundary checked by the caller)."""
-    if isinstance(resource, str):
-        resource = Resource(resource)
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-        return Verdict(False, {"type": "unauthenticated"})
-    if user.is_primary:
-        return Verdict(True, {"type": "primary-account"})
-    ctx = {**request_context(user), **(context or {})}
-    who = principal(user)
-    names = (resource.name, *resource.ancestors)
-    allowed: ram_policy.Decision | None = None
-    for name in names:
-        decision = ram_policy.evaluate(who.policies, action, name, ctx)
-        if decision.effect == "Deny":
-            return Verdict(False, {"type": "policy", **decision.as_dict(), "resource": name})
-        if decision.allowed and allowed is None:
-            allowed = decision
-    if allowed is not None:
-        return Verdict(True, {"type": "policy", **allowed.as_dict()})
-    if resource.cluster_id is not None:
-        role = _role_allows(who.roles.get(resource.cluster_id, []), action, resource, user)
-        if role is not None:
-            return Verdict(True, {"type": "grant", "role": role, "cluster": resource.cluster_id})
-    return Verdict(False, {"type": "implicit-deny"})
+# --- the door --------------------------------------------------------------------------------------
 
 
-def may(user: Any, action: str, resource: Resource | str) -> bool:
-    """Shorthand for ``decide(...).allowed``."""
-    return decide(user, action, resource).allowed
+def _queryset_of(model: type[models.Model]) -> TenantQuerySet:
+    queryset = model._default_manager.get_queryset()
+    if not isinstance(queryset, TenantQuerySet):
+        raise TypeError(f"{model.__name__} has no tenant-aware manager")
+    return queryset
 
 
-def is_allowed(user: Any, action: str, resource: Resource | str = "*") -> bool:
-    """Whether ``user`` may perform a tenant-wide ``action`` (resource ``*`` unless given)."""
-    return may(user, action, resource)
-
-
-class TenantQuerySet(models.QuerySet):
-    """A queryset of tenant-owned rows. Subclasses name the path to the tenant, the read action, and
-    how a row's RAM resource is built (``resource_rows``) when a sub-account's policies must be evaluated."""
-
-    tenant_path = "tenant"
-    read_action = "cs:Describe*"
-
-    def resource_rows(self) -> Iterable[tuple[int, Resource]]:
-        """(pk, Resource) of every row; subclasses with resource names override it."""
-        raise TypeError(f"{self.model.__name__} has no RAM resource of its own")
-
-    def visible_to(self, user: User | Any, action: str | None = None) -> TenantQuerySet:
-        """A user can see a row when it is in the user's tenant and the action on the row is allowed."""
-        if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-            return self.none()
-        scoped = self.filter(**{self.tenant_path: user.tenant_id})
-        if user.is_primary:
-            return scoped
-        wanted = action or self.read_action
-        allowed = [pk for pk, resource in scoped.resource_rows() if may(user, wanted, resource)]
-        return scoped.filter(pk__in=allowed)
-
-
-def resource_of(obj: models.Model) -> Resource:
-    """The RAM resource of one object (through its queryset's ``resource_rows``)."""
-    rows = dict(type(obj)._default_manager.filter(pk=obj.pk).resource_rows())
-    return rows[obj.pk]
+def visible_object(
+    user: User | Any, queryset: TenantQuerySet, action: str | None = None, *, target: str = "", **lookup: Any
+) -> Any:
+    """The object ``lookup`` names among those ``user`` may see for ``action`` (the queryset's read action by
+    default); ``Http404`` and a refusal on record otherwise (the target is what the caller asked for)."""
+    found = queryset.filter(**lookup).visible_to(user, action).first()
+    if found is None:
+        asked = target or " ".join(str(value) for value in lookup.values())
+        refuse(user, action or queryset.read_action, target=asked, not_found=True)
+    return found
 
 
 def authorize(user: User | Any, action: str, obj: models.Model) -> None:
     """Raise unless ``user`` may perform ``action`` on ``obj``; 404 when it may not even see it."""
-    manager = type(obj)._default_manager
-    queryset = manager.get_queryset()
-    if not isinstance(queryset, TenantQuerySet):
-        raise TypeError(f"{type(obj).__name__} has no tenant-aware manager")
-    if not queryset.visible_to(user).filter(pk=obj.pk).exists():
-        raise Http404(_("Not found."))
+    queryset = _queryset_of(type(obj))
+    if not queryset.filter(pk=obj.pk).visible_to(user).exists():
+        own = _signed_in(user) and queryset.filter(pk=obj.pk, **{queryset.tenant_path: user.tenant_id}).exists()
+        if own:  # the actor's own tenant may read in its log what was refused
+            resource = resource_of(obj)
+            refuse(
+                user, action, resource=resource.name, target=str(obj), cluster_id=resource.cluster_id, not_found=True
+            )
+        refuse(user, action, not_found=True)
     if user.is_primary:
         return
-    if not decide(user, action, resource_of(obj)).allowed:
-        raise PermissionDenied(_("You are not permitted to perform %(action)s.") % {"action": action})
+    resource = resource_of(obj)
+    if not decide(user, action, resource).allowed:
+        refuse(user, action, resource=resource.name, target=str(obj), cluster_id=resource.cluster_id)
 
 
-def authorize_tenant(user: User | Any, action: str, resource: str | None = None) -> None:
-    """Raise ``PermissionDenied`` unless ``user`` may perform a tenant-wide ``action``."""
-    if not may(user, action, resource or f"acs:*:*:{getattr(user, 'tenant_id', '')}:*"):
-        raise PermissionDenied(_("You are not permitted to perform %(action)s.") % {"action": action})
+def authorize_tenant(user: User | Any, action: str, resource: str | None = None, *, target: str = "") -> None:
+    """Raise ``PermissionDenied`` unless ``user`` may perform a tenant-wide ``action`` (on ``resource``)."""
+    name = resource or f"acs:*:*:{getattr(user, 'tenant_id', '')}:*"
+    if not may(user, action, name):
+        refuse(user, action, resource=name, target=target)
 
 
 # --- grants (guardian) ----------------------------------------------------------------------------

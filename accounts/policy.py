@@ -21,12 +21,20 @@ A statement matches when one of its actions matches (case-insensitively), one of
 included) and ``?`` (exactly one character); nothing else is special.
 
 Resource patterns may contain the literal variable ``${acs:CurrentUser}``; ``evaluate`` replaces it with the
-context value ``acs:CurrentUser`` (the requesting user's name, taken literally, never as a wildcard). When the
-context has no such value, a pattern that uses the variable matches nothing.
+context value ``acs:CurrentUser`` (the requesting user's name, taken literally, never as a wildcard).
 
-Condition keys are looked up in the context case-insensitively. A key missing from the context makes its
-condition fail, for negative operators too. The core never consults a clock: callers that want
-``acs:CurrentTime`` conditions to hold must put the current time into the context.
+What the context does not say never lifts a Deny (fail closed). Condition keys are looked up in the context
+case-insensitively; a key that is missing, or whose value has the wrong type (an empty or malformed address),
+leaves its condition *unknown*: an unknown condition fails in an ``Allow`` statement and holds in a ``Deny``
+statement, negative operators included. So a Deny "outside 10.0.0.0/8" applies to a request whose address is
+not known, and an Allow "only inside 10.0.0.0/8" grants nothing to it. Likewise, without a current user a
+pattern that uses ``${acs:CurrentUser}`` matches nothing in an Allow and stands for any name in a Deny. As a
+consequence, removing a key from the context never grants more. (AWS lets negated operators hold when the key
+is missing, for Allow too, and offers ``...IfExists`` operators that hold on a missing key; Alibaba RAM
+documents neither, and this language has no ``IfExists`` operators.)
+
+The core never consults a clock: callers that want ``acs:CurrentTime`` conditions to hold must put the
+current time into the context.
 """
 
 from __future__ import annotations
@@ -488,13 +496,16 @@ def resource_matches(pattern: str, resource: str) -> bool:
     return match(pattern, resource, case_sensitive=True)
 
 
-def _resource_applies(pattern: str, resource: str, context: Mapping[str, Any]) -> bool:
-    """Match a Resource pattern, replacing ``${acs:CurrentUser}`` with the context's current user name."""
+def _resource_applies(pattern: str, resource: str, context: Mapping[str, Any], *, deny: bool = False) -> bool:
+    """Match a Resource pattern, replacing ``${acs:CurrentUser}`` with the context's current user name.
+
+    Without a current user the variable matches nothing, except in a Deny, where it stands for any name.
+    """
     if CURRENT_USER_VARIABLE not in pattern:
         return resource_matches(pattern, resource)
     user = context.get(CURRENT_USER_KEY)
     if not isinstance(user, str) or not user:
-        return False
+        return deny and resource_matches(pattern.replace(CURRENT_USER_VARIABLE, "*"), resource)
     return _compile(pattern, True, user).fullmatch(resource) is not None
 
 
@@ -548,18 +559,25 @@ _TESTS: dict[str, tuple[Callable[[tuple[Any, ...], Any], bool | None], bool]] = 
 }
 
 
-def condition_holds(condition: Condition, context: Mapping[str, Any]) -> bool:
-    """Whether one condition holds in a context whose keys are already lower-case.
-
-    A missing key, or a context value of the wrong type, makes the condition fail, negative operators included.
-    """
+def condition_outcome(condition: Condition, context: Mapping[str, Any]) -> bool | None:
+    """Whether one condition holds in a context whose keys are already lower-case; None when it is unknown
+    (the key is missing, or its value has the wrong type), for negative operators too."""
     if condition.key not in context:
-        return False
+        return None
     test, negated = _TESTS[condition.operator]
     outcome = test(condition.values, context[condition.key])
     if outcome is None:
-        return False
+        return None
     return not outcome if negated else outcome
+
+
+def condition_holds(condition: Condition, context: Mapping[str, Any], *, deny: bool = False) -> bool:
+    """Whether one condition holds for an ``Allow`` statement (or, with ``deny``, for a ``Deny`` statement).
+
+    An unknown condition fails for an Allow and holds for a Deny: missing context never lifts a Deny.
+    """
+    outcome = condition_outcome(condition, context)
+    return deny if outcome is None else outcome
 
 
 def _normalise_context(context: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -569,15 +587,17 @@ def _normalise_context(context: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def _applies(statement: Statement, action: str, resource: str, context: Mapping[str, Any]) -> bool:
     """``statement_applies`` for a context with lower-case keys."""
+    deny = statement.effect == "Deny"
     return (
         any(action_matches(pattern, action) for pattern in statement.actions)
-        and any(_resource_applies(pattern, resource, context) for pattern in statement.resources)
-        and all(condition_holds(condition, context) for condition in statement.conditions)
+        and any(_resource_applies(pattern, resource, context, deny=deny) for pattern in statement.resources)
+        and all(condition_holds(condition, context, deny=deny) for condition in statement.conditions)
     )
 
 
 def statement_applies(statement: Statement, action: str, resource: str, context: Mapping[str, Any]) -> bool:
-    """Whether the statement matches the action, the resource and all its conditions hold in ``context``."""
+    """Whether the statement matches the action, the resource and all its conditions hold in ``context``
+    (unknown conditions fail in an Allow and hold in a Deny)."""
     return _applies(statement, action, resource, _normalise_context(context))
 
 

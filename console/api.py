@@ -40,6 +40,17 @@ class BerthAPIView(APIView):
 
     action_map: dict[str, str] = {}
 
+    @property
+    def ram_action(self) -> str:
+        """The RAM action of the current request, from ``action_map`` (what the catalogue lists for it)."""
+        return self.action_map.get(self.request.method, "")
+
+    @property
+    def lookup_action(self) -> str:
+        """The action the object a URL names is looked up with: the endpoint's ``GET`` action (see before you
+        change), else the request's own; the operation then checks the request's action itself."""
+        return self.action_map.get("GET") or self.ram_action
+
     def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
         from rest_framework.exceptions import MethodNotAllowed
 
@@ -61,3 +72,11 @@ def strict_data(serializer_class: type[serializers.Serializer], data: Any) -> di
         if unknown:
             raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
     return body.validated_data
+
+
+def view_actions(callback: Any) -> dict[str, str]:
+    """HTTP method → RAM action of an API view as routed (its ``action_map`` and any ``as_view`` override)."""
+    view_class = getattr(callback, "view_class", None)
+    if view_class is None or not hasattr(view_class, "action_map"):
+        return {}
+    return {**view_class.action_map, **getattr(callback, "view_initkwargs", {}).get("action_map", {})}

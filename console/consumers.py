@@ -1,26 +1,42 @@
-"""The live-status websocket: authenticate on connect, authorize every subscription, replay on reconnect.
+"""The live-status websocket: authenticate on connect, authorize every subscription and every message, replay
+on reconnect.
 
 Client → server: ``{"action": "subscribe", "type": "application", "id": 42, "since": 0}``.
 Server → client: ``{"type": "container"|"release"|"event"|"application"|"subscribed"|"error", ...}``.
+
+Every database call runs with the request context of the socket (its address, whether its session passed MFA,
+whether it is TLS), so policy conditions decide over the websocket as they do over HTTP. Before a live message
+is forwarded, the socket's user is read again (disabled, deleted, signed out, password changed, access key
+disabled → the socket is closed at once) and the subscription's object is checked again through
+``visible_to`` (at most ``RECHECK_SECONDS`` old: a revoked grant or a new Deny ends the subscription).
+A refused subscription is on record in the operation log like any refused request.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.http import Http404
 
-from console.live import GROUP_KINDS, group_name
+from accounts import permissions
+from accounts.authentication import SocketIdentity, socket_identity, socket_user
+from apps.models import Application, Container, Release, ReleaseEvent
+from clusters.models import Cluster, Node, NodeTask
+from console import context
+from console.live import group_name
+
+RECHECK_SECONDS = 1.0
+"""How long a subscription's visibility check is trusted before a live message needs a new one."""
+
+CLOSE_SIGNED_OUT = 4401
 
 
-def _snapshot_application(user: Any, pk: int, since: int) -> list[dict[str, Any]] | None:
-    """Current state of an application the user may see (containers, latest release, missed events)."""
-    from apps.models import Application, Container, Release, ReleaseEvent
-
-    app = Application.objects.visible_to(user).filter(pk=pk).first()
-    if app is None:
-        return None
+def _snapshot_application(user: Any, app: Application, since: int) -> list[dict[str, Any]]:
+    """Current state of an application (containers, latest release, missed events)."""
     messages: list[dict[str, Any]] = [{"type": "application", "id": app.pk, "status": app.status}]
     containers = list(Container.objects.filter(service__application=app).select_related("node"))
     # The full list first: the page drops rows that went away while it was loading.
@@ -34,33 +50,59 @@ def _snapshot_application(user: Any, pk: int, since: int) -> list[dict[str, Any]
     return messages
 
 
-def _snapshot_cluster(user: Any, pk: int, since: int) -> list[dict[str, Any]] | None:
+def _snapshot_cluster(user: Any, cluster: Cluster, since: int) -> list[dict[str, Any]]:
     """The nodes of a cluster the user may see, and its latest node tasks."""
-    from clusters.models import Cluster, Node, NodeTask
-
-    cluster = Cluster.objects.visible_to(user).filter(pk=pk).first()
-    if cluster is None:
-        return None
     nodes = Node.objects.visible_to(user).filter(cluster=cluster).select_related("cluster")
     messages: list[dict[str, Any]] = [n.as_live() for n in nodes]
     messages.extend(t.as_live() for t in NodeTask.objects.filter(cluster=cluster).order_by("-id")[:5])
     return messages
 
 
-def _cluster_visible(user: Any, pk: int) -> bool:
-    from clusters.models import Cluster
+@dataclass(frozen=True)
+class Kind:
+    """A kind of subscription: what it is of, and its snapshot."""
 
-    return Cluster.objects.visible_to(user).filter(pk=pk).exists()
-
-
-def _application_visible(user: Any, pk: int) -> bool:
-    from apps.models import Application
-
-    return Application.objects.visible_to(user).filter(pk=pk).exists()
+    queryset: Any
+    snapshot: Any
 
 
-SNAPSHOTS = {"application": _snapshot_application, "cluster": _snapshot_cluster}
-VISIBLE = {"application": _application_visible, "cluster": _cluster_visible}
+KINDS: dict[str, Kind] = {
+    "application": Kind(Application.objects.all(), _snapshot_application),
+    "cluster": Kind(Cluster.objects.all(), _snapshot_cluster),
+}
+
+
+def _visible(user: Any, kind: str, pk: int) -> Any:
+    """The object of a subscription through the permission door (read action of its kind); Http404 otherwise."""
+    return permissions.visible_object(user, KINDS[kind].queryset, target=f"subscribe {kind} {pk}", pk=pk)
+
+
+def subscribe(identity: SocketIdentity, kind: str, pk: int, since: int) -> list[dict[str, Any]] | None:
+    """Authorize a subscription and read its snapshot; None when the socket's user may no longer act.
+
+    A refusal raises Http404 (and is on record once the call ends).
+    """
+    with permissions.refusals_recorded(f"subscribe {kind} {pk}"):
+        user = socket_user(identity)
+        if user is None:
+            return None
+        return KINDS[kind].snapshot(user, _visible(user, kind, pk), since)
+
+
+def recheck(identity: SocketIdentity, stale: list[tuple[str, int]]) -> tuple[bool, list[tuple[str, int]]]:
+    """Whether the socket's user may still act, and which of the ``stale`` subscriptions it may no longer see
+    (each refusal on record)."""
+    user = socket_user(identity)
+    if user is None:
+        return False, []
+    gone = []
+    for kind, pk in stale:
+        try:
+            with permissions.refusals_recorded(f"subscribe {kind} {pk}"):
+                _visible(user, kind, pk)
+        except Http404:
+            gone.append((kind, pk))
+    return True, gone
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -69,12 +111,36 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+            await self.close(code=CLOSE_SIGNED_OUT)
             return
-        self.groups_joined: set[str] = set()
+        self.subscriptions: dict[str, tuple[str, int]] = {}
+        self.checked: dict[str, float] = {}
+        self.open = True
+        self.identity = await self.database(socket_identity, self.scope)
         await self.accept()
 
+    def begin_context(self) -> None:
+        """The request context of this socket, for the next database call (a new request id each time)."""
+        client = self.scope.get("client") or ("", 0)
+        headers = dict(self.scope.get("headers") or [])
+        identity: SocketIdentity | None = getattr(self, "identity", None)
+        context.begin(
+            src="api" if self.scope.get("access_key_id") is not None else "ui",
+            ip=client[0] or "",
+            agent=headers.get(b"user-agent", b"").decode("latin-1"),
+            actor=getattr(self.scope.get("user"), "pk", None),
+            mfa=bool(identity and identity.mfa),
+            secure=self.scope.get("scheme") in ("wss", "https"),
+        )
+
+    async def database(self, function: Any, *args: Any) -> Any:
+        """Run a database function in the socket's request context."""
+        self.begin_context()
+        return await database_sync_to_async(function)(*args)
+
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not self.open:
+            return
         if not isinstance(content, dict) or content.get("action") != "subscribe":
             await self.send_json({"type": "error", "error": "unknown message"})
             return
@@ -85,26 +151,65 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         except (TypeError, ValueError):
             await self.send_json({"type": "error", "error": "id must be a number"})
             return
-        if kind not in GROUP_KINDS:
+        if kind not in KINDS:
             await self.send_json({"type": "error", "error": "unknown subscription type"})
             return
-        # Authorize, join the group, then read the snapshot: nothing published in between is lost
-        # (a message seen twice is harmless; every message carries the full state of its object).
+        # Join the group, then authorize and read the snapshot: nothing published in between is lost (a message
+        # seen twice is harmless; every message carries the full state of its object). A refusal leaves it.
         group = group_name(kind, pk)
-        allowed = await database_sync_to_async(VISIBLE[kind])(self.scope["user"], pk)
-        if not allowed:
+        await self.channel_layer.group_add(group, self.channel_name)
+        try:
+            snapshot = await self.database(subscribe, self.identity, kind, pk, since)
+        except Http404:
+            self.subscriptions.pop(group, None)
+            self.checked.pop(group, None)
+            await self.channel_layer.group_discard(group, self.channel_name)
             await self.send_json({"type": "error", "error": "not found", "subscription": {"type": kind, "id": pk}})
             return
-        await self.channel_layer.group_add(group, self.channel_name)
-        self.groups_joined.add(group)
-        snapshot = await database_sync_to_async(SNAPSHOTS[kind])(self.scope["user"], pk, since)
+        if snapshot is None:
+            await self.sign_out()
+            return
+        self.subscriptions[group] = (kind, pk)
+        self.checked[group] = time.monotonic()
         await self.send_json({"type": "subscribed", "subscription": {"type": kind, "id": pk}})
-        for message in snapshot or []:
+        for message in snapshot:
             await self.send_json(message)
 
     async def disconnect(self, code: int) -> None:
-        for group in getattr(self, "groups_joined", set()):
+        self.open = False
+        for group in list(getattr(self, "subscriptions", {})):
             await self.channel_layer.group_discard(group, self.channel_name)
 
+    async def sign_out(self) -> None:
+        """The user may no longer act: leave every group and close the socket."""
+        self.open = False
+        for group in list(self.subscriptions):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.subscriptions.clear()
+        await self.close(code=CLOSE_SIGNED_OUT)
+
     async def live_message(self, event: dict[str, Any]) -> None:
+        """Forward a live message once its subscriber and its subscription are checked again."""
+        if not self.open:
+            return
+        group = event.get("group")
+        if group is not None and group not in self.subscriptions:
+            return  # a message of a subscription that ended while it was on its way
+        groups = [group] if group is not None else list(self.subscriptions)  # (a publisher that names no group)
+        now = time.monotonic()
+        stale = [g for g in groups if now - self.checked.get(g, 0.0) >= RECHECK_SECONDS]
+        still, gone = await self.database(recheck, self.identity, [self.subscriptions[g] for g in stale])
+        if not still:
+            await self.sign_out()
+            return
+        for g in stale:
+            self.checked[g] = now
+        for kind, pk in gone:
+            dropped = group_name(kind, pk)
+            self.subscriptions.pop(dropped, None)
+            self.checked.pop(dropped, None)
+            await self.channel_layer.group_discard(dropped, self.channel_name)
+            await self.send_json({"type": "error", "error": "not found", "subscription": {"type": kind, "id": pk}})
+        if gone:
+            return
         await self.send_json(event["payload"])

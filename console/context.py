@@ -13,6 +13,9 @@ user_agent: ContextVar[str] = ContextVar("berth_user_agent", default="")
 actor_id: ContextVar[int | None] = ContextVar("berth_actor_id", default=None)
 mfa_present: ContextVar[bool] = ContextVar("berth_mfa_present", default=False)
 secure_transport: ContextVar[bool] = ContextVar("berth_secure_transport", default=False)
+# Refusals noted by the permission door during the current request, written when it ends (after its
+# transactions); None outside a request. See ``accounts.permissions.refusals_recorded``.
+refusals: ContextVar[list[Any] | None] = ContextVar("berth_refusals", default=None)
 
 SOURCES = ("ui", "api", "task", "trigger", "system")
 

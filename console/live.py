@@ -59,7 +59,8 @@ class _Publisher:
             layer = get_channel_layer()
             try:
                 if layer is not None:
-                    await layer.group_send(group, {"type": "live.message", "payload": payload})
+                    # The group travels along: the consumer checks that subscription again before forwarding.
+                    await layer.group_send(group, {"type": "live.message", "group": group, "payload": payload})
             except Exception:  # a browser missing one update must never fail the work that caused it
                 log.warning("live: could not publish to %s", group, exc_info=True)
             finally:

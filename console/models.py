@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from accounts.permissions import TenantQuerySet
+from accounts.decisions import TenantQuerySet
 
 
 class OperationLogQuerySet(TenantQuerySet):

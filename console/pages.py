@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -20,3 +21,21 @@ def page(*actions: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return wrapped
 
     return wrap
+
+
+def page_action(callback: Any, kwargs: Mapping[str, Any]) -> str:
+    """The action a request of a page stands for: its only action; or, for a page of several actions
+    (``/applications/5/stop/``), the one its URL's verb names (``cs:StopApplication``); else its first."""
+    actions: tuple[str, ...] = getattr(callback, "berth_actions", ())
+    if len(actions) <= 1:
+        return actions[0] if actions else ""
+    names = {action: action.partition(":")[2].lower() for action in actions}
+    for value in kwargs.values():
+        verb = re.sub(r"[^a-z]", "", str(value).lower())
+        if not verb:
+            continue
+        for fits in (str.startswith, str.__contains__):
+            named = [action for action, name in names.items() if fits(name, verb)]
+            if len(named) == 1:
+                return named[0]
+    return actions[0]

@@ -10,8 +10,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from accounts.decisions import Resource, TenantQuerySet, may
 from accounts.models.identity import USERNAME_VALIDATOR, Tenant, User
-from accounts.permissions import Resource, TenantQuerySet
 
 
 class RamGroupQuerySet(TenantQuerySet):
@@ -52,18 +52,24 @@ class RamGroup(models.Model):
 
 
 class PolicyQuerySet(TenantQuerySet):
-    """A user can see the system policies and its tenant's custom policies when it may list policies."""
+    """A user can see the system policies and its tenant's custom policies when it may list policies (or do
+    ``action``) on them; every policy is named ``acs:ram:*:<tenant-id>:policy/<name>`` from inside a tenant."""
 
     read_action = "ram:ListPolicies"
 
     def visible_to(self, user: Any, action: str | None = None) -> PolicyQuerySet:
-        from accounts import permissions
-
         if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
             return self.none()
-        if not permissions.may(user, action or self.read_action, f"acs:ram:*:{user.tenant_id}:policy/*"):
-            return self.none()
-        return self.filter(models.Q(tenant_id=user.tenant_id) | models.Q(tenant__isnull=True))
+        scoped = self.filter(models.Q(tenant_id=user.tenant_id) | models.Q(tenant__isnull=True))
+        if user.is_primary:
+            return scoped
+        wanted = action or self.read_action
+        allowed = [
+            pk
+            for pk, name in scoped.values_list("pk", "name")
+            if may(user, wanted, f"acs:ram:*:{user.tenant_id}:policy/{name}")
+        ]
+        return scoped.filter(pk__in=allowed)
 
 
 class Policy(models.Model):

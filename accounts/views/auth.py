@@ -11,13 +11,15 @@ from django.contrib.auth import login, logout
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import operations
+from accounts import operations, permissions
 from accounts.backends import find_login
 from accounts.forms import LoginForm, MfaForm, PasswordChangeForm, SetupForm
 from accounts.models import AccessKey, Tenant, User
@@ -168,7 +170,6 @@ def account(request: HttpRequest) -> HttpResponse:
         "qr": _qr_svg(pending.config_url) if pending else None,
         "mfa_form": MfaForm(prefix="mfa"),
         "keys": AccessKey.objects.filter(user=user),
-        "new_secret": request.session.pop("new_access_key", None),
     }
     return render(request, "accounts/account.html", context)
 
@@ -178,9 +179,7 @@ def account(request: HttpRequest) -> HttpResponse:
 def mfa_begin(request: HttpRequest) -> HttpResponse:
     """Make an unconfirmed TOTP device and show its secret as a QR code."""
     user: User = request.user  # type: ignore[assignment]
-    # Every user may protect its own sign-in with MFA; no policy is needed for that.
-    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
-    TOTPDevice.objects.create(user=user, name="Berth", confirmed=False)
+    operations.begin_mfa(user, user)  # every user may protect its own sign-in with MFA
     return redirect("accounts:account")
 
 
@@ -189,15 +188,13 @@ def mfa_begin(request: HttpRequest) -> HttpResponse:
 def mfa_confirm(request: HttpRequest) -> HttpResponse:
     """Confirm the new device with a first code; from now on sign-in asks for one."""
     user: User = request.user  # type: ignore[assignment]
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
     form = MfaForm(request.POST, prefix="mfa")
-    if device is None or not form.is_valid() or not device.verify_token(form.cleaned_data["code"]):
+    try:
+        device = operations.confirm_mfa(user, user, form.cleaned_data["code"] if form.is_valid() else "")
+    except ValidationError:
         messages.error(request, _("Wrong or expired code; MFA is not enabled yet."))
         return redirect("accounts:account")
-    device.confirmed = True
-    device.save()
     otp_login(request, device)
-    audit.record("ram:CreateVirtualMFADevice", actor=user, resource=user.resource_name, target=user.login)
     messages.success(request, _("MFA is on: sign-in will ask for a code from your authenticator."))
     return redirect("accounts:account")
 
@@ -208,14 +205,30 @@ def mfa_disable(request: HttpRequest) -> HttpResponse:
     """Turn MFA off (a current code is required)."""
     user: User = request.user  # type: ignore[assignment]
     form = MfaForm(request.POST, prefix="mfa")
-    devices = list(TOTPDevice.objects.filter(user=user, confirmed=True))
-    if not form.is_valid() or not any(d.verify_token(form.cleaned_data["code"]) for d in devices):
+    try:
+        operations.disable_mfa(user, user, form.cleaned_data["code"] if form.is_valid() else "")
+    except ValidationError:
         messages.error(request, _("Wrong or expired code; MFA stays on."))
         return redirect("accounts:account")
-    TOTPDevice.objects.filter(user=user).delete()
-    audit.record("ram:DeleteVirtualMFADevice", actor=user, resource=user.resource_name, target=user.login)
     messages.success(request, _("MFA is off."))
     return redirect("accounts:account")
+
+
+def _back(request: HttpRequest) -> str:
+    """Where a form posted from a page returns: the ``back`` field when it is a path of this site, else the
+    account page (never another site: an open redirect would carry the console's users anywhere)."""
+    back = request.POST.get("back", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=False):
+        return back
+    return reverse("accounts:account")
+
+
+def access_key_created(request: HttpRequest, key: AccessKey, secret: str, back: str) -> HttpResponse:
+    """The answer to creating an access key: its secret, this once. Nothing of it is kept (not in the session
+    either), and the page is not cached."""
+    response = render(request, "accounts/access_key_created.html", {"key": key, "secret": secret, "back": back})
+    add_never_cache_headers(response)
+    return response
 
 
 @page("ram:CreateAccessKey")
@@ -226,10 +239,8 @@ def access_key_create(request: HttpRequest) -> HttpResponse:
         key, secret = operations.create_access_key(user, user)
     except (ValidationError, PermissionDenied) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
-    else:
-        # Shown once, on the next page only; never stored in clear.
-        request.session["new_access_key"] = f"{key.key_id}:{secret}"
-    return redirect(request.POST.get("back") or "accounts:account")
+        return redirect(_back(request))
+    return access_key_created(request, key, secret, _back(request))
 
 
 @page("ram:UpdateAccessKey", "ram:DeleteAccessKey")
@@ -238,7 +249,8 @@ def access_key_change(request: HttpRequest, key_id: str, change: str) -> HttpRes
     user: User = request.user  # type: ignore[assignment]
     key = AccessKey.objects.filter(tenant_id=user.tenant_id, key_id=key_id).select_related("user").first()
     if key is None or not User.objects.visible_to(user).filter(pk=key.user_id).exists() and key.user_id != user.pk:
-        raise Http404
+        action = "ram:DeleteAccessKey" if change == "delete" else "ram:UpdateAccessKey"
+        permissions.refuse(user, action, target=key_id, not_found=True)
     if change == "delete":
         operations.delete_access_key(user, key)
         messages.success(request, _("Access key %(id)s deleted.") % {"id": key_id})
@@ -246,4 +258,4 @@ def access_key_change(request: HttpRequest, key_id: str, change: str) -> HttpRes
         operations.set_access_key_active(user, key, change == "enable")
     else:
         raise Http404
-    return redirect(request.POST.get("back") or "accounts:account")
+    return redirect(_back(request))

@@ -9,10 +9,12 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import operations as ops
+from accounts import permissions
 from accounts.api import grant_rows
 from accounts.catalogue import catalogue
 from accounts.forms import (
@@ -28,6 +30,7 @@ from accounts.forms import (
 )
 from accounts.models import AccessKey, Policy, RamGroup, User
 from accounts.permissions import may
+from accounts.views.auth import access_key_created
 from clusters.models import Cluster
 from console.pages import page
 
@@ -52,32 +55,12 @@ def _form_errors(form: Any, exc: ValidationError) -> None:
         form.add_error(None, exc)
 
 
-def _user(request: HttpRequest, name: str) -> User:
-    found = User.objects.visible_to(request.user).filter(name=name).first()
-    if found is None:
-        raise Http404
-    return found
-
-
-def _group(request: HttpRequest, name: str) -> RamGroup:
-    found = RamGroup.objects.visible_to(request.user).filter(name=name).first()
-    if found is None:
-        raise Http404
-    return found
-
-
-def _policy(request: HttpRequest, name: str) -> Policy:
-    try:
-        return ops.find_policy(request.user, name)
-    except Policy.DoesNotExist as exc:
-        raise Http404 from exc
-
-
 def _attach_or_detach(request: HttpRequest, change: str, **holder: Any) -> None:
     """Attach or detach the policy named in the form to/from ``user=`` or ``group=``."""
     operation = ops.attach_policy if change == "attach" else ops.detach_policy
     done = _("Policy attached.") if change == "attach" else _("Policy detached.")
-    _attempt(request, lambda: operation(request.user, _policy(request, request.POST.get("policy", "")), **holder), done)
+    pol = ops.find_policy(request.user, request.POST.get("policy", ""))
+    _attempt(request, lambda: operation(request.user, pol, **holder), done)
 
 
 def _attachable(request: HttpRequest) -> list[str]:
@@ -113,7 +96,7 @@ def users(request: HttpRequest) -> HttpResponse:
 
 @page("ram:GetUser", "ram:ListPoliciesForUser", "ram:ListAccessKeys")
 def user_detail(request: HttpRequest, name: str) -> HttpResponse:
-    subject = _user(request, name)
+    subject = ops.find_user(request.user, name, "ram:GetUser")
     context = {
         "subject": subject,
         "tab": "users",
@@ -124,7 +107,6 @@ def user_detail(request: HttpRequest, name: str) -> HttpResponse:
         "keys": AccessKey.objects.filter(user=subject)
         if may(request.user, "ram:ListAccessKeys", subject.resource_name)
         else None,
-        "new_secret": request.session.pop("new_access_key", None),
         "grants": [g for g in grant_rows(request.user) if g["principal"] == f"user:{subject.name}"],
     }
     return render(request, "accounts/ram/user_detail.html", context)
@@ -140,7 +122,7 @@ def user_detail(request: HttpRequest, name: str) -> HttpResponse:
 )
 @require_POST
 def user_change(request: HttpRequest, name: str, change: str) -> HttpResponse:
-    subject = _user(request, name)
+    subject = ops.find_user(request.user, name, "ram:GetUser")
     actor = request.user
     if change == "disable":
         _attempt(request, lambda: ops.update_subaccount(actor, subject, active=False), _("User disabled."))
@@ -164,7 +146,7 @@ def user_change(request: HttpRequest, name: str, change: str) -> HttpResponse:
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
-            request.session["new_access_key"] = f"{key.key_id}:{secret}"
+            return access_key_created(request, key, secret, reverse("accounts:ram_user", args=[subject.name]))
     elif change == "delete":
         if _attempt(request, lambda: ops.delete_subaccount(actor, subject), _("User deleted.")):
             return redirect("accounts:ram_users")
@@ -192,7 +174,7 @@ def groups(request: HttpRequest) -> HttpResponse:
 
 @page("ram:GetGroup", "ram:ListPoliciesForGroup")
 def group_detail(request: HttpRequest, name: str) -> HttpResponse:
-    group = _group(request, name)
+    group = ops.find_group(request.user, name, "ram:GetGroup")
     members = list(group.members)
     candidates = User.objects.filter(tenant_id=request.user.tenant_id).exclude(pk__in=[m.pk for m in members])
     context = {
@@ -218,7 +200,7 @@ def group_detail(request: HttpRequest, name: str) -> HttpResponse:
 )
 @require_POST
 def group_change(request: HttpRequest, name: str, change: str) -> HttpResponse:
-    group = _group(request, name)
+    group = ops.find_group(request.user, name, "ram:GetGroup")
     actor = request.user
     member = User.objects.filter(tenant_id=actor.tenant_id, name=request.POST.get("user", "")).first()
     if change == "rename":
@@ -260,7 +242,7 @@ def policies(request: HttpRequest) -> HttpResponse:
 
 @page("ram:GetPolicy", "ram:ListPolicyVersions")
 def policy_detail(request: HttpRequest, name: str) -> HttpResponse:
-    pol = _policy(request, name)
+    pol = ops.find_policy(request.user, name, "ram:GetPolicy")
     form = PolicyVersionForm(request.POST or None, initial={"document": pol.default().document})
     if request.method == "POST" and form.is_valid():
         try:
@@ -285,7 +267,7 @@ def policy_detail(request: HttpRequest, name: str) -> HttpResponse:
 @page("ram:SetDefaultPolicyVersion", "ram:DeletePolicyVersion", "ram:DeletePolicy")
 @require_POST
 def policy_change(request: HttpRequest, name: str, change: str) -> HttpResponse:
-    pol = _policy(request, name)
+    pol = ops.find_policy(request.user, name, "ram:GetPolicy")
     actor = request.user
     try:
         number = int(request.POST.get("version", "0").lstrip("v") or 0)
@@ -318,9 +300,10 @@ def authorizations(request: HttpRequest) -> HttpResponse:
     form = GrantForm(principals, clusters, request.POST or None)
     if request.method == "POST":
         if request.POST.get("revoke"):
-            row = next((r for r in grant_rows(actor) if r["id"] == request.POST["revoke"]), None)
+            wanted = request.POST["revoke"]
+            row = next((r for r in grant_rows(actor, "cs:RevokePermissions") if r["id"] == wanted), None)
             if row is None:
-                raise Http404
+                permissions.refuse(actor, "cs:RevokePermissions", target=wanted, not_found=True)
             cluster = Cluster.objects.visible_to(actor).get(pk=row["cluster"])
             _attempt(request, lambda: ops.revoke(actor, row["principal"], cluster), _("Grant removed."))
             return redirect("accounts:ram_authorizations")

@@ -34,7 +34,8 @@ async def collect(
     if bearer:
         headers["Authorization"] = f"Bearer {bearer}"
     seen: list[dict[str, Any]] = []
-    async with websockets.connect(url, origin="http://127.0.0.1", additional_headers=headers) as ws:
+    origin = "http://" + url.split("/")[2]  # the console's own origin, port included
+    async with websockets.connect(url, origin=origin, additional_headers=headers) as ws:
         await ws.send(json.dumps(subscribe))
         async with asyncio.timeout(timeout):
             while not until(seen):
@@ -49,7 +50,7 @@ def ws_url(stack: harness.Stack) -> str:
 def test_anonymous_socket_is_refused(stack: harness.Stack) -> None:
     async def attempt() -> int:
         try:
-            async with websockets.connect(ws_url(stack), origin="http://127.0.0.1"):
+            async with websockets.connect(ws_url(stack), origin=stack.url):
                 return 101
         except websockets.InvalidStatus as refused:
             return refused.response.status_code
@@ -181,7 +182,7 @@ def test_scripts_sign_sockets_in_with_an_access_key(stack: harness.Stack, owner:
     async def wrong_secret() -> int:
         headers = {"Authorization": f"Bearer {key.key_id}:{'x' * len(secret)}"}
         try:
-            async with websockets.connect(ws_url(stack), origin="http://127.0.0.1", additional_headers=headers) as ws:
+            async with websockets.connect(ws_url(stack), origin=stack.url, additional_headers=headers) as ws:
                 await ws.recv()
                 return 101
         except websockets.InvalidStatus as exc:

@@ -12,7 +12,6 @@ from django.test import Client
 
 from accounts.models import User
 from console import context
-from console.static import StaticFiles
 
 
 def test_csv_export_does_not_carry_a_formula_a_caller_wrote(owner: User) -> None:
@@ -38,8 +37,9 @@ def test_csv_export_does_not_carry_a_formula_a_caller_wrote(owner: User) -> None
 )
 def test_static_path_that_leaves_the_static_dirs_is_404_not_500(path: str) -> None:
     async def fetch() -> dict:
-        app = StaticFiles(lambda scope, receive, send: None)
-        communicator = HttpCommunicator(app, "GET", path)
+        from console.asgi import application
+
+        communicator = HttpCommunicator(application, "GET", path)
         return await communicator.get_response(timeout=5)
 
     response = async_to_sync(fetch)()

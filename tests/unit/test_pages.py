@@ -117,8 +117,7 @@ def test_create_form_offers_only_own_clusters(owner: User, outsider: User) -> No
 def test_access_key_secret_shown_once(owner: User) -> None:
     client = Client()
     client.force_login(owner)
-    client.post("/account/access-keys/")
-    first = client.get("/account/").content.decode()
+    first = client.post("/account/access-keys/").content.decode()  # shown in the answer to the POST itself
     assert 'data-testid="new-secret"' in first
     assert 'data-testid="new-secret"' not in client.get("/account/").content.decode()
     client.post("/account/access-keys/")

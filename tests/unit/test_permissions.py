@@ -115,7 +115,12 @@ def test_other_tenants_objects_are_404_everywhere(owner: User, outsider: User) -
     assert client.delete(f"{base}/applications/{app.name}").status_code == 404
     assert client.post(f"{base}/applications", {"name": "x", "image": "nginx"}, format="json").status_code == 404
     assert client.get(f"/api/v1/releases/{release.pk}").status_code == 404
-    assert client.get("/api/v1/operation-logs").json()["count"] == 0
+    # The outsider's own log holds its refused attempts (one per request), and nothing of the owner's objects.
+    own = OperationLog.objects.filter(tenant=outsider.tenant)
+    assert own.count() == 7 and set(own.values_list("outcome", flat=True)) == {"denied"}
+    assert all(e.resource == "" and e.cluster_id is None for e in own)  # the target is what it asked for
+    assert client.get("/api/v1/operation-logs").json()["count"] == 7
+    assert not OperationLog.objects.filter(tenant=owner.tenant, actor=outsider).exists()
     assert Release.objects.filter(application=app).count() == 1  # nothing was queued
 
 

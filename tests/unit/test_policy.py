@@ -468,8 +468,27 @@ def test_deny_with_unmet_condition_does_not_deny() -> None:
     deny = attached("OfficeOnly", statement(effect="Deny", Condition={"NotIpAddress": {"acs:SourceIp": "10.0.0.0/8"}}))
     assert evaluate([allow, deny], "cs:GetCluster", CLUSTER, {"acs:SourceIp": "10.0.0.1"}).allowed
     assert not evaluate([allow, deny], "cs:GetCluster", CLUSTER, {"acs:SourceIp": "8.8.8.8"}).allowed
-    # A missing key makes even the negative condition fail, so the Deny does not apply.
-    assert evaluate([allow, deny], "cs:GetCluster", CLUSTER).allowed
+
+
+@pytest.mark.parametrize("context", [{}, {"acs:SourceIp": ""}, {"acs:SourceIp": "garbage"}, {"acs:SourceIp": None}])
+def test_deny_whose_condition_cannot_be_evaluated_applies(context: dict[str, Any]) -> None:
+    # What the request does not say never lifts a Deny (fail closed), negative operators included.
+    allow = attached("Full", statement(action="cs:*"))
+    deny = attached("OfficeOnly", statement(effect="Deny", Condition={"NotIpAddress": {"acs:SourceIp": "10.0.0.0/8"}}))
+    decision = evaluate([allow, deny], "cs:GetCluster", CLUSTER, context)
+    assert not decision.allowed and decision.effect == "Deny"
+    positive = attached("BlockList", statement(effect="Deny", Condition={"IpAddress": {"acs:SourceIp": "1.2.3.0/24"}}))
+    assert not evaluate([allow, positive], "cs:GetCluster", CLUSTER, context).allowed
+    # An Allow that needs the unknown key still grants nothing.
+    office = attached("Office", statement(Condition={"IpAddress": {"acs:SourceIp": "10.0.0.0/8"}}))
+    assert not evaluate([office], "cs:GetCluster", CLUSTER, context).allowed
+
+
+def test_deny_on_the_current_user_applies_without_a_current_user() -> None:
+    allow = attached("Full", statement(action="ram:*"))
+    deny = attached("NotMe", statement(effect="Deny", action="ram:*", resource="acs:ram:*:*:user/${acs:CurrentUser}"))
+    assert not evaluate([allow, deny], "ram:GetUser", "acs:ram:*:*:user/alice").allowed
+    assert evaluate([allow, deny], "ram:GetUser", "acs:ram:*:*:user/alice", {"acs:CurrentUser": "bob"}).allowed
 
 
 def test_current_user_variable_is_substituted_literally() -> None:
@@ -630,6 +649,21 @@ def test_adding_an_allow_never_takes_access_away(
     after = [*before[:position], extra, *before[position:]]
     if evaluate(before, action, resource, context).allowed:
         assert evaluate(after, action, resource, context).allowed
+
+
+@given(
+    policies_=ANY_POLICIES,
+    action=st.sampled_from(ACTIONS),
+    resource=st.sampled_from(RESOURCES),
+    context=st.sampled_from(CONTEXTS),
+    dropped=st.sets(st.sampled_from(["acs:SourceIp", "acs:MFAPresent", "cs:Tag", "acs:CurrentUser"])),
+)
+def test_less_context_never_grants_more(
+    policies_: list[Attached], action: str, resource: str, context: dict[str, Any], dropped: set[str]
+) -> None:
+    smaller = {key: value for key, value in context.items() if key not in dropped}
+    if evaluate(policies_, action, resource, smaller).allowed:
+        assert evaluate(policies_, action, resource, context).allowed
 
 
 def ascii_lower(text: str) -> str:

@@ -6,9 +6,10 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.http import Http404
 
 from accounts import operations as ops
-from accounts.models import Policy, RamGroup, User
+from accounts.models import RamGroup, User
 from console import context
 
 
@@ -29,7 +30,7 @@ class Command(BaseCommand):
             raise CommandError(f"no tenant {opts['tenant']}")
         try:
             pol = ops.find_policy(owner, opts["policy"])
-        except Policy.DoesNotExist as exc:
+        except Http404 as exc:
             raise CommandError(f"no policy {opts['policy']}") from exc
         try:
             if opts["user"]:
