@@ -11,6 +11,8 @@ from typing import Any
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from console.api import view_actions
+
 CLUSTER = "acs:cs:<region>:<tenant-id>:cluster/<cluster-id>"
 APP = f"{CLUSTER}/application/<app-name>"
 NODE = f"{CLUSTER}/node/<node-name>"
@@ -21,6 +23,8 @@ USER = "acs:ram:*:<tenant-id>:user/<name>"
 GROUP = "acs:ram:*:<tenant-id>:group/<name>"
 POLICY = "acs:ram:*:<tenant-id>:policy/<name>"
 TENANT = "acs:ram:*:<tenant-id>:*"
+REGISTRY = "acs:cs:*:<tenant-id>:registrycredential/<registry>"
+HOST = "acs:cs:*:<tenant-id>:host"
 
 ACTIONS: dict[str, tuple[str, str]] = {
     "cs:DescribeClusters": (CLUSTER, "See a cluster and its summary."),
@@ -34,7 +38,18 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "cs:ResetClusterNode": (NODE, "Remove every Berth container from a node."),
     "cs:CreateAttachScript": (CLUSTER, "Make a one-line attach command with a one-time token."),
     "cs:AttachNode": ("(the one-time token)", "The attach script's own calls; the token is the credential."),
-    "cs:DescribeUserCert": (CLUSTER, "Download a client certificate bundle for the cluster's engines."),
+    "cs:IssueClusterCertificate": (
+        CLUSTER,
+        "Issue oneself a short-lived client certificate for the cluster's engines (full Docker access).",
+    ),
+    "cs:DescribeClusterCertificates": (CLUSTER, "See the client certificates issued for a cluster (no keys)."),
+    "cs:RevokeClusterCertificate": (CLUSTER, "Revoke a client certificate (recorded; engines honour it by expiry)."),
+    "cs:DescribeRegistryCredentials": (REGISTRY, "See the tenant's registry credentials (never their passwords)."),
+    "cs:CreateRegistryCredential": (REGISTRY, "Store a registry credential used for pulls on the tenant's nodes."),
+    "cs:UpdateRegistryCredential": (REGISTRY, "Change a registry credential's user name or password."),
+    "cs:DeleteRegistryCredential": (REGISTRY, "Delete a registry credential."),
+    "cs:GrantHostAccess": (HOST, "System: the operator lets the tenant use the machine Berth runs on."),
+    "cs:RevokeHostAccess": (HOST, "System: the operator takes back the use of the machine Berth runs on."),
     "cs:RescheduleContainers": (CLUSTER, "System: recreate containers of an unreachable node elsewhere."),
     "cs:MigrateContainer": (APP, "One container moved to another node during a drain."),
     "cs:NodeReady": (NODE, "System: a node answers again (health check)."),
@@ -64,6 +79,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "cs:CreateConfigSet": (CONFIGSET, "Create a config set."),
     "cs:UpdateConfigSet": (CONFIGSET, "Change a config set (and redeploy the applications using it)."),
     "cs:DeleteConfigSet": (CONFIGSET, "Delete a config set no application uses."),
+    "cs:UseConfigSet": (CONFIGSET, "Deploy or update applications with a config set (its secrets reach them)."),
     "cs:DescribeOperationLogs": (OPLOG, "Read the operation log (of the tenant, or of one cluster)."),
     "cs:DescribeUserPermissions": (CLUSTER, "See the role grants on clusters."),
     "cs:GrantPermissions": (CLUSTER, "Grant a sub-account or group a role on the cluster."),
@@ -131,11 +147,8 @@ def usage() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     pages: dict[str, list[str]] = {}
     endpoints: dict[str, list[str]] = {}
     for route, callback in _walk(get_resolver().url_patterns):
-        view_class = getattr(callback, "view_class", None)
-        if view_class is not None and hasattr(view_class, "action_map"):
-            mapping = {**view_class.action_map, **getattr(callback, "view_initkwargs", {}).get("action_map", {})}
-            for method, action in mapping.items():
-                endpoints.setdefault(action, []).append(f"{method} {_clean(route)}")
+        for method, action in view_actions(callback).items():
+            endpoints.setdefault(action, []).append(f"{method} {_clean(route)}")
         for action in getattr(callback, "berth_actions", ()):
             pages.setdefault(action, []).append(_clean(route))
     return pages, endpoints

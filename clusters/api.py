@@ -15,8 +15,9 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from clusters import attach, certificates, registries
 from clusters import operations as ops
-from clusters.models import Cluster, Node, NodeTask
+from clusters.models import Cluster, Node, NodeTask, RegistryCredential, UserCertificate
 from console.api import BerthAPIView
 from console.api import strict_data as _strict
 
@@ -317,44 +318,156 @@ class AttachCommandView(BerthAPIView):
     @extend_schema(request=AttachCommandBody, responses={201: None}, operation_id="clusters_attach_command")
     def post(self, request: Request, cluster_id: int) -> Response:
         data = _strict(AttachCommandBody, request.data or {})
-        made = ops.attach_command(request.user, _cluster(request, cluster_id), console_url=data.get("console_url"))
+        made = attach.attach_command(request.user, _cluster(request, cluster_id), console_url=data.get("console_url"))
         return Response({"command": made["command"], "expires_at": made["expires_at"]}, status=status.HTTP_201_CREATED)
 
 
 class CertsView(BerthAPIView):
-    """``GET /api/v1/clusters/{id}/certs``: a client bundle (zip) to reach the cluster's engines with docker."""
+    """``GET /api/v1/clusters/{id}/certs``: issue a client bundle (zip) to reach the cluster's engines with docker.
 
-    action_map = {"GET": "cs:DescribeUserCert"}
+    Its own action, outside ``Describe*``: the certificate is full Docker access to the cluster's TLS nodes.
+    Short-lived (BERTH_USER_CERT_HOURS) and recorded by serial (``/certificates``).
+    """
+
+    action_map = {"GET": certificates.ISSUE}
 
     @extend_schema(responses={200: None}, operation_id="clusters_certs")
     def get(self, request: Request, cluster_id: int) -> HttpResponse:
-        from accounts.permissions import authorize
-        from clusters import pki
-
         cluster = _cluster(request, cluster_id)
-        authorize(request.user, "cs:DescribeUserCert", cluster)
-        ca = ops.cluster_ca(cluster)
-        client = pki.issue_client(ca, common_name=f"{request.user.login} cluster {cluster.pk}")
-        first = cluster.nodes.exclude(state=Node.State.REMOVED).filter(endpoint__endswith=":2376").first()
-        blob = pki.bundle_zip(
-            ca_pem=ca.cert_pem,
-            cert_pem=client.cert_pem,
-            key_pem=client.key_pem,
-            endpoint_hint=first.endpoint if first else "",
-        )
-        from console import audit
-
-        audit.record(
-            "cs:DescribeUserCert",
-            actor=request.user,
-            resource=cluster.resource_name,
-            target=cluster.name,
-            cluster_id=cluster.pk,
-            parameters={"fingerprint": pki.fingerprint(client.cert_pem)},
-        )
+        record, blob = certificates.issue(request.user, cluster)
         response = HttpResponse(blob, content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="berth-{cluster.name}-certs.zip"'
+        response["X-Berth-Certificate-Serial"] = record.serial
         return response
+
+
+class UserCertificateSerializer(serializers.ModelSerializer):
+    """An issued certificate: who, which serial, until when, and whether it still counts (never its key)."""
+
+    user = serializers.CharField(source="user_login", read_only=True)
+    status = serializers.CharField(read_only=True, help_text="valid, expired or revoked")
+    status_reason = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = UserCertificate
+        fields = ["serial", "user", "fingerprint", "created_at", "not_after", "status", "status_reason", "revoked_at"]
+        read_only_fields = fields
+
+    def to_representation(self, instance: UserCertificate) -> dict[str, Any]:
+        instance.status, instance.status_reason = certificates.status(instance)  # type: ignore[attr-defined]
+        return super().to_representation(instance)
+
+
+class UserCertificateListView(BerthAPIView):
+    """``GET /api/v1/clusters/{id}/certificates``: the client certificates issued for the cluster (no keys)."""
+
+    action_map = {"GET": "cs:DescribeClusterCertificates"}
+
+    @extend_schema(responses=UserCertificateSerializer(many=True), operation_id="cluster_certificates_list")
+    def get(self, request: Request, cluster_id: int) -> Response:
+        rows = (
+            UserCertificate.objects.visible_to(request.user)
+            .filter(cluster=_cluster(request, cluster_id))
+            .select_related("user", "cluster")
+        )
+        return Response(UserCertificateSerializer(rows, many=True).data)
+
+
+class RevokeBody(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class UserCertificateDetailView(BerthAPIView):
+    """``DELETE /api/v1/clusters/{id}/certificates/{serial}``: revoke one (recorded and shown; Docker engines
+    have no revocation list, so it keeps working until it expires, at most BERTH_USER_CERT_HOURS)."""
+
+    action_map = {"DELETE": certificates.REVOKE}
+
+    @extend_schema(request=RevokeBody, responses=UserCertificateSerializer, operation_id="cluster_certificates_revoke")
+    def delete(self, request: Request, cluster_id: int, serial: str) -> Response:
+        cluster = _cluster(request, cluster_id)
+        found = get_object_or_404(
+            UserCertificate.objects.visible_to(request.user).filter(cluster=cluster), serial=serial.lower()
+        )
+        data = _strict(RevokeBody, request.data or {})
+        return Response(UserCertificateSerializer(certificates.revoke(request.user, found, reason=data["reason"])).data)
+
+
+# --- registry credentials of the tenant ------------------------------------------------------------
+
+
+class RegistryCredentialSerializer(serializers.ModelSerializer):
+    """A credential as anyone sees it: never the password."""
+
+    class Meta:
+        model = RegistryCredential
+        fields = ["id", "registry", "username", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class RegistryCredentialCreate(serializers.Serializer):
+    registry = serializers.CharField(max_length=255)
+    username = serializers.CharField(max_length=255)
+    password = serializers.CharField(max_length=4096, write_only=True, trim_whitespace=False)
+
+
+class RegistryCredentialUpdate(serializers.Serializer):
+    username = serializers.CharField(max_length=255, required=False)
+    password = serializers.CharField(max_length=4096, write_only=True, required=False, trim_whitespace=False)
+
+
+def _credential(request: Request, credential_id: int) -> RegistryCredential:
+    return get_object_or_404(RegistryCredential.objects.visible_to(request.user), pk=credential_id)
+
+
+class RegistryCredentialListView(BerthAPIView):
+    """``GET /api/v1/registry-credentials``; ``POST {registry, username, password}`` (the password is write-only)."""
+
+    action_map = {"GET": "cs:DescribeRegistryCredentials", "POST": "cs:CreateRegistryCredential"}
+
+    @extend_schema(responses=RegistryCredentialSerializer(many=True), operation_id="registry_credentials_list")
+    def get(self, request: Request) -> Response:
+        rows = RegistryCredential.objects.visible_to(request.user)
+        return Response(RegistryCredentialSerializer(rows, many=True).data)
+
+    @extend_schema(
+        request=RegistryCredentialCreate,
+        responses={201: RegistryCredentialSerializer},
+        operation_id="registry_credentials_create",
+    )
+    def post(self, request: Request) -> Response:
+        data = _strict(RegistryCredentialCreate, request.data)
+        made = registries.create_credential(request.user, **data)
+        return Response(RegistryCredentialSerializer(made).data, status=status.HTTP_201_CREATED)
+
+
+class RegistryCredentialDetailView(BerthAPIView):
+    """``GET``; ``PATCH {username, password}`` (replaces them; the password is never returned); ``DELETE``."""
+
+    action_map = {
+        "GET": "cs:DescribeRegistryCredentials",
+        "PATCH": "cs:UpdateRegistryCredential",
+        "DELETE": "cs:DeleteRegistryCredential",
+    }
+
+    @extend_schema(responses=RegistryCredentialSerializer, operation_id="registry_credentials_retrieve")
+    def get(self, request: Request, credential_id: int) -> Response:
+        return Response(RegistryCredentialSerializer(_credential(request, credential_id)).data)
+
+    @extend_schema(
+        request=RegistryCredentialUpdate,
+        responses=RegistryCredentialSerializer,
+        operation_id="registry_credentials_update",
+    )
+    def patch(self, request: Request, credential_id: int) -> Response:
+        data = _strict(RegistryCredentialUpdate, request.data)
+        found = registries.update_credential(request.user, _credential(request, credential_id), **data)
+        return Response(RegistryCredentialSerializer(found).data)
+
+    @extend_schema(responses={204: None}, operation_id="registry_credentials_destroy")
+    def delete(self, request: Request, credential_id: int) -> Response:
+        registries.delete_credential(request.user, _credential(request, credential_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- the attach script's own endpoints (the one-time token is the credential) ----------------------
@@ -376,26 +489,26 @@ class AttachScriptView(AttachBase):
     @extend_schema(responses={200: None}, operation_id="attach_script")
     def get(self, request: Request, token: str) -> HttpResponse:
         try:
-            script = ops.attach_script(token, request.build_absolute_uri("/"))
+            script = attach.attach_script(token, request.build_absolute_uri("/"))
         except ValidationError as exc:
             return self._error(exc)
         return HttpResponse(script, content_type="text/x-shellscript")
 
 
 class AttachCertificatesView(AttachBase):
-    """``POST /api/v1/attach/{token}/certificates`` (``address``): a tar of ca.pem, cert.pem, key.pem."""
+    """``POST /api/v1/attach/{token}/certificates`` (``address``): a tar of ca.pem, cert.pem, key.pem.
+
+    The first call binds the token to ``address``; see ``clusters.attach.attach_certificates``.
+    """
 
     action_map = {"POST": "cs:AttachNode"}
 
     @extend_schema(request=None, responses={200: None}, operation_id="attach_certificates")
     def post(self, request: Request, token: str) -> HttpResponse:
         try:
-            pair = ops.attach_certificates(token, str(request.data.get("address", "")))
-        except ValueError:
-            return HttpResponse("address: an IP address\n", status=400, content_type="text/plain")
+            found, pair = attach.attach_certificates(token, str(request.data.get("address", "")))
         except ValidationError as exc:
             return self._error(exc)
-        found = ops.redeem(token)
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as archive:
             for name, text in (
@@ -418,7 +531,7 @@ class AttachRegisterView(AttachBase):
     @extend_schema(request=None, responses={201: None}, operation_id="attach_register")
     def post(self, request: Request, token: str) -> HttpResponse:
         try:
-            node = ops.attach_register(
+            node = attach.attach_register(
                 token, address=str(request.data.get("address", "")), name=str(request.data.get("name", ""))
             )
         except ValidationError as exc:

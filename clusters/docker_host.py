@@ -6,26 +6,29 @@ No other module builds a ``docker.DockerClient``. Functions here take plain valu
 
 from __future__ import annotations
 
-import hashlib
-import os
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import docker
 import docker.auth
-import docker.tls
+import docker.constants
 from django.conf import settings
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.utils.proxy import ProxyConfig
+from requests.adapters import HTTPAdapter
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 from urllib3.exceptions import ReadTimeoutError
 
+from clusters import registries, transport
+from clusters.pki import unseal
 from clusters.pulls import PullFailed, PullProgress
 
+log = logging.getLogger(__name__)
 MANAGED_LABEL = "berth.managed"
 INSTANCE_LABEL = "berth.instance"
 
@@ -44,52 +47,56 @@ class HostUnreachable(HostError):
     """The engine did not answer in time."""
 
 
+class EngineMismatch(HostError):
+    """Another engine than the node's own answers at its endpoint (its engine ID differs)."""
+
+
 @dataclass(frozen=True)
 class Tls:
-    """Mutual TLS material for an engine: the CA that signed it, and the client certificate and key Berth shows."""
+    """Mutual TLS material for an engine: the CA that signed it, and the client certificate and key Berth shows.
+
+    The key stays in memory: :meth:`context` loads it into an SSL context and no file keeps it.
+    """
 
     ca_pem: str
     cert_pem: str
-    key_pem: str
+    key_pem: str = field(repr=False)
 
-    def files(self) -> tuple[str, str, str]:
-        """Paths of the three PEM files (docker's TLSConfig wants files), in a private cache directory."""
-        digest = hashlib.sha256((self.ca_pem + self.cert_pem + self.key_pem).encode()).hexdigest()[:24]
-        folder = Path(settings.DATA_DIR) / "tls" / digest
-        paths = (folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
-        if not all(p.exists() for p in paths):
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(folder.parent, 0o700)
-            for path, text in zip(paths, (self.ca_pem, self.cert_pem, self.key_pem), strict=True):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(text)
-        return str(paths[0]), str(paths[1]), str(paths[2])
-
-    def config(self) -> docker.tls.TLSConfig:
-        ca, cert, key = self.files()
-        return docker.tls.TLSConfig(client_cert=(cert, key), ca_cert=ca, verify=True)
+    def context(self) -> Any:
+        """The ``ssl.SSLContext`` of this material (cached per material)."""
+        return transport.ssl_context(self.ca_pem, self.cert_pem, self.key_pem)
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """How to reach one engine."""
+    """How to reach one engine: its URL, TLS material, and for a node its row id and the engine ID it must have."""
 
     url: str
     timeout: float = 30.0
     api_version: str = "auto"
     tls: Tls | None = None
+    node_id: int | None = None  # whose tenant's registry credentials a pull may use
+    engine_id: str = ""  # when set, a client refuses an engine with another ID
 
     @classmethod
     def of(cls, node: Any, timeout: float | None = None) -> Endpoint:
         """The endpoint of a node row (its TLS key decrypted in memory only)."""
         tls = None
         if node.tls_cert:
-            from clusters.pki import unseal
-
             key = unseal(node.tls_key_sealed, secret=settings.BERTH_ENCRYPTION_KEY)
             tls = Tls(ca_pem=node.tls_ca, cert_pem=node.tls_cert, key_pem=key)
-        return cls(url=node.endpoint, timeout=timeout or settings.BERTH_DOCKER_TIMEOUT, tls=tls)
+        return cls(
+            url=node.endpoint,
+            timeout=timeout or settings.BERTH_DOCKER_TIMEOUT,
+            tls=tls,
+            node_id=node.pk,
+            engine_id=getattr(node, "engine_id", "") or "",
+        )
+
+    @property
+    def is_local(self) -> bool:
+        """Whether this is the operator's own engine (BERTH_LOCAL_DOCKER_URL)."""
+        return self.url == settings.BERTH_LOCAL_DOCKER_URL
 
     def base_url(self) -> str:
         """The URL the docker SDK wants (``tcp://`` becomes ``https://`` with TLS)."""
@@ -97,24 +104,84 @@ class Endpoint:
             return "https://" + self.url[len("tcp://") :]
         return self.url
 
+    def adapter(self) -> HTTPAdapter | None:
+        """The transport of a ``tcp://`` endpoint: TLS from memory, and unless it is the operator's own engine,
+        connections only to addresses a node may have (``clusters.netpolicy``), pinned for the client's life."""
+        if not self.url.startswith("tcp://"):
+            return None
+        pin = None if self.is_local else transport.AddressPin()
+        return transport.EngineAdapter(self.tls.context() if self.tls is not None else None, pin)
+
     def make_client(self, timeout: float | None | object = ...) -> docker.DockerClient:
-        """A new client for this endpoint (``timeout=None`` for streams)."""
+        """A new client for this endpoint (``timeout=None`` for streams); refuses an engine with another ID."""
         made = docker.DockerClient.__new__(docker.DockerClient)
         made.api = _IsolatedAPIClient(
             base_url=self.base_url(),
             version=self.api_version,
-            timeout=self.timeout if timeout is ... else timeout,  # type: ignore[arg-type]
-            tls=self.tls.config() if self.tls is not None else False,
+            timeout=self.timeout if timeout is ... else timeout,
+            adapter=self.adapter(),
         )
+        if self.engine_id and not self.is_local:
+            try:
+                found = made.api.info().get("ID", "")
+            except DockerException:
+                made.close()
+                raise
+            if found != self.engine_id:
+                made.close()
+                log.warning("engine at %s has ID %r, the node was registered with %r", self.url, found, self.engine_id)
+                raise EngineMismatch("another engine than the registered one answers at this endpoint")
         return made
 
 
-class _IsolatedAPIClient(docker.APIClient):
-    """The docker SDK's client, deaf to REQUESTS_CA_BUNDLE and proxy variables of the environment.
+class _NoRegistryAuth(docker.auth.AuthConfig):
+    """Registry credentials of the Berth process: none, ever. The SDK would read ``~/.docker/config.json`` (or
+    ``$DOCKER_CONFIG``) and its credential helpers, and send the operator's registry password to any engine."""
 
-    requests lets REQUESTS_CA_BUNDLE override a session's own CA, which would make every node's
-    certificate check use the system store instead of the cluster's CA.
+    def __init__(self) -> None:
+        super().__init__({})
+
+    @property
+    def is_empty(self) -> bool:  # the SDK loads the process's file again when this is empty
+        return False
+
+    def __bool__(self) -> bool:
+        return True
+
+    def resolve_authconfig(self, registry: str | None = None) -> None:
+        return None
+
+    def get_all_credentials(self) -> dict[str, Any]:
+        return {}
+
+    def add_auth(self, reg: str, data: Any) -> None:
+        pass
+
+
+_NO_AUTH = _NoRegistryAuth()
+
+
+class _IsolatedAPIClient(docker.APIClient):
+    """The docker SDK's client, deaf to the process's environment and Docker configuration.
+
+    * requests lets REQUESTS_CA_BUNDLE override a session's own CA, and proxy variables redirect it:
+      ``trust_env`` is off.
+    * The SDK reads the process's ``config.json`` (registry credentials, credential helpers, HTTP headers,
+      proxies) and would send them to tenants' engines: those attributes read as empty here, whatever
+      ``DOCKER_CONFIG`` or ``HOME`` say. A pull sends only the credential Berth passes (the tenant's own).
+    * ``tcp://`` endpoints use ``adapter`` (TLS from memory, checked and pinned addresses), mounted before
+      the first request (the API version is asked after it).
     """
+
+    def __init__(self, *, base_url: str, version: str, timeout: Any, adapter: HTTPAdapter | None) -> None:
+        auto = version in ("", "auto", None)
+        floor = docker.constants.MINIMUM_DOCKER_API_VERSION
+        super().__init__(base_url=base_url, version=floor if auto else version, timeout=timeout, tls=False)
+        if adapter is not None:
+            self.mount("http://", adapter)
+            self.mount("https://", adapter)
+        if auto:
+            self._version = self._retrieve_server_version()
 
     @property  # type: ignore[override]
     def trust_env(self) -> bool:
@@ -124,15 +191,48 @@ class _IsolatedAPIClient(docker.APIClient):
     def trust_env(self, value: bool) -> None:
         pass
 
-    def pull_following(self, repository: str, tag: str, stall_timeout: float) -> tuple[Any, Iterator[dict[str, Any]]]:
+    @property  # type: ignore[override]
+    def _general_configs(self) -> dict[str, Any]:
+        return {}
+
+    @_general_configs.setter
+    def _general_configs(self, value: Any) -> None:
+        pass
+
+    @property  # type: ignore[override]
+    def _auth_configs(self) -> docker.auth.AuthConfig:
+        return _NO_AUTH
+
+    @_auth_configs.setter
+    def _auth_configs(self, value: Any) -> None:
+        pass
+
+    @property  # type: ignore[override]
+    def _proxy_configs(self) -> ProxyConfig:
+        return ProxyConfig()
+
+    @_proxy_configs.setter
+    def _proxy_configs(self, value: Any) -> None:
+        pass
+
+    @property  # type: ignore[override]
+    def credstore_env(self) -> dict[str, str]:
+        return {}
+
+    @credstore_env.setter
+    def credstore_env(self, value: Any) -> None:
+        pass
+
+    def pull_following(
+        self, repository: str, tag: str, stall_timeout: float, auth: dict[str, str] | None = None
+    ) -> tuple[Any, Iterator[dict[str, Any]]]:
         """``pull(stream=True, decode=True)``, except that a read waiting longer than ``stall_timeout`` raises
-        (the SDK streams pulls with no timeout at all, so a stalled registry would hang the caller).
+        (the SDK streams pulls with no timeout at all, so a stalled registry would hang the caller), and that
+        only ``auth`` (the tenant's credential for this registry, or None) is sent to the engine.
         Returns the response, to close, and its messages (dockerd cancels a transfer nobody watches)."""
         headers = {}
-        registry, _name = docker.auth.resolve_repository_name(repository)
-        header = docker.auth.get_config_header(self, registry)
-        if header:
-            headers["X-Registry-Auth"] = header
+        if auth:
+            headers["X-Registry-Auth"] = docker.auth.encode_header(auth)
         params = {"tag": tag, "fromImage": repository}
         url = self._url("/images/create")
         response = self._post(url, params=params, headers=headers, stream=True, timeout=stall_timeout)
@@ -153,7 +253,7 @@ def client(endpoint: Endpoint) -> docker.DockerClient:
         return existing
     try:
         made = endpoint.make_client()
-    except DockerException as exc:
+    except (DockerException, RequestsConnectionError, ReadTimeout) as exc:
         raise HostUnreachable(f"engine at {endpoint.url} did not answer: {_short_reason(exc)}") from exc
     with _lock:
         _clients[key] = made
@@ -168,14 +268,15 @@ def forget(endpoint: Endpoint) -> None:
 
 
 def _short_reason(exc: BaseException) -> str:
-    """The OS-level reason buried in a requests/urllib3 error ("Connection refused", "timed out")."""
+    """The OS-level reason buried in a requests/urllib3 error ("Connection refused", "timed out"); never text
+    that whatever answered sent back (that could be another service's reply)."""
     text = str(exc)
     found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
     if found:
         return found.group(1).strip()
     if "timed out" in text.lower():
         return "timed out"
-    return text[:300]
+    return "no valid answer"
 
 
 def explain(exc: BaseException) -> str:
@@ -217,6 +318,7 @@ def ping(endpoint: Endpoint) -> dict[str, Any]:
         "memory": info.get("MemTotal", 0),
         "labels": info.get("Labels") or [],
         "hostname": info.get("Name", ""),
+        "engine_id": info.get("ID", ""),
     }
 
 
@@ -255,15 +357,18 @@ def pull_image(
 
     ``milestone`` is true when a layer has just finished or the pull has ended. The error names the
     image when no registry has it; a pull with no news for ``stall_timeout`` seconds (default
-    BERTH_PULL_STALL_TIMEOUT) is given up, and dockerd cancels it.
+    BERTH_PULL_STALL_TIMEOUT) is given up, and dockerd cancels it. The only registry credential sent is the
+    node's tenant's own for the image's registry (``clusters.registries``); never the Berth process's.
     """
     repo, tag = split_reference(image)
     state = PullProgress(image)
     stall = stall_timeout or settings.BERTH_PULL_STALL_TIMEOUT
+    registry = docker.auth.resolve_repository_name(repo)[0]
+    auth = registries.auth_for_node(endpoint.node_id, registry) if endpoint.node_id else None
     response = None
     try:
         api = client(endpoint).api
-        response, messages = api.pull_following(repo, tag, stall)
+        response, messages = api.pull_following(repo, tag, stall, auth)
         for message in messages:
             milestone = state.feed(message)
             if progress is not None:
@@ -520,7 +625,7 @@ def events(endpoint: Endpoint, labels: dict[str, str]) -> Iterator[dict[str, Any
     """Container events of Berth's containers, as the engine streams them (blocks)."""
     try:
         stream_client = endpoint.make_client(timeout=None)
-    except DockerException as exc:
+    except (DockerException, RequestsConnectionError, ReadTimeout) as exc:
         raise HostUnreachable(f"engine at {endpoint.url} did not answer: {_short_reason(exc)}") from exc
     filters = {"type": "container", "label": [f"{k}={v}" for k, v in labels.items()]}
     try:

@@ -91,3 +91,17 @@ class NodeEditForm(forms.Form):
 
     def clean_labels(self) -> dict[str, str]:
         return parse_labels(self.cleaned_data.get("labels", ""))
+
+
+class RegistryCredentialForm(forms.Form):
+    registry = forms.CharField(
+        label=_("Registry"), max_length=255, help_text=_("Host name and port, e.g. registry.example.com:5000")
+    )
+    username = forms.CharField(label=_("User name"), max_length=255)
+    password = forms.CharField(
+        label=_("Password or token"),
+        max_length=4096,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("Stored encrypted; never shown again. Used only for pulls on this tenant's nodes."),
+    )

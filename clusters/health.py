@@ -1,5 +1,9 @@
 """Node health: every node checked in parallel with a bounded time each; N failures in a row → unreachable.
 
+An engine that answers but may not be used counts as a failure: another engine than the registered one, or an
+engine of this machine after the operator took the tenant's grant back (``clusters.hostaccess``); a node
+registered before engine IDs were kept adopts its engine's ID, unless that engine already is another node.
+
 Transitions (ready ↔ unreachable) are operation-log entries (source: system) and are pushed to
 browsers at once. A node that becomes unreachable starts a failover of the containers whose
 services ask for it; a node that answers again first loses its stale copies of moved containers.
@@ -14,13 +18,19 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from clusters import docker_host as host
+from clusters import hostaccess
 from clusters.models import Node, NodeTask
 from console import audit, live
 
 log = logging.getLogger(__name__)
+# What a tenant reads of a failed check is the same whatever answered (the detail goes to the server log).
+NO_ANSWER = gettext_lazy("the engine did not answer as this node's engine (the server log has the details)")
+NOT_USABLE = gettext_lazy(
+    "the engine answering at this endpoint may not be used by this cluster (the server log has the details)"
+)
 WATCHED = (Node.State.READY, Node.State.UNREACHABLE, Node.State.INITIALIZING, Node.State.DRAINING)
 
 
@@ -46,14 +56,18 @@ def check_all() -> dict[str, int]:
     changed = 0
     for future, node in futures.items():
         if future in done and future.exception() is None:
-            changed += answered(node, future.result())
+            info = future.result()
+            try:
+                hostaccess.check_node(node, info)
+            except hostaccess.EngineRefused as exc:
+                log.warning("health: node %s (tenant %s) may not be used: %s", node.pk, node.cluster.tenant_id, exc)
+                changed += failed(node, str(NOT_USABLE))
+                continue
+            changed += answered(node, info)
         else:
-            reason = (
-                str(future.exception())
-                if future in done
-                else _("no answer within %(s)s s") % {"s": settings.BERTH_HEALTH_TIMEOUT}
-            )
-            changed += failed(node, reason)
+            if future in done:
+                log.info("health: node %s did not answer: %s", node.pk, future.exception())
+            changed += failed(node, str(NO_ANSWER))
     return {"checked": len(nodes), "changed": changed}
 
 

@@ -131,6 +131,12 @@ class Node(models.Model):
     labels = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.INITIALIZING)
     info = models.JSONField(default=dict, blank=True, help_text="engine version, OS, CPUs, memory as read")
+    engine_id = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text='the engine\'s own ID (docker info "ID"): one engine is a node of one cluster only, '
+        "whatever endpoint string reaches it",
+    )
     last_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -142,6 +148,11 @@ class Node(models.Model):
             models.UniqueConstraint(fields=["cluster", "name"], name="node_name_unique_in_cluster"),
             models.UniqueConstraint(
                 fields=["endpoint"], condition=~models.Q(state="removed"), name="node_endpoint_unique_live"
+            ),
+            models.UniqueConstraint(
+                fields=["engine_id"],
+                condition=~models.Q(state="removed") & ~models.Q(engine_id=""),
+                name="node_engine_unique_live",
             ),
         ]
 
@@ -229,9 +240,125 @@ class AttachToken(models.Model):
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     node = models.ForeignKey(Node, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    bound_address = models.GenericIPAddressField(
+        null=True, blank=True, help_text="the host address its first certificates call bound it to"
+    )
+    certificates_issued = models.PositiveIntegerField(default=0)
+    failed_registrations = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-id"]
 
     def __str__(self) -> str:
         return f"attach token #{self.pk} of {self.cluster_id}"
+
+
+class HostGrant(models.Model):
+    """The operator's grant to a tenant to use the machine Berth runs on: its Docker engine (by ``unix://``
+    socket or by engine ID, whatever the endpoint) and the ``local`` provider (engines started on this machine).
+
+    Whoever may run containers on this machine's engine can read every tenant's data and keys, so only the
+    operator gives it (``manage.py host_access``); the first tenant receives it with its "local" cluster.
+    Not a tenant resource: no API or page changes it.
+    """
+
+    tenant = models.OneToOneField("accounts.Tenant", on_delete=models.CASCADE, related_name="host_grant")
+    granted_at = models.DateTimeField(auto_now_add=True)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["tenant_id"]
+
+    def __str__(self) -> str:
+        return f"host grant of tenant {self.tenant_id}"
+
+
+class UserCertificateQuerySet(TenantQuerySet):
+    """A user can see the certificates issued for a cluster when it may describe that cluster's certificates."""
+
+    tenant_path = "cluster__tenant"
+    read_action = "cs:DescribeClusterCertificates"
+
+    def resource_rows(self) -> Iterable[tuple[int, Resource]]:
+        for pk, cluster_id, region, tenant_id in self.values_list(
+            "pk", "cluster_id", "cluster__region", "cluster__tenant_id"
+        ):
+            yield pk, Resource(cluster_resource(region, tenant_id, cluster_id), cluster_id=cluster_id)
+
+
+class UserCertificate(models.Model):
+    """A client certificate Berth issued to a user for a cluster's engines, recorded by serial.
+
+    Revocation is recorded here and shown; Docker engines have no revocation list, so a revoked certificate
+    still opens the engines until ``not_after`` (kept short by BERTH_USER_CERT_HOURS). See
+    ``clusters.certificates``.
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="user_certificates")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    user_login = models.CharField(max_length=200, help_text="the holder's login, kept after the user is deleted")
+    serial = models.CharField(max_length=64, unique=True, help_text="serial number, lower-case hex")
+    fingerprint = models.CharField(max_length=100)
+    not_after = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=200, blank=True)
+
+    objects = UserCertificateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"certificate {self.serial} of {self.user_login}"
+
+    @property
+    def resource_name(self) -> str:
+        return f"{self.cluster.resource_name}/certificate/{self.serial}"
+
+
+def registry_resource(tenant_id: int, registry: str) -> str:
+    """``acs:cs:*:<tenant-id>:registrycredential/<registry>``."""
+    return f"acs:cs:*:{tenant_id}:registrycredential/{registry}"
+
+
+class RegistryCredentialQuerySet(TenantQuerySet):
+    """A user can see a registry credential of its tenant (never its password) when it may describe them."""
+
+    read_action = "cs:DescribeRegistryCredentials"
+
+    def resource_rows(self) -> Iterable[tuple[int, Resource]]:
+        for pk, registry, tenant_id in self.values_list("pk", "registry", "tenant_id"):
+            yield pk, Resource(registry_resource(tenant_id, registry))
+
+
+class RegistryCredential(models.Model):
+    """A tenant's user name and password for one image registry; used only for pulls on the tenant's own nodes.
+
+    The password is sealed at rest and never shown again, not even to its owner.
+    """
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="registry_credentials")
+    registry = models.CharField(
+        _("registry"), max_length=255, help_text=_("Host name and port of the registry, e.g. registry.example.com:5000")
+    )
+    username = models.CharField(_("user name"), max_length=255)
+    password_sealed = models.TextField(help_text="the password, encrypted at rest")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RegistryCredentialQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["registry"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "registry"], name="registry_credential_unique_in_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return self.registry
+
+    @property
+    def resource_name(self) -> str:
+        return registry_resource(self.tenant_id, self.registry)

@@ -1,18 +1,21 @@
-"""Use cases of clusters and nodes: create, rename, delete; register, attach, provision; label, drain, reset.
+"""Use cases of clusters and nodes: create, rename, delete; register, provision; label, drain, reset.
 
-Each authorizes, validates, writes, records the operation log, and enqueues long work (a NodeTask)
-after the transaction commits. Talking to an engine here is limited to the short checks a user
-waits for (does the new node answer?), each with a bounded timeout.
+The attach script's use cases are in ``clusters.attach``, user certificates in ``clusters.certificates``,
+registry credentials in ``clusters.registries``, and the operator's grant of this machine in
+``clusters.hostaccess``.
+
+Each authorizes, validates, writes, records the operation log, and enqueues long work (a NodeTask) after the
+transaction commits. Talking to an engine here is limited to the short checks a user waits for (does the new
+node answer?), each with a bounded timeout.
 """
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
+import logging
+import os
 import re
-import secrets
-from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,10 +26,12 @@ from django.utils.translation import gettext as _
 from accounts.models import NAME_VALIDATOR, Tenant
 from accounts.permissions import authorize, authorize_tenant
 from clusters import docker_host as host
-from clusters import pki
-from clusters.models import AttachToken, Cluster, Node, NodeTask
+from clusters import hostaccess, netpolicy, pki
+from clusters.models import Cluster, Node, NodeTask
+from clusters.providers import PROVIDERS
 from console import audit, context
 
+log = logging.getLogger(__name__)
 LOCAL_CLUSTER = "local"
 SYSTEM_SERVICES = ("routing", "logging", "monitoring", "volumes")
 ENDPOINT_RE = re.compile(r"^(unix:///[\w./-]+|tcp://[A-Za-z0-9.-]+:\d{1,5})$")
@@ -253,11 +258,17 @@ def _start_task(actor: Any, cluster: Cluster, node: Node | None, kind: str, para
     return task
 
 
-def _check_endpoint(url: str) -> None:
+def canonical_endpoint(url: str) -> str:
+    """The endpoint in one spelling (lower-case host, port without zeros, normalised socket path); ValidationError
+    when it is neither ``unix:///path`` nor ``tcp://host:port``."""
     if not ENDPOINT_RE.match(url or ""):
         raise ValidationError({"endpoint": [_("Use unix:///path/to/docker.sock or tcp://host:port.")]})
-    if url.startswith("tcp://") and not 1 <= int(url.rsplit(":", 1)[1]) <= 65535:
+    if url.startswith("unix://"):
+        return "unix://" + os.path.normpath(url[len("unix://") :]).replace("//", "/")
+    host_part, port = url[len("tcp://") :].rsplit(":", 1)
+    if not 1 <= int(port) <= 65535:
         raise ValidationError({"endpoint": [_("The port must be 1-65535.")]})
+    return f"tcp://{host_part.lower().rstrip('.')}:{int(port)}"
 
 
 def _check_labels(labels: Any) -> dict[str, str]:
@@ -298,6 +309,36 @@ def _node_name(cluster: Cluster, wanted: str) -> str:
     return wanted
 
 
+def _refuse(actor: Any, cluster: Cluster, name: str, parameters: dict[str, Any], detail: str, message: Any) -> NoReturn:
+    """Record a refused registration (the detail only in the server log) and raise ``message`` to the caller."""
+    log.warning(
+        "node registration refused (tenant %s, cluster %s, %s): %s",
+        cluster.tenant_id,
+        cluster.pk,
+        parameters.get("endpoint"),
+        detail,
+    )
+    audit.record(
+        "cs:AddClusterNodes",
+        actor=actor,
+        tenant=cluster.tenant,
+        resource=cluster.resource_name,
+        target=name,
+        cluster_id=cluster.pk,
+        parameters=parameters,
+        outcome=audit.OperationLog.Outcome.FAILURE,
+        error=str(message),
+    )
+    raise ValidationError({"endpoint": [str(message)]})
+
+
+def _already_mine(existing: Node) -> str:
+    return _("This engine is already a node of your cluster %(cluster)s (node %(node)s).") % {
+        "node": existing.name,
+        "cluster": existing.cluster.name,
+    }
+
+
 def register_node(
     actor: Any,
     cluster: Cluster,
@@ -312,22 +353,44 @@ def register_node(
     tls_key: str = "",
     provider: str = Node.Provider.MANUAL,
     provider_ref: str = "",
+    recorded_as: Any = None,
+    log_parameters: dict[str, Any] | None = None,
 ) -> Node:
-    """Add an engine to a cluster after checking that it answers (and that its TLS material verifies)."""
+    """Add an engine to a cluster after checking that it answers (and that its TLS material verifies).
+
+    ``actor`` must be allowed to add nodes; ``recorded_as`` is whom the operation log names when that is not the
+    actor (the attach script's token). The endpoint is this machine's engine only with the operator's grant
+    (``unix://``; the host's engine ID over tcp), its addresses must be ones a node may have
+    (``clusters.netpolicy``), and its engine must not be a node already, whatever the endpoint string. Every
+    failure that depends on what listens at the endpoint gives the same message; the reason goes to the log.
+    """
     authorize(actor, "cs:AddClusterNodes", cluster)
+    logged = recorded_as or actor
     try:
         _node_name(cluster, name)
     except ValidationError as exc:
         raise ValidationError({"name": exc.messages}) from exc
-    _check_endpoint(endpoint)
+    endpoint = canonical_endpoint(endpoint)
     try:
         ipaddress.ip_address(publish_ip)
     except ValueError as exc:
         raise ValidationError({"publish_ip": [_("An IP address.")]}) from exc
     zone = _check_zone(cluster, zone)
     labels = _check_labels(labels or {})
-    if Node.objects.exclude(state=Node.State.REMOVED).filter(endpoint=endpoint).exists():
-        raise ValidationError({"endpoint": [_("This engine is already a node of a cluster.")]})
+    parameters = {
+        "name": name,
+        "endpoint": endpoint,
+        "publish_ip": publish_ip,
+        "zone": zone,
+        "tls": bool(tls_cert or tls_key or tls_ca),
+        "provider": provider,
+        **(log_parameters or {}),
+    }
+    mine = hostaccess.own_node_with_engine(cluster.tenant_id, endpoint=endpoint)
+    if mine is not None:
+        raise ValidationError({"endpoint": [_already_mine(mine)]})
+    if endpoint.startswith("unix://") and not hostaccess.has_grant(cluster.tenant_id):
+        _refuse(logged, cluster, name, parameters, "unix:// without the operator's grant", hostaccess.NOT_GRANTED)
     tls = None
     if tls_cert or tls_key or tls_ca:
         if not (tls_cert and tls_key and tls_ca):
@@ -340,31 +403,20 @@ def register_node(
     elif endpoint.startswith("tcp://") and endpoint.endswith(":2376"):
         raise ValidationError({"tls": [_("Port 2376 is Docker's TLS port: upload the CA, certificate and key.")]})
     target = host.Endpoint(url=endpoint, timeout=min(settings.BERTH_DOCKER_TIMEOUT, 10.0), tls=tls)
-    parameters = {
-        "name": name,
-        "endpoint": endpoint,
-        "publish_ip": publish_ip,
-        "zone": zone,
-        "tls": bool(tls),
-        "provider": provider,
-    }
+    info: dict[str, Any] = {}
     try:
+        if endpoint.startswith("tcp://") and not target.is_local:
+            address, port = endpoint[len("tcp://") :].rsplit(":", 1)
+            netpolicy.checked_addresses(address, int(port))
         info = host.ping(target)
-    except host.HostError as exc:
+        hostaccess.check_engine(cluster.tenant_id, info.get("engine_id", ""))
+    except (host.HostError, netpolicy.AddressRefused, hostaccess.EngineRefused) as exc:
         host.forget(target)
-        audit.record(
-            "cs:AddClusterNodes",
-            actor=actor,
-            resource=cluster.resource_name,
-            target=name,
-            cluster_id=cluster.pk,
-            parameters=parameters,
-            outcome=audit.OperationLog.Outcome.FAILURE,
-            error=str(exc),
-        )
-        raise ValidationError(
-            {"endpoint": [_("The engine at %(url)s was refused: %(reason)s") % {"url": endpoint, "reason": exc}]}
-        ) from exc
+        mine = hostaccess.own_node_with_engine(cluster.tenant_id, engine_id=info.get("engine_id", ""))
+        if mine is not None:
+            raise ValidationError({"endpoint": [_already_mine(mine)]}) from exc
+        _refuse(logged, cluster, name, parameters, f"{type(exc).__name__}: {exc}", hostaccess.REFUSED)
+    host.forget(target)
     try:
         with transaction.atomic():
             authorize(actor, "cs:AddClusterNodes", cluster)
@@ -376,6 +428,7 @@ def register_node(
                 zone=zone,
                 labels=labels,
                 info=info,
+                engine_id=info["engine_id"],
                 state=Node.State.READY,
                 last_seen_at=timezone.now(),
                 provider=provider,
@@ -386,14 +439,20 @@ def register_node(
             )
             audit.record(
                 "cs:AddClusterNodes",
-                actor=actor,
+                actor=logged,
+                tenant=cluster.tenant,
                 resource=cluster.resource_name,
                 target=name,
                 cluster_id=cluster.pk,
                 parameters=parameters,
             )
     except IntegrityError as exc:
-        raise ValidationError({"endpoint": [_("This engine is already a node of a cluster.")]}) from exc
+        mine = hostaccess.own_node_with_engine(cluster.tenant_id, engine_id=info["engine_id"]) or (
+            hostaccess.own_node_with_engine(cluster.tenant_id, endpoint=endpoint)
+        )
+        if mine is not None:
+            raise ValidationError({"endpoint": [_already_mine(mine)]}) from exc
+        _refuse(logged, cluster, name, parameters, f"taken meanwhile: {exc}", hostaccess.REFUSED)
     return node
 
 
@@ -476,12 +535,25 @@ def provision_node(
     zone: str = "",
     labels: dict[str, str] | None = None,
 ) -> NodeTask:
-    """Ask a provider for a new host, behind the cluster's TLS; it joins the cluster when it answers."""
-    from clusters.providers import PROVIDERS
+    """Ask a provider for a new host, behind the cluster's TLS; it joins the cluster when it answers.
 
+    A provider that starts engines on this machine (``local``) needs the operator's grant to the tenant.
+    """
     authorize(actor, "cs:AddClusterNodes", cluster)
     if provider not in PROVIDERS:
         raise ValidationError({"provider": [_("Unknown provider. Available: %(p)s.") % {"p": ", ".join(PROVIDERS)}]})
+    if PROVIDERS[provider].on_this_machine and not hostaccess.has_grant(cluster.tenant_id):
+        audit.record(
+            "cs:AddClusterNodes",
+            actor=actor,
+            resource=cluster.resource_name,
+            target=name,
+            cluster_id=cluster.pk,
+            parameters={"name": name, "provider": provider},
+            outcome=audit.OperationLog.Outcome.FAILURE,
+            error=str(hostaccess.NOT_GRANTED),
+        )
+        raise ValidationError({"provider": [str(hostaccess.NOT_GRANTED)]})
     try:
         _node_name(cluster, name)
     except ValidationError as exc:
@@ -507,116 +579,26 @@ def provision_node(
     return task
 
 
-# --- the attach script -----------------------------------------------------------------------------
-
-
-def _hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def attach_command(actor: Any, cluster: Cluster, *, console_url: str | None = None) -> dict[str, Any]:
-    """A one-line command with a one-time token that makes a host a node of the cluster."""
-    authorize(actor, "cs:AddClusterNodes", cluster)
-    ensure_ca(cluster)
-    token = secrets.token_urlsafe(32)
-    expires = timezone.now() + timedelta(minutes=settings.BERTH_ATTACH_TOKEN_MINUTES)
-    AttachToken.objects.create(cluster=cluster, token_hash=_hash_token(token), created_by=actor, expires_at=expires)
-    base = (console_url or settings.BERTH_PUBLIC_URL).rstrip("/")
-    audit.record(
-        "cs:CreateAttachScript",
-        actor=actor,
-        resource=cluster.resource_name,
-        target=cluster.name,
-        cluster_id=cluster.pk,
-        parameters={"expires_at": expires.isoformat()},
-    )
-    return {
-        "command": f"curl -fsSL '{base}/api/v1/attach/{token}/script' | sudo sh",
-        "token": token,
-        "expires_at": expires,
-        "script_url": f"{base}/api/v1/attach/{token}/script",
-    }
-
-
-def redeem(token: str) -> AttachToken:
-    """The live token named by ``token``; ValidationError("expired" / "already used" / "unknown") otherwise."""
-    found = AttachToken.objects.select_related("cluster", "created_by").filter(token_hash=_hash_token(token)).first()
-    if found is None:
-        raise ValidationError(_("Unknown attach token."))
-    if found.used_at is not None:
-        raise ValidationError(_("This attach token has already been used; ask the console for a new command."))
-    if found.expires_at <= timezone.now():
-        raise ValidationError(_("This attach token has expired; ask the console for a new command."))
-    return found
-
-
-def attach_certificates(token: str, address: str) -> pki.KeyPair:
-    """The engine's server certificate for ``address``, issued by the cluster's CA (token not consumed yet)."""
-    found = redeem(token)
-    ipaddress.ip_address(address)
-    return pki.issue_server(cluster_ca(found.cluster), common_name=address, ips=[address])
-
-
-def attach_register(token: str, *, address: str, name: str, port: int = 2376) -> Node:
-    """The script's last step: Berth reaches the engine over mutual TLS and registers it (token consumed)."""
-    found = redeem(token)
-    cluster = found.cluster
-    name = re.sub(r"[^a-z0-9-]", "-", name.lower()).strip("-")[:63] or f"node-{address.replace('.', '-')}"
-    if Node.objects.filter(cluster=cluster, name=name).exists():
-        name = f"{name}-{secrets.token_hex(2)}"
-    consumed = AttachToken.objects.filter(pk=found.pk, used_at__isnull=True).update(used_at=timezone.now())
-    if not consumed:
-        raise ValidationError(_("This attach token has already been used; ask the console for a new command."))
-    context.begin(src="trigger", actor=found.created_by_id)
-    try:
-        node = register_node(
-            _owner_of(cluster, found.created_by),
-            cluster,
-            name=name,
-            endpoint=f"tcp://{address}:{port}",
-            publish_ip=address,
-            tls_ca=cluster.ca_cert,
-            tls_cert=cluster.client_cert,
-            tls_key=_unseal(cluster.client_key_sealed),
-            provider=Node.Provider.ATTACH,
-        )
-    except ValidationError:
-        AttachToken.objects.filter(pk=found.pk).update(used_at=None)  # the host may try again
-        raise
-    AttachToken.objects.filter(pk=found.pk).update(node=node)
-    return node
-
-
-def _owner_of(cluster: Cluster, creator: Any) -> Any:
-    """Who registers an attached node: the user who asked for the command (still allowed), else the owner."""
-    from accounts.models import User
-
-    return (
-        creator
-        if creator is not None and creator.is_active
-        else User.objects.get(tenant_id=cluster.tenant_id, is_primary=True)
-    )
-
-
-def attach_script(token: str, console_url: str) -> str:
-    """The shell script behind the one-line command."""
-    redeem(token)
-    from django.template.loader import render_to_string
-
-    return render_to_string("clusters/attach.sh", {"url": console_url.rstrip("/"), "token": token})
-
-
 # --- the built-in local cluster --------------------------------------------------------------------
 
 
 def ensure_local_cluster(tenant: Tenant, actor: Any = None) -> Cluster:
-    """Give ``tenant`` the cluster "local" whose one node is this machine's own engine (idempotent)."""
+    """Give ``tenant`` the cluster "local" whose one node is this machine's own engine (idempotent).
+
+    This is the operator's grant of this machine to the tenant (``hostaccess``): setup gives it to the first
+    tenant. Refused when the engine already is a node of another tenant.
+    """
     endpoint = host.Endpoint(url=settings.BERTH_LOCAL_DOCKER_URL, timeout=settings.BERTH_DOCKER_TIMEOUT)
     try:
         info = host.ping(endpoint)
         state, seen = Node.State.READY, timezone.now()
     except host.HostError:
         info, state, seen = {}, Node.State.UNREACHABLE, None
+    engine_id = info.get("engine_id", "")
+    others = Node.objects.exclude(state=Node.State.REMOVED).exclude(cluster__tenant=tenant)
+    if others.filter(endpoint=endpoint.url).exists() or (engine_id and others.filter(engine_id=engine_id).exists()):
+        raise ValidationError(_("This machine's engine is already a node of another tenant's cluster."))
+    hostaccess.grant(tenant, note="its local cluster")
     with transaction.atomic():
         cluster, created = Cluster.objects.get_or_create(tenant=tenant, name=LOCAL_CLUSTER)
         node = Node.objects.filter(cluster=cluster, endpoint=endpoint.url).exclude(state=Node.State.REMOVED).first()
@@ -631,7 +613,7 @@ def ensure_local_cluster(tenant: Tenant, actor: Any = None) -> Cluster:
             )
         node.state = state
         if info:
-            node.info, node.last_seen_at = info, seen
+            node.info, node.last_seen_at, node.engine_id = info, seen, engine_id
         node.save()
     if created or node_created:
         audit.record(

@@ -88,10 +88,16 @@ def _key_usage(**flags: bool) -> x509.KeyUsage:
     return x509.KeyUsage(**{name: flags.get(name, False) for name in names})
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, public_key: Any, days: int) -> x509.CertificateBuilder:
-    """A certificate builder with a random serial and a validity window starting CLOCK_SKEW ago."""
-    if days < 1:
+def _builder(
+    subject: x509.Name, issuer: x509.Name, public_key: Any, days: int, hours: int | None = None
+) -> x509.CertificateBuilder:
+    """A certificate builder with a random serial and a validity window starting CLOCK_SKEW ago, lasting
+    ``hours`` when given, else ``days``."""
+    if hours is not None and hours < 1:
+        raise ValueError("hours must be at least 1")
+    if hours is None and days < 1:
         raise ValueError("days must be at least 1")
+    lifetime = timedelta(hours=hours) if hours is not None else timedelta(days=days)
     now = datetime.now(UTC)
     return (
         x509.CertificateBuilder()
@@ -100,7 +106,7 @@ def _builder(subject: x509.Name, issuer: x509.Name, public_key: Any, days: int) 
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - CLOCK_SKEW)
-        .not_valid_after(now + timedelta(days=days))
+        .not_valid_after(now + lifetime)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     )
 
@@ -120,7 +126,12 @@ def new_ca(common_name: str, *, days: int = 3650) -> KeyPair:
 
 
 def _issue(
-    ca: KeyPair, common_name: str, days: int, eku: x509.ObjectIdentifier, sans: list[x509.GeneralName]
+    ca: KeyPair,
+    common_name: str,
+    days: int,
+    eku: x509.ObjectIdentifier,
+    sans: list[x509.GeneralName],
+    hours: int | None = None,
 ) -> KeyPair:
     """A leaf certificate with a fresh EC P-256 key, the given EKU and SANs, signed by ``ca``."""
     ca_cert = _load_cert(ca.cert_pem, "the CA certificate")
@@ -129,7 +140,7 @@ def _issue(
     usage = _key_usage(digital_signature=True)
     aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key())
     builder = (
-        _builder(_name(common_name), ca_cert.subject, key.public_key(), days)
+        _builder(_name(common_name), ca_cert.subject, key.public_key(), days, hours)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(usage, critical=True)
         .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
@@ -155,9 +166,9 @@ def issue_server(
     return _issue(ca, common_name, days, ExtendedKeyUsageOID.SERVER_AUTH, sans)
 
 
-def issue_client(ca: KeyPair, *, common_name: str, days: int = 825) -> KeyPair:
-    """A client certificate (clientAuth EKU) signed by ca."""
-    return _issue(ca, common_name, days, ExtendedKeyUsageOID.CLIENT_AUTH, [])
+def issue_client(ca: KeyPair, *, common_name: str, days: int = 825, hours: int | None = None) -> KeyPair:
+    """A client certificate (clientAuth EKU) signed by ca, valid ``hours`` when given, else ``days``."""
+    return _issue(ca, common_name, days, ExtendedKeyUsageOID.CLIENT_AUTH, [], hours)
 
 
 def fingerprint(cert_pem: str) -> str:
@@ -178,6 +189,7 @@ def describe(cert_pem: str) -> dict[str, Any]:
         "sans": [str(name.value) for name in sans] if sans is not None else [],
         "is_ca": bool(constraints is not None and constraints.ca),
         "fingerprint": cert.fingerprint(hashes.SHA256()).hex(":"),
+        "serial": format(cert.serial_number, "x"),
     }
 
 

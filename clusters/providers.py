@@ -35,9 +35,10 @@ class MadeHost:
 
 
 class Provider(Protocol):
-    """What a host provider offers Berth."""
+    """What a host provider offers Berth; ``on_this_machine`` providers need the operator's grant to a tenant."""
 
     name: str
+    on_this_machine: bool
 
     def create_host(self, cluster: Any, name: str, ca: pki.KeyPair) -> MadeHost: ...
 
@@ -52,6 +53,7 @@ class LocalProvider:
     """A dockerd in a fresh network namespace of this machine (``scripts/netns-node.sh``), TLS on port 2376."""
 
     name = "local"
+    on_this_machine = True  # its engines run on the machine Berth runs on: the operator's grant (hostaccess)
     first, last = 100, 200  # namespace numbers 100-200; tests use lower numbers
 
     def _free_number(self) -> int:

@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from clusters import certificates
 from clusters.models import NodeTask
 from console.celery import berth_task
 
@@ -48,3 +49,9 @@ def reap_node_tasks() -> dict[str, int]:
             run_node_task.delay(task.pk)
             resumed += 1
     return {"resumed": resumed, "failed": failed}
+
+
+@berth_task("clusters.sweep_certificates", soft_time_limit=60, time_limit=90)
+def sweep_certificates() -> int:
+    """Record as revoked the user certificates whose holder may no longer issue them (see clusters.certificates)."""
+    return certificates.sweep()

@@ -11,4 +11,7 @@ urlpatterns = [
     path("nodes/", views.node_list, name="nodes"),
     path("nodes/<int:pk>/", views.node_detail, name="node"),
     path("nodes/<int:pk>/<str:change>/", views.node_change, name="node_change"),
+    path("<int:pk>/certificates/<str:serial>/revoke/", views.certificate_revoke, name="certificate_revoke"),
+    path("registry-credentials/", views.registry_credentials, name="registry_credentials"),
+    path("registry-credentials/<int:pk>/delete/", views.registry_credential_delete, name="registry_credential_delete"),
 ]

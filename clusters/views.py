@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -9,12 +10,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from accounts.permissions import may, resource_of
 from apps.models import Application, Container
 from apps.scheduler import PlacementError
+from clusters import attach, certificates, hostaccess, registries
 from clusters import operations as ops
 from clusters.api import clusters_for
-from clusters.forms import ClusterForm, NodeEditForm, ProvisionForm, RegisterNodeForm
-from clusters.models import Cluster, Node, NodeTask
+from clusters.forms import ClusterForm, NodeEditForm, ProvisionForm, RegisterNodeForm, RegistryCredentialForm
+from clusters.models import Cluster, Node, NodeTask, RegistryCredential, UserCertificate
 from console.pages import page
 
 
@@ -46,7 +49,14 @@ def cluster_create(request: HttpRequest) -> HttpResponse:
     return render(request, "clusters/cluster_form.html", {"form": form})
 
 
-@page("cs:DescribeClusters", "cs:DescribeClusterNodes", "cs:DescribeApplications", "cs:AddClusterNodes")
+@page(
+    "cs:DescribeClusters",
+    "cs:DescribeClusterNodes",
+    "cs:DescribeApplications",
+    "cs:AddClusterNodes",
+    "cs:DescribeClusterCertificates",
+    "cs:IssueClusterCertificate",
+)
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = get_object_or_404(clusters_for(request.user), pk=pk)
     register = RegisterNodeForm(request.POST if request.POST.get("form") == "register" else None, prefix="reg")
@@ -74,7 +84,7 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.info(request, _("Provisioning a new node; it appears here when it answers."))
                 return redirect("clusters:detail", pk=cluster.pk)
             if request.POST.get("form") == "attach":
-                command = ops.attach_command(request.user, cluster, console_url=request.build_absolute_uri("/"))
+                command = attach.attach_command(request.user, cluster, console_url=request.build_absolute_uri("/"))
         except ValidationError as exc:
             _form_errors(register if request.POST.get("form") == "register" else provision, exc)
     nodes = (
@@ -85,11 +95,20 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     apps = Application.objects.visible_to(request.user).filter(cluster=cluster, deleted_at__isnull=True)
     tasks = NodeTask.objects.visible_to(request.user).filter(cluster=cluster).select_related("node")[:8]
+    resource = resource_of(cluster)
+    issued = (
+        UserCertificate.objects.visible_to(request.user).filter(cluster=cluster).select_related("user", "cluster")[:20]
+    )
     return render(
         request,
         "clusters/cluster_detail.html",
         {
             "cluster": cluster,
+            "may_issue": may(request.user, certificates.ISSUE, resource),
+            "may_revoke": may(request.user, certificates.REVOKE, resource),
+            "issued": [(c, *certificates.status(c)) for c in issued],
+            "cert_hours": settings.BERTH_USER_CERT_HOURS,
+            "host_granted": hostaccess.has_grant(cluster.tenant_id),
             "nodes": nodes,
             "applications": apps,
             "tasks": tasks,
@@ -182,3 +201,43 @@ def node_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
     except (ValidationError, ops.OperationConflict, PlacementError) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
     return redirect("clusters:node", pk=node.pk)
+
+
+@page(certificates.REVOKE)
+@require_POST
+def certificate_revoke(request: HttpRequest, pk: int, serial: str) -> HttpResponse:
+    """Revoke one client certificate of the cluster (recorded and shown; engines honour it only by expiry)."""
+    cluster = get_object_or_404(Cluster.objects.visible_to(request.user), pk=pk)
+    found = get_object_or_404(UserCertificate.objects.visible_to(request.user).filter(cluster=cluster), serial=serial)
+    certificates.revoke(request.user, found, reason=request.POST.get("reason", "")[:200])
+    messages.info(
+        request,
+        _("Certificate %(serial)s is revoked. Docker engines keep accepting it until it expires (%(when)s).")
+        % {"serial": found.serial, "when": found.not_after.strftime("%Y-%m-%d %H:%M UTC")},
+    )
+    return redirect("clusters:detail", pk=cluster.pk)
+
+
+@page("cs:DescribeRegistryCredentials", "cs:CreateRegistryCredential")
+def registry_credentials(request: HttpRequest) -> HttpResponse:
+    """The tenant's registry credentials (never their passwords) and a form to add one."""
+    form = RegistryCredentialForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            made = registries.create_credential(request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, _("Credential for %(registry)s saved.") % {"registry": made.registry})
+            return redirect("clusters:registry_credentials")
+    rows = RegistryCredential.objects.visible_to(request.user)
+    return render(request, "clusters/registry_credentials.html", {"form": form, "credentials": rows})
+
+
+@page("cs:DeleteRegistryCredential")
+@require_POST
+def registry_credential_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    found = get_object_or_404(RegistryCredential.objects.visible_to(request.user), pk=pk)
+    registries.delete_credential(request.user, found)
+    messages.info(request, _("Credential for %(registry)s deleted.") % {"registry": found.registry})
+    return redirect("clusters:registry_credentials")

@@ -243,3 +243,18 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("BERTH_LOG_LEVEL", "INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
 }
+
+# --- Nodes, this machine and certificates (security issue 9: clusters) --------------------------------
+# Networks (CIDRs) where tenants' node endpoints may be although they are this machine's own addresses,
+# loopback, link-local, multicast or reserved: an operator's exception (e.g. "127.0.0.0/8" on a lab box).
+BERTH_NODE_NETWORKS_ALLOW = env_list("BERTH_NODE_NETWORKS_ALLOW", [])
+# Lifetime of a client certificate a user downloads for a cluster's engines (hours, 1-24).
+BERTH_USER_CERT_HOURS = max(1, min(24, env_int("BERTH_USER_CERT_HOURS", 8)))
+# How many times the attach script may call register for its address before the token is used up.
+BERTH_ATTACH_MAX_ATTEMPTS = env_int("BERTH_ATTACH_MAX_ATTEMPTS", 3)
+# Certificates whose holder may no longer issue them (user deleted, disabled, grant gone) are recorded as revoked.
+CELERY_BEAT_SCHEDULE["sweep-user-certificates"] = {
+    "task": "clusters.sweep_certificates",
+    "schedule": env_float("BERTH_CERT_SWEEP_INTERVAL", 60.0),
+    "options": {"expires": 60},
+}

@@ -22,6 +22,22 @@ api_v1 = [
         "clusters/<int:cluster_id>/attach-command", clusters_api.AttachCommandView.as_view(), name="api-attach-command"
     ),
     path("clusters/<int:cluster_id>/certs", clusters_api.CertsView.as_view(), name="api-certs"),
+    path(
+        "clusters/<int:cluster_id>/certificates",
+        clusters_api.UserCertificateListView.as_view(),
+        name="api-cluster-certificates",
+    ),
+    path(
+        "clusters/<int:cluster_id>/certificates/<str:serial>",
+        clusters_api.UserCertificateDetailView.as_view(),
+        name="api-cluster-certificate",
+    ),
+    path("registry-credentials", clusters_api.RegistryCredentialListView.as_view(), name="api-registry-credentials"),
+    path(
+        "registry-credentials/<int:credential_id>",
+        clusters_api.RegistryCredentialDetailView.as_view(),
+        name="api-registry-credential",
+    ),
     path("node-tasks/<int:task_id>", clusters_api.NodeTaskDetailView.as_view(), name="api-node-task"),
     path("attach/<str:token>/script", clusters_api.AttachScriptView.as_view(), name="api-attach-script"),
     path(

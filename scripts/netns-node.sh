@@ -26,7 +26,7 @@ dockerd_cmd() {
   echo "nsenter --net=/run/netns/$ns dockerd --data-root $root --exec-root $run/exec --pidfile $run/dockerd.pid" \
     "-H $sock --bip 10.251.$n.1/24 --default-address-pool base=10.252.0.0/16,size=24" \
     "--containerd-namespace berth-n$n --containerd-plugins-namespace berth-n$n-plugins" \
-    "--insecure-registry 10.250.0.0/16"
+    "--insecure-registry 10.250.0.0/16 --config-file $root/daemon.json"
 }
 
 stop_engine() {
@@ -61,6 +61,9 @@ down() {
 namespace() {
   down
   mkdir -p "$root" "$run"
+  # Its own identity: dockerd 20.10 derives the engine ID ("docker info" ID) from a key file that defaults
+  # to /etc/docker/key.json, shared with this machine's engine; Berth tells engines apart by that ID.
+  printf '{"deprecated-key-path": "%s/key.json"}\n' "$root" >"$root/daemon.json"
   ip netns add "$ns"
   ip link add "$veth" type veth peer name "$peer"
   ip link set "$peer" netns "$ns"

@@ -6,10 +6,13 @@ namespaces do the same for 10.250.0.0/16 (scripts/netns-node.sh). Images are bui
 Python from Debian's busybox-static: one layer with busybox, then optional layers of random bytes
 of a given size, so that a pull has several layers and takes long enough to watch. Blobs are sent
 in chunks at a bounded rate. A tag can be pointed at a new image while the server runs (a "push").
+With ``logins`` it asks for HTTP basic auth (as a private registry does) and keeps every Authorization header
+it received, so a test can tell whose credentials were sent.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -109,6 +112,9 @@ class Registry:
     manifests: dict[str, bytes] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    # When set, every request needs HTTP basic auth with one of these (user, password) pairs (else 401).
+    logins: set[tuple[str, str]] = field(default_factory=set)
+    authorizations: list[str] = field(default_factory=list)  # every Authorization header received
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -162,8 +168,26 @@ class Registry:
                 data = json.dumps({"errors": [{"code": code, "message": code.lower().replace("_", " ")}]}).encode()
                 self._send(404, {"Content-Type": "application/json"}, data, body)
 
+            def _login(self) -> tuple[str, str] | None:
+                header = self.headers.get("Authorization") or ""
+                if header:
+                    registry.authorizations.append(header)
+                if not header.startswith("Basic "):
+                    return None
+                try:
+                    user, _sep, password = base64.b64decode(header[6:]).decode().partition(":")
+                except ValueError:
+                    return None
+                return user, password
+
             def _answer(self, body: bool) -> None:
                 registry.requests.append((self.command, self.path))
+                login = self._login()
+                if registry.logins and login not in registry.logins:
+                    data = json.dumps({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]})
+                    headers = {"Content-Type": "application/json", "WWW-Authenticate": 'Basic realm="berth-test"'}
+                    self._send(401, headers, data.encode(), body)
+                    return
                 if self.path.rstrip("/") == "/v2":
                     self._send(200, {"Content-Type": "application/json"}, b"{}", body)
                     return

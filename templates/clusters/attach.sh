@@ -6,8 +6,8 @@
 # BERTH_NODE_NAME (default: hostname), BERTH_CERT_DIR (default /etc/docker/berth),
 # BERTH_DOCKERD_CMD (start dockerd with this command instead of configuring the system service).
 set -eu
-URL='{{ url }}'
-TOKEN='{{ token }}'
+{% autoescape off %}URL={{ url }}
+TOKEN={{ token }}{% endautoescape %}
 ADDRESS="${BERTH_NODE_ADDRESS:-$(hostname -I 2>/dev/null | awk '{print $1}')}"
 NAME="${BERTH_NODE_NAME:-$(hostname)}"
 CERTS="${BERTH_CERT_DIR:-/etc/docker/berth}"

@@ -57,7 +57,8 @@ class Listener:
 
     async def _listen(self, url: str, cookie: str, app_id: int) -> None:
         headers = {"Cookie": cookie}
-        async with websockets.connect(url, origin="http://127.0.0.1", additional_headers=headers) as ws:
+        origin = "http://" + url.split("/")[2]  # the console's own origin, port included
+        async with websockets.connect(url, origin=origin, additional_headers=headers) as ws:
             await ws.send(json.dumps({"action": "subscribe", "type": "application", "id": app_id, "since": 0}))
             while not self.stop.is_set():
                 try:

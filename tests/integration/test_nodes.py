@@ -20,8 +20,8 @@ from accounts.models import User
 from apps import tasks as app_tasks  # noqa: F401 - the worker runs them; imported for the reaper's queue
 from apps.models import Container
 from apps.operations import ImageAppSpec, deploy_application
+from clusters import attach, hostaccess, pki
 from clusters import operations as ops
-from clusters import pki
 from clusters.models import AttachToken, Cluster, Node, NodeTask
 from clusters.operations import cluster_ca
 from console.models import OperationLog
@@ -192,8 +192,10 @@ def test_register_over_mutual_tls_and_refusals(
     )
 
 
-def test_a_slow_node_never_blocks_the_others(cluster: Cluster, owner: User) -> None:
+def test_a_slow_node_never_blocks_the_others(cluster: Cluster, owner: User, settings: object) -> None:
     from clusters import health
+
+    settings.BERTH_NODE_NETWORKS_ALLOW = ["127.0.0.1/32"]  # the slow "node" listens on loopback
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -274,7 +276,7 @@ def test_attach_script_end_to_end(api: APIClient, stack: harness.Stack, cluster:
         assert again.returncode != 0
         assert "already been used" in api.get(f"/api/v1/attach/{token}/script").content.decode()
         # An expired token is refused too.
-        late = ops.attach_command(User.objects.get(is_primary=True, tenant=cluster.tenant), cluster)
+        late = attach.attach_command(User.objects.get(is_primary=True, tenant=cluster.tenant), cluster)
         AttachToken.objects.filter(used_at__isnull=True).update(expires_at="2000-01-01T00:00:00Z")
         assert "expired" in APIClient().get(f"/api/v1/attach/{late['token']}/script").content.decode()
         # The engine only talks to clients of the cluster's CA.
@@ -285,6 +287,7 @@ def test_attach_script_end_to_end(api: APIClient, stack: harness.Stack, cluster:
 
 
 def test_local_provider_makes_a_tls_node_that_runs_apps(api: APIClient, cluster: Cluster) -> None:
+    hostaccess.grant(cluster.tenant)  # engines started on this machine: the operator's grant
     response = api.post(
         f"/api/v1/clusters/{cluster.pk}/nodes", {"name": "fresh", "provider": "local", "zone": "a"}, format="json"
     )
