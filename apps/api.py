@@ -11,7 +11,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps import operations
+from apps import operations, stacks
 from apps.models import Application, ConfigSet, Release, Template
 from apps.serializers import (
     ApplicationSerializer,
@@ -19,7 +19,9 @@ from apps.serializers import (
     ComposeUpdateSerializer,
     ImageApplicationCreateSerializer,
     ReleaseSerializer,
+    RollbackSerializer,
     ScaleSerializer,
+    disclosure,
 )
 from clusters.models import Cluster
 from console.api import BerthAPIView
@@ -53,12 +55,13 @@ class ApplicationListView(BerthAPIView):
     @extend_schema(responses=ApplicationSerializer(many=True), operation_id="applications_list")
     def get(self, request: Request, cluster_id: int) -> Response:
         cluster = _cluster(request, cluster_id)
-        apps = (
+        apps = list(
             Application.objects.visible_to(request.user)
             .filter(cluster=cluster, deleted_at__isnull=True)
+            .select_related("config_set")
             .prefetch_related("services__containers__node", "releases")
         )
-        return Response(ApplicationSerializer(apps, many=True).data)
+        return Response(ApplicationSerializer(apps, many=True, context=disclosure(request.user, apps)).data)
 
     @extend_schema(
         request=ImageApplicationCreateSerializer, responses={202: ReleaseSerializer}, operation_id="applications_create"
@@ -120,7 +123,8 @@ class ApplicationDetailView(BerthAPIView):
 
     @extend_schema(responses=ApplicationSerializer, operation_id="applications_retrieve")
     def get(self, request: Request, cluster_id: int, name: str) -> Response:
-        return Response(ApplicationSerializer(_application(request, cluster_id, name)).data)
+        app = _application(request, cluster_id, name)
+        return Response(ApplicationSerializer(app, context=disclosure(request.user, [app])).data)
 
     @extend_schema(responses={202: ReleaseSerializer}, operation_id="applications_destroy")
     def delete(self, request: Request, cluster_id: int, name: str) -> Response:
@@ -148,8 +152,8 @@ class ApplicationActionView(BerthAPIView):
     def post(self, request: Request, cluster_id: int, name: str) -> Response:
         app = _application(request, cluster_id, name)
         if self.action_name == "rollback":
-            version = request.data.get("version") if isinstance(request.data, dict) else None
-            release = operations.rollback_application(request.user, app, int(version) if version else None)
+            data = _strict(RollbackSerializer, request.data if isinstance(request.data, dict) else {})
+            release = operations.rollback_application(request.user, app, data.get("version"))
         else:
             release = self.ACTIONS[self.action_name](request.user, app)
         return Response(ReleaseSerializer(release).data, status=status.HTTP_202_ACCEPTED)
@@ -170,15 +174,16 @@ class ScaleView(BerthAPIView):
 
 
 class VersionsView(BerthAPIView):
-    """``GET .../{name}/versions``: every version (template text, variables without secret values, digests)."""
+    """``GET .../{name}/versions``: every version (digests, notes; the template text and the variables' values
+    only to callers who may change the application, config-set secret values never)."""
 
     action_map = {"GET": "cs:DescribeApplications"}
 
     @extend_schema(responses={200: None}, operation_id="applications_versions")
     def get(self, request: Request, cluster_id: int, name: str) -> Response:
-        from apps import stacks
-
         app = _application(request, cluster_id, name)
+        shown = disclosure(request.user, [app])
+        may_change = app.pk in shown["changeable"]
         _base, secrets = stacks.config_values(app.config_set)
         rows = []
         for version in app.versions.order_by("-number"):
@@ -188,10 +193,13 @@ class VersionsView(BerthAPIView):
                     "version": version.number,
                     "current": version.number == app.version,
                     "note": version.note,
-                    "compose": version.compose,
+                    # The text may hold literal environment values: like them, shown only to who may change it.
+                    "compose": version.compose if may_change else None,
                     "digests": version.digests,
                     "created_at": version.created_at,
-                    "variables": {k: ("[secret]" if v in secrets else v) for k, v in values.items()},
+                    "variables": {
+                        k: ("[secret]" if v in secrets else v) if may_change else None for k, v in values.items()
+                    },
                 }
             )
         return Response(rows)
@@ -323,9 +331,13 @@ class ValidateBody(serializers.Serializer):
 
 
 class TemplateValidateView(BerthAPIView):
-    """``POST {"compose", "variables"}`` → the normalized model, parameters and dependency graph, or the errors."""
+    """``POST {"compose", "variables"}`` → the normalized model, parameters and dependency graph, or the errors.
 
-    action_map = {"POST": "cs:DescribeTemplates"}
+    Checking a text is what writing a template needs (``cs:CreateTemplate``); the text and the answer are
+    bounded (apps.compose: MAX_BYTES, MAX_EXPANDED_BYTES).
+    """
+
+    action_map = {"POST": "cs:CreateTemplate"}
 
     @extend_schema(request=ValidateBody, responses={200: None}, operation_id="templates_validate")
     def post(self, request: Request) -> Response:
@@ -333,7 +345,7 @@ class TemplateValidateView(BerthAPIView):
 
         data = _strict(ValidateBody, request.data)
         try:
-            model = library.check(data["compose"], data["variables"], strict=bool(data["variables"]))
+            model = library.validate(request.user, data["compose"], data["variables"])
         except ValidationError as exc:
             return Response({"valid": False, "errors": exc.message_dict["compose"]}, status=400)
         return Response(
@@ -455,16 +467,11 @@ class ContainerDetailView(BerthAPIView):
     def get(self, request: Request, cluster_id: int, name: str, container: str) -> Response:
         from clusters import docker_host as host
 
-        _app, row = _container(request, cluster_id, name, container)
+        app, row = _container(request, cluster_id, name, container)
         if not row.docker_id:
             return Response({"name": row.name, "state": row.state, "inspect": None})
-        return Response(
-            {
-                "name": row.name,
-                "state": row.state,
-                "inspect": host.inspect_container(host.Endpoint.of(row.node, timeout=5), row.docker_id),
-            }
-        )
+        inspect = host.inspect_container(host.Endpoint.of(row.node, timeout=5), row.docker_id)
+        return Response({"name": row.name, "state": row.state, "inspect": stacks.masker_of(app).data(inspect)})
 
 
 class ContainerLogsView(BerthAPIView):

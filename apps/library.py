@@ -68,6 +68,16 @@ def check(text: str, variables: dict[str, str] | None = None, *, strict: bool = 
         raise ValidationError({"compose": [str(p) for p in exc.errors]}) from exc
 
 
+def validate(actor: Any, text: str, variables: dict[str, str] | None = None) -> dict[str, Any]:
+    """Check a Compose text as a template editor does (``cs:CreateTemplate``): the model, or ValidationError.
+
+    The loader bounds what the text may cost (its size, and what aliases, variables, ``extends`` and port
+    ranges expand it to), so neither the work nor the answer grows past a few times the request.
+    """
+    authorize_tenant(actor, "cs:CreateTemplate", f"acs:cs:*:{actor.tenant_id}:template/*")
+    return check(text, variables, strict=bool(variables))
+
+
 def parameters(text: str) -> list[dict[str, Any]]:
     """The template's ${VAR} parameters as form fields: name, default, required, message."""
     try:
@@ -176,9 +186,8 @@ def save_config_set(
             resource=f"acs:cs:*:{actor.tenant_id}:configset/{name}",
             target=name,
             parameters={
-                "variables": {
-                    k: ("[secret]" if v.get("secret") else v["value"]) for k, v in config_set.variables.items()
-                }
+                "variables": sorted(config_set.variables),  # names only
+                "sealed": sorted(k for k, v in config_set.variables.items() if v.get("secret")),
             },
         )
     users = list(

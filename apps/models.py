@@ -14,6 +14,9 @@ from accounts.permissions import Resource, TenantQuerySet
 from clusters.models import cluster_resource
 from console.work import LongWork
 
+MAX_SCALE = 100
+"""The most containers one service may have."""
+
 
 def application_resource(region: str, tenant_id: int, cluster_id: int, name: str) -> str:
     """``acs:cs:<region>:<tenant>:cluster/<cluster>/application/<name>``."""

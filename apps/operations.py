@@ -17,7 +17,9 @@ from django.utils.translation import gettext as _
 
 from accounts.models import NAME_VALIDATOR
 from accounts.permissions import authorize
-from apps.models import Application, Release, Service
+from apps import stacks
+from apps.models import MAX_SCALE, Application, Release, Service
+from apps.scheduler import PlacementError
 from clusters.models import Cluster
 from console import audit
 
@@ -29,7 +31,6 @@ IMAGE_RE = re.compile(
     rf"^(?:{_DOMAIN}/)?{_PATH}(?:/{_PATH})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?(?:@sha256:[a-f0-9]{{64}})?$"
 )
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-MAX_SCALE = 100
 
 
 class OperationConflict(Exception):
@@ -164,7 +165,7 @@ def deploy_application(actor: Any, cluster: Cluster, spec: ImageAppSpec) -> Rele
                 parameters={
                     "image": spec.image,
                     "scale": spec.scale,
-                    "environment": env,
+                    "environment": sorted(env),  # names only: values are secrets until shown otherwise
                     "container_port": spec.container_port,
                     "host_port": spec.host_port,
                     "release": release.pk,
@@ -283,10 +284,9 @@ def deploy_compose(
     dry_run: bool = False,
 ) -> dict[str, Any] | Release:
     """Create an application from a Compose text (or a template's) with variables: the plan, or the release."""
-    from apps import stacks
-    from apps.scheduler import PlacementError
-
     authorize(actor, "cs:CreateApplication", cluster)
+    if config_set is not None:
+        authorize(actor, "cs:UseConfigSet", config_set)  # its secrets reach the containers: a permission of its own
     try:
         NAME_VALIDATOR(name)
     except ValidationError as exc:
@@ -295,15 +295,14 @@ def deploy_compose(
         raise ValidationError({"name": [_("An application with this name already exists in the cluster.")]})
     try:
         prepared = stacks.prepare(actor, cluster, name, compose, variables or {}, config_set)
-        the_plan = stacks.plan(name, cluster, None, prepared)
+        try:
+            the_plan = prepared.masker.data(stacks.plan(name, cluster, None, prepared))
+        except PlacementError as exc:
+            raise prepared.masker.error(stacks.explain(exc)) from exc
     except ValidationError as exc:
         if not dry_run:
             _audit_failure(actor, "cs:CreateApplication", cluster, name, exc)
         raise
-    except PlacementError as exc:
-        if not dry_run:
-            _audit_failure(actor, "cs:CreateApplication", cluster, name, exc)
-        raise stacks.explain(exc) from exc
     if the_plan["port_conflicts"]:
         conflicts = [
             _("port %(port)s of %(service)s is published by %(other)s")
@@ -337,7 +336,7 @@ def deploy_compose(
             cluster_id=cluster.pk,
             parameters={
                 "services": [r.name for r in prepared.services],
-                "variables": variables or {},
+                "variables": sorted(variables or {}),  # names only: values are secrets until shown otherwise
                 "release": release.pk,
                 "template": template.name if template else None,
             },
@@ -361,11 +360,11 @@ def update_application(
     ``pins`` (service → ``repo@digest``, a rollback's recorded digests) make those services run exactly
     that image rather than what their tag points to now.
     """
-    from apps import stacks
-    from apps.scheduler import PlacementError
-
     authorize(actor, "cs:UpdateApplication", app)
     current = app.versions.order_by("-number").first()
+    if app.config_set is not None and compose is not None and not app.versions.filter(compose=compose).exists():
+        # A text this application never ran, interpolated with the config set's secrets: the same right as a deploy.
+        authorize(actor, "cs:UseConfigSet", app.config_set)
     if current is None:
         raise ValidationError(
             {
@@ -376,13 +375,13 @@ def update_application(
         )
     text = compose if compose is not None else current.compose
     values = variables if variables is not None else stacks.version_variables(current)
+    prepared = stacks.prepare(actor, app.cluster, app.name, text, values, app.config_set)
+    if pins:
+        prepared.services = stacks.pin(prepared.services, pins)
     try:
-        prepared = stacks.prepare(actor, app.cluster, app.name, text, values, app.config_set)
-        if pins:
-            prepared.services = stacks.pin(prepared.services, pins)
-        the_plan = stacks.plan(app.name, app.cluster, app, prepared)
+        the_plan = prepared.masker.data(stacks.plan(app.name, app.cluster, app, prepared))
     except PlacementError as exc:
-        raise stacks.explain(exc) from exc
+        raise prepared.masker.error(stacks.explain(exc)) from exc
     if dry_run:
         return the_plan
     with transaction.atomic():
@@ -397,7 +396,7 @@ def update_application(
             resource=app.resource_name,
             target=app.name,
             cluster_id=app.cluster_id,
-            parameters={"version": version.number, "variables": values, "release": release.pk},
+            parameters={"version": version.number, "variables": sorted(values), "release": release.pk},
             outcome=audit.OperationLog.Outcome.ACCEPTED,
         )
     return release
@@ -405,8 +404,6 @@ def update_application(
 
 def rollback_application(actor: Any, app: Application, number: int | None = None) -> Release:
     """Restore exactly a previous version (its template text and variables) as a new version."""
-    from apps import stacks
-
     authorize(actor, "cs:RollbackApplication", app)
     versions = app.versions.order_by("-number")
     target = versions.filter(number=number).first() if number else versions[1:2].first()
@@ -443,6 +440,7 @@ def scale_service(actor: Any, app: Application, service_name: str, scale: int) -
         raise ValidationError({"service": [_("No service %(name)s in this application.") % {"name": service_name}]})
     if service.is_global:
         raise ValidationError({"scale": [_("A global service runs one container on every node.")]})
+    check_policy(actor, app)  # more containers of a spec the primary account made are still the sub-account's
     with transaction.atomic():
         authorize(actor, "cs:ScaleService", app)
         Service.objects.filter(pk=service.pk).update(scale=scale)
@@ -468,7 +466,21 @@ def kill_application(actor: Any, app: Application) -> Release:
 
 def redeploy_application(actor: Any, app: Application) -> Release:
     """Pull every image again (same tags) and recreate every container."""
+    authorize(actor, "cs:RedeployApplication", app)
+    check_policy(actor, app)
     return _lifecycle(actor, app, Release.Kind.REDEPLOY, "cs:RedeployApplication")
+
+
+def check_policy(actor: Any, app: Application) -> None:
+    """Refuse when the cluster's security policy forbids ``actor`` what the application's services run.
+
+    A scale or a redeploy makes containers from the stored services; by a sub-account, they must be within
+    its policy even when the primary account made them (as a rollback to the primary account's version is).
+    """
+    refused = stacks.policy_refusals(actor, app.cluster, stacks.stored_model(app), app.name)
+    if refused:
+        masker = stacks.masker_of(app)
+        raise ValidationError({"compose": [masker.text(r) for r in refused]})
 
 
 def delete_application_with(actor: Any, app: Application, *, remove_volumes: bool) -> Release:

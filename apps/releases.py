@@ -20,6 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps import stacks
 from apps.models import Application, Container, Release, ReleaseEvent, Service
 from apps.scheduler import PlacementError
 from clusters import docker_host as host
@@ -83,8 +84,10 @@ class Run:
     def __init__(self, release: Release) -> None:
         self.release = release
         self.app = release.application
+        self.masker = stacks.masker_of(self.app)  # events and errors are read by whoever may see the application
 
     def event(self, message: str, level: str = "info") -> None:
+        message = self.masker.text(message)[:500]
         ev = ReleaseEvent.objects.create(release=self.release, application=self.app, message=message, level=level)
         live.publish("application", self.app.pk, ev.as_live())
 
@@ -234,16 +237,15 @@ def deploy(run: Run, *, pull: bool = False, recreate_all: bool = False) -> None:
         raise ReleaseFailed(str(exc)) from exc
 
 
-def _rows(services: list[Service]) -> list[Any]:
-    from apps.stacks import ServiceRow
-
+def _rows(services: list[Service]) -> list[stacks.ServiceRow]:
+    """The stored services as the scheduler's rows."""
     names = {x.name for x in services}
     rows = []
     for s in services:
         reservations = ((s.spec.get("deploy") or {}).get("resources") or {}).get("reservations") or {}
         legacy = {"ports": [{"target": s.container_port, "published": str(s.host_port)}]} if s.host_port else {}
         rows.append(
-            ServiceRow(
+            stacks.ServiceRow(
                 name=s.name,
                 image=s.image,
                 scale=s.scale,
@@ -262,7 +264,7 @@ def _rows(services: list[Service]) -> list[Any]:
 
 
 def _converge(run: Run, services: list[Service], *, pull: bool, recreate_all: bool) -> None:
-    from apps import converge, stacks
+    from apps import converge
 
     app = run.app
     changes = converge.desired_changes(app, services, recreate_all=recreate_all)
@@ -332,7 +334,7 @@ class _PullReporter:
 
     def publish(self, node: Node, state: PullProgress, status: str) -> None:
         payload = {"type": "pull", "release": self.run.release.pk, "node": node.name, "status": status}
-        live.publish("application", self.run.app.pk, {**payload, **state.as_live()})
+        live.publish("application", self.run.app.pk, self.run.masker.data({**payload, **state.as_live()}))
 
 
 def _pull_events(run: Run, node: Node, pulls: list[Any]) -> None:
@@ -649,7 +651,6 @@ def _record_digests(run: Run, *, new_version_if_changed: bool = False) -> None:
     With ``new_version_if_changed`` (a redeploy), images that changed under the same tags make a new
     version with the same text and variables, so that the earlier version keeps its own digests.
     """
-    from apps import stacks
     from apps.converge import image_of
     from apps.models import AppVersion
 
@@ -761,6 +762,7 @@ def finish(run: Run, final: str, error: str, *, duration_ms: int | None = None) 
     All three happen in one transaction, so whoever sees the release finished also sees its log entry.
     """
     release, app = run.release, run.app
+    error = run.masker.text(error)
     with transaction.atomic():
         if not release.move(Release.ACTIVE, final, error=error[:4000]):
             return release.status

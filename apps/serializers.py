@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from rest_framework import serializers
 
+from apps import stacks
+from apps.masking import MASK, Masker
 from apps.models import Application, Container, Release, Service
+
+
+def disclosure(user: Any, apps: Iterable[Application]) -> dict[str, Any]:
+    """The serializer context saying what ``user`` may read of ``apps``: environment values only of the
+    applications it may change (values are secrets until shown otherwise), config-set secrets never.
+
+    ``maskers`` hide, per application, what its caller may not read: the config set's secrets from those who
+    may change it; from the others also the values of secret-looking variables wherever they appear.
+    """
+    apps = list(apps)
+    changeable = set(
+        Application.objects.visible_to(user, "cs:UpdateApplication")
+        .filter(pk__in=[a.pk for a in apps])
+        .values_list("pk", flat=True)
+    )
+    hidden = stacks.maskers_of([a for a in apps if a.pk not in changeable])
+    maskers = {a.pk: hidden.get(a.pk) or stacks.masker_for(a.config_set) for a in apps}
+    return {"changeable": changeable, "maskers": maskers}
 
 
 class ReleaseSerializer(serializers.ModelSerializer):
@@ -54,7 +75,13 @@ class ContainerSerializer(serializers.ModelSerializer):
 
 
 class ServiceSerializer(serializers.ModelSerializer):
+    """A service; what it runs with is shown as ``disclosure`` allows (without that context: nothing secret)."""
+
     containers = ContainerSerializer(many=True, read_only=True)
+    image = serializers.SerializerMethodField()
+    pinned_image = serializers.SerializerMethodField()
+    command = serializers.SerializerMethodField()
+    environment = serializers.SerializerMethodField()
 
     class Meta:
         model = Service
@@ -70,6 +97,25 @@ class ServiceSerializer(serializers.ModelSerializer):
             "containers",
         ]
         read_only_fields = fields
+
+    def _masker(self, obj: Service) -> Masker:
+        return self.context.get("maskers", {}).get(obj.application_id) or Masker()
+
+    def get_image(self, obj: Service) -> str:
+        return self._masker(obj).text(obj.image)
+
+    def get_pinned_image(self, obj: Service) -> str:
+        return self._masker(obj).text(obj.pinned_image)
+
+    def get_command(self, obj: Service) -> Any:
+        return self._masker(obj).data(obj.command)
+
+    def get_environment(self, obj: Service) -> dict[str, str]:
+        """Values to callers who may change the application (config-set secrets masked even then); names only,
+        each value ``****``, to the others."""
+        if obj.application_id in self.context.get("changeable", ()):
+            return self._masker(obj).data(obj.environment or {})
+        return {key: MASK for key in obj.environment or {}}
 
 
 class ApplicationSerializer(serializers.ModelSerializer):
@@ -95,7 +141,10 @@ class ApplicationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_latest_release(self, obj: Application) -> dict[str, Any] | None:
-        release = obj.releases.order_by("-id").first()
+        if "releases" in getattr(obj, "_prefetched_objects_cache", {}):  # the list prefetches them: no query each
+            release = max(obj.releases.all(), key=lambda r: r.pk, default=None)
+        else:
+            release = obj.releases.order_by("-id").first()
         return ReleaseSerializer(release).data if release else None
 
 
@@ -138,3 +187,9 @@ class ComposeUpdateSerializer(serializers.Serializer):
 
 class ScaleSerializer(serializers.Serializer):
     scale = serializers.IntegerField(min_value=0, max_value=100)
+
+
+class RollbackSerializer(serializers.Serializer):
+    """``{"version": N}`` (an earlier version's number); without it, the version before the current one."""
+
+    version = serializers.IntegerField(min_value=1, required=False, allow_null=True)

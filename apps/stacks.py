@@ -14,10 +14,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import F
 from django.utils.translation import gettext as _
 
 from apps import compose, security
-from apps.models import Application, AppVersion, ConfigSet, Container, Service
+from apps.masking import Masker, secret_named
+from apps.models import MAX_SCALE, Application, AppVersion, ConfigSet, Container, Service
 from apps.scheduler import NodeCapacity, PlacementError, Rule, ServiceDemand, order_services, place_application
 from clusters.models import Cluster, Node
 
@@ -63,12 +65,14 @@ def pin(rows: list[ServiceRow], digests: dict[str, str]) -> list[ServiceRow]:
 
 @dataclass
 class Prepared:
-    """A Compose text checked and understood: the model, its services, the variables used."""
+    """A Compose text checked and understood: the model, its services, the variables used, and the masker
+    every message made from it passes through (its secret values never leave)."""
 
     model: dict[str, Any]
     services: list[ServiceRow]
     variables: dict[str, str]
     secret_values: list[str] = field(default_factory=list)
+    masker: Masker = field(default_factory=Masker)
 
 
 def config_values(config_set: ConfigSet | None) -> tuple[dict[str, str], list[str]]:
@@ -125,21 +129,66 @@ def rows_of(model: dict[str, Any]) -> list[ServiceRow]:
     return rows
 
 
+def masker_for(config_set: ConfigSet | None, variables: dict[str, str] | None = None) -> Masker:
+    """What must never be shown of an application's model: its config set's secret values, and the values of
+    variables whose names say they are secret."""
+    base, secrets = config_values(config_set)
+    return Masker.of(secrets, secret_named({**base, **(variables or {})}))
+
+
+def masker_of(app: Application) -> Masker:
+    """The masker of an application as it runs now (its config set and its current version's variables)."""
+    return maskers_of([app])[app.pk]
+
+
+def maskers_of(apps: list[Application]) -> dict[int, Masker]:
+    """``masker_of`` of several applications in two queries (their config sets are best select_related)."""
+    current = {
+        v.application_id: v
+        for v in AppVersion.objects.filter(application__in=[a.pk for a in apps], number=F("application__version"))
+    }
+    return {a.pk: masker_for(a.config_set, version_variables(current[a.pk]) if a.pk in current else {}) for a in apps}
+
+
+def policy_refusals(actor: Any, cluster: Cluster, model: dict[str, Any], project: str) -> list[str]:
+    """The cluster's security policy for ``actor``: what of ``model`` it may not run (the primary account may)."""
+    if actor.is_primary:
+        return []
+    return security.refusals(model, cluster.security_policy, project)
+
+
+def stored_model(app: Application) -> dict[str, Any]:
+    """The application's services as stored (what a scale or a redeploy makes containers from)."""
+    return {"name": app.name, "services": {s.name: s.spec for s in app.services.all() if s.spec}}
+
+
 def prepare(
     actor: Any, cluster: Cluster, name: str, text: str, variables: dict[str, str], config_set: ConfigSet | None
 ) -> Prepared:
-    """Load the Compose text with the variables (config set, then the given ones) and check the policy."""
+    """Load the Compose text with the variables (config set, then the given ones) and check the policy.
+
+    Errors leave masked: a value interpolated into a wrong field never echoes a secret.
+    """
     base, secrets = config_values(config_set)
     env = {**base, **{k: str(v) for k, v in (variables or {}).items()}}
+    masker = Masker.of(secrets, secret_named(env))
     try:
         model = compose.load(text, env=env, project=name)
     except compose.ComposeError as exc:
-        raise ValidationError({"compose": [str(p) for p in exc.errors]}) from exc
-    if not actor.is_primary:
-        refused = security.refusals(model, cluster.security_policy)
-        if refused:
-            raise ValidationError({"compose": refused})
-    return Prepared(model, rows_of(model), env, secrets)
+        raise ValidationError({"compose": [masker.text(str(p)) for p in exc.errors]}) from exc
+    refused = policy_refusals(actor, cluster, model, name)
+    if refused:
+        raise ValidationError({"compose": [masker.text(r) for r in refused]})
+    rows = rows_of(model)
+    crowded = [
+        _("services.%(name)s: at most %(max)s containers per service, not %(scale)s")
+        % {"name": r.name, "max": MAX_SCALE, "scale": r.scale}
+        for r in rows
+        if not r.is_global and r.scale > MAX_SCALE
+    ]
+    if crowded:
+        raise ValidationError({"compose": crowded})
+    return Prepared(model, rows, env, secrets, masker)
 
 
 def capacities(cluster: Cluster, app: Application | None, exclude: set[int] = frozenset()) -> list[NodeCapacity]:
@@ -376,6 +425,7 @@ def add_version(app: Application, text: str, variables: dict[str, str], actor: A
 
 
 def version_variables(version: AppVersion) -> dict[str, str]:
+    """The variables a version was made with (unsealed in memory)."""
     from clusters.pki import unseal
 
     if not version.variables_sealed:

@@ -112,7 +112,9 @@ def deploy_form_class(parameters: list[dict[str, Any]], user: Any) -> type[forms
         ),
         "app_name": forms.CharField(label=gettext_lazy("Application name"), max_length=63, validators=[NAME_VALIDATOR]),
         "config_set": forms.ModelChoiceField(
-            queryset=ConfigSet.objects.visible_to(user), required=False, label=gettext_lazy("Config set")
+            queryset=ConfigSet.objects.visible_to(user, "cs:UseConfigSet"),
+            required=False,
+            label=gettext_lazy("Config set"),
         ),
     }
     for item in parameters:

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from apps import operations
+from apps import operations, stacks
 from apps.forms import ImageApplicationForm
 from apps.models import Application, Container, Release
 from console.pages import page
@@ -90,8 +90,8 @@ def application_action(request: HttpRequest, pk: int, action: str) -> HttpRespon
             operations.delete_application_with(request.user, app, remove_volumes=True)
         else:
             fn(request.user, app)
-    except operations.OperationConflict as exc:
-        messages.error(request, str(exc))
+    except (ValidationError, operations.OperationConflict) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
     else:
         messages.info(request, note % {"app": app.name})
     return redirect("apps:detail", pk=app.pk)
@@ -134,7 +134,8 @@ def container_detail(request: HttpRequest, pk: int, container: str) -> HttpRespo
         try:
             endpoint = host.Endpoint.of(row.node, timeout=5)
             logs = host.container_logs(endpoint, row.docker_id, 300)
-            inspect = json.dumps(host.inspect_container(endpoint, row.docker_id), indent=2, default=str)
+            found = stacks.masker_of(app).data(host.inspect_container(endpoint, row.docker_id))
+            inspect = json.dumps(found, indent=2, default=str)
         except host.HostError as exc:
             problem = str(exc)
     return render(
@@ -162,7 +163,6 @@ def application_update(request: HttpRequest, pk: int) -> HttpResponse:
     """Change a Compose application's template text or variables: plan first, apply on confirm."""
     from django import forms as dj_forms
 
-    from apps import stacks
     from apps.scheduler import PlacementError
 
     app = get_object_or_404(Application.objects.visible_to(request.user).select_related("cluster"), pk=pk)

@@ -16,16 +16,60 @@ from console.models import OperationLog
 log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
-SECRET_KEY_PATTERN = re.compile(r"(password|secret|token|key|credential|private|passphrase)", re.IGNORECASE)
+SECRET_KEY_PATTERN = re.compile(r"(pass|pwd|secret|token|key|credential|private)", re.IGNORECASE)
+NAMES_ONLY_KEYS = frozenset({"variables", "environment", "env"})
+"""Parameters that hold variables: only their names are written (values are secrets until shown otherwise)."""
 REDACTED = "[redacted]"
+MASK = "****"
+_URL_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s/:@]{0,256}:)[^\s@/]{1,256}@")
+_ASSIGNMENT = re.compile(r"(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]++)=([\"']?)([^\s,;'\"]+)")
+
+
+def _mask_assignment(match: re.Match[str]) -> str:
+    """``NAME=****`` when NAME looks secret, else the text as it was."""
+    name, quote, value = match.groups()
+    if SECRET_KEY_PATTERN.search(name) and value != MASK:
+        return f"{name}={quote}{MASK}"
+    return match.group(0)
+
+
+def mask_credentials(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@`` and the value of every
+    ``SECRET_NAME=value`` (a name that looks secret) replaced by ``****``. Linear in the text's length."""
+    if "@" in text:
+        text = _URL_CREDENTIALS.sub(rf"\1{MASK}@", text)
+    if "=" in text:
+        text = _ASSIGNMENT.sub(_mask_assignment, text)
+    return text
+
+
+def _names(value: Any) -> Any:
+    """The names of variables given as a mapping or ``KEY=VALUE`` strings (values dropped)."""
+    if isinstance(value, dict):
+        return sorted(str(k) for k in value)
+    if isinstance(value, list | tuple):
+        return [str(item).partition("=")[0] for item in value]
+    return REDACTED if value not in (None, "") else value
 
 
 def redact(value: Any) -> Any:
-    """Replace the values of secret-looking keys, at any depth, with ``[redacted]``."""
+    """What of ``value`` may be written: the values of secret-looking keys become ``[redacted]``, variables and
+    environments keep their names only, and credentials inside strings are masked, at any depth."""
     if isinstance(value, dict):
-        return {k: (REDACTED if SECRET_KEY_PATTERN.search(str(k)) else redact(v)) for k, v in value.items()}
+        out = {}
+        for key, item in value.items():
+            name = str(key)
+            if name.lower() in NAMES_ONLY_KEYS:
+                out[key] = _names(item)
+            elif SECRET_KEY_PATTERN.search(name):
+                out[key] = REDACTED
+            else:
+                out[key] = redact(item)
+        return out
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
+    if isinstance(value, str):
+        return mask_credentials(value)
     return value
 
 
@@ -73,7 +117,7 @@ def record(
                     cluster_id=cluster_id,
                     parameters=redact(parameters or {}),
                     outcome=outcome,
-                    error=error[:4000],
+                    error=mask_credentials(error)[:4000],
                     duration_ms=duration_ms,
                     prev_hash=last["hash"] if last else GENESIS,
                 )

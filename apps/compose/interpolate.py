@@ -103,10 +103,23 @@ def tokens(template: str) -> list[str | Reference]:
 Lookup = Callable[[str], "str | None"]
 
 
-def substitute(template: str, lookup: Lookup, on_unset: Callable[[str], None]) -> str:
-    """Interpolate one string. ``on_unset(name)`` is called for a plain reference to an unset variable."""
+class TooLarge(TemplateError):
+    """The interpolated string would pass the size it may reach."""
+
+
+def substitute(template: str, lookup: Lookup, on_unset: Callable[[str], None], limit: int | None = None) -> str:
+    """Interpolate one string. ``on_unset(name)`` is called for a plain reference to an unset variable.
+
+    With ``limit``, TooLarge is raised as soon as the result would pass that many characters (nothing larger
+    is ever built: ``${A}${A}…`` with a long value is refused early).
+    """
     out: list[str] = []
+    length = 0
     for part in tokens(template):
+        if limit is not None and out:
+            length += len(out[-1])
+            if length > limit:
+                raise TooLarge(f"the value grows past {limit} characters once its variables are substituted")
         if isinstance(part, str):
             out.append(part)
             continue
@@ -118,16 +131,18 @@ def substitute(template: str, lookup: Lookup, on_unset: Callable[[str], None]) -
             out.append(value or "")
         elif operator in (":-", "-"):
             missing = value is None or (operator == ":-" and value == "")
-            out.append(substitute(part.argument, lookup, on_unset) if missing else (value or ""))
+            out.append(substitute(part.argument, lookup, on_unset, limit) if missing else (value or ""))
         elif operator in (":?", "?"):
             if value is None or (operator == ":?" and value == ""):
-                message = substitute(part.argument, lookup, on_unset)
+                message = substitute(part.argument, lookup, on_unset, limit)
                 detail = f": {message}" if message else ""
                 raise TemplateError(f"required variable {part.name} is missing a value{detail}")
             out.append(value)
         else:
             present = value is not None and (operator == "+" or value != "")
-            out.append(substitute(part.argument, lookup, on_unset) if present else (value or ""))
+            out.append(substitute(part.argument, lookup, on_unset, limit) if present else (value or ""))
+    if limit is not None and out and length + len(out[-1]) > limit:
+        raise TooLarge(f"the value grows past {limit} characters once its variables are substituted")
     return "".join(out)
 
 
@@ -152,11 +167,17 @@ def interpolate_tree(data: Any, env: Mapping[str, str], *, strict: bool, problem
             problems.silence(path)
 
     try:
-        return substitute(data, env.get, on_unset)
+        result = substitute(data, env.get, on_unset, limit=len(data) + max(0, problems.budget))
+    except TooLarge:
+        problems.spend(path, problems.budget + 1)
+        return data
     except TemplateError as error:
         problems.add(path, str(error))
         problems.silence(path)
         return data
+    if not problems.spend(path, len(result) - len(data)):
+        return data
+    return result
 
 
 def _collect(template: str, found: dict[str, Variable]) -> None:

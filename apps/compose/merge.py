@@ -99,6 +99,17 @@ def merge_service(base: dict[str, Any], override: dict[str, Any]) -> dict[str, A
     return merged
 
 
+def data_size(value: Any) -> int:
+    """About how many bytes ``value`` takes as JSON (what an ``extends`` copies into another service)."""
+    if isinstance(value, str):
+        return len(value) + 2
+    if isinstance(value, dict):
+        return 2 + sum(data_size(key) + data_size(item) + 2 for key, item in value.items())
+    if isinstance(value, list):
+        return 2 + sum(data_size(item) + 1 for item in value)
+    return 8
+
+
 def extends_target(raw: Any, path: str, problems: Problems) -> str | None:
     """The service named by ``extends`` (string form, or ``{service: NAME}``); ``file`` is refused."""
     if isinstance(raw, str):
@@ -131,12 +142,14 @@ def resolve_extends(
             if target is not None:
                 targets[name] = target
     resolved: dict[str, dict[str, Any]] = {}
+    sizes: dict[str, int] = {}  # about how large each resolved service is: an extends copies its base
 
     def resolve(name: str, chain: tuple[str, ...]) -> dict[str, Any]:
         """The service with its base (itself resolved first) merged under it; ``chain`` detects cycles."""
         if name in resolved:
             return resolved[name]
         own = services.get(name, {})
+        sizes[name] = data_size(own)
         target = targets.get(name)
         if target is None:
             resolved[name] = own
@@ -153,7 +166,13 @@ def resolve_extends(
             problems.silence(join_path(join_path(prefix, name), "image"))
             resolved[name] = own
             return own
-        resolved[name] = merge_service(resolve(target, (*chain, name)), own)
+        base = resolve(target, (*chain, name))
+        if not problems.spend(path, sizes[target]):  # many services extending a large one: a bomb
+            problems.silence(join_path(join_path(prefix, name), "image"))
+            resolved[name] = own
+            return own
+        sizes[name] += sizes[target]
+        resolved[name] = merge_service(base, own)
         return resolved[name]
 
     for name in services:

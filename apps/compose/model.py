@@ -8,6 +8,10 @@ from typing import Literal
 
 MAX_BYTES = 1024 * 1024
 """Compose files larger than this many bytes are refused before parsing."""
+MAX_EXPANDED_BYTES = 4 * MAX_BYTES
+"""Largest size a document may reach once every alias is expanded (yaml_safe); and, separately, the most the
+later steps (interpolation, ``extends``, port ranges) may add to it. Both are checked before anything is built,
+so a small request never costs more than a few times its size in memory or in a response."""
 
 
 @dataclass(frozen=True)
@@ -37,9 +41,28 @@ class ComposeError(ValueError):
 class Problems:
     """Collects problems while a file is processed, so that every problem is reported, not just the first."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: int = MAX_EXPANDED_BYTES) -> None:
         self.items: list[Problem] = []
         self.quiet: set[str] = set()
+        self.budget = budget
+        self.over_budget = False
+
+    def spend(self, path: str, size: int) -> bool:
+        """Account for ``size`` more bytes the document grows by (a substitution, an ``extends``, a port range);
+        False, with one problem recorded, once the growth passes the budget (the caller then builds nothing)."""
+        self.budget -= max(0, size)
+        if self.budget >= 0:
+            return True
+        if not self.over_budget:
+            self.over_budget = True
+            self.items.append(
+                Problem(
+                    path,
+                    f"the document grows past {MAX_EXPANDED_BYTES} bytes through variables, extends or port "
+                    "ranges; it is refused",
+                )
+            )
+        return False
 
     def add(self, path: str, message: str) -> None:
         """Record one problem (the same problem twice is recorded once; see ``silence``)."""

@@ -18,6 +18,9 @@ PROTOCOLS = ("tcp", "udp", "sctp")
 _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 PUBLISHED_AS_NUMBER = "__published_as_number"
 _PORT_KEYS = ("name", "mode", "host_ip", "target", "published", "protocol", "app_protocol")
+PORT_ENTRY_BYTES = 64
+"""What one more entry of a port range adds to the document (``"1-65535"`` is 65535 entries: counted, see
+Problems.spend)."""
 
 
 def port_range(text: str, what: str, path: str, problems: Problems) -> tuple[int, int] | None:
@@ -76,6 +79,8 @@ def short_port(spec: str, path: str, problems: Problems) -> list[dict[str, Any]]
     if targets is None or (published is not None and hosts is None):
         return []
     target_count = targets[1] - targets[0]
+    if not problems.spend(path, target_count * PORT_ENTRY_BYTES):
+        return []
     entries = []
     for offset in range(target_count + 1):
         entry: dict[str, Any] = {"mode": "ingress"}

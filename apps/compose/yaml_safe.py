@@ -8,7 +8,9 @@ Only plain data is built (no Python objects). On top of PyYAML's safe loading th
 * refuses tabs used for indentation with a clear message instead of a scanner error;
 * refuses "YAML bombs": the size of the document with every alias expanded is computed on the node graph
   (shared nodes are counted once per use, memoised, so it takes time proportional to the document's text,
-  not to its expansion) and the document is refused past MAX_NODES nodes, before anything is built;
+  not to its expansion) and the document is refused past MAX_NODES nodes or MAX_EXPANDED_BYTES bytes
+  (strings counted with their length: a few long strings repeated by aliases are a bomb too), before
+  anything is built;
 * refuses recursive aliases, files over MAX_BYTES, invalid UTF-8, several documents and an empty file.
 """
 
@@ -27,7 +29,7 @@ from yaml.reader import Reader
 from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
-from .model import MAX_BYTES, Problem
+from .model import MAX_BYTES, MAX_EXPANDED_BYTES, Problem
 
 try:
     from yaml._yaml import CParser
@@ -214,40 +216,52 @@ def key_text(key: Any) -> str:
     return str(key)
 
 
-def expanded_size(root: Node) -> int:
-    """How many nodes the document has with every alias expanded; raises YamlRefused past MAX_NODES."""
-    sizes: dict[int, int] = {}
+def expanded_size(root: Node) -> tuple[int, int]:
+    """(nodes, bytes) of the document with every alias expanded; raises YamlRefused past MAX_NODES nodes or
+    MAX_EXPANDED_BYTES bytes.
+
+    A scalar counts its UTF-8 length plus one; a collection one plus what it holds; an alias counts what it
+    expands to, each time it is used. Sizes are memoised per node, so this takes time proportional to the
+    text, and the refusal comes before anything is built.
+    """
+    sizes: dict[int, tuple[int, int]] = {}
     in_progress: set[int] = set()
 
-    def size(node: Node) -> int:
-        """Expanded size of one node, memoised per node object."""
+    def refuse(node: Node, nodes: int, size: int) -> None:
+        if nodes > MAX_NODES:
+            raise YamlRefused(
+                node.start_mark.line + 1,
+                f"the document expands to more than {MAX_NODES} nodes through aliases (a YAML bomb?)",
+            )
+        if size > MAX_EXPANDED_BYTES:
+            raise YamlRefused(
+                node.start_mark.line + 1,
+                f"the document expands to more than {MAX_EXPANDED_BYTES} bytes through aliases (a YAML bomb?)",
+            )
+
+    def measure(node: Node) -> tuple[int, int]:
+        """Expanded (nodes, bytes) of one node, memoised per node object."""
         ident = id(node)
         if ident in sizes:
             return sizes[ident]
         if ident in in_progress:
             raise YamlRefused(node.start_mark.line + 1, "recursive alias: an anchor is used inside itself")
         in_progress.add(ident)
-        total = 1
-        if isinstance(node, SequenceNode):
-            for child in node.value:
-                total += size(child)
-                if total > MAX_NODES:
-                    break
-        elif isinstance(node, MappingNode):
-            for key, value in node.value:
-                total += size(key) + size(value)
-                if total > MAX_NODES:
-                    break
+        nodes, size = 1, 1
+        if isinstance(node, ScalarNode):
+            size += len(str(node.value).encode("utf-8", "surrogatepass"))
+        else:
+            children = node.value if isinstance(node, SequenceNode) else [n for pair in node.value for n in pair]
+            for child in children:
+                more_nodes, more_bytes = measure(child)
+                nodes, size = nodes + more_nodes, size + more_bytes
+                refuse(node, nodes, size)
+        refuse(node, nodes, size)
         in_progress.discard(ident)
-        if total > MAX_NODES:
-            raise YamlRefused(
-                node.start_mark.line + 1,
-                f"the document expands to more than {MAX_NODES} nodes through aliases (a YAML bomb?)",
-            )
-        sizes[ident] = total
-        return total
+        sizes[ident] = (nodes, size)
+        return nodes, size
 
-    return size(root)
+    return measure(root)
 
 
 def unshared_copy(value: Any) -> Any:
