@@ -7,6 +7,7 @@ generated from it (``manage.py ram_catalogue``) and a test keeps the two equal.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -44,6 +45,12 @@ ACTIONS: dict[str, tuple[str, str]] = {
     ),
     "cs:DescribeClusterCertificates": (CLUSTER, "See the client certificates issued for a cluster (no keys)."),
     "cs:RevokeClusterCertificate": (CLUSTER, "Revoke a client certificate (recorded; engines honour it by expiry)."),
+    "cs:RotateClusterCertificates": (
+        CLUSTER,
+        "Give the cluster a new CA (ends every certificate issued before on rotated engines); renew commands.",
+    ),
+    "cs:RenewNodeCertificates": (NODE, "A node runs on the cluster's new CA (rotation or its renew command)."),
+    "cs:RetireClusterNode": (NODE, "System: a node never identified is removed (its engine is not the tenant's)."),
     "cs:DescribeRegistryCredentials": (REGISTRY, "See the tenant's registry credentials (never their passwords)."),
     "cs:CreateRegistryCredential": (REGISTRY, "Store a registry credential used for pulls on the tenant's nodes."),
     "cs:UpdateRegistryCredential": (REGISTRY, "Change a registry credential's user name or password."),
@@ -136,8 +143,6 @@ def _walk(patterns: list[Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def _clean(route: str) -> str:
-    import re
-
     route = route.replace("^", "").replace("$", "")
     return "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
 

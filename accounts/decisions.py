@@ -74,41 +74,73 @@ def request_context(user: Any) -> dict[str, Any]:
 
 def load_principal(user: Any) -> Principal:
     """Read the user's policies and grants from the database."""
+    return load_principals([user])[user.pk]
+
+
+def load_principals(users: Iterable[Any]) -> dict[int, Principal]:
+    """Read the policies and grants of several users at once, in a constant number of queries (lists that judge
+    many users, such as the certificates of a cluster)."""
+    from django.contrib.auth.models import Group as AuthGroup
+
     from accounts.models import ClusterGroupObjectPermission, ClusterUserObjectPermission, PolicyAttachment
 
-    attachments = (
-        PolicyAttachment.objects.filter(tenant_id=user.tenant_id)
-        .filter(models.Q(user=user) | models.Q(group__auth_group__user=user))
+    users = list(users)
+    ids = [user.pk for user in users]
+    memberships: dict[int, set[int]] = {pk: set() for pk in ids}
+    for user_id, group_id in AuthGroup.user_set.through.objects.filter(user_id__in=ids).values_list(
+        "user_id", "group_id"
+    ):
+        memberships[user_id].add(group_id)
+    groups = set().union(*memberships.values()) if memberships else set()
+    attachments = list(
+        PolicyAttachment.objects.filter(tenant_id__in={user.tenant_id for user in users})
+        .filter(models.Q(user_id__in=ids) | models.Q(group__auth_group_id__in=groups))
         .select_related("policy", "group")
         .prefetch_related("policy__versions")
         .order_by("id")
     )
-    policies = []
-    for attachment in attachments:
-        pol = attachment.policy
-        version = next((v for v in pol.versions.all() if v.number == pol.default_version), None)
-        if version is None:
-            continue
-        try:
-            document = ram_policy.parse(version.document)
-        except ram_policy.PolicyError:
-            continue  # stored documents were validated; a broken one grants nothing
-        via = "user" if attachment.user_id else f"group:{attachment.group.name}"
-        policies.append(ram_policy.Attached(pol.name, f"v{version.number}", document, via))
-    roles: dict[int, list[str]] = {}
-    user_rows = ClusterUserObjectPermission.objects.filter(user=user).values_list(
-        "content_object_id", "permission__codename"
+    user_rows = list(
+        ClusterUserObjectPermission.objects.filter(user_id__in=ids).values_list(
+            "user_id", "content_object_id", "permission__codename"
+        )
     )
-    group_rows = ClusterGroupObjectPermission.objects.filter(group__user=user).values_list(
-        "content_object_id", "permission__codename"
+    group_rows = list(
+        ClusterGroupObjectPermission.objects.filter(group_id__in=groups).values_list(
+            "group_id", "content_object_id", "permission__codename"
+        )
     )
-    for cluster_id, codename in [*user_rows, *group_rows]:
-        role = ROLE_BY_CODENAME.get(codename)
-        if role is not None and role.slug not in roles.setdefault(cluster_id, []):
-            roles[cluster_id].append(role.slug)
-    for slugs in roles.values():
-        slugs.sort(key=ROLE_ORDER.index)
-    return Principal(policies, roles)
+    found: dict[int, Principal] = {}
+    for user in users:
+        mine = memberships[user.pk]
+        policies = []
+        for attachment in attachments:
+            if attachment.tenant_id != user.tenant_id:
+                continue
+            if attachment.user_id != user.pk and (
+                attachment.group is None or attachment.group.auth_group_id not in mine
+            ):
+                continue
+            pol = attachment.policy
+            version = next((v for v in pol.versions.all() if v.number == pol.default_version), None)
+            if version is None:
+                continue
+            try:
+                document = ram_policy.parse(version.document)
+            except ram_policy.PolicyError:
+                continue  # stored documents were validated; a broken one grants nothing
+            via = "user" if attachment.user_id else f"group:{attachment.group.name}"
+            policies.append(ram_policy.Attached(pol.name, f"v{version.number}", document, via))
+        grants = [(c, n) for uid, c, n in user_rows if uid == user.pk]
+        grants += [(c, n) for gid, c, n in group_rows if gid in mine]
+        roles: dict[int, list[str]] = {}
+        for cluster_id, codename in grants:
+            role = ROLE_BY_CODENAME.get(codename)
+            if role is not None and role.slug not in roles.setdefault(cluster_id, []):
+                roles[cluster_id].append(role.slug)
+        for slugs in roles.values():
+            slugs.sort(key=ROLE_ORDER.index)
+        found[user.pk] = Principal(policies, roles)
+    return found
 
 
 def principal(user: Any) -> Principal:

@@ -129,7 +129,7 @@ def create_tenant(*, name: str, alias: str, admin: str, password: str) -> User:
     if first:
         from clusters.operations import ensure_local_cluster
 
-        ensure_local_cluster(tenant, actor=user)
+        ensure_local_cluster(tenant, actor=user, automatic=True)  # one tenant at most gets this machine
     return user
 
 

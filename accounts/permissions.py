@@ -3,6 +3,9 @@
 * ``Model.objects.visible_to(user, action)`` narrows a queryset to what the user may see
   (``accounts.decisions``, re-exported here).
 * ``visible_object(user, queryset, action, **lookup)`` is the one object a lookup names, or ``Http404``.
+* ``permitted_object(user, queryset, action, **lookup)`` is the object a request that needs ``action`` names:
+  ``Http404`` when the user may not see it, ``PermissionDenied`` when it may see it but not do ``action``
+  (the lookup of every console page, ``console.pages.page_object``).
 * ``authorize(user, action, obj)`` raises ``Http404`` when the user may not see ``obj`` at all
   (another tenant's object is never revealed) and ``PermissionDenied`` when it may see but not act.
 * ``authorize_tenant(user, action, resource)`` does the same for tenant-wide actions (``PermissionDenied``).
@@ -46,7 +49,7 @@ from accounts.decisions import (
     request_context,
     resource_of,
 )
-from accounts.roles import ROLES
+from accounts.roles import ROLES, is_read_action
 from console import audit, context
 
 if TYPE_CHECKING:
@@ -67,6 +70,7 @@ __all__ = [
     "load_principal",
     "may",
     "note_refusal",
+    "permitted_object",
     "principal",
     "refusals_recorded",
     "refuse",
@@ -185,6 +189,41 @@ def visible_object(
     if found is None:
         asked = target or " ".join(str(value) for value in lookup.values())
         refuse(user, action or queryset.read_action, target=asked, not_found=True)
+    return found
+
+
+def _resource_or_none(obj: models.Model) -> Resource | None:
+    try:
+        return resource_of(obj)
+    except (TypeError, KeyError):  # a kind whose resource depends on who asks (policies): named by the target
+        return None
+
+
+def permitted_object(
+    user: User | Any, queryset: TenantQuerySet, action: str, *, target: str = "", **lookup: Any
+) -> Any:
+    """The object ``lookup`` names, for a request that needs ``action`` on it.
+
+    A read action (``accounts.roles.is_read_action``) is a lookup among what the user may read that way
+    (:func:`visible_object`: ``Http404`` otherwise). Any other action needs the object visible (the queryset's
+    read action; ``Http404`` otherwise) and ``action`` allowed on it (``PermissionDenied`` otherwise), as
+    :func:`authorize` decides. Every refusal names ``action`` and is on record; the target of a 404 is what the
+    caller asked for (``target``, else the lookup's values).
+    """
+    if is_read_action(action):
+        return visible_object(user, queryset, action, target=target, **lookup)
+    found = queryset.filter(**lookup).visible_to(user).first()
+    if found is None:
+        refuse(user, action, target=target or " ".join(str(value) for value in lookup.values()), not_found=True)
+    if not user.is_primary and not queryset.filter(pk=found.pk).visible_to(user, action).exists():
+        resource = _resource_or_none(found)
+        refuse(
+            user,
+            action,
+            resource=resource.name if resource else "",
+            target=str(found),
+            cluster_id=resource.cluster_id if resource else None,
+        )
     return found
 
 

@@ -11,7 +11,12 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext_lazy as _
 
+from accounts.policy import action_matches
+
 READ = ("cs:Describe*", "cs:Get*", "cs:List*")
+# Every action that only reads (the read-only role's, and RAM's Get/List): a page that answers such an action
+# shows what the user may see; any other action changes something and is decided before the page opens.
+READ_ACTIONS = (*READ, "ram:Get*", "ram:List*")
 APP_WRITE = (
     "cs:UpdateApplication",
     "cs:StartApplication",
@@ -50,3 +55,8 @@ ROLES: dict[str, Role] = {
 ROLE_BY_CODENAME = {r.codename: r for r in ROLES.values()}
 # Strongest first: a principal holding several roles on a cluster is shown the strongest.
 ROLE_ORDER = ("admin", "operator", "developer", "read-only")
+
+
+def is_read_action(action: str) -> bool:
+    """Whether ``action`` only reads (``cs:Describe*``, ``cs:Get*``, ``cs:List*``, ``ram:Get*``, ``ram:List*``)."""
+    return any(action_matches(pattern, action) for pattern in READ_ACTIONS)

@@ -26,6 +26,7 @@ urlpatterns = [
     path("ram/policies/<str:name>/", ram.policy_detail, name="ram_policy"),
     path("ram/policies/<str:name>/<str:change>/", ram.policy_change, name="ram_policy_change"),
     path("ram/authorizations/", ram.authorizations, name="ram_authorizations"),
+    path("ram/authorizations/revoke/", ram.authorization_revoke, name="ram_authorization_revoke"),
     path("ram/simulator/", ram.simulator, name="ram_simulator"),
     path("ram/settings/", ram.settings_page, name="ram_settings"),
     path("ram/actions/", ram.actions, name="ram_actions"),

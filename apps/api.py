@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps import operations, stacks
+from apps.disclosure import Disclosure
 from apps.models import Application, ConfigSet, Release, Template
 from apps.serializers import (
     ApplicationSerializer,
@@ -21,7 +22,6 @@ from apps.serializers import (
     ReleaseSerializer,
     RollbackSerializer,
     ScaleSerializer,
-    disclosure,
 )
 from clusters.models import Cluster
 from console.api import BerthAPIView
@@ -61,7 +61,8 @@ class ApplicationListView(BerthAPIView):
             .select_related("config_set")
             .prefetch_related("services__containers__node", "releases")
         )
-        return Response(ApplicationSerializer(apps, many=True, context=disclosure(request.user, apps)).data)
+        shown = Disclosure.of(request.user, apps)
+        return Response(ApplicationSerializer(apps, many=True, context={"disclosure": shown}).data)
 
     @extend_schema(
         request=ImageApplicationCreateSerializer, responses={202: ReleaseSerializer}, operation_id="applications_create"
@@ -124,7 +125,7 @@ class ApplicationDetailView(BerthAPIView):
     @extend_schema(responses=ApplicationSerializer, operation_id="applications_retrieve")
     def get(self, request: Request, cluster_id: int, name: str) -> Response:
         app = _application(request, cluster_id, name)
-        return Response(ApplicationSerializer(app, context=disclosure(request.user, [app])).data)
+        return Response(ApplicationSerializer(app, context={"disclosure": Disclosure.of(request.user, [app])}).data)
 
     @extend_schema(responses={202: ReleaseSerializer}, operation_id="applications_destroy")
     def delete(self, request: Request, cluster_id: int, name: str) -> Response:
@@ -147,8 +148,9 @@ class ApplicationActionView(BerthAPIView):
         "kill": operations.kill_application,
         "redeploy": operations.redeploy_application,
     }
+    request_bodies: dict[str, Any] = {"rollback": RollbackSerializer}  # the others take no body
 
-    @extend_schema(request=None, responses={202: ReleaseSerializer})
+    @extend_schema(responses={202: ReleaseSerializer})
     def post(self, request: Request, cluster_id: int, name: str) -> Response:
         app = _application(request, cluster_id, name)
         if self.action_name == "rollback":
@@ -182,24 +184,18 @@ class VersionsView(BerthAPIView):
     @extend_schema(responses={200: None}, operation_id="applications_versions")
     def get(self, request: Request, cluster_id: int, name: str) -> Response:
         app = _application(request, cluster_id, name)
-        shown = disclosure(request.user, [app])
-        may_change = app.pk in shown["changeable"]
-        _base, secrets = stacks.config_values(app.config_set)
+        shown = Disclosure.of(request.user, [app])
         rows = []
         for version in app.versions.order_by("-number"):
-            values = stacks.version_variables(version)
             rows.append(
                 {
                     "version": version.number,
                     "current": version.number == app.version,
                     "note": version.note,
-                    # The text may hold literal environment values: like them, shown only to who may change it.
-                    "compose": version.compose if may_change else None,
+                    "compose": shown.template_text(app.pk, version.compose),
                     "digests": version.digests,
                     "created_at": version.created_at,
-                    "variables": {
-                        k: ("[secret]" if v in secrets else v) if may_change else None for k, v in values.items()
-                    },
+                    "variables": shown.variables(app.pk, stacks.version_variables(version)),
                 }
             )
         return Response(rows)
@@ -459,7 +455,8 @@ def _container(request: Request, cluster_id: int, name: str, container: str) -> 
 
 
 class ContainerDetailView(BerthAPIView):
-    """``GET .../{name}/containers/{container}``: ``docker inspect`` (environment values hidden)."""
+    """``GET .../{name}/containers/{container}``: ``docker inspect``, shown as apps.disclosure allows (environment
+    values only to callers who may change the application; its secrets to nobody)."""
 
     action_map = {"GET": "cs:DescribeApplications"}
 
@@ -471,7 +468,8 @@ class ContainerDetailView(BerthAPIView):
         if not row.docker_id:
             return Response({"name": row.name, "state": row.state, "inspect": None})
         inspect = host.inspect_container(host.Endpoint.of(row.node, timeout=5), row.docker_id)
-        return Response({"name": row.name, "state": row.state, "inspect": stacks.masker_of(app).data(inspect)})
+        shown = Disclosure.of(request.user, [app]).inspect(app.pk, inspect)
+        return Response({"name": row.name, "state": row.state, "inspect": shown})
 
 
 class ContainerLogsView(BerthAPIView):

@@ -21,7 +21,8 @@ from apps import stacks
 from apps.models import MAX_SCALE, Application, Release, Service
 from apps.scheduler import PlacementError
 from clusters.models import Cluster
-from console import audit
+from console import audit, context, work
+from console.errors import OperationConflict
 
 # A Docker image reference: [registry[:port]/]path[:tag][@sha256:digest]
 _LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
@@ -31,10 +32,6 @@ IMAGE_RE = re.compile(
     rf"^(?:{_DOMAIN}/)?{_PATH}(?:/{_PATH})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?(?:@sha256:[a-f0-9]{{64}})?$"
 )
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-
-
-class OperationConflict(Exception):
-    """Another long operation of the same object is still active."""
 
 
 @dataclass
@@ -102,13 +99,15 @@ def validate_spec(spec: ImageAppSpec) -> tuple[list[str] | None, dict[str, str]]
 
 
 def _start_release(actor: Any, app: Application, kind: str, params: dict[str, Any] | None = None) -> Release:
-    """Create the release row (refusing when another is active) and enqueue it after commit."""
+    """Create the release row (refusing when another is active) and send it to a worker after commit.
+
+    The row is the accepted work: when the broker cannot be reached the request still answers 202 and the
+    release waits, pending, until the reaper sends it again (console.work).
+    """
     from apps.tasks import run_release
 
     if Release.objects.filter(application=app, status__in=Release.ACTIVE).exists():
         raise OperationConflict(_("Another operation on %(app)s is still in progress.") % {"app": app.name})
-    from console import context
-
     release = Release.objects.create(
         application=app,
         kind=kind,
@@ -117,7 +116,7 @@ def _start_release(actor: Any, app: Application, kind: str, params: dict[str, An
         request_id=context.request_id.get(),
         source=context.source.get(),
     )
-    transaction.on_commit(lambda: run_release.delay(release.pk))
+    work.enqueue(lambda release_id: run_release.delay(release_id), release.pk)
     return release
 
 
@@ -220,7 +219,10 @@ def _lifecycle(actor: Any, app: Application, kind: str, action: str, params: dic
 
 
 def start_application(actor: Any, app: Application) -> Release:
-    """Start every container of the application (recreating any that vanished)."""
+    """Start every container of the application, recreating any that vanished: that makes containers from the
+    stored services, so the cluster's security policy holds for ``actor`` as for a scale or a redeploy."""
+    authorize(actor, "cs:StartApplication", app)
+    check_policy(actor, app)
     return _lifecycle(actor, app, Release.Kind.START, "cs:StartApplication")
 
 
@@ -230,7 +232,7 @@ def stop_application(actor: Any, app: Application) -> Release:
 
 
 def restart_application(actor: Any, app: Application) -> Release:
-    """Restart every container."""
+    """Restart every container (those that exist: a restart makes none, see releases.restart)."""
     return _lifecycle(actor, app, Release.Kind.RESTART, "cs:RestartApplication")
 
 
@@ -474,8 +476,10 @@ def redeploy_application(actor: Any, app: Application) -> Release:
 def check_policy(actor: Any, app: Application) -> None:
     """Refuse when the cluster's security policy forbids ``actor`` what the application's services run.
 
-    A scale or a redeploy makes containers from the stored services; by a sub-account, they must be within
-    its policy even when the primary account made them (as a rollback to the primary account's version is).
+    A scale, a redeploy or a start (which recreates vanished containers) makes containers from the stored
+    services; by a sub-account, they must be within its policy even when the primary account made them (as a
+    rollback to the primary account's version is). The release checks the same before it makes any container
+    (``releases._within_policy``); here the refusal is a 400 and nothing is queued.
     """
     refused = stacks.policy_refusals(actor, app.cluster, stacks.stored_model(app), app.name)
     if refused:

@@ -85,6 +85,7 @@ class Run:
         self.release = release
         self.app = release.application
         self.masker = stacks.masker_of(self.app)  # events and errors are read by whoever may see the application
+        self.retired = False  # a first deploy failed and left nothing on the nodes: the application goes too
 
     def event(self, message: str, level: str = "info") -> None:
         message = self.masker.text(message)[:500]
@@ -216,7 +217,9 @@ def ensure_running(endpoint: host.Endpoint, spec: host.ContainerSpec) -> tuple[h
 
 
 def deploy(run: Run, *, pull: bool = False, recreate_all: bool = False) -> None:
-    """Converge on the desired state (see apps.converge). A first deploy that fails leaves nothing behind."""
+    """Converge on the desired state (see apps.converge). A first deploy that fails leaves nothing behind: not
+    its containers, networks or volumes, and not the application either (``finish`` retires it, so its name is
+    free for another try), unless the cleanup could not finish."""
     app = run.app
     first_deploy = not Release.objects.filter(
         application=app, kind=Release.Kind.DEPLOY, status=Release.Status.SUCCESSFUL
@@ -234,7 +237,25 @@ def deploy(run: Run, *, pull: bool = False, recreate_all: bool = False) -> None:
             raise ReleaseFailed(
                 _("%(error)s (cleanup incomplete: %(cleanup)s)") % {"error": exc, "cleanup": cleanup}
             ) from exc
+        if run.release.kind == Release.Kind.DEPLOY:
+            run.retired = True
+            raise ReleaseFailed(
+                _("%(error)s Nothing was deployed; the application is removed.") % {"error": exc}
+            ) from exc
         raise ReleaseFailed(str(exc)) from exc
+
+
+def _within_policy(run: Run) -> None:
+    """Refuse to make containers the release's actor may not run (the cluster's security policy, apps.security).
+
+    Every release that makes containers comes here (deploy, update, scale, redeploy, start): whatever operation
+    queued it, a sub-account never gets a container its policy forbids, even one made from a spec the primary
+    account wrote. The operations check the same first, so that a refusal is a 400 and nothing is queued.
+    """
+    app = run.app
+    refused = stacks.policy_refusals(run.release.actor, app.cluster, stacks.stored_model(app), app.name)
+    if refused:
+        raise ReleaseFailed("; ".join(refused))
 
 
 def _rows(services: list[Service]) -> list[stacks.ServiceRow]:
@@ -267,6 +288,7 @@ def _converge(run: Run, services: list[Service], *, pull: bool, recreate_all: bo
     from apps import converge
 
     app = run.app
+    _within_policy(run)
     changes = converge.desired_changes(app, services, recreate_all=recreate_all)
     assignment = stacks.placement(app.name, app.cluster, app, _rows(services), changes["keep"])
     by_name = {s.name: s for s in services}
@@ -725,11 +747,7 @@ def execute(release_id: int) -> str:
     )
     if release is None or release.status in Release.TERMINAL:
         return "skipped"
-    now = timezone.now()
-    claimed = release.move(
-        Release.ACTIVE, Release.Status.RUNNING, started_at=release.started_at or now, heartbeat_at=now
-    )
-    if not claimed:
+    if not release.claim():  # pending → running: a second copy of the message finds it running
         return "skipped"
     Release.objects.filter(pk=release.pk).update(attempts=F("attempts") + 1)
     run = Run(release)
@@ -773,7 +791,10 @@ def finish(run: Run, final: str, error: str, *, duration_ms: int | None = None) 
             run.app_status(STATUS_AFTER[release.kind], **extra)
             run.event(_("%(kind)s finished.") % {"kind": kind})
         else:
-            run.app_status(Application.Status.FAILED)
+            if run.retired:  # a first deploy that left nothing: no failed application stays behind
+                run.app_status(Application.Status.DELETED, deleted_at=timezone.now())
+            else:
+                run.app_status(Application.Status.FAILED)
             run.event(_("%(kind)s %(status)s: %(error)s") % {"kind": kind, "status": final, "error": error}, "error")
         run._publish()
         outcome = audit.OperationLog.Outcome

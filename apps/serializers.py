@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from rest_framework import serializers
 
-from apps import stacks
-from apps.masking import MASK, Masker
+from apps.disclosure import Disclosure
 from apps.models import Application, Container, Release, Service
-
-
-def disclosure(user: Any, apps: Iterable[Application]) -> dict[str, Any]:
-    """The serializer context saying what ``user`` may read of ``apps``: environment values only of the
-    applications it may change (values are secrets until shown otherwise), config-set secrets never.
-
-    ``maskers`` hide, per application, what its caller may not read: the config set's secrets from those who
-    may change it; from the others also the values of secret-looking variables wherever they appear.
-    """
-    apps = list(apps)
-    changeable = set(
-        Application.objects.visible_to(user, "cs:UpdateApplication")
-        .filter(pk__in=[a.pk for a in apps])
-        .values_list("pk", flat=True)
-    )
-    hidden = stacks.maskers_of([a for a in apps if a.pk not in changeable])
-    maskers = {a.pk: hidden.get(a.pk) or stacks.masker_for(a.config_set) for a in apps}
-    return {"changeable": changeable, "maskers": maskers}
 
 
 class ReleaseSerializer(serializers.ModelSerializer):
@@ -75,7 +55,8 @@ class ContainerSerializer(serializers.ModelSerializer):
 
 
 class ServiceSerializer(serializers.ModelSerializer):
-    """A service; what it runs with is shown as ``disclosure`` allows (without that context: nothing secret)."""
+    """A service; what it runs with is shown as the context's ``disclosure`` (apps.disclosure) allows (without
+    one: no value of its environment)."""
 
     containers = ContainerSerializer(many=True, read_only=True)
     image = serializers.SerializerMethodField()
@@ -98,24 +79,22 @@ class ServiceSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def _masker(self, obj: Service) -> Masker:
-        return self.context.get("maskers", {}).get(obj.application_id) or Masker()
+    def _shown(self) -> Disclosure:
+        return self.context.get("disclosure") or Disclosure()
 
     def get_image(self, obj: Service) -> str:
-        return self._masker(obj).text(obj.image)
+        return self._shown().text(obj.application_id, obj.image)
 
     def get_pinned_image(self, obj: Service) -> str:
-        return self._masker(obj).text(obj.pinned_image)
+        return self._shown().text(obj.application_id, obj.pinned_image)
 
     def get_command(self, obj: Service) -> Any:
-        return self._masker(obj).data(obj.command)
+        return self._shown().data(obj.application_id, obj.command)
 
     def get_environment(self, obj: Service) -> dict[str, str]:
         """Values to callers who may change the application (config-set secrets masked even then); names only,
-        each value ``****``, to the others."""
-        if obj.application_id in self.context.get("changeable", ()):
-            return self._masker(obj).data(obj.environment or {})
-        return {key: MASK for key in obj.environment or {}}
+        each value ``****``, to the others (apps.disclosure)."""
+        return self._shown().environment(obj.application_id, obj.environment or {})
 
 
 class ApplicationSerializer(serializers.ModelSerializer):

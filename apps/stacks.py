@@ -151,8 +151,9 @@ def maskers_of(apps: list[Application]) -> dict[int, Masker]:
 
 
 def policy_refusals(actor: Any, cluster: Cluster, model: dict[str, Any], project: str) -> list[str]:
-    """The cluster's security policy for ``actor``: what of ``model`` it may not run (the primary account may)."""
-    if actor.is_primary:
+    """The cluster's security policy for ``actor``: what of ``model`` it may not run (the primary account may;
+    no actor, as for a release whose actor was deleted, is held to the policy)."""
+    if actor is not None and actor.is_primary:
         return []
     return security.refusals(model, cluster.security_policy, project)
 

@@ -10,7 +10,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -20,7 +20,7 @@ from apps import library, operations
 from apps.models import ConfigSet, Template
 from apps.scheduler import PlacementError
 from clusters.models import Cluster
-from console.pages import page
+from console.pages import every, page, page_object
 
 MAX_COMPOSE_BYTES = 1024 * 1024
 
@@ -43,11 +43,11 @@ def _source(request: HttpRequest, kind: str, key: str) -> tuple[str, str, Templa
         if found is None:
             raise Http404
         return found.name, found.compose, None
-    template = get_object_or_404(Template.objects.visible_to(request.user), pk=int(key))
+    template = page_object(request, Template.objects.all(), action="cs:DescribeTemplates", pk=int(key))
     return template.name, template.compose, template
 
 
-@page("cs:DescribeTemplates")
+@page(get="cs:DescribeTemplates")
 def template_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
@@ -56,9 +56,14 @@ def template_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@page("cs:DescribeTemplates", "cs:CreateTemplate", "cs:UpdateTemplate")
+@page(
+    get="cs:DescribeTemplates",
+    post="cs:UpdateTemplate",
+    new={"GET": "cs:CreateTemplate", "POST": "cs:CreateTemplate"},
+    scope={"cs:CreateTemplate": every("cs", "template")},
+)
 def template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    instance = get_object_or_404(Template.objects.visible_to(request.user), pk=pk) if pk is not None else None
+    instance = page_object(request, Template.objects.all(), pk=pk) if pk is not None else None
     initial = (
         {"name": instance.name, "description": instance.description, "compose": instance.compose}
         if instance
@@ -93,10 +98,10 @@ def template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     )
 
 
-@page("cs:DeleteTemplate")
+@page(post="cs:DeleteTemplate")
 @require_POST
 def template_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    template = get_object_or_404(Template.objects.visible_to(request.user), pk=pk)
+    template = page_object(request, Template.objects.all(), pk=pk)
     library.delete_template(request.user, template)
     messages.success(request, _("Template %(name)s deleted.") % {"name": template.name})
     return redirect("apps:templates")
@@ -127,7 +132,11 @@ def deploy_form_class(parameters: list[dict[str, Any]], user: Any) -> type[forms
     return type("DeployForm", (forms.Form,), fields)
 
 
-@page("cs:DescribeTemplates", "cs:CreateApplication")
+@page(
+    get="cs:DescribeTemplates",
+    post="cs:CreateApplication",
+    scope={"cs:CreateApplication": Cluster.objects.all()},
+)
 def template_deploy(request: HttpRequest, kind: str, key: str) -> HttpResponse:
     """Parameters → plan (what will happen) → apply on confirm."""
     name, text, template = _source(request, kind, key)
@@ -207,10 +216,15 @@ class ConfigSetForm(forms.Form):
         return out
 
 
-@page("cs:DescribeConfigSets", "cs:CreateConfigSet", "cs:UpdateConfigSet")
+@page(
+    get="cs:DescribeConfigSets",
+    post="cs:UpdateConfigSet",
+    new={"POST": "cs:CreateConfigSet"},
+    scope={"cs:CreateConfigSet": every("cs", "configset")},
+)
 def config_sets(request: HttpRequest, name: str | None = None) -> HttpResponse:
     """Config sets: the list, and a form to create one or change the chosen one (listing its applications)."""
-    chosen = get_object_or_404(ConfigSet.objects.visible_to(request.user), name=name) if name else None
+    chosen = page_object(request, ConfigSet.objects.all(), name=name) if name else None
     initial = {}
     if chosen is not None:
         shown = library.shown(chosen)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -10,23 +12,40 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from apps import operations, stacks
+from apps.disclosure import Disclosure
 from apps.forms import ImageApplicationForm
-from apps.models import Application, Container, Release
-from console.pages import page
+from apps.models import Application, Container, Release, Service
+from clusters.models import Cluster
+from console.pages import page, page_object
 
 
-@page("cs:DescribeApplications")
+@page(get="cs:DescribeApplications")
 def application_list(request: HttpRequest) -> HttpResponse:
-    apps = (
+    apps = list(
         Application.objects.visible_to(request.user)
         .filter(deleted_at__isnull=True)
-        .select_related("cluster")
+        .select_related("cluster", "config_set")
         .prefetch_related("services__containers")
     )
+    shown = Disclosure.of(request.user, apps)
+    for app in apps:
+        _shown_images(shown, app, app.services.all())
     return render(request, "apps/application_list.html", {"applications": apps})
 
 
-@page("cs:CreateApplication")
+def _shown_images(shown: Disclosure, app: Application, services: Iterable[Service]) -> None:
+    """Give each service the image references the user may read (``shown_image``, ``shown_pinned``: a secret
+    interpolated into them masked, apps.disclosure)."""
+    for service in services:
+        service.shown_image = shown.text(app.pk, service.image)
+        service.shown_pinned = shown.text(app.pk, service.pinned_image)
+
+
+@page(
+    get="cs:CreateApplication",
+    post="cs:CreateApplication",
+    scope={"cs:CreateApplication": Cluster.objects.all()},
+)
 def application_create(request: HttpRequest) -> HttpResponse:
     form = ImageApplicationForm(request.user, request.POST or None, initial={"cluster": request.GET.get("cluster")})
     if request.method == "POST" and form.is_valid():
@@ -40,12 +59,14 @@ def application_create(request: HttpRequest) -> HttpResponse:
     return render(request, "apps/application_form.html", {"form": form})
 
 
-@page("cs:DescribeApplications")
+@page(get="cs:DescribeApplications")
 def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    app = get_object_or_404(Application.objects.visible_to(request.user).select_related("cluster"), pk=pk)
+    app = page_object(request, Application.objects.select_related("cluster"), pk=pk)
     containers = Container.objects.filter(service__application=app).select_related("node", "service")
     releases = Release.objects.filter(application=app).order_by("-id")[:10]
     versions = app.versions.order_by("-number")[:10]
+    services = list(app.services.all())
+    _shown_images(Disclosure.of(request.user, [app]), app, services)
     return render(
         request,
         "apps/application_detail.html",
@@ -54,7 +75,7 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "containers": containers,
             "releases": releases,
             "latest": releases[0] if releases else None,
-            "services": app.services.all(),
+            "services": services,
             "versions": versions,
             "container_actions": [("restart", _("Restart")), ("stop", _("Stop")), ("remove", _("Remove"))],
         },
@@ -72,16 +93,19 @@ ACTIONS = {
 
 
 @page(
-    "cs:StartApplication",
-    "cs:StopApplication",
-    "cs:RestartApplication",
-    "cs:KillApplication",
-    "cs:RedeployApplication",
-    "cs:DeleteApplication",
+    post={
+        "start": "cs:StartApplication",
+        "stop": "cs:StopApplication",
+        "restart": "cs:RestartApplication",
+        "kill": "cs:KillApplication",
+        "redeploy": "cs:RedeployApplication",
+        "delete": "cs:DeleteApplication",
+    },
+    verb="action",
 )
 @require_POST
 def application_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    app = get_object_or_404(Application.objects.visible_to(request.user), pk=pk)
+    app = page_object(request, Application.objects.all(), pk=pk)
     if action not in ACTIONS:
         return HttpResponse(status=404)
     fn, note = ACTIONS[action]
@@ -97,11 +121,11 @@ def application_action(request: HttpRequest, pk: int, action: str) -> HttpRespon
     return redirect("apps:detail", pk=app.pk)
 
 
-@page("cs:ScaleService", "cs:RollbackApplication")
+@page(post={"scale": "cs:ScaleService", "rollback": "cs:RollbackApplication"}, verb="change")
 @require_POST
 def application_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
     """Scale one service, or roll back to a version."""
-    app = get_object_or_404(Application.objects.visible_to(request.user).select_related("cluster"), pk=pk)
+    app = page_object(request, Application.objects.select_related("cluster"), pk=pk)
     try:
         if change == "scale":
             operations.scale_service(
@@ -116,39 +140,51 @@ def application_change(request: HttpRequest, pk: int, change: str) -> HttpRespon
     return redirect("apps:detail", pk=app.pk)
 
 
-@page("cs:DescribeApplications")
+@page(get="cs:DescribeApplications")
 def container_detail(request: HttpRequest, pk: int, container: str) -> HttpResponse:
-    """One container: state, node, recent logs and ``docker inspect`` (quick reads; environment values hidden)."""
+    """One container: state, node, recent logs and ``docker inspect`` (quick reads), shown as apps.disclosure allows."""
     import json
 
     from clusters import docker_host as host
 
-    app = get_object_or_404(Application.objects.visible_to(request.user).select_related("cluster"), pk=pk)
+    app = page_object(request, Application.objects.select_related("cluster"), pk=pk)
     row = get_object_or_404(
         Container.objects.visible_to(request.user).select_related("node", "service"),
         service__application=app,
         name=container,
     )
+    shown = Disclosure.of(request.user, [app])
     logs, inspect, problem = "", "", ""
     if row.docker_id:
         try:
             endpoint = host.Endpoint.of(row.node, timeout=5)
             logs = host.container_logs(endpoint, row.docker_id, 300)
-            found = stacks.masker_of(app).data(host.inspect_container(endpoint, row.docker_id))
-            inspect = json.dumps(found, indent=2, default=str)
+            inspect = json.dumps(
+                shown.inspect(app.pk, host.inspect_container(endpoint, row.docker_id)), indent=2, default=str
+            )
         except host.HostError as exc:
             problem = str(exc)
     return render(
         request,
         "apps/container_detail.html",
-        {"app": app, "row": row, "logs": logs, "inspect": inspect, "problem": problem},
+        {
+            "app": app,
+            "row": row,
+            "logs": logs,
+            "inspect": inspect,
+            "problem": problem,
+            "values_hidden": not shown.may_change(app.pk),
+        },
     )
 
 
-@page("cs:RestartContainer", "cs:StopContainer", "cs:RemoveContainer")
+@page(
+    post={"restart": "cs:RestartContainer", "stop": "cs:StopContainer", "remove": "cs:RemoveContainer"},
+    verb="change",
+)
 @require_POST
 def container_change(request: HttpRequest, pk: int, container: str, change: str) -> HttpResponse:
-    app = get_object_or_404(Application.objects.visible_to(request.user), pk=pk)
+    app = page_object(request, Application.objects.all(), pk=pk)
     try:
         operations.container_action(request.user, app, container, change)
     except (ValidationError, operations.OperationConflict) as exc:
@@ -158,14 +194,14 @@ def container_change(request: HttpRequest, pk: int, container: str, change: str)
     return redirect("apps:detail", pk=app.pk)
 
 
-@page("cs:UpdateApplication")
+@page(get="cs:UpdateApplication", post="cs:UpdateApplication")
 def application_update(request: HttpRequest, pk: int) -> HttpResponse:
     """Change a Compose application's template text or variables: plan first, apply on confirm."""
     from django import forms as dj_forms
 
     from apps.scheduler import PlacementError
 
-    app = get_object_or_404(Application.objects.visible_to(request.user).select_related("cluster"), pk=pk)
+    app = page_object(request, Application.objects.select_related("cluster"), pk=pk)
     current = app.versions.order_by("-number").first()
     if current is None:
         messages.error(request, _("This application was made from an image; it has no template to change."))

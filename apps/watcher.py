@@ -2,6 +2,9 @@
 
 Live status comes from the engines' events, not from polling. When a stream (re)connects, the
 watcher first reconciles the node's Berth containers, so nothing missed while it was away stays wrong.
+It reaches each node through the one door (``Endpoint.of``: the node's TLS material, and the refusals of nodes
+Berth may not reach), read again at every (re)connect, so nodes behind TLS (attach script, local provider) are
+live too and a node's new certificates are picked up.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from clusters.models import Node
 from console import live
 
 log = logging.getLogger(__name__)
+
+REFUSED_RETRY = 30.0  # seconds between tries for a node the door refuses (not identified yet, no grant)
 
 EVENT_STATES = {
     "create": "created",
@@ -61,22 +66,26 @@ def apply_state(node_id: int, labels: dict[str, str], state: str, docker_id: str
 class NodeWatcher(threading.Thread):
     """Follows one node's event stream, reconnecting with a pause when the engine goes away."""
 
-    def __init__(self, node_id: int, endpoint: str, stop: threading.Event) -> None:
+    def __init__(self, node_id: int, stop: threading.Event) -> None:
         super().__init__(name=f"watch-node-{node_id}", daemon=True)
         self.node_id = node_id
-        self.endpoint = host.Endpoint(url=endpoint, timeout=10.0)
         self.stop = stop
 
-    def reconcile(self) -> None:
-        for state in host.list_containers(self.endpoint, host.managed()):
+    def reconcile(self, endpoint: host.Endpoint, labels: dict[str, str]) -> None:
+        for state in host.list_containers(endpoint, labels):
             apply_state(self.node_id, state.labels, state.state, state.id)
 
     def run(self) -> None:
         while not self.stop.is_set():
             try:
                 close_old_connections()
-                self.reconcile()
-                for event in host.events(self.endpoint, host.managed()):
+                node = Node.objects.filter(pk=self.node_id).only("pk", "cluster_id").first()
+                if node is None:
+                    return
+                endpoint = host.Endpoint.of(node, timeout=10.0)  # HostRefused for a node Berth may not reach
+                labels = {**host.managed(), "berth.cluster": str(node.cluster_id)}
+                self.reconcile(endpoint, labels)
+                for event in host.events(endpoint, labels):
                     if self.stop.is_set():
                         break
                     state = EVENT_STATES.get(event.get("Action") or event.get("status", ""))
@@ -84,6 +93,10 @@ class NodeWatcher(threading.Thread):
                         continue
                     attrs = (event.get("Actor") or {}).get("Attributes") or {}
                     apply_state(self.node_id, attrs, state, event.get("id", ""))
+            except host.HostRefused as exc:  # not a fault of the engine: ask again rarely
+                log.info("watcher: node %s: %s", self.node_id, exc)
+                self.stop.wait(REFUSED_RETRY)
+                continue
             except host.HostError as exc:
                 log.info("watcher: node %s: %s; retrying", self.node_id, exc)
             except Exception:
@@ -92,14 +105,16 @@ class NodeWatcher(threading.Thread):
 
 
 def watch_forever(stop: threading.Event, refresh_seconds: float = 3.0) -> None:
-    """Keep one watcher per live node; pick up added nodes and drop removed ones."""
-    watchers: dict[tuple[int, str], tuple[NodeWatcher, threading.Event]] = {}
+    """Keep one watcher per live node; pick up added nodes and drop removed ones (or ones whose endpoint or TLS
+    material changed: a new watcher connects with the new)."""
+    watchers: dict[tuple[int, str, str], tuple[NodeWatcher, threading.Event]] = {}
     while not stop.is_set():
         close_old_connections()
-        wanted = {(n.id, n.endpoint) for n in Node.objects.exclude(state=Node.State.REMOVED).only("id", "endpoint")}
+        live = Node.objects.exclude(state=Node.State.REMOVED).values_list("id", "endpoint", "tls_cert")
+        wanted = {(pk, endpoint, cert) for pk, endpoint, cert in live}
         for key in wanted - watchers.keys():
             own_stop = threading.Event()
-            watcher = NodeWatcher(key[0], key[1], own_stop)
+            watcher = NodeWatcher(key[0], own_stop)
             watcher.start()
             watchers[key] = (watcher, own_stop)
         for key in [k for k, (w, _) in watchers.items() if k not in wanted or not w.is_alive()]:

@@ -15,7 +15,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clusters import attach, certificates, registries
+from clusters import attach, certificates, registries, rotation
 from clusters import operations as ops
 from clusters.models import Cluster, Node, NodeTask, RegistryCredential, UserCertificate
 from console.api import BerthAPIView
@@ -25,6 +25,9 @@ from console.api import strict_data as _strict
 class NodeSerializer(serializers.ModelSerializer):
     containers = serializers.SerializerMethodField()
     tls = serializers.BooleanField(source="uses_tls", read_only=True)
+    ca = serializers.SerializerMethodField(
+        help_text="current (the cluster's CA), old (an earlier CA: renew it), own (uploaded material) or empty"
+    )
 
     class Meta:
         model = Node
@@ -38,12 +41,16 @@ class NodeSerializer(serializers.ModelSerializer):
             "state",
             "provider",
             "tls",
+            "ca",
             "info",
             "last_seen_at",
             "last_error",
             "containers",
         ]
         read_only_fields = fields
+
+    def get_ca(self, obj: Node) -> str:
+        return obj.ca_standing(obj.cluster)
 
     def get_containers(self, obj: Node) -> list[dict[str, Any]]:
         return [
@@ -93,7 +100,7 @@ class ClusterWrite(serializers.Serializer):
 
 
 class NodeTaskSerializer(serializers.ModelSerializer):
-    node = serializers.CharField(source="node.name", default=None, read_only=True)
+    node = serializers.CharField(source="target_name", read_only=True, help_text="what the task works on, by name")
     percent = serializers.IntegerField(read_only=True)
 
     class Meta:
@@ -141,7 +148,12 @@ def _cluster(request: Request, cluster_id: int) -> Cluster:
 
 
 def _node(request: Request, cluster: Cluster, node: str) -> Node:
-    nodes = Node.objects.visible_to(request.user).filter(cluster=cluster).exclude(state=Node.State.REMOVED)
+    nodes = (
+        Node.objects.visible_to(request.user)
+        .filter(cluster=cluster)
+        .exclude(state=Node.State.REMOVED)
+        .select_related("cluster")
+    )
     found = nodes.filter(name=node).first() or (nodes.filter(pk=int(node)).first() if node.isdigit() else None)
     if found is None:
         raise Http404
@@ -218,6 +230,7 @@ class NodeListView(BerthAPIView):
             Node.objects.visible_to(request.user)
             .filter(cluster=_cluster(request, cluster_id))
             .exclude(state=Node.State.REMOVED)
+            .select_related("cluster")
         )
         return Response(NodeSerializer(nodes, many=True).data)
 
@@ -322,6 +335,32 @@ class AttachCommandView(BerthAPIView):
         return Response({"command": made["command"], "expires_at": made["expires_at"]}, status=status.HTTP_201_CREATED)
 
 
+class NodeRenewCommandView(BerthAPIView):
+    """``POST .../nodes/{node}/renew-command``: after a CA rotation, a one-line command that gives a node Berth did
+    not start a server certificate of the cluster's new CA (``clusters.attach.renew_command``)."""
+
+    action_map = {"POST": rotation.ROTATE}
+
+    @extend_schema(request=AttachCommandBody, responses={201: None}, operation_id="nodes_renew_command")
+    def post(self, request: Request, cluster_id: int, node: str) -> Response:
+        data = _strict(AttachCommandBody, request.data or {})
+        found = _node(request, _cluster(request, cluster_id), node)
+        made = attach.renew_command(request.user, found, console_url=data.get("console_url"))
+        return Response({"command": made["command"], "expires_at": made["expires_at"]}, status=status.HTTP_201_CREATED)
+
+
+class ClusterRotateView(BerthAPIView):
+    """``POST /api/v1/clusters/{id}/rotate-ca``: a new CA for the cluster; its nodes are re-certified by a node task
+    (202 with it), so that no certificate of the old CA opens them any more (``clusters.rotation``)."""
+
+    action_map = {"POST": rotation.ROTATE}
+
+    @extend_schema(request=None, responses={202: NodeTaskSerializer}, operation_id="clusters_rotate_ca")
+    def post(self, request: Request, cluster_id: int) -> Response:
+        task = rotation.rotate_ca(request.user, _cluster(request, cluster_id))
+        return Response(NodeTaskSerializer(task).data, status=status.HTTP_202_ACCEPTED)
+
+
 class CertsView(BerthAPIView):
     """``GET /api/v1/clusters/{id}/certs``: issue a client bundle (zip) to reach the cluster's engines with docker.
 
@@ -354,7 +393,8 @@ class UserCertificateSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def to_representation(self, instance: UserCertificate) -> dict[str, Any]:
-        instance.status, instance.status_reason = certificates.status(instance)  # type: ignore[attr-defined]
+        if not hasattr(instance, "status_reason"):  # a list sets them for all rows at once (certificates.statuses)
+            instance.status, instance.status_reason = certificates.status(instance)  # type: ignore[attr-defined]
         return super().to_representation(instance)
 
 
@@ -370,7 +410,11 @@ class UserCertificateListView(BerthAPIView):
             .filter(cluster=_cluster(request, cluster_id))
             .select_related("user", "cluster")
         )
-        return Response(UserCertificateSerializer(rows, many=True).data)
+        found = []
+        for certificate, state, reason in certificates.statuses(rows):
+            certificate.status, certificate.status_reason = state, reason  # type: ignore[attr-defined]
+            found.append(certificate)
+        return Response(UserCertificateSerializer(found, many=True).data)
 
 
 class RevokeBody(serializers.Serializer):

@@ -2,6 +2,12 @@
 
 No other module builds a ``docker.DockerClient``. Functions here take plain values and raise
 :class:`HostError` with Docker's reason in words.
+
+Every connection to a node goes through :meth:`Endpoint.of`, which reads the node's row afresh and refuses
+(:class:`HostRefused`) a node that was removed, a node whose engine ID is not known yet (only the health check
+may reach it, to identify it), and a node on this machine (a ``unix://`` socket, a provider on this machine, or
+this machine's engine ID) whose tenant lacks the operator's grant; a client then refuses an engine whose ID is not
+the node's. So no task, page or endpoint reaches an engine the tenant may not use, whatever path it takes.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +32,7 @@ from requests.exceptions import ReadTimeout
 from urllib3.exceptions import ReadTimeoutError
 
 from clusters import registries, transport
+from clusters.models import PROVIDERS_ON_THIS_MACHINE, Node
 from clusters.pki import unseal
 from clusters.pulls import PullFailed, PullProgress
 
@@ -49,6 +57,86 @@ class HostUnreachable(HostError):
 
 class EngineMismatch(HostError):
     """Another engine than the node's own answers at its endpoint (its engine ID differs)."""
+
+
+class HostRefused(HostError):
+    """Berth may not reach this node now (removed, not identified yet, or on this machine without the operator's
+    grant); ``str()`` says which, without naming anything of another tenant."""
+
+
+LOCAL_ENGINE_TTL = 60.0  # a good answer of this machine's engine ID is kept this long
+LOCAL_ENGINE_RETRY = 5.0  # after no answer, ask again at most this often
+_local_lock = threading.Lock()
+_local_cache: tuple[float, str] = (0.0, "")
+
+
+def local_engine_id() -> str:
+    """The engine ID of this machine's engine (behind BERTH_LOCAL_DOCKER_URL); "" while it does not answer."""
+    global _local_cache
+    with _local_lock:
+        read_at, cached = _local_cache
+        age = time.monotonic() - read_at
+        if read_at and age < (LOCAL_ENGINE_TTL if cached else LOCAL_ENGINE_RETRY):
+            return cached
+        try:
+            found = ping(Endpoint(url=settings.BERTH_LOCAL_DOCKER_URL, timeout=5.0)).get("engine_id", "")
+        except HostError as exc:
+            log.warning("this machine's engine did not answer: %s", exc)
+            found = ""
+        _local_cache = (time.monotonic(), found)
+        return found
+
+
+def on_this_machine(endpoint: str, provider: str, engine_id: str) -> bool:
+    """Whether a node with these facts is an engine of the machine Berth runs on: a ``unix://`` socket, a provider
+    that starts engines here (``PROVIDERS_ON_THIS_MACHINE``: the built-in node, the ``local`` provider), or this
+    machine's own engine reached another way (its engine ID)."""
+    if endpoint.startswith("unix://") or provider in PROVIDERS_ON_THIS_MACHINE:
+        return True
+    return bool(engine_id) and engine_id == local_engine_id()
+
+
+def admit(node: Any, *, identify: bool = False) -> dict[str, Any]:
+    """The node's row as it is now, if Berth may connect to its engine; HostRefused otherwise.
+
+    Refused: a node that is not (or no longer) in its cluster; a node on this machine whose tenant lacks the
+    operator's grant; a node whose engine ID is not known yet, unless ``identify`` (the health check, which reads
+    the ID and adopts it or retires the node: ``clusters.hostaccess.check_node``).
+    """
+    pk = getattr(node, "pk", None)
+    row = (
+        Node.objects.filter(pk=pk)
+        .values(
+            "pk",
+            "state",
+            "endpoint",
+            "provider",
+            "engine_id",
+            "tls_ca",
+            "tls_cert",
+            "tls_key_sealed",
+            "cluster__tenant_id",
+            "cluster__tenant__host_grant",
+        )
+        .first()
+        if pk is not None
+        else None
+    )
+    if row is None or row["state"] == Node.State.REMOVED:
+        raise HostRefused("the node is not in its cluster any more")
+    if (
+        on_this_machine(row["endpoint"], row["provider"], row["engine_id"])
+        and row["cluster__tenant__host_grant"] is None
+    ):
+        log.info(
+            "refused a connection to node %s: on this machine, tenant %s has no grant", pk, row["cluster__tenant_id"]
+        )
+        raise HostRefused(
+            "this node is an engine of the machine Berth runs on, which only the operator can let a tenant use"
+        )
+    if not row["engine_id"] and not identify:
+        raise HostRefused("the node's engine is not identified yet (the health check identifies it when it answers)")
+    return row
 
 
 @dataclass(frozen=True)
@@ -79,18 +167,20 @@ class Endpoint:
     engine_id: str = ""  # when set, a client refuses an engine with another ID
 
     @classmethod
-    def of(cls, node: Any, timeout: float | None = None) -> Endpoint:
-        """The endpoint of a node row (its TLS key decrypted in memory only)."""
+    def of(cls, node: Any, timeout: float | None = None, *, identify: bool = False) -> Endpoint:
+        """The endpoint of a node as its row is now (its TLS key decrypted in memory only); HostRefused when Berth
+        may not reach it (:func:`admit`). ``identify`` is for the health check only."""
+        row = admit(node, identify=identify)
         tls = None
-        if node.tls_cert:
-            key = unseal(node.tls_key_sealed, secret=settings.BERTH_ENCRYPTION_KEY)
-            tls = Tls(ca_pem=node.tls_ca, cert_pem=node.tls_cert, key_pem=key)
+        if row["tls_cert"]:
+            key = unseal(row["tls_key_sealed"], secret=settings.BERTH_ENCRYPTION_KEY)
+            tls = Tls(ca_pem=row["tls_ca"], cert_pem=row["tls_cert"], key_pem=key)
         return cls(
-            url=node.endpoint,
+            url=row["endpoint"],
             timeout=timeout or settings.BERTH_DOCKER_TIMEOUT,
             tls=tls,
-            node_id=node.pk,
-            engine_id=getattr(node, "engine_id", "") or "",
+            node_id=row["pk"],
+            engine_id=row["engine_id"],
         )
 
     @property
@@ -121,7 +211,7 @@ class Endpoint:
             timeout=self.timeout if timeout is ... else timeout,
             adapter=self.adapter(),
         )
-        if self.engine_id and not self.is_local:
+        if self.engine_id:
             try:
                 found = made.api.info().get("ID", "")
             except DockerException:
@@ -565,11 +655,9 @@ def container_logs(endpoint: Endpoint, container_id: str, tail: int = 200) -> st
 
 
 def inspect_container(endpoint: Endpoint, container_id: str) -> dict[str, Any]:
-    """``docker inspect`` of one container, environment values removed (they may hold secrets)."""
-    data = _call(endpoint, client(endpoint).api.inspect_container, container_id)
-    config = data.get("Config") or {}
-    config["Env"] = [item.split("=", 1)[0] + "=…" for item in config.get("Env") or []]
-    return data
+    """``docker inspect`` of one container, as the engine says it: environment values included, so whoever shows
+    it must pass it through ``apps.disclosure.Disclosure.inspect`` (values only to who may change the app)."""
+    return _call(endpoint, client(endpoint).api.inspect_container, container_id)
 
 
 def start_container(endpoint: Endpoint, container_id: str, *, inspect: bool = True) -> ContainerState:

@@ -1,8 +1,11 @@
 """Node health: every node checked in parallel with a bounded time each; N failures in a row → unreachable.
 
 An engine that answers but may not be used counts as a failure: another engine than the registered one, or an
-engine of this machine after the operator took the tenant's grant back (``clusters.hostaccess``); a node
-registered before engine IDs were kept adopts its engine's ID, unless that engine already is another node.
+engine of this machine after the operator took the tenant's grant back (``clusters.hostaccess``). A node
+registered before engine IDs were kept is the only one the check reaches without an ID (``identify``): it adopts its
+engine's ID, or is retired (removed, with a log entry) when that engine already is another node or is this
+machine without the grant. While a cluster's CA is being rotated, its local-provider nodes (whose engines restart)
+are not counted as failed.
 
 Transitions (ready ↔ unreachable) are operation-log entries (source: system) and are pushed to
 browsers at once. A node that becomes unreachable starts a failover of the containers whose
@@ -23,7 +26,7 @@ from django.utils.translation import gettext_lazy
 from clusters import docker_host as host
 from clusters import hostaccess
 from clusters.models import Node, NodeTask
-from console import audit, live
+from console import audit, live, work
 
 log = logging.getLogger(__name__)
 # What a tenant reads of a failed check is the same whatever answered (the detail goes to the server log).
@@ -34,9 +37,8 @@ NOT_USABLE = gettext_lazy(
 WATCHED = (Node.State.READY, Node.State.UNREACHABLE, Node.State.INITIALIZING, Node.State.DRAINING)
 
 
-def probe(node: Node) -> dict[str, Any]:
-    """Ping one node with the health timeout; return its inventory."""
-    endpoint = host.Endpoint.of(node, timeout=settings.BERTH_HEALTH_TIMEOUT)
+def probe(endpoint: host.Endpoint) -> dict[str, Any]:
+    """Ping one node's engine with the health timeout; return its inventory."""
     try:
         return host.ping(endpoint)
     except host.HostError:
@@ -49,26 +51,49 @@ def check_all() -> dict[str, int]:
     nodes = list(Node.objects.filter(state__in=WATCHED).select_related("cluster", "cluster__tenant"))
     if not nodes:
         return {"checked": 0, "changed": 0}
-    pool = ThreadPoolExecutor(max_workers=min(16, len(nodes)), thread_name_prefix="health")
-    futures = {pool.submit(probe, node): node for node in nodes}
+    rotating = set(
+        NodeTask.objects.filter(kind=NodeTask.Kind.ROTATE, status__in=NodeTask.ACTIVE).values_list(
+            "cluster_id", flat=True
+        )
+    )
+    changed = 0
+    endpoints: dict[int, host.Endpoint] = {}
+    for node in nodes:  # the door reads each row in this thread (the pool's threads only talk to engines)
+        try:
+            endpoints[node.pk] = host.Endpoint.of(node, timeout=settings.BERTH_HEALTH_TIMEOUT, identify=True)
+        except host.HostRefused as exc:
+            changed += refused(node, str(exc))
+    checked = [node for node in nodes if node.pk in endpoints]
+    if not checked:
+        return {"checked": len(nodes), "changed": changed}
+    pool = ThreadPoolExecutor(max_workers=min(16, len(checked)), thread_name_prefix="health")
+    futures = {pool.submit(probe, endpoints[node.pk]): node for node in checked}
     done, _pending = wait(futures, timeout=settings.BERTH_HEALTH_TIMEOUT + 1.0)
     pool.shutdown(wait=False, cancel_futures=True)
-    changed = 0
     for future, node in futures.items():
         if future in done and future.exception() is None:
             info = future.result()
             try:
                 hostaccess.check_node(node, info)
             except hostaccess.EngineRefused as exc:
-                log.warning("health: node %s (tenant %s) may not be used: %s", node.pk, node.cluster.tenant_id, exc)
-                changed += failed(node, str(NOT_USABLE))
+                changed += refused(node, str(exc))
                 continue
             changed += answered(node, info)
+        elif node.cluster_id in rotating and node.provider_on_this_machine:
+            continue  # its engine restarts with the new CA: not a failure
         else:
             if future in done:
                 log.info("health: node %s did not answer: %s", node.pk, future.exception())
             changed += failed(node, str(NO_ANSWER))
     return {"checked": len(nodes), "changed": changed}
+
+
+def refused(node: Node, detail: str) -> int:
+    """A node Berth may not use: a node never identified is retired for good; another counts a failed check."""
+    log.warning("health: node %s (tenant %s) may not be used: %s", node.pk, node.cluster.tenant_id, detail)
+    if not node.engine_id:
+        return int(hostaccess.retire(node, str(NOT_USABLE)))
+    return failed(node, str(NOT_USABLE))
 
 
 def answered(node: Node, info: dict[str, Any]) -> int:
@@ -131,8 +156,10 @@ def _start_failover(node: Node) -> None:
         return
     if NodeTask.objects.filter(node=node, status__in=NodeTask.ACTIVE).exists():
         return
-    task = NodeTask.objects.create(cluster=node.cluster, node=node, kind=NodeTask.Kind.FAILOVER, source="system")
-    transaction.on_commit(lambda: run_node_task.delay(task.pk))
+    task = NodeTask.objects.create(
+        cluster=node.cluster, node=node, kind=NodeTask.Kind.FAILOVER, source="system", target_name=node.name
+    )
+    work.enqueue(lambda task_id: run_node_task.delay(task_id), task.pk)  # a broker outage never fails it
 
 
 def _cleanup_after_return(node: Node) -> None:

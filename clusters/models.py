@@ -11,7 +11,13 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import NAME_VALIDATOR
 from accounts.permissions import Resource, TenantQuerySet
+from clusters.pki import CertificateProblem, fingerprint
 from console.work import LongWork
+
+# Providers whose engines run on the machine Berth runs on (this machine's own engine, and the ``local`` provider's
+# engines in network namespaces, which share its mounts and processes): using them is the operator's grant
+# (``clusters.hostaccess``). ``clusters.providers`` reads it for ``Provider.on_this_machine``.
+PROVIDERS_ON_THIS_MACHINE = frozenset({"builtin", "local"})
 
 
 def cluster_resource(region: str, tenant_id: int, cluster_id: int) -> str:
@@ -52,6 +58,10 @@ class Cluster(models.Model):
     ca_key_sealed = models.TextField(blank=True, help_text="the CA key, encrypted at rest")
     client_cert = models.TextField(blank=True, help_text="Berth's client certificate for the nodes (PEM)")
     client_key_sealed = models.TextField(blank=True, help_text="its key, encrypted at rest")
+    retired_ca_fingerprints = models.JSONField(
+        default=list, blank=True, help_text="SHA-256 fingerprints of the cluster's earlier CAs (before rotations)"
+    )
+    ca_rotated_at = models.DateTimeField(null=True, blank=True, help_text="when the CA was last rotated")
     security_policy = models.JSONField(
         default=dict,
         blank=True,
@@ -164,6 +174,29 @@ class Node(models.Model):
         return bool(self.tls_cert)
 
     @property
+    def provider_on_this_machine(self) -> bool:
+        """Whether the node's provider starts engines on the machine Berth runs on (the operator's grant)."""
+        return self.provider in PROVIDERS_ON_THIS_MACHINE
+
+    @property
+    def ca_state(self) -> str:
+        """:meth:`ca_standing` on its own cluster (select the cluster with the node)."""
+        return self.ca_standing(self.cluster)
+
+    def ca_standing(self, cluster: Cluster) -> str:
+        """Which CA the node's engine was certified by, as Berth last set it up: ``"current"`` (the cluster's CA),
+        ``"old"`` (a CA the cluster rotated away from: the node still accepts its certificates until renewed),
+        ``"own"`` (TLS material uploaded with another CA) or ``""`` (no TLS)."""
+        if not self.tls_ca:
+            return ""
+        if self.tls_ca.strip() == cluster.ca_cert.strip():
+            return "current"
+        try:
+            return "old" if fingerprint(self.tls_ca) in (cluster.retired_ca_fingerprints or []) else "own"
+        except CertificateProblem:
+            return "own"
+
+    @property
     def resource_name(self) -> str:
         return f"{self.cluster.resource_name}/node/{self.name}"
 
@@ -202,11 +235,17 @@ class NodeTask(LongWork):
         REMOVE = "remove", _("remove")
         RESET = "reset", _("reset")
         FAILOVER = "failover", _("fail over")
+        ROTATE = "rotate", _("rotate the CA")
 
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="node_tasks")
     node = models.ForeignKey(Node, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     params = models.JSONField(default=dict, blank=True)
+    target_name = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="the name of what the task works on (the node, or the cluster), kept after the node is gone",
+    )
 
     objects = NodeTaskQuerySet.as_manager()
 
@@ -222,6 +261,7 @@ class NodeTask(LongWork):
             "id": self.pk,
             "kind": self.kind,
             "node": self.node_id,
+            "target": self.target_name,
             "status": self.status,
             "done": self.progress_done,
             "total": self.progress_total,
@@ -231,8 +271,17 @@ class NodeTask(LongWork):
 
 
 class AttachToken(models.Model):
-    """A one-time token of the attach script: expires, single use; only its hash is stored."""
+    """A one-time token of the attach script: expires, single use; only its hash is stored.
 
+    ``attach`` makes a host a new node; ``renew`` gives an existing node (``node``) a server certificate of the
+    cluster's current CA after a CA rotation. One server certificate per token (a rerun gets the same one).
+    """
+
+    class Purpose(models.TextChoices):
+        ATTACH = "attach", _("attach a host")
+        RENEW = "renew", _("renew a node's certificates")
+
+    purpose = models.CharField(max_length=8, choices=Purpose.choices, default=Purpose.ATTACH)
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="attach_tokens")
     token_hash = models.CharField(max_length=64, unique=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -243,6 +292,11 @@ class AttachToken(models.Model):
     bound_address = models.GenericIPAddressField(
         null=True, blank=True, help_text="the host address its first certificates call bound it to"
     )
+    bound_source = models.GenericIPAddressField(
+        null=True, blank=True, help_text="the address its first call came from: later calls must come from it too"
+    )
+    server_cert = models.TextField(blank=True, help_text="the server certificate issued for this token (PEM)")
+    server_key_sealed = models.TextField(blank=True, help_text="its key, encrypted at rest")
     certificates_issued = models.PositiveIntegerField(default=0)
     failed_registrations = models.PositiveIntegerField(default=0)
 
@@ -265,9 +319,17 @@ class HostGrant(models.Model):
     tenant = models.OneToOneField("accounts.Tenant", on_delete=models.CASCADE, related_name="host_grant")
     granted_at = models.DateTimeField(auto_now_add=True)
     note = models.CharField(max_length=200, blank=True)
+    automatic = models.BooleanField(
+        default=False, help_text="given at setup with the first tenant's local cluster: one tenant at most"
+    )
 
     class Meta:
         ordering = ["tenant_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["automatic"], condition=models.Q(automatic=True), name="host_grant_automatic_once"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"host grant of tenant {self.tenant_id}"

@@ -5,7 +5,9 @@ special networks: its host name is resolved and every address is checked, at reg
 connection Berth opens (``docker_host`` pins a client to the address it checked, so a name that later resolves
 elsewhere is not followed). Refused, unless the address lies in a network the operator allows
 (``BERTH_NODE_NETWORKS_ALLOW``): this machine's own interface addresses, loopback, the unspecified and
-"this network" addresses, link-local (cloud metadata services live there), multicast, reserved and broadcast.
+"this network" addresses, link-local, the cloud metadata services (``BERTH_METADATA_ADDRESSES``: AWS/GCP/Azure's
+169.254.169.254, Alibaba Cloud's 100.100.100.200, AWS's fd00:ec2::254 by default), multicast, reserved and
+broadcast. The metadata addresses are refused even inside an allowed network.
 
 The machine's own engine and engines the ``local`` provider starts here are the operator's to give
 (``clusters.hostaccess``), never reached through a tenant-given address.
@@ -26,7 +28,6 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")  # "this network": connecting there reaches this machine
-METADATA_NETWORKS = (ipaddress.ip_network("fd00:ec2::254/128"),)  # cloud metadata on IPv6 (IPv4's is link-local)
 OWN_ADDRESSES_TTL = 1.0  # seconds; interfaces come and go (test nodes add veth links)
 
 
@@ -93,6 +94,12 @@ def own_addresses() -> frozenset[IpAddress]:
         return _own_cache[1]
 
 
+def metadata_networks() -> tuple[IpNetwork, ...]:
+    """Cloud metadata services, from BERTH_METADATA_ADDRESSES (addresses or networks; invalid entries are a
+    configuration error)."""
+    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in settings.BERTH_METADATA_ADDRESSES)
+
+
 def allowed_networks() -> tuple[IpNetwork, ...]:
     """The operator's exceptions, from BERTH_NODE_NETWORKS_ALLOW (invalid entries are a configuration error)."""
     return tuple(ipaddress.ip_network(item, strict=False) for item in settings.BERTH_NODE_NETWORKS_ALLOW)
@@ -102,11 +109,18 @@ def _within(address: IpAddress, networks: Iterable[IpNetwork]) -> bool:
     return any(address.version == net.version and address in net for net in networks)
 
 
-def refusal(address: IpAddress, own: Iterable[IpAddress] = (), allow: Sequence[IpNetwork] = ()) -> str | None:
-    """Why a node may not be at ``address`` (None when it may): pure, given this machine's addresses and the
-    operator's allowed networks."""
+def refusal(
+    address: IpAddress,
+    own: Iterable[IpAddress] = (),
+    allow: Sequence[IpNetwork] = (),
+    metadata: Sequence[IpNetwork] = (),
+) -> str | None:
+    """Why a node may not be at ``address`` (None when it may): pure, given this machine's addresses, the
+    operator's allowed networks and the cloud metadata addresses (refused even inside an allowed network)."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
+    if _within(address, metadata):
+        return "a cloud metadata address"
     if _within(address, allow):
         return None
     if address in set(own):
@@ -115,8 +129,8 @@ def refusal(address: IpAddress, own: Iterable[IpAddress] = (), allow: Sequence[I
         return "a loopback address"
     if address.is_unspecified or _within(address, (THIS_NETWORK,)):
         return "an unspecified address (this machine)"
-    if address.is_link_local or _within(address, METADATA_NETWORKS):
-        return "a link-local or metadata address"
+    if address.is_link_local:
+        return "a link-local address"
     if address.is_multicast:
         return "a multicast address"
     if address.is_reserved:
@@ -127,7 +141,7 @@ def refusal(address: IpAddress, own: Iterable[IpAddress] = (), allow: Sequence[I
 def check(address: str) -> None:
     """Raise AddressRefused unless a node may be at ``address`` (an IP address in text)."""
     ip = ipaddress.ip_address(address.split("%")[0])
-    reason = refusal(ip, own_addresses(), allowed_networks())
+    reason = refusal(ip, own_addresses(), allowed_networks(), metadata_networks())
     if reason is not None:
         raise AddressRefused(f"{address} is {reason}")
 

@@ -1,7 +1,11 @@
-"""Carrying out node tasks: provision, drain and remove, remove, reset, and failover after a node failure.
+"""Carrying out node tasks: provision, drain and remove, remove, reset, failover after a node failure, and the
+re-certification of a rotated CA.
 
 Like releases, each is safe to run twice: a container already moved is skipped, a replacement that
-an earlier attempt created is adopted, and never more copies run than the desired scale.
+an earlier attempt created is adopted, and never more copies run than the desired scale. A node leaves its
+cluster only after its host is torn down (a host the provider started): a teardown that fails or is interrupted
+fails the task (or the reaper resumes it), the node stays in the cluster, and running the removal again finishes
+it, so no engine keeps running for a node that is gone.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from django.utils.translation import gettext as _
 
 from apps.models import Container, Service
 from apps.scheduler import NodeCapacity, PlacementError, ServiceDemand, place
+from clusters import authority, hostaccess, rotation
 from clusters import docker_host as host
 from clusters.models import Cluster, Node, NodeTask
+from clusters.providers import PROVIDERS
 from console import audit, live
 
 log = logging.getLogger(__name__)
@@ -199,13 +205,14 @@ def drain(task: NodeTask, progress: Progress) -> None:
 
 
 def _leave(node: Node) -> None:
+    """Take the node out of its cluster: first its host is torn down when a provider started it (HostError, and
+    the node stays, when anything of it remains: the task fails or is resumed and tries again), then the state."""
+    provider = PROVIDERS.get(node.provider)
+    if provider is not None and node.provider_ref:
+        provider.destroy_host(node.provider_ref)
     Node.objects.filter(pk=node.pk).update(state=Node.State.REMOVED)
     node.state = Node.State.REMOVED
     live.publish("cluster", node.cluster_id, node.as_live())
-    if node.provider == Node.Provider.LOCAL and node.provider_ref:
-        from clusters.providers import PROVIDERS
-
-        PROVIDERS["local"].destroy_host(node.provider_ref)
 
 
 def remove(task: NodeTask, progress: Progress) -> None:
@@ -214,12 +221,13 @@ def remove(task: NodeTask, progress: Progress) -> None:
     progress.total(len(nodes))
     errors = []
     for node in nodes:
-        try:
-            _reset(node)
-        except host.HostError as exc:
-            if not task.params.get("force"):
-                errors.append(f"{node.name}: {exc}")
-        _leave(node)
+        if node.state != Node.State.REMOVED:  # a resumed task: a node already gone is not touched again
+            try:
+                _reset(node)
+            except host.HostError as exc:
+                if not task.params.get("force"):
+                    errors.append(f"{node.name}: {exc}")
+            _leave(node)  # a host that does not go away fails the task here: the node stays, to try again
         progress.step()
     if errors:
         raise TaskFailed("; ".join(errors))
@@ -231,8 +239,11 @@ def remove(task: NodeTask, progress: Progress) -> None:
 
 
 def _reset(node: Node) -> int:
+    """Remove Berth's containers of the node's own cluster and tenant from it (never another tenant's or another
+    cluster's on a shared engine) and their rows."""
     endpoint = host.Endpoint.of(node, timeout=15)
-    found = host.list_containers(endpoint, host.managed())
+    mine = {**host.managed(), "berth.tenant": str(node.cluster.tenant_id), "berth.cluster": str(node.cluster_id)}
+    found = host.list_containers(endpoint, mine)
     for state in found:
         host.remove_container(endpoint, state.id)
     Container.objects.filter(node=node).delete()
@@ -273,13 +284,14 @@ def failover(task: NodeTask, progress: Progress) -> None:
 
 def provision(task: NodeTask, progress: Progress) -> None:
     """Ask the provider for a host, then register it as a node behind the cluster's TLS."""
-    from clusters.operations import _unseal, cluster_ca, register_node
-    from clusters.providers import PROVIDERS
+    from clusters.operations import register_node
 
     params = task.params
     provider = PROVIDERS[params["provider"]]
+    if provider.on_this_machine and not hostaccess.has_grant(task.cluster.tenant_id):
+        raise TaskFailed(str(hostaccess.NOT_GRANTED))  # the operator took the grant back since the request
     progress.total(3)
-    ca = cluster_ca(task.cluster)
+    ca = authority.cluster_ca(task.cluster)
     made = provider.create_host(task.cluster, params["name"], ca)
     NodeTask.objects.filter(pk=task.pk).update(params={**params, "host": made.ref})
     progress.step(_("host %(ref)s started") % {"ref": made.ref})
@@ -294,7 +306,7 @@ def provision(task: NodeTask, progress: Progress) -> None:
             labels=params.get("labels") or {},
             tls_ca=task.cluster.ca_cert,
             tls_cert=task.cluster.client_cert,
-            tls_key=_unseal(task.cluster.client_key_sealed),
+            tls_key=authority.unseal(task.cluster.client_key_sealed),
             provider=params["provider"],
             provider_ref=made.ref,
         )
@@ -306,6 +318,43 @@ def provision(task: NodeTask, progress: Progress) -> None:
     for image in provider.seed_images():
         provider.copy_image(image, node)
     progress.step()
+
+
+def rotate(task: NodeTask, progress: Progress) -> None:
+    """Re-certify the cluster's nodes on its current CA (after ``rotation.rotate_ca``): each host a provider
+    started gets a server certificate of the new CA and its engine is restarted with it (its containers come back by
+    their restart policy), then Berth stores its new material for the node. Other nodes keep their old material
+    until their renew command runs. A node already on the current CA is skipped, so a resumed task goes on."""
+    cluster = task.cluster
+    nodes = [n for n in Node.objects.filter(cluster=cluster).exclude(state=Node.State.REMOVED) if n.uses_tls]
+    progress.total(len(nodes))
+    waiting: list[str] = []
+    errors: list[str] = []
+    for node in nodes:
+        provider = PROVIDERS.get(node.provider)
+        if node.ca_standing(cluster) == "current":
+            progress.step()
+            continue
+        if provider is None or not node.provider_ref:
+            waiting.append(node.name)
+            progress.step(_("%(node)s waits for its renew command") % {"node": node.name})
+            continue
+        try:
+            host.admit(node)
+            provider.recertify_host(node.provider_ref, authority.cluster_ca(cluster))
+            rotation.adopt_current(node, actor=task.actor, via="rotation", source="task")
+        except host.HostError as exc:
+            errors.append(f"{node.name}: {exc}")
+        progress.step(_("%(node)s runs on the new CA") % {"node": node.name})
+    NodeTask.objects.filter(pk=task.pk).update(params={**task.params, "waiting_for_renewal": waiting})
+    if errors:
+        raise TaskFailed(
+            _(
+                "Some nodes were not re-certified and keep the old CA (rotate again once they answer, or remove "
+                "them): %(e)s"
+            )
+            % {"e": "; ".join(errors)}
+        )
 
 
 def _owner(cluster: Cluster) -> Any:
@@ -320,6 +369,7 @@ RUNNERS: dict[str, Callable[[NodeTask, Progress], None]] = {
     NodeTask.Kind.REMOVE: remove,
     NodeTask.Kind.RESET: reset,
     NodeTask.Kind.FAILOVER: failover,
+    NodeTask.Kind.ROTATE: rotate,
 }
 ACTIONS = {
     NodeTask.Kind.PROVISION: "cs:AddClusterNodes",
@@ -327,6 +377,7 @@ ACTIONS = {
     NodeTask.Kind.REMOVE: "cs:RemoveClusterNodes",
     NodeTask.Kind.RESET: "cs:ResetClusterNode",
     NodeTask.Kind.FAILOVER: "cs:RescheduleContainers",
+    NodeTask.Kind.ROTATE: "cs:RotateClusterCertificates",
 }
 
 
@@ -337,8 +388,7 @@ def execute(task_id: int) -> str:
     task = NodeTask.objects.select_related("cluster", "node", "actor").filter(pk=task_id).first()
     if task is None or task.status in NodeTask.TERMINAL:
         return "skipped"
-    now = timezone.now()
-    if not task.move(NodeTask.ACTIVE, NodeTask.Status.RUNNING, started_at=task.started_at or now, heartbeat_at=now):
+    if not task.claim():  # pending → running: a second copy of the message (the reaper resends) finds it running
         return "skipped"
     NodeTask.objects.filter(pk=task.pk).update(attempts=task.attempts + 1)
     progress = Progress(task)
@@ -362,7 +412,7 @@ def finish(task: NodeTask, final: str, error: str, duration_ms: int | None = Non
             return task.status
         if task.kind == NodeTask.Kind.DRAIN and final != NodeTask.Status.SUCCESSFUL and task.node_id:
             Node.objects.filter(pk=task.node_id, state=Node.State.DRAINING).update(state=Node.State.READY)
-        target = task.node.name if task.node else task.params.get("name", task.cluster.name)
+        target = task.target_name or (task.node.name if task.node else task.cluster.name)
         audit.record(
             ACTIONS[task.kind],
             actor=task.actor,

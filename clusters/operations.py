@@ -18,59 +18,26 @@ import re
 from typing import Any, NoReturn
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import NAME_VALIDATOR, Tenant
-from accounts.permissions import authorize, authorize_tenant
+from accounts.permissions import authorize, authorize_tenant, refuse
+from clusters import authority, hostaccess, netpolicy, pki
 from clusters import docker_host as host
-from clusters import hostaccess, netpolicy, pki
-from clusters.models import Cluster, Node, NodeTask
+from clusters.authority import ensure_ca
+from clusters.models import Cluster, HostGrant, Node, NodeTask
 from clusters.providers import PROVIDERS
-from console import audit, context
+from console import audit, context, work
+from console.errors import OperationConflict
 
 log = logging.getLogger(__name__)
 LOCAL_CLUSTER = "local"
 SYSTEM_SERVICES = ("routing", "logging", "monitoring", "volumes")
 ENDPOINT_RE = re.compile(r"^(unix:///[\w./-]+|tcp://[A-Za-z0-9.-]+:\d{1,5})$")
 LABEL_KEY_RE = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
-
-
-class OperationConflict(Exception):
-    """The object is busy or in a state that refuses the operation; the message says why."""
-
-
-def _seal(text: str) -> str:
-    return pki.seal(text, secret=settings.BERTH_ENCRYPTION_KEY)
-
-
-def _unseal(token: str) -> str:
-    return pki.unseal(token, secret=settings.BERTH_ENCRYPTION_KEY)
-
-
-# --- clusters --------------------------------------------------------------------------------------
-
-
-def ensure_ca(cluster: Cluster) -> None:
-    """Give the cluster its own CA and Berth's client certificate for its nodes (once)."""
-    if cluster.ca_cert:
-        return
-    ca = pki.new_ca(f"Berth cluster {cluster.pk} CA")
-    client = pki.issue_client(ca, common_name=f"berth-console-cluster-{cluster.pk}")
-    Cluster.objects.filter(pk=cluster.pk, ca_cert="").update(
-        ca_cert=ca.cert_pem,
-        ca_key_sealed=_seal(ca.key_pem),
-        client_cert=client.cert_pem,
-        client_key_sealed=_seal(client.key_pem),
-    )
-    cluster.refresh_from_db()
-
-
-def cluster_ca(cluster: Cluster) -> pki.KeyPair:
-    ensure_ca(cluster)
-    return pki.KeyPair(cluster.ca_cert, _unseal(cluster.ca_key_sealed))
 
 
 def _clean_cluster_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -162,7 +129,14 @@ def update_cluster(actor: Any, cluster: Cluster, **fields: Any) -> Cluster:
     authorize(actor, "cs:ModifyCluster", cluster)
     data = _clean_cluster_fields(fields)
     if "security_policy" in data and not actor.is_primary:
-        raise PermissionDenied(_("Only the primary account can change what sub-accounts may deploy."))
+        refuse(
+            actor,
+            "cs:ModifyCluster",
+            resource=cluster.resource_name,
+            target=cluster.name,
+            cluster_id=cluster.pk,
+            message=_("Only the primary account can change what sub-accounts may deploy."),
+        )
     if (
         "name" in data
         and Cluster.objects.filter(tenant_id=cluster.tenant_id, name=data["name"]).exclude(pk=cluster.pk).exists()
@@ -241,20 +215,26 @@ def _delete_cluster_rows(cluster: Cluster) -> None:
 
 
 def _start_task(actor: Any, cluster: Cluster, node: Node | None, kind: str, params: dict[str, Any]) -> NodeTask:
+    """A node task row (enqueued after commit); refused while another runs on the node or the cluster's CA is
+    being rotated (a rotation restarts engines). The task keeps the name of what it works on."""
     from clusters.tasks import run_node_task
 
     if node is not None and NodeTask.objects.filter(node=node, status__in=NodeTask.ACTIVE).exists():
         raise OperationConflict(_("Another operation on node %(node)s is still in progress.") % {"node": node.name})
+    rotating = NodeTask.objects.filter(cluster=cluster, kind=NodeTask.Kind.ROTATE, status__in=NodeTask.ACTIVE)
+    if rotating.exists():
+        raise OperationConflict(_("The cluster's CA is being rotated; try again when that is done."))
     task = NodeTask.objects.create(
         cluster=cluster,
         node=node,
         kind=kind,
         params=params,
+        target_name=(node.name if node is not None else str(params.get("name") or cluster.name))[:100],
         actor=actor,
         request_id=context.request_id.get(),
         source=context.source.get(),
     )
-    transaction.on_commit(lambda: run_node_task.delay(task.pk))
+    work.enqueue(lambda task_id: run_node_task.delay(task_id), task.pk)  # a broker outage never fails it
     return task
 
 
@@ -389,8 +369,9 @@ def register_node(
     mine = hostaccess.own_node_with_engine(cluster.tenant_id, endpoint=endpoint)
     if mine is not None:
         raise ValidationError({"endpoint": [_already_mine(mine)]})
-    if endpoint.startswith("unix://") and not hostaccess.has_grant(cluster.tenant_id):
-        _refuse(logged, cluster, name, parameters, "unix:// without the operator's grant", hostaccess.NOT_GRANTED)
+    on_machine = endpoint.startswith("unix://") or getattr(PROVIDERS.get(provider), "on_this_machine", False)
+    if on_machine and not hostaccess.has_grant(cluster.tenant_id):
+        _refuse(logged, cluster, name, parameters, "this machine without the operator's grant", hostaccess.NOT_GRANTED)
     tls = None
     if tls_cert or tls_key or tls_ca:
         if not (tls_cert and tls_key and tls_ca):
@@ -435,7 +416,7 @@ def register_node(
                 provider_ref=provider_ref,
                 tls_ca=tls.ca_pem if tls else "",
                 tls_cert=tls.cert_pem if tls else "",
-                tls_key_sealed=_seal(tls.key_pem) if tls else "",
+                tls_key_sealed=authority.seal(tls.key_pem) if tls else "",
             )
             audit.record(
                 "cs:AddClusterNodes",
@@ -510,8 +491,10 @@ def remove_node(actor: Any, node: Node, *, drain: bool = True) -> NodeTask:
 
 
 def reset_node(actor: Any, node: Node) -> NodeTask:
-    """Remove every Berth container from the node (the applications keep their desired scale)."""
+    """Remove every Berth container of the node's cluster from the node (the applications keep their desired
+    scale). Refused (HostRefused) when Berth may not reach the node (``docker_host.admit``)."""
     authorize(actor, "cs:ResetClusterNode", node)
+    host.admit(node)
     with transaction.atomic():
         task = _start_task(actor, node.cluster, node, NodeTask.Kind.RESET, {})
         audit.record(
@@ -582,11 +565,13 @@ def provision_node(
 # --- the built-in local cluster --------------------------------------------------------------------
 
 
-def ensure_local_cluster(tenant: Tenant, actor: Any = None) -> Cluster:
+def ensure_local_cluster(tenant: Tenant, actor: Any = None, *, automatic: bool = False) -> Cluster | None:
     """Give ``tenant`` the cluster "local" whose one node is this machine's own engine (idempotent).
 
-    This is the operator's grant of this machine to the tenant (``hostaccess``): setup gives it to the first
-    tenant. Refused when the engine already is a node of another tenant.
+    This is the operator's grant of this machine to the tenant (``hostaccess``), given in the same transaction
+    once the node exists. ``automatic`` is setup's grant to the first tenant: at most one tenant ever holds it
+    (a database constraint), so two setups racing cannot both get the machine; the loser gets no cluster (None).
+    Refused (ValidationError) when the engine already is a node of another tenant.
     """
     endpoint = host.Endpoint(url=settings.BERTH_LOCAL_DOCKER_URL, timeout=settings.BERTH_DOCKER_TIMEOUT)
     try:
@@ -595,26 +580,37 @@ def ensure_local_cluster(tenant: Tenant, actor: Any = None) -> Cluster:
     except host.HostError:
         info, state, seen = {}, Node.State.UNREACHABLE, None
     engine_id = info.get("engine_id", "")
-    others = Node.objects.exclude(state=Node.State.REMOVED).exclude(cluster__tenant=tenant)
-    if others.filter(endpoint=endpoint.url).exists() or (engine_id and others.filter(engine_id=engine_id).exists()):
-        raise ValidationError(_("This machine's engine is already a node of another tenant's cluster."))
-    hostaccess.grant(tenant, note="its local cluster")
-    with transaction.atomic():
-        cluster, created = Cluster.objects.get_or_create(tenant=tenant, name=LOCAL_CLUSTER)
-        node = Node.objects.filter(cluster=cluster, endpoint=endpoint.url).exclude(state=Node.State.REMOVED).first()
-        node_created = node is None
-        if node is None:
-            node = Node(
-                cluster=cluster,
-                name=info.get("hostname") or "local",
-                endpoint=endpoint.url,
-                publish_ip=settings.BERTH_LOCAL_PUBLISH_IP,
-                provider=Node.Provider.BUILTIN,
+    try:
+        with transaction.atomic():
+            others = Node.objects.exclude(state=Node.State.REMOVED).exclude(cluster__tenant=tenant)
+            taken = others.filter(endpoint=endpoint.url).exists() or (
+                engine_id and others.filter(engine_id=engine_id).exists()
             )
-        node.state = state
-        if info:
-            node.info, node.last_seen_at, node.engine_id = info, seen, engine_id
-        node.save()
+            if taken or (automatic and HostGrant.objects.filter(automatic=True).exclude(tenant=tenant).exists()):
+                if automatic:
+                    return None
+                raise ValidationError(_("This machine's engine is already a node of another tenant's cluster."))
+            cluster, created = Cluster.objects.get_or_create(tenant=tenant, name=LOCAL_CLUSTER)
+            node = Node.objects.filter(cluster=cluster, endpoint=endpoint.url).exclude(state=Node.State.REMOVED).first()
+            node_created = node is None
+            if node is None:
+                node = Node(
+                    cluster=cluster,
+                    name=info.get("hostname") or "local",
+                    endpoint=endpoint.url,
+                    publish_ip=settings.BERTH_LOCAL_PUBLISH_IP,
+                    provider=Node.Provider.BUILTIN,
+                )
+            node.state = state
+            if info:
+                node.info, node.last_seen_at, node.engine_id = info, seen, engine_id
+            node.save()
+            note = "its local cluster, at setup" if automatic else "its local cluster"
+            hostaccess.grant(tenant, note=note, automatic=automatic)
+    except IntegrityError:
+        if automatic:  # another setup took the machine meanwhile (node or automatic grant): this one gets nothing
+            return None
+        raise ValidationError(_("This machine's engine is already a node of another tenant's cluster.")) from None
     if created or node_created:
         audit.record(
             "cs:CreateCluster",

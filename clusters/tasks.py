@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from django.conf import settings
-from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clusters import certificates
 from clusters.models import NodeTask
+from console import work
 from console.celery import berth_task
 
 
@@ -32,23 +28,16 @@ def check_nodes() -> dict[str, int]:
 
 @berth_task("clusters.reap_node_tasks", soft_time_limit=60, time_limit=90)
 def reap_node_tasks() -> dict[str, int]:
-    """Resume node tasks whose worker vanished, or fail them after too many attempts."""
+    """Keep node tasks moving (console.work.reap): resume those whose worker vanished, or fail them after too many
+    attempts, and send again the pending ones whose message was lost."""
     from clusters import nodework
 
-    cutoff = timezone.now() - timedelta(seconds=settings.BERTH_REAPER_TIMEOUT)
-    stale = NodeTask.objects.filter(
-        Q(status=NodeTask.Status.RUNNING, heartbeat_at__lt=cutoff)
-        | Q(status=NodeTask.Status.PENDING, created_at__lt=cutoff)
-    ).select_related("cluster", "node", "actor")
-    resumed = failed = 0
-    for task in stale:
-        if task.attempts >= settings.BERTH_RELEASE_MAX_ATTEMPTS:
-            reason = _("The worker running this task stopped answering (%(n)s attempts).") % {"n": task.attempts}
-            failed += nodework.finish(task, NodeTask.Status.FAILED, reason) == NodeTask.Status.FAILED
-        elif task.move(task.status, NodeTask.Status.PENDING, heartbeat_at=timezone.now()):
-            run_node_task.delay(task.pk)
-            resumed += 1
-    return {"resumed": resumed, "failed": failed}
+    def fail(task: NodeTask) -> bool:
+        reason = _("The worker running this task stopped answering (%(n)s attempts).") % {"n": task.attempts}
+        return nodework.finish(task, NodeTask.Status.FAILED, reason) == NodeTask.Status.FAILED
+
+    rows = NodeTask.objects.select_related("cluster", "node", "actor")
+    return work.reap(rows, lambda task_id: run_node_task.delay(task_id), fail)
 
 
 @berth_task("clusters.sweep_certificates", soft_time_limit=60, time_limit=90)

@@ -13,12 +13,13 @@ from django.views.decorators.http import require_POST
 from accounts.permissions import may, resource_of
 from apps.models import Application, Container
 from apps.scheduler import PlacementError
-from clusters import attach, certificates, hostaccess, registries
+from clusters import attach, certificates, hostaccess, pki, registries, rotation
+from clusters import docker_host as host
 from clusters import operations as ops
 from clusters.api import clusters_for
 from clusters.forms import ClusterForm, NodeEditForm, ProvisionForm, RegisterNodeForm, RegistryCredentialForm
 from clusters.models import Cluster, Node, NodeTask, RegistryCredential, UserCertificate
-from console.pages import page
+from console.pages import every, page, page_object
 
 
 def _form_errors(form: object, exc: ValidationError) -> None:
@@ -30,12 +31,12 @@ def _form_errors(form: object, exc: ValidationError) -> None:
         form.add_error(None, exc)  # type: ignore[attr-defined]
 
 
-@page("cs:DescribeClusters")
+@page(get="cs:DescribeClusters")
 def cluster_list(request: HttpRequest) -> HttpResponse:
     return render(request, "clusters/cluster_list.html", {"clusters": clusters_for(request.user)})
 
 
-@page("cs:CreateCluster")
+@page(get="cs:CreateCluster", post="cs:CreateCluster", scope={"cs:CreateCluster": every("cs", "cluster")})
 def cluster_create(request: HttpRequest) -> HttpResponse:
     form = ClusterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -50,15 +51,17 @@ def cluster_create(request: HttpRequest) -> HttpResponse:
 
 
 @page(
-    "cs:DescribeClusters",
-    "cs:DescribeClusterNodes",
-    "cs:DescribeApplications",
-    "cs:AddClusterNodes",
-    "cs:DescribeClusterCertificates",
-    "cs:IssueClusterCertificate",
+    get="cs:DescribeClusters",
+    post="cs:AddClusterNodes",
+    also=(
+        "cs:DescribeClusterNodes",
+        "cs:DescribeApplications",
+        "cs:DescribeClusterCertificates",
+        "cs:IssueClusterCertificate",
+    ),
 )
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    cluster = get_object_or_404(clusters_for(request.user), pk=pk)
+    cluster = page_object(request, clusters_for(request.user), pk=pk)
     register = RegisterNodeForm(request.POST if request.POST.get("form") == "register" else None, prefix="reg")
     provision = ProvisionForm(request.POST if request.POST.get("form") == "provision" else None, prefix="prov")
     command = None
@@ -87,10 +90,11 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 command = attach.attach_command(request.user, cluster, console_url=request.build_absolute_uri("/"))
         except ValidationError as exc:
             _form_errors(register if request.POST.get("form") == "register" else provision, exc)
-    nodes = (
+    nodes = list(
         Node.objects.visible_to(request.user)
         .filter(cluster=cluster)
         .exclude(state=Node.State.REMOVED)
+        .select_related("cluster")
         .prefetch_related("containers")
     )
     apps = Application.objects.visible_to(request.user).filter(cluster=cluster, deleted_at__isnull=True)
@@ -106,7 +110,10 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "cluster": cluster,
             "may_issue": may(request.user, certificates.ISSUE, resource),
             "may_revoke": may(request.user, certificates.REVOKE, resource),
-            "issued": [(c, *certificates.status(c)) for c in issued],
+            "may_rotate": may(request.user, rotation.ROTATE, resource),
+            "old_ca_nodes": [n for n in nodes if n.ca_state == "old"],
+            "ca_fingerprint": pki.fingerprint(cluster.ca_cert) if cluster.ca_cert else "",
+            "issued": certificates.statuses(issued),
             "cert_hours": settings.BERTH_USER_CERT_HOURS,
             "host_granted": hostaccess.has_grant(cluster.tenant_id),
             "nodes": nodes,
@@ -128,10 +135,10 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@page("cs:ModifyCluster", "cs:DeleteCluster")
+@page(post={"edit": "cs:ModifyCluster", "delete": "cs:DeleteCluster", "rotate-ca": rotation.ROTATE}, verb="change")
 @require_POST
 def cluster_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
-    cluster = get_object_or_404(Cluster.objects.visible_to(request.user), pk=pk)
+    cluster = page_object(request, Cluster.objects.all(), pk=pk)
     try:
         if change == "edit":
             form = ClusterForm(request.POST)
@@ -144,12 +151,24 @@ def cluster_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
             task = ops.delete_cluster(request.user, cluster, force=request.POST.get("force") == "on")
             messages.info(request, _("Deleting the cluster.") if task else _("Cluster deleted."))
             return redirect("clusters:list")
-    except (ValidationError, ops.OperationConflict) as exc:
+        elif change == "rotate-ca":
+            if request.POST.get("confirm") != "on":
+                messages.error(request, _("Tick the box to confirm the rotation of the cluster's CA."))
+            else:
+                rotation.rotate_ca(request.user, cluster)
+                messages.info(
+                    request,
+                    _(
+                        "The cluster has a new CA. Berth restarts the engines it started with new certificates; "
+                        "run the renew command of every other node still on the old CA."
+                    ),
+                )
+    except (ValidationError, ops.OperationConflict, host.HostError) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
     return redirect("clusters:detail", pk=cluster.pk)
 
 
-@page("cs:DescribeClusterNodes")
+@page(get="cs:DescribeClusterNodes")
 def node_list(request: HttpRequest) -> HttpResponse:
     nodes = (
         Node.objects.visible_to(request.user)
@@ -160,9 +179,9 @@ def node_list(request: HttpRequest) -> HttpResponse:
     return render(request, "clusters/node_list.html", {"nodes": nodes})
 
 
-@page("cs:DescribeClusterNodes", "cs:ModifyClusterNode")
+@page(get="cs:DescribeClusterNodes", post="cs:ModifyClusterNode")
 def node_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    node = get_object_or_404(Node.objects.visible_to(request.user).select_related("cluster"), pk=pk)
+    node = page_object(request, Node.objects.select_related("cluster"), pk=pk)
     form = NodeEditForm(
         request.POST or None,
         initial={"zone": node.zone, "labels": "\n".join(f"{k}={v}" for k, v in node.labels.items())},
@@ -180,14 +199,38 @@ def node_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "clusters/node_detail.html",
-        {"node": node, "form": form, "containers": containers, "tasks": tasks, "cluster": node.cluster},
+        {
+            "node": node,
+            "form": form,
+            "containers": containers,
+            "tasks": tasks,
+            "cluster": node.cluster,
+            "may_rotate": may(request.user, rotation.ROTATE, resource_of(node.cluster)),
+        },
     )
 
 
-@page("cs:RemoveClusterNodes", "cs:ResetClusterNode")
+@page(
+    post={
+        "drain": "cs:RemoveClusterNodes",
+        "remove": "cs:RemoveClusterNodes",
+        "reset": "cs:ResetClusterNode",
+        "renew": rotation.ROTATE,
+    },
+    verb="change",
+)
 @require_POST
 def node_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
-    node = get_object_or_404(Node.objects.visible_to(request.user).select_related("cluster"), pk=pk)
+    node = page_object(request, Node.objects.select_related("cluster"), pk=pk)
+    if change == "renew":
+        try:
+            command = attach.renew_command(request.user, node, console_url=request.build_absolute_uri("/"))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("clusters:node", pk=node.pk)
+        return render(
+            request, "clusters/renew_command.html", {"node": node, "cluster": node.cluster, "command": command}
+        )
     try:
         if change == "drain":
             ops.remove_node(request.user, node, drain=True)
@@ -198,16 +241,16 @@ def node_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
         elif change == "reset":
             ops.reset_node(request.user, node)
             messages.info(request, _("Removing Berth's containers from %(node)s.") % {"node": node.name})
-    except (ValidationError, ops.OperationConflict, PlacementError) as exc:
+    except (ValidationError, ops.OperationConflict, PlacementError, host.HostError) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
     return redirect("clusters:node", pk=node.pk)
 
 
-@page(certificates.REVOKE)
+@page(post=certificates.REVOKE)
 @require_POST
 def certificate_revoke(request: HttpRequest, pk: int, serial: str) -> HttpResponse:
     """Revoke one client certificate of the cluster (recorded and shown; engines honour it only by expiry)."""
-    cluster = get_object_or_404(Cluster.objects.visible_to(request.user), pk=pk)
+    cluster = page_object(request, Cluster.objects.all(), pk=pk)
     found = get_object_or_404(UserCertificate.objects.visible_to(request.user).filter(cluster=cluster), serial=serial)
     certificates.revoke(request.user, found, reason=request.POST.get("reason", "")[:200])
     messages.info(
@@ -218,7 +261,11 @@ def certificate_revoke(request: HttpRequest, pk: int, serial: str) -> HttpRespon
     return redirect("clusters:detail", pk=cluster.pk)
 
 
-@page("cs:DescribeRegistryCredentials", "cs:CreateRegistryCredential")
+@page(
+    get="cs:DescribeRegistryCredentials",
+    post="cs:CreateRegistryCredential",
+    scope={"cs:CreateRegistryCredential": every("cs", "registrycredential")},
+)
 def registry_credentials(request: HttpRequest) -> HttpResponse:
     """The tenant's registry credentials (never their passwords) and a form to add one."""
     form = RegistryCredentialForm(request.POST or None)
@@ -234,10 +281,10 @@ def registry_credentials(request: HttpRequest) -> HttpResponse:
     return render(request, "clusters/registry_credentials.html", {"form": form, "credentials": rows})
 
 
-@page("cs:DeleteRegistryCredential")
+@page(post="cs:DeleteRegistryCredential")
 @require_POST
 def registry_credential_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    found = get_object_or_404(RegistryCredential.objects.visible_to(request.user), pk=pk)
+    found = page_object(request, RegistryCredential.objects.all(), pk=pk)
     registries.delete_credential(request.user, found)
     messages.info(request, _("Credential for %(registry)s deleted.") % {"registry": found.registry})
     return redirect("clusters:registry_credentials")

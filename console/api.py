@@ -1,19 +1,22 @@
-"""API plumbing shared by every resource: errors in one shape, the tenant-scoped base view."""
+"""API plumbing shared by every resource: errors in one shape, the tenant-scoped base view, and the OpenAPI
+schema's view of it (every routed method of every endpoint, the access-key scheme)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular import generators, openapi
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from console.errors import OperationConflict
+
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus: Django ValidationError → 400 with field errors; conflicts → 409; hosts → 502."""
-    from apps.operations import OperationConflict
     from apps.scheduler import PlacementError
     from clusters.docker_host import HostError
 
@@ -80,3 +83,34 @@ def view_actions(callback: Any) -> dict[str, str]:
     if view_class is None or not hasattr(view_class, "action_map"):
         return {}
     return {**view_class.action_map, **getattr(callback, "view_initkwargs", {}).get("action_map", {})}
+
+
+class EndpointEnumerator(generators.EndpointEnumerator):
+    """drf-spectacular's enumerator, reading each route's methods from its ``action_map`` as routed: views routed
+    with an ``as_view(action_map=…)`` of their own (the application and container actions) answer the methods
+    of that map, which an instance made without it (what drf-spectacular makes) does not know."""
+
+    def get_allowed_methods(self, callback: Any) -> list[str]:
+        routed = view_actions(callback)
+        if not routed:
+            return super().get_allowed_methods(callback)
+        view_class = callback.view_class
+        return [method for method in routed if method != "OPTIONS" and hasattr(view_class, method.lower())]
+
+
+class AutoSchema(openapi.AutoSchema):
+    """drf-spectacular's, plus the request body of each route of a view routed several times: the view's
+    ``request_bodies`` maps the ``action_name`` its route gives it to the body's serializer (None: no body)."""
+
+    def get_request_serializer(self) -> Any:
+        bodies: dict[str, Any] = getattr(self.view, "request_bodies", {})
+        name = getattr(self.view, "action_name", None)
+        if name is not None and bodies:
+            return bodies.get(name)
+        return super().get_request_serializer()
+
+
+class SchemaGenerator(generators.SchemaGenerator):
+    """The OpenAPI schema of /api/v1 (``SPECTACULAR_SETTINGS["DEFAULT_GENERATOR_CLASS"]``)."""
+
+    endpoint_inspector_cls = EndpointEnumerator

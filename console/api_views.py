@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 
@@ -34,7 +34,21 @@ class OperationLogSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-@extend_schema(operation_id="operation_logs_list")
+FILTER_PARAMETERS = [
+    OpenApiParameter("since", str, description="Entries at or after this time (ISO 8601)."),
+    OpenApiParameter("until", str, description="Entries at or before this time (ISO 8601)."),
+    OpenApiParameter("actor", str, description="Part of the actor's name."),
+    OpenApiParameter("action", str, description="Part of the action (e.g. DeleteApplication)."),
+    OpenApiParameter("resource", str, description="Part of the resource name."),
+    OpenApiParameter("outcome", str, enum=[value for value, _label in OperationLog.Outcome.choices]),
+    OpenApiParameter("q", str, description="Free text: target, resource, actor, error, action, address."),
+    OpenApiParameter("request_id", str, description="One request's entries."),
+    OpenApiParameter("source", str, description="ui, api, task, trigger or system."),
+    OpenApiParameter("export", str, enum=["csv", "json"], description="Download every matching entry."),
+]
+
+
+@extend_schema_view(get=extend_schema(operation_id="operation_logs_list", parameters=FILTER_PARAMETERS))
 class OperationLogListView(BerthAPIView, generics.ListAPIView):
     """``GET /api/v1/operation-logs``: newest first. Filters: ``since``, ``until`` (ISO 8601), ``actor``,
     ``action``, ``resource``, ``outcome``, ``q`` (free text), ``request_id``, ``source``;

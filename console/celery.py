@@ -1,4 +1,4 @@
-"""The Celery application and the one decorator every Berth task uses."""
+"""The Celery application, its broker transport and the one decorator every Berth task uses."""
 
 from __future__ import annotations
 
@@ -6,12 +6,40 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from celery import Celery, signals
+from kombu.transport import redis as kombu_redis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
+
+class RedisChannel(kombu_redis.Channel):
+    """kombu's Redis channel, which a worker can close twice when the broker goes away.
+
+    When Redis stops while tasks run (acks_late: their messages are unacknowledged), the worker's consumer closes
+    the broken connection twice (``collect``, then ``close``); each close tries to put the unacknowledged messages
+    back, and the second one finds its transport already detached: kombu 5.7 raised ``AttributeError`` there,
+    which the worker took for an unrecoverable error and shut down: it finished the running tasks and consumed
+    nothing more, so later work waited until someone restarted it. A detached channel raises the transport's
+    connection error instead, which the consumer handles: it reconnects when Redis is back. (The messages are
+    not lost for Berth: the rows are, and ``console.work.reap`` sends pending rows again.)
+    """
+
+    def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
+        if self.connection.client is None:
+            raise redis.exceptions.ConnectionError("the broker connection is closed")
+        return super()._connparams(asynchronous)
+
+
+class RedisTransport(kombu_redis.Transport):
+    """The Redis transport with :class:`RedisChannel` (the broker of every Berth process)."""
+
+    Channel = RedisChannel
+
+
 app = Celery("berth")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.broker_transport = f"{__name__}:RedisTransport"  # the broker is Redis (settings.REDIS_URL)
 app.autodiscover_tasks(["apps", "clusters", "accounts", "console"])
 
 # Transport errors talking to a Docker engine are worth a retry; everything else is a real failure.

@@ -6,9 +6,11 @@ Server → client: ``{"type": "container"|"release"|"event"|"application"|"subsc
 
 Every database call runs with the request context of the socket (its address, whether its session passed MFA,
 whether it is TLS), so policy conditions decide over the websocket as they do over HTTP. Before a live message
-is forwarded, the socket's user is read again (disabled, deleted, signed out, password changed, access key
-disabled → the socket is closed at once) and the subscription's object is checked again through
-``visible_to`` (at most ``RECHECK_SECONDS`` old: a revoked grant or a new Deny ends the subscription).
+is forwarded, the socket's user and the subscription's object are checked again when their last check is
+``RECHECK_SECONDS`` old: the user is read again (disabled, deleted, signed out, password changed, access key
+disabled → the socket is closed) and the object is looked up through ``visible_to`` (a revoked grant or a new Deny
+ends the subscription). So a user who lost access stops receiving within about a second, and a burst of messages
+costs one check per second, not one per message.
 A refused subscription is on record in the operation log like any refused request.
 """
 
@@ -28,9 +30,11 @@ from apps.models import Application, Container, Release, ReleaseEvent
 from clusters.models import Cluster, Node, NodeTask
 from console import context
 from console.live import group_name
+from console.middleware import socket_address, socket_secure
 
 RECHECK_SECONDS = 1.0
-"""How long a subscription's visibility check is trusted before a live message needs a new one."""
+"""How long a check of the socket's user, or of a subscription's visibility, is trusted before a live message
+needs a new one."""
 
 CLOSE_SIGNED_OUT = 4401
 
@@ -115,22 +119,22 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return
         self.subscriptions: dict[str, tuple[str, int]] = {}
         self.checked: dict[str, float] = {}
+        self.identity_checked = float("-inf")  # the first live message reads the user again
         self.open = True
         self.identity = await self.database(socket_identity, self.scope)
         await self.accept()
 
     def begin_context(self) -> None:
         """The request context of this socket, for the next database call (a new request id each time)."""
-        client = self.scope.get("client") or ("", 0)
         headers = dict(self.scope.get("headers") or [])
         identity: SocketIdentity | None = getattr(self, "identity", None)
         context.begin(
             src="api" if self.scope.get("access_key_id") is not None else "ui",
-            ip=client[0] or "",
+            ip=socket_address(self.scope),
             agent=headers.get(b"user-agent", b"").decode("latin-1"),
             actor=getattr(self.scope.get("user"), "pk", None),
             mfa=bool(identity and identity.mfa),
-            secure=self.scope.get("scheme") in ("wss", "https"),
+            secure=socket_secure(self.scope),
         )
 
     async def database(self, function: Any, *args: Any) -> Any:
@@ -198,10 +202,13 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         groups = [group] if group is not None else list(self.subscriptions)  # (a publisher that names no group)
         now = time.monotonic()
         stale = [g for g in groups if now - self.checked.get(g, 0.0) >= RECHECK_SECONDS]
-        still, gone = await self.database(recheck, self.identity, [self.subscriptions[g] for g in stale])
-        if not still:
-            await self.sign_out()
-            return
+        gone: list[tuple[str, int]] = []
+        if stale or now - self.identity_checked >= RECHECK_SECONDS:
+            still, gone = await self.database(recheck, self.identity, [self.subscriptions[g] for g in stale])
+            if not still:
+                await self.sign_out()
+                return
+            self.identity_checked = now
         for g in stale:
             self.checked[g] = now
         for kind, pk in gone:

@@ -11,7 +11,10 @@ from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
+from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect
+from django.urls import Resolver404, resolve
+from django.utils.http import is_same_domain
 
 from accounts import permissions
 from console import context
@@ -20,27 +23,43 @@ from console.pages import page_action
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The caller's address. Berth listens directly, so REMOTE_ADDR is the truth (no proxy headers)."""
+    """The caller's address: REMOTE_ADDR when Berth listens directly (a client's own proxy headers are never
+    believed); behind the reverse proxy of ``BERTH_BEHIND_PROXY``, the address that proxy saw, which it appends
+    last to X-Forwarded-For (anything before it came from the client)."""
+    if settings.BERTH_BEHIND_PROXY:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        if forwarded[-1]:
+            return forwarded[-1]
     return request.META.get("REMOTE_ADDR", "")
+
+
+def route_action(request: HttpRequest) -> str:
+    """The RAM action the request's route maps it to (API: ``action_map``; pages: ``page(...)``); "" for a path
+    that routes nowhere or to a view of no action."""
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return ""
+    method = request.method or ""
+    return view_actions(match.func).get(method, "") or page_action(match.func, method, match.kwargs)
 
 
 class RequestContextMiddleware:
     """Sets the ContextVars the operation log reads: request id, source (ui or api), IP, user agent; and puts
     the request's refusal on record once it has ended (``accounts.permissions.refusals_recorded``).
 
-    A page or endpoint that answers 404 to a signed-in user refused it too, whether the door said so or the
-    view's own lookup (``get_object_or_404(Model.objects.visible_to(user), …)``) did: such a 404 is recorded
-    with the action the view maps the request to, and the path asked for as the target.
+    A page or endpoint that answers 403 or 404 to a signed-in user refused it too, whether the door said so or
+    something else did (a view's own lookup, ``get_object_or_404(Model.objects.visible_to(user), …)``; a rule
+    that raised ``PermissionDenied`` itself; a middleware such as the CSRF check): when nothing was noted, such an
+    answer is recorded with the action its route maps the request to, and the method and path as the target.
     """
+
+    RECORDED = {403: False, 404: True}  # status -> recorded as "not found"
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-
-    def process_view(
-        self, request: HttpRequest, view: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> None:
-        """Note the RAM action the request maps to (API: ``action_map``; pages: ``page(...)``)."""
-        request.berth_action = view_actions(view).get(request.method or "", "") or page_action(view, kwargs)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         src = "api" if request.path.startswith("/api/") else "ui"
@@ -58,9 +77,13 @@ class RequestContextMiddleware:
         asked = f"{request.method} {request.path}"
         with permissions.refusals_recorded(asked) as refused:
             response = self.get_response(request)
-            action = getattr(request, "berth_action", "")
-            if response.status_code == 404 and action and not refused:
-                permissions.note_refusal(permissions.Refusal(getattr(request, "user", None), action, not_found=True))
+            if response.status_code in self.RECORDED and not refused:
+                action = route_action(request)
+                if action:
+                    refusal = permissions.Refusal(
+                        getattr(request, "user", None), action, not_found=self.RECORDED[response.status_code]
+                    )
+                    permissions.note_refusal(refusal)
         response["X-Request-Id"] = request.request_id
         return response
 
@@ -92,12 +115,34 @@ def _origin_key(scheme: str, netloc: str) -> tuple[str, str, str]:
     return scheme.lower(), host, port or _default_port(scheme.lower())
 
 
+def _header(scope: dict[str, Any], name: bytes) -> str:
+    return dict(scope.get("headers") or []).get(name, b"").decode("latin-1")
+
+
+def socket_secure(scope: dict[str, Any]) -> bool:
+    """Whether a websocket came over TLS: ``wss``, or behind the reverse proxy of ``BERTH_BEHIND_PROXY`` its
+    X-Forwarded-Proto saying ``https`` (read as Django reads ``SECURE_PROXY_SSL_HEADER`` for a request)."""
+    if scope.get("scheme") in ("wss", "https"):
+        return True
+    return settings.BERTH_BEHIND_PROXY and _header(scope, b"x-forwarded-proto").split(",")[0].strip() == "https"
+
+
+def socket_address(scope: dict[str, Any]) -> str:
+    """A websocket's caller address, read as :func:`client_ip` reads a request's."""
+    if settings.BERTH_BEHIND_PROXY:
+        forwarded = _header(scope, b"x-forwarded-for").split(",")[-1].strip()
+        if forwarded:
+            return forwarded
+    client = scope.get("client") or ("", 0)
+    return client[0] or ""
+
+
 def websocket_origin_allowed(scope: dict[str, Any]) -> bool:
     """Whether a websocket comes from the console's own pages.
 
     The ``Host`` header must name an allowed host (``ALLOWED_HOSTS``), and the ``Origin`` header must be the
     very origin of that host — scheme (``http`` for ``ws``, ``https`` for ``wss``), host and port — or one of
-    ``CSRF_TRUSTED_ORIGINS`` (the same rule Django's CSRF check applies to forms). Channels'
+    ``CSRF_TRUSTED_ORIGINS``, wildcard entries included (the rule Django's CSRF check applies to forms). Channels'
     ``AllowedHostsOriginValidator`` compares host names only, so a page on another port of the same host passed.
     """
     headers = dict(scope.get("headers") or [])
@@ -114,12 +159,25 @@ def websocket_origin_allowed(scope: dict[str, Any]) -> bool:
     parsed = urlsplit(origin)
     if not parsed.scheme or not parsed.netloc or parsed.path not in ("", "/"):
         return False
-    scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
-    wanted = _origin_key(scheme, host)
-    if _origin_key(parsed.scheme, parsed.netloc) == wanted:
+    scheme = "https" if socket_secure(scope) else "http"
+    if _origin_key(parsed.scheme, parsed.netloc) == _origin_key(scheme, host):
         return True
-    trusted = [urlsplit(o) for o in settings.CSRF_TRUSTED_ORIGINS]
-    return any(_origin_key(parsed.scheme, parsed.netloc) == _origin_key(t.scheme, t.netloc) for t in trusted)
+    return _csrf_trusted(parsed.scheme, parsed.netloc)
+
+
+def _csrf_trusted(scheme: str, netloc: str) -> bool:
+    """Whether ``scheme://netloc`` is one of ``CSRF_TRUSTED_ORIGINS`` as Django's CSRF check reads them: an exact
+    origin (here with the scheme's default port made explicit), or a wildcard entry (``https://*.example.com``)
+    for the domain and its subdomains, with the same scheme (and the same port, when it names one)."""
+    csrf = CsrfViewMiddleware(_no_response)  # its parsed view of the setting, read now (tests change it)
+    key = _origin_key(scheme, netloc)
+    if any(key == _origin_key(t.scheme, t.netloc) for t in map(urlsplit, csrf.allowed_origins_exact)):
+        return True
+    return any(is_same_domain(netloc.lower(), host) for host in csrf.allowed_origin_subdomains.get(scheme.lower(), ()))
+
+
+def _no_response(request: HttpRequest) -> HttpResponse:  # the CSRF middleware's next step, never called here
+    raise NotImplementedError
 
 
 class WebsocketOriginMiddleware:

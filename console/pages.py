@@ -1,41 +1,182 @@
-"""The decorator every console page uses: sign-in required, and the RAM actions it needs on record."""
+"""The door of every console page: sign-in, the RAM action each request needs, decided before the page shows
+anything.
+
+A page declares the action its ``GET`` needs and the one its ``POST`` needs (for a page of several verbs, the
+action of each verb its URL may carry), and the further actions whose objects it shows (``also``, for the
+action catalogue; the page narrows those by ``visible_to(user, action)``)::
+
+    @page(get="cs:DescribeClusterNodes", post="cs:ModifyClusterNode")
+    def node_detail(request, pk):
+        node = page_object(request, Node.objects.select_related("cluster"), pk=pk)
+
+The decorator requires a signed-in user, answers 405 to a method the page does not declare and 404 to a verb
+it does not know, and puts the request's action on ``request.berth_action``. The object the URL names is looked
+up with :func:`page_object`, through the permission door with that action
+(``accounts.permissions.permitted_object``): not visible → 404, visible but the action not allowed → 403, each
+refusal on record. So the update page of an application needs ``cs:UpdateApplication`` to open at all, not
+only the right to describe the application.
+
+A request whose action only reads and whose URL names no object is a list: it shows what
+``visible_to(user, action)`` gives. A request that changes something and whose URL names no object (a form that
+creates, a tenant-wide setting), or whose action acts on an object the form names (the cluster a template is
+deployed to), is decided before the view on the action's ``scope``: a resource name (with ``{tenant}``), decided
+as ``authorize_tenant`` does, or a tenant-owned queryset (allowed when the action is allowed on at least one of
+its rows: "some cluster where the user may create an application"); the operation then decides on the very
+object the form names. Pages of the signed-in user's own account (``own=True``) open for every user; their
+operations apply the self-service rules.
+"""
 
 from __future__ import annotations
 
-import re
+import functools
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ImproperlyConfigured
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+
+from accounts import permissions
+from accounts.decisions import TenantQuerySet
+from accounts.roles import is_read_action
+
+Scope = str | TenantQuerySet
 
 
-def page(*actions: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Require a signed-in user and name the actions the page needs (for the action catalogue).
+def every(service: str, kind: str) -> str:
+    """The scope "every ``kind`` of the tenant": ``acs:<service>:*:{tenant}:<kind>/*``."""
+    return f"acs:{service}:*:{{tenant}}:{kind}/*"
 
-    The page itself still asks ``visible_to``/``authorize``: this records, it does not decide.
+
+@dataclass(frozen=True)
+class PageActions:
+    """What a page declares: the action of each method (by verb for pages of several), where an action of a
+    request whose URL names no object is decided (``scope``), and what else it shows (``also``)."""
+
+    get: str | None = None
+    post: str | Mapping[str, str] | None = None
+    verb: str | None = None
+    new: Mapping[str, str] = field(default_factory=dict)
+    scope: Mapping[str, Scope] = field(default_factory=dict)
+    also: tuple[str, ...] = ()
+    own: bool = False
+
+    def names_object(self, kwargs: Mapping[str, Any]) -> bool:
+        """Whether the URL names an object (any of its arguments but the verb)."""
+        return any(key != self.verb for key in kwargs)
+
+    def action(self, method: str, kwargs: Mapping[str, Any]) -> str | None:
+        """The action a request needs: None when the page does not answer ``method``, "" for a verb it does not
+        know. ``new`` gives the actions of the page's URL that names no object (``/templates/new/``)."""
+        method = "GET" if method == "HEAD" else method
+        if method in self.new and not self.names_object(kwargs):
+            return self.new[method]
+        declared = {"GET": self.get, "POST": self.post}.get(method)
+        if isinstance(declared, Mapping):
+            return declared.get(str(kwargs.get(self.verb or "", "")), "")
+        return declared
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """Every action the page declares, the ``GET`` action first (the action catalogue's list)."""
+        posted = list(self.post.values()) if isinstance(self.post, Mapping) else [self.post]
+        found = [self.get, *posted, *self.new.values(), *self.also]
+        return tuple(dict.fromkeys(a for a in found if a))
+
+    def check(self, name: str) -> None:
+        """Refuse a declaration the door could not apply (raised when the page is defined)."""
+        if isinstance(self.post, Mapping) and not self.verb:
+            raise ImproperlyConfigured(f"{name}: actions by verb need verb=<the URL argument>")
+        unknown = [a for a in self.scope if a not in self.actions]
+        if unknown:
+            raise ImproperlyConfigured(f"{name}: scope of undeclared actions {unknown}")
+
+    def needs_scope(self, action: str, kwargs: Mapping[str, Any]) -> bool:
+        """Whether a request of ``action`` is decided before the view, on the action's scope: a change whose URL
+        names no object, or one the page gives a scope (its object comes from the form, e.g. the cluster a
+        template is deployed to)."""
+        if self.own or is_read_action(action):
+            return False
+        return action in self.scope or not self.names_object(kwargs)
+
+
+def _target(request: HttpRequest) -> str:
+    return f"{request.method} {request.path}"
+
+
+def _decide_on_scope(request: HttpRequest, declared: PageActions, action: str) -> None:
+    """Decide a change on its scope before the view runs (a refusal on record otherwise)."""
+    scope = declared.scope.get(action)
+    if scope is None:
+        raise ImproperlyConfigured(f"{request.path}: {action} names no object and has no scope")
+    user = request.user
+    if isinstance(scope, str):
+        permissions.authorize_tenant(user, action, scope.format(tenant=user.tenant_id), target=_target(request))
+    elif not user.is_primary and not scope.visible_to(user, action).exists():  # the primary may, rows or not
+        permissions.refuse(user, action, target=_target(request))
+
+
+def page(
+    get: str | None = None,
+    post: str | Mapping[str, str] | None = None,
+    *,
+    verb: str | None = None,
+    new: Mapping[str, str] | None = None,
+    scope: Mapping[str, Scope] | None = None,
+    also: tuple[str, ...] = (),
+    own: bool = False,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Declare a console page: the action its ``GET`` needs, the action its ``POST`` needs (one, or one per
+    value of the URL argument ``verb``), the actions of its URL that names no object (``new``, by method),
+    where changes without an object are decided (``scope``, by action), and what else it shows (``also``).
+
+    See the module's docstring for what the door decides before the page runs.
     """
+    declared = PageActions(get, post, verb, dict(new or {}), dict(scope or {}), tuple(also), own)
 
-    def wrap(view: Callable[..., Any]) -> Callable[..., Any]:
-        wrapped = login_required(view)
-        wrapped.berth_actions = actions  # type: ignore[attr-defined]
+    def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        declared.check(f"{view.__module__}.{view.__qualname__}")
+
+        @functools.wraps(view)
+        def door(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            action = declared.action(request.method or "", kwargs)
+            if action is None:
+                allowed = [m for m, a in (("GET", declared.get), ("POST", declared.post)) if a]
+                return HttpResponseNotAllowed(allowed + (["HEAD"] if declared.get else []))
+            if not action:
+                raise Http404
+            request.berth_action = action  # type: ignore[attr-defined]
+            request.berth_page = declared  # type: ignore[attr-defined]
+            if declared.needs_scope(action, kwargs):
+                _decide_on_scope(request, declared, action)
+            return view(request, *args, **kwargs)
+
+        wrapped = login_required(door)
+        wrapped.berth_actions = declared.actions  # type: ignore[attr-defined]
+        wrapped.berth_page = declared  # type: ignore[attr-defined]
         return wrapped
 
     return wrap
 
 
-def page_action(callback: Any, kwargs: Mapping[str, Any]) -> str:
-    """The action a request of a page stands for: its only action; or, for a page of several actions
-    (``/applications/5/stop/``), the one its URL's verb names (``cs:StopApplication``); else its first."""
-    actions: tuple[str, ...] = getattr(callback, "berth_actions", ())
-    if len(actions) <= 1:
-        return actions[0] if actions else ""
-    names = {action: action.partition(":")[2].lower() for action in actions}
-    for value in kwargs.values():
-        verb = re.sub(r"[^a-z]", "", str(value).lower())
-        if not verb:
-            continue
-        for fits in (str.startswith, str.__contains__):
-            named = [action for action, name in names.items() if fits(name, verb)]
-            if len(named) == 1:
-                return named[0]
-    return actions[0]
+def page_object(request: HttpRequest, queryset: TenantQuerySet, *, action: str | None = None, **lookup: Any) -> Any:
+    """The object the page's URL names, looked up through the permission door with the request's action (or
+    ``action``, one the page declares, for an object the page only reads on the way): 404 when the user may not
+    see it, 403 when it may not do the action on it; each refusal on record with the path as its target."""
+    declared: PageActions | None = getattr(request, "berth_page", None)
+    if declared is None:
+        raise ImproperlyConfigured("page_object outside a page declared with console.pages.page")
+    wanted = action or request.berth_action  # type: ignore[attr-defined]
+    if wanted not in declared.actions:
+        raise ImproperlyConfigured(f"{request.path}: {wanted} is not an action the page declares")
+    return permissions.permitted_object(request.user, queryset, wanted, target=_target(request), **lookup)
+
+
+def page_action(callback: Any, method: str, kwargs: Mapping[str, Any]) -> str:
+    """The action a request of a page stands for ("" for views that are not pages, or a verb a page does not
+    know): what the middleware records a refused request under."""
+    declared: PageActions | None = getattr(callback, "berth_page", None)
+    if declared is None:
+        return ""
+    return declared.action(method, kwargs) or ""

@@ -197,7 +197,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "console.api.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "console.api.exception_handler",
@@ -210,7 +210,39 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": f"/{STATIC_URL}vendor/swagger-ui-dist",
     "SWAGGER_UI_FAVICON_HREF": f"/{STATIC_URL}vendor/swagger-ui-dist/favicon-32x32.png",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every routed method of every endpoint (the application and container actions share one view each).
+    "DEFAULT_GENERATOR_CLASS": "console.api.SchemaGenerator",
+    # Two choice sets have fields named "status": each gets a name of its own.
+    "ENUM_NAME_OVERRIDES": {
+        "ApplicationStatusEnum": "apps.models.Application.Status",
+        "WorkStatusEnum": "console.work.WorkStatus",
+    },
 }
+
+# --- HTTPS: an installation behind TLS (README "Settings"; `manage.py check --deploy` passes with it on) ---------
+# BERTH_HTTPS=true: browsers reach the console over HTTPS only. Plain HTTP is redirected (except /healthz, for
+# probes on the inside), cookies are sent over HTTPS only, and browsers are told to use HTTPS for this host for
+# BERTH_HSTS_SECONDS (HSTS; once sent, a browser refuses plain HTTP to the host until it expires).
+BERTH_HTTPS = env_bool("BERTH_HTTPS", False)
+# BERTH_BEHIND_PROXY=true: TLS ends at a reverse proxy on the way, which sets X-Forwarded-Proto (and strips it
+# from what clients send); only then does Django take that header as the request's scheme.
+BERTH_BEHIND_PROXY = env_bool("BERTH_BEHIND_PROXY", False)
+if BERTH_BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if BERTH_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("BERTH_HSTS_SECONDS", 31_536_000)
+    # Other hosts of the domain and the browsers' preload list are the operator's decision, not Berth's: off
+    # unless asked for, and their deploy checks (W005, W021) are silenced as that decision.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("BERTH_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("BERTH_HSTS_PRELOAD", False)
+    SILENCED_SYSTEM_CHECKS = [
+        *([] if SECURE_HSTS_INCLUDE_SUBDOMAINS else ["security.W005"]),
+        *([] if SECURE_HSTS_PRELOAD else ["security.W021"]),
+    ]
 
 # Berth's own knobs.
 BERTH_DOCKER_TIMEOUT = env_float("BERTH_DOCKER_TIMEOUT", 30.0)
@@ -229,6 +261,8 @@ BERTH_WORKERS_PER_RELEASE = env_int("BERTH_WORKERS_PER_RELEASE", 4)
 BERTH_STOP_TIMEOUT = env_int("BERTH_STOP_TIMEOUT", 10)
 BERTH_REAPER_TIMEOUT = env_float("BERTH_REAPER_TIMEOUT", 120.0)
 BERTH_RELEASE_MAX_ATTEMPTS = env_int("BERTH_RELEASE_MAX_ATTEMPTS", 2)
+# Pending long work no worker claimed this long is sent to the broker again by the reapers (its message was lost).
+BERTH_PENDING_RESEND_SECONDS = env_float("BERTH_PENDING_RESEND_SECONDS", 30.0)
 BERTH_REGION = env_str("BERTH_REGION", "local")
 # Labels every container and network this installation makes; two installations sharing an engine
 # (a test run beside a running console) never touch each other's.
@@ -248,6 +282,8 @@ LOGGING = {
 # Networks (CIDRs) where tenants' node endpoints may be although they are this machine's own addresses,
 # loopback, link-local, multicast or reserved: an operator's exception (e.g. "127.0.0.0/8" on a lab box).
 BERTH_NODE_NETWORKS_ALLOW = env_list("BERTH_NODE_NETWORKS_ALLOW", [])
+# Cloud metadata services (addresses or CIDRs) no node endpoint or attach address may be, even in an allowed network.
+BERTH_METADATA_ADDRESSES = env_list("BERTH_METADATA_ADDRESSES", ["169.254.169.254", "100.100.100.200", "fd00:ec2::254"])
 # Lifetime of a client certificate a user downloads for a cluster's engines (hours, 1-24).
 BERTH_USER_CERT_HOURS = max(1, min(24, env_int("BERTH_USER_CERT_HOURS", 8)))
 # How many times the attach script may call register for its address before the token is used up.

@@ -22,6 +22,12 @@ api_v1 = [
         "clusters/<int:cluster_id>/attach-command", clusters_api.AttachCommandView.as_view(), name="api-attach-command"
     ),
     path("clusters/<int:cluster_id>/certs", clusters_api.CertsView.as_view(), name="api-certs"),
+    path("clusters/<int:cluster_id>/rotate-ca", clusters_api.ClusterRotateView.as_view(), name="api-rotate-ca"),
+    path(
+        "clusters/<int:cluster_id>/nodes/<str:node>/renew-command",
+        clusters_api.NodeRenewCommandView.as_view(),
+        name="api-node-renew-command",
+    ),
     path(
         "clusters/<int:cluster_id>/certificates",
         clusters_api.UserCertificateListView.as_view(),

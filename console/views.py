@@ -26,7 +26,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-@page("cs:DescribeClusters", "cs:DescribeApplications", "cs:DescribeOperationLogs")
+@page(get="cs:DescribeClusters", also=("cs:DescribeApplications", "cs:DescribeOperationLogs"))
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
     clusters = Cluster.objects.visible_to(user).annotate(
@@ -133,7 +133,7 @@ def export(entries: QuerySet[OperationLog], fmt: str) -> HttpResponse:
     return response
 
 
-@page("cs:DescribeOperationLogs")
+@page(get="cs:DescribeOperationLogs")
 def operation_logs(request: HttpRequest) -> HttpResponse:
     """The tenant's operation log, newest first, filtered; exported as CSV or JSON with ``?export=csv|json``."""
     entries, values = filter_entries(OperationLog.objects.visible_to(request.user), request.GET)

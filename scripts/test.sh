@@ -12,6 +12,7 @@ echo "== ruff"
 .venv/bin/ruff format --check .
 echo "== manage.py check / makemigrations --check"
 $PY manage.py check
+DJANGO_SETTINGS_MODULE=console.settings BERTH_HTTPS=true $PY manage.py check --deploy --fail-level WARNING
 $PY manage.py makemigrations --check --dry-run >/dev/null || { echo "missing migrations"; exit 1; }
 
 status=0

@@ -114,12 +114,12 @@ def start_worker(name: str = "worker", queue: str | None = None, **env: str) -> 
     return proc
 
 
-def start_beat() -> Proc:
-    """Celery beat: the health check every second and the reapers."""
-    schedule = LOG_DIR / "celerybeat-schedule"
+def start_beat(name: str = "beat", **env: str) -> Proc:
+    """Celery beat: the health check every second and the reapers (``env``: settings of its own, e.g. REDIS_URL)."""
+    schedule = LOG_DIR / f"{name}-celerybeat-schedule"
     schedule.unlink(missing_ok=True)
     argv = [sys.executable, "-m", "celery", "-A", "console", "beat", "--schedule", str(schedule), "--loglevel", "INFO"]
-    proc = start("beat", argv, subprocess_env())
+    proc = start(name, argv, subprocess_env(**env))
     wait_until(lambda: proc.popen.poll() is not None or "beat: Starting" in proc.tail(50), 30, 0.2, "beat to start")
     return proc
 
@@ -130,9 +130,10 @@ def start_watcher() -> Proc:
     return proc
 
 
-def start_asgi(port: int) -> Proc:
+def start_asgi(port: int, name: str = "asgi", **env: str) -> Proc:
+    """The ASGI server (daphne) on 127.0.0.1:``port`` (``env``: settings of its own, e.g. REDIS_URL)."""
     argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "console.asgi:application"]
-    proc = start("asgi", argv, subprocess_env())
+    proc = start(name, argv, subprocess_env(**env))
 
     def answers() -> bool:
         if proc.popen.poll() is not None:

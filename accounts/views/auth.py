@@ -7,9 +7,9 @@ import io
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth import login, logout
+from django.contrib.auth import login, logout, update_session_auth_hash
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
@@ -141,7 +141,7 @@ def _qr_svg(uri: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-@page("ram:ChangePassword", "ram:CreateVirtualMFADevice", "ram:ListAccessKeys")
+@page(get="ram:ListAccessKeys", post="ram:ChangePassword", also=("ram:CreateVirtualMFADevice",), own=True)
 def account(request: HttpRequest) -> HttpResponse:
     """One's own account: password, MFA, access keys."""
     user: User = request.user  # type: ignore[assignment]
@@ -157,8 +157,6 @@ def account(request: HttpRequest) -> HttpResponse:
         except PermissionDenied as exc:
             password_form.add_error(None, str(exc))
         else:
-            from django.contrib.auth import update_session_auth_hash
-
             update_session_auth_hash(request, user)
             messages.success(request, _("Password changed."))
             return redirect("accounts:account")
@@ -174,8 +172,7 @@ def account(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/account.html", context)
 
 
-@page("ram:CreateVirtualMFADevice")
-@require_POST
+@page(post="ram:CreateVirtualMFADevice", own=True)
 def mfa_begin(request: HttpRequest) -> HttpResponse:
     """Make an unconfirmed TOTP device and show its secret as a QR code."""
     user: User = request.user  # type: ignore[assignment]
@@ -183,8 +180,7 @@ def mfa_begin(request: HttpRequest) -> HttpResponse:
     return redirect("accounts:account")
 
 
-@page("ram:CreateVirtualMFADevice")
-@require_POST
+@page(post="ram:CreateVirtualMFADevice", own=True)
 def mfa_confirm(request: HttpRequest) -> HttpResponse:
     """Confirm the new device with a first code; from now on sign-in asks for one."""
     user: User = request.user  # type: ignore[assignment]
@@ -199,8 +195,7 @@ def mfa_confirm(request: HttpRequest) -> HttpResponse:
     return redirect("accounts:account")
 
 
-@page("ram:DeleteVirtualMFADevice")
-@require_POST
+@page(post="ram:DeleteVirtualMFADevice", own=True)
 def mfa_disable(request: HttpRequest) -> HttpResponse:
     """Turn MFA off (a current code is required)."""
     user: User = request.user  # type: ignore[assignment]
@@ -231,8 +226,7 @@ def access_key_created(request: HttpRequest, key: AccessKey, secret: str, back: 
     return response
 
 
-@page("ram:CreateAccessKey")
-@require_POST
+@page(post="ram:CreateAccessKey", own=True)
 def access_key_create(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     try:
@@ -243,19 +237,19 @@ def access_key_create(request: HttpRequest) -> HttpResponse:
     return access_key_created(request, key, secret, _back(request))
 
 
-@page("ram:UpdateAccessKey", "ram:DeleteAccessKey")
-@require_POST
+@page(
+    post={"disable": "ram:UpdateAccessKey", "enable": "ram:UpdateAccessKey", "delete": "ram:DeleteAccessKey"},
+    verb="change",
+)
 def access_key_change(request: HttpRequest, key_id: str, change: str) -> HttpResponse:
+    """Disable, enable or delete one's own access key, or (from the RAM user page) another user's."""
     user: User = request.user  # type: ignore[assignment]
     key = AccessKey.objects.filter(tenant_id=user.tenant_id, key_id=key_id).select_related("user").first()
     if key is None or not User.objects.visible_to(user).filter(pk=key.user_id).exists() and key.user_id != user.pk:
-        action = "ram:DeleteAccessKey" if change == "delete" else "ram:UpdateAccessKey"
-        permissions.refuse(user, action, target=key_id, not_found=True)
+        permissions.refuse(user, request.berth_action, target=key_id, not_found=True)  # type: ignore[attr-defined]
     if change == "delete":
         operations.delete_access_key(user, key)
         messages.success(request, _("Access key %(id)s deleted.") % {"id": key_id})
-    elif change in ("disable", "enable"):
-        operations.set_access_key_active(user, key, change == "enable")
     else:
-        raise Http404
+        operations.set_access_key_active(user, key, change == "enable")
     return redirect(_back(request))

@@ -7,11 +7,10 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
 
 from accounts import operations as ops
 from accounts import permissions
@@ -32,7 +31,7 @@ from accounts.models import AccessKey, Policy, RamGroup, User
 from accounts.permissions import may
 from accounts.views.auth import access_key_created
 from clusters.models import Cluster
-from console.pages import page
+from console.pages import every, page, page_object
 
 
 def _attempt(request: HttpRequest, work: Callable[[], Any], success: str | None = None) -> bool:
@@ -63,6 +62,10 @@ def _attach_or_detach(request: HttpRequest, change: str, **holder: Any) -> None:
     _attempt(request, lambda: operation(request.user, pol, **holder), done)
 
 
+# Policies by name: a tenant's custom policy before a system policy of the same name.
+POLICIES = Policy.objects.order_by("-tenant_id")
+
+
 def _attachable(request: HttpRequest) -> list[str]:
     return list(Policy.objects.visible_to(request.user).values_list("name", flat=True))
 
@@ -70,7 +73,7 @@ def _attachable(request: HttpRequest) -> list[str]:
 # --- users -----------------------------------------------------------------------------------------
 
 
-@page("ram:ListUsers", "ram:CreateUser")
+@page(get="ram:ListUsers", post="ram:CreateUser", scope={"ram:CreateUser": every("ram", "user")})
 def users(request: HttpRequest) -> HttpResponse:
     form = SubAccountForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -94,9 +97,9 @@ def users(request: HttpRequest) -> HttpResponse:
     )
 
 
-@page("ram:GetUser", "ram:ListPoliciesForUser", "ram:ListAccessKeys")
+@page(get="ram:GetUser", also=("ram:ListPoliciesForUser", "ram:ListAccessKeys"))
 def user_detail(request: HttpRequest, name: str) -> HttpResponse:
-    subject = ops.find_user(request.user, name, "ram:GetUser")
+    subject = page_object(request, User.objects.all(), name=name)
     context = {
         "subject": subject,
         "tab": "users",
@@ -113,16 +116,19 @@ def user_detail(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @page(
-    "ram:UpdateUser",
-    "ram:DeleteUser",
-    "ram:UpdateLoginProfile",
-    "ram:AttachPolicyToUser",
-    "ram:DetachPolicyFromUser",
-    "ram:CreateAccessKey",
+    post={
+        "disable": "ram:UpdateUser",
+        "enable": "ram:UpdateUser",
+        "password": "ram:UpdateLoginProfile",
+        "attach": "ram:AttachPolicyToUser",
+        "detach": "ram:DetachPolicyFromUser",
+        "access-key": "ram:CreateAccessKey",
+        "delete": "ram:DeleteUser",
+    },
+    verb="change",
 )
-@require_POST
 def user_change(request: HttpRequest, name: str, change: str) -> HttpResponse:
-    subject = ops.find_user(request.user, name, "ram:GetUser")
+    subject = page_object(request, User.objects.all(), name=name)
     actor = request.user
     if change == "disable":
         _attempt(request, lambda: ops.update_subaccount(actor, subject, active=False), _("User disabled."))
@@ -150,15 +156,13 @@ def user_change(request: HttpRequest, name: str, change: str) -> HttpResponse:
     elif change == "delete":
         if _attempt(request, lambda: ops.delete_subaccount(actor, subject), _("User deleted.")):
             return redirect("accounts:ram_users")
-    else:
-        raise Http404
     return redirect("accounts:ram_user", name=subject.name)
 
 
 # --- groups ----------------------------------------------------------------------------------------
 
 
-@page("ram:ListGroups", "ram:CreateGroup")
+@page(get="ram:ListGroups", post="ram:CreateGroup", scope={"ram:CreateGroup": every("ram", "group")})
 def groups(request: HttpRequest) -> HttpResponse:
     form = GroupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -172,9 +176,9 @@ def groups(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/ram/groups.html", {"groups": listing, "form": form, "tab": "groups"})
 
 
-@page("ram:GetGroup", "ram:ListPoliciesForGroup")
+@page(get="ram:GetGroup", also=("ram:ListPoliciesForGroup",))
 def group_detail(request: HttpRequest, name: str) -> HttpResponse:
-    group = ops.find_group(request.user, name, "ram:GetGroup")
+    group = page_object(request, RamGroup.objects.select_related("auth_group"), name=name)
     members = list(group.members)
     candidates = User.objects.filter(tenant_id=request.user.tenant_id).exclude(pk__in=[m.pk for m in members])
     context = {
@@ -191,16 +195,18 @@ def group_detail(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @page(
-    "ram:UpdateGroup",
-    "ram:AddUserToGroup",
-    "ram:RemoveUserFromGroup",
-    "ram:DeleteGroup",
-    "ram:AttachPolicyToGroup",
-    "ram:DetachPolicyFromGroup",
+    post={
+        "rename": "ram:UpdateGroup",
+        "add": "ram:AddUserToGroup",
+        "remove": "ram:RemoveUserFromGroup",
+        "attach": "ram:AttachPolicyToGroup",
+        "detach": "ram:DetachPolicyFromGroup",
+        "delete": "ram:DeleteGroup",
+    },
+    verb="change",
 )
-@require_POST
 def group_change(request: HttpRequest, name: str, change: str) -> HttpResponse:
-    group = ops.find_group(request.user, name, "ram:GetGroup")
+    group = page_object(request, RamGroup.objects.select_related("auth_group"), name=name)
     actor = request.user
     member = User.objects.filter(tenant_id=actor.tenant_id, name=request.POST.get("user", "")).first()
     if change == "rename":
@@ -209,24 +215,24 @@ def group_change(request: HttpRequest, name: str, change: str) -> HttpResponse:
             request, lambda: ops.update_group(actor, group, **form.cleaned_data), _("Group saved.")
         ):
             return redirect("accounts:ram_group", name=group.name)
-    elif change == "add" and member is not None:
+    elif change in ("add", "remove") and member is None:
+        messages.error(request, _("No such user."))
+    elif change == "add":
         _attempt(request, lambda: ops.add_member(actor, group, member), _("Member added."))
-    elif change == "remove" and member is not None:
+    elif change == "remove":
         _attempt(request, lambda: ops.remove_member(actor, group, member), _("Member removed."))
     elif change in ("attach", "detach"):
         _attach_or_detach(request, change, group=group)
     elif change == "delete":
         if _attempt(request, lambda: ops.delete_group(actor, group), _("Group deleted.")):
             return redirect("accounts:ram_groups")
-    else:
-        raise Http404
     return redirect("accounts:ram_group", name=group.name)
 
 
 # --- policies --------------------------------------------------------------------------------------
 
 
-@page("ram:ListPolicies", "ram:CreatePolicy")
+@page(get="ram:ListPolicies", post="ram:CreatePolicy", scope={"ram:CreatePolicy": every("ram", "policy")})
 def policies(request: HttpRequest) -> HttpResponse:
     form = PolicyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -240,9 +246,9 @@ def policies(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/ram/policies.html", {"policies": listing, "form": form, "tab": "policies"})
 
 
-@page("ram:GetPolicy", "ram:ListPolicyVersions")
+@page(get="ram:GetPolicy", post="ram:CreatePolicyVersion", also=("ram:ListPolicyVersions",))
 def policy_detail(request: HttpRequest, name: str) -> HttpResponse:
-    pol = ops.find_policy(request.user, name, "ram:GetPolicy")
+    pol = page_object(request, POLICIES, name=name)
     form = PolicyVersionForm(request.POST or None, initial={"document": pol.default().document})
     if request.method == "POST" and form.is_valid():
         try:
@@ -264,10 +270,16 @@ def policy_detail(request: HttpRequest, name: str) -> HttpResponse:
     return render(request, "accounts/ram/policy_detail.html", context)
 
 
-@page("ram:SetDefaultPolicyVersion", "ram:DeletePolicyVersion", "ram:DeletePolicy")
-@require_POST
+@page(
+    post={
+        "default": "ram:SetDefaultPolicyVersion",
+        "delete-version": "ram:DeletePolicyVersion",
+        "delete": "ram:DeletePolicy",
+    },
+    verb="change",
+)
 def policy_change(request: HttpRequest, name: str, change: str) -> HttpResponse:
-    pol = ops.find_policy(request.user, name, "ram:GetPolicy")
+    pol = page_object(request, POLICIES, name=name)
     actor = request.user
     try:
         number = int(request.POST.get("version", "0").lstrip("v") or 0)
@@ -280,35 +292,30 @@ def policy_change(request: HttpRequest, name: str, change: str) -> HttpResponse:
     elif change == "delete":
         if _attempt(request, lambda: ops.delete_policy(actor, pol), _("Policy deleted.")):
             return redirect("accounts:ram_policies")
-    else:
-        raise Http404
     return redirect("accounts:ram_policy", name=pol.name)
 
 
 # --- authorizations, simulator, settings, catalogue ------------------------------------------------
 
 
-@page("cs:DescribeUserPermissions", "cs:GrantPermissions", "cs:RevokePermissions")
+@page(
+    get="cs:DescribeUserPermissions",
+    post="cs:GrantPermissions",
+    scope={"cs:GrantPermissions": Cluster.objects.all()},
+)
 def authorizations(request: HttpRequest) -> HttpResponse:
+    """The role grants on the clusters the user may see, and a form to grant a role on one it may grant on."""
     actor = request.user
     principals = [(f"user:{u.name}", u.login) for u in User.objects.filter(tenant_id=actor.tenant_id, is_primary=False)]
     principals += [
         (f"group:{g.name}", _("group %(name)s") % {"name": g.name})
         for g in RamGroup.objects.filter(tenant_id=actor.tenant_id)
     ]
-    clusters = [(c.pk, c.name) for c in Cluster.objects.visible_to(actor)]
+    clusters = [(c.pk, c.name) for c in Cluster.objects.visible_to(actor, "cs:GrantPermissions")]
     form = GrantForm(principals, clusters, request.POST or None)
     if request.method == "POST":
-        if request.POST.get("revoke"):
-            wanted = request.POST["revoke"]
-            row = next((r for r in grant_rows(actor, "cs:RevokePermissions") if r["id"] == wanted), None)
-            if row is None:
-                permissions.refuse(actor, "cs:RevokePermissions", target=wanted, not_found=True)
-            cluster = Cluster.objects.visible_to(actor).get(pk=row["cluster"])
-            _attempt(request, lambda: ops.revoke(actor, row["principal"], cluster), _("Grant removed."))
-            return redirect("accounts:ram_authorizations")
         if form.is_valid():
-            cluster = Cluster.objects.visible_to(actor).get(pk=form.cleaned_data["cluster"])
+            cluster = page_object(request, Cluster.objects.all(), pk=form.cleaned_data["cluster"])
             if _attempt(
                 request,
                 lambda: ops.grant(actor, form.cleaned_data["principal"], cluster, form.cleaned_data["role"]),
@@ -322,7 +329,20 @@ def authorizations(request: HttpRequest) -> HttpResponse:
     )
 
 
-@page("ram:SimulatePolicy")
+@page(post="cs:RevokePermissions", scope={"cs:RevokePermissions": Cluster.objects.all()})
+def authorization_revoke(request: HttpRequest) -> HttpResponse:
+    """Remove the grant the form names (``revoke``: its id), on a cluster where the user may revoke grants."""
+    actor = request.user
+    wanted = request.POST.get("revoke", "")
+    row = next((r for r in grant_rows(actor, "cs:RevokePermissions") if r["id"] == wanted), None)
+    if row is None:
+        permissions.refuse(actor, "cs:RevokePermissions", target=wanted, not_found=True)
+    cluster = page_object(request, Cluster.objects.all(), pk=row["cluster"])
+    _attempt(request, lambda: ops.revoke(actor, row["principal"], cluster), _("Grant removed."))
+    return redirect("accounts:ram_authorizations")
+
+
+@page(get="ram:SimulatePolicy", post="ram:SimulatePolicy", scope={"ram:SimulatePolicy": every("ram", "user")})
 def simulator(request: HttpRequest) -> HttpResponse:
     names = list(User.objects.filter(tenant_id=request.user.tenant_id).values_list("name", flat=True))
     form = SimulatorForm(names, request.POST or None)
@@ -342,7 +362,11 @@ def simulator(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/ram/simulator.html", {"form": form, "result": result, "tab": "simulator"})
 
 
-@page("ram:SetPasswordPolicy")
+@page(
+    get="ram:SetPasswordPolicy",
+    post="ram:SetPasswordPolicy",
+    scope={"ram:SetPasswordPolicy": "acs:ram:*:{tenant}:*"},
+)
 def settings_page(request: HttpRequest) -> HttpResponse:
     tenant = request.user.tenant
     form = PasswordPolicyForm(request.POST or None, instance=tenant)
@@ -354,6 +378,6 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/ram/settings.html", {"form": form, "tab": "settings"})
 
 
-@page("ram:ListActions")
+@page(get="ram:ListActions")
 def actions(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/ram/actions.html", {"actions": catalogue(), "tab": "actions"})

@@ -4,7 +4,8 @@ Syntax (values only, never keys): ``$$`` is a literal ``$``; ``$NAME`` and ``${N
 ``:-``/``-`` give a default when unset-or-empty/unset, ``:?``/``?`` refuse when unset-or-empty/unset with a message,
 ``:+``/``+`` substitute an alternative when set-and-non-empty/set. The text after an operator is itself a template
 (``${A:-${B:-x}}``) and braces nest (``${A:-{x}}`` defaults to ``{x}``). A ``$`` that starts nothing (``5$``,
-``$1``) stays as it is. Alternatives and defaults are only evaluated when used.
+``$1``) stays as it is. Alternatives and defaults are only evaluated when used. References nest at most
+MAX_NESTING levels deep (``${A:-${B:-…}}``): deeper text is refused with its path, never recursed into.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from .model import Problems, Variable, join_path
 
 _NAME = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
 _OPERATORS = (":-", ":?", ":+", "-", "?", "+")
+MAX_NESTING = 32
+"""How deep ``${A:-${B:-…}}`` may nest: far beyond any real template, far below Python's recursion limit."""
 
 
 class TemplateError(Exception):
@@ -107,12 +110,22 @@ class TooLarge(TemplateError):
     """The interpolated string would pass the size it may reach."""
 
 
-def substitute(template: str, lookup: Lookup, on_unset: Callable[[str], None], limit: int | None = None) -> str:
+class TooDeep(TemplateError):
+    """References nested deeper than MAX_NESTING."""
+
+
+def substitute(
+    template: str, lookup: Lookup, on_unset: Callable[[str], None], limit: int | None = None, depth: int = 0
+) -> str:
     """Interpolate one string. ``on_unset(name)`` is called for a plain reference to an unset variable.
 
     With ``limit``, TooLarge is raised as soon as the result would pass that many characters (nothing larger
-    is ever built: ``${A}${A}…`` with a long value is refused early).
+    is ever built: ``${A}${A}…`` with a long value is refused early). A default, alternative or message nested
+    more than MAX_NESTING levels deep raises TooDeep.
     """
+    if depth > MAX_NESTING:
+        raise TooDeep(f"variables nested more than {MAX_NESTING} levels deep in defaults or alternatives")
+    nested = depth + 1
     out: list[str] = []
     length = 0
     for part in tokens(template):
@@ -131,16 +144,16 @@ def substitute(template: str, lookup: Lookup, on_unset: Callable[[str], None], l
             out.append(value or "")
         elif operator in (":-", "-"):
             missing = value is None or (operator == ":-" and value == "")
-            out.append(substitute(part.argument, lookup, on_unset, limit) if missing else (value or ""))
+            out.append(substitute(part.argument, lookup, on_unset, limit, nested) if missing else (value or ""))
         elif operator in (":?", "?"):
             if value is None or (operator == ":?" and value == ""):
-                message = substitute(part.argument, lookup, on_unset, limit)
+                message = substitute(part.argument, lookup, on_unset, limit, nested)
                 detail = f": {message}" if message else ""
                 raise TemplateError(f"required variable {part.name} is missing a value{detail}")
             out.append(value)
         else:
             present = value is not None and (operator == "+" or value != "")
-            out.append(substitute(part.argument, lookup, on_unset, limit) if present else (value or ""))
+            out.append(substitute(part.argument, lookup, on_unset, limit, nested) if present else (value or ""))
     if limit is not None and out and length + len(out[-1]) > limit:
         raise TooLarge(f"the value grows past {limit} characters once its variables are substituted")
     return "".join(out)
@@ -180,8 +193,13 @@ def interpolate_tree(data: Any, env: Mapping[str, str], *, strict: bool, problem
     return result
 
 
-def _collect(template: str, found: dict[str, Variable]) -> None:
-    """Add the references of a template (and of its defaults, recursively) to ``found``, first one wins."""
+def _collect(template: str, found: dict[str, Variable], depth: int = 0) -> None:
+    """Add the references of a template (and of its defaults, recursively) to ``found``, first one wins.
+
+    Past MAX_NESTING levels it stops: loading the text refuses it with the path.
+    """
+    if depth > MAX_NESTING:
+        return
     try:
         parts = tokens(template)
     except TemplateError:
@@ -195,7 +213,7 @@ def _collect(template: str, found: dict[str, Variable]) -> None:
             message = (part.argument or None) if required else None
             found[part.name] = Variable(part.name, default, required, message)
         if part.argument:
-            _collect(part.argument, found)
+            _collect(part.argument, found, depth + 1)
 
 
 def collect_variables(data: Any, found: dict[str, Variable]) -> None:

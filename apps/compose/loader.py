@@ -28,6 +28,7 @@ DEFAULT_WORKDIR = "/berth/project"
 """Where relative bind mounts are resolved from (the loader never looks at the real working directory)."""
 
 VERSIONS = frozenset({"2", "2.0", "2.1", "2.2", "2.3", "2.4", "3", *(f"3.{minor}" for minor in range(10))})
+TOO_DEEP = "the file nests too deeply to be read"
 TOP_LEVEL_KEYS = frozenset({"version", "name", "services", "networks", "volumes"})
 TOP_LEVEL_UNSUPPORTED = {
     "secrets": "Berth does not manage swarm secrets yet",
@@ -160,8 +161,23 @@ def load(
     as ``docker compose -p PROJECT config --format json`` prints it for every field Berth supports (string
     values hold the real text: Compose's printer writes each ``$`` as ``$$``, this model does not).
     ``strict_variables`` (the default) refuses ``$VAR`` with no value and no default; False gives Compose's
-    behaviour (an empty string). Raises ComposeError listing every problem found.
+    behaviour (an empty string). Raises ComposeError listing every problem found; a text nested so deeply
+    that reading it would exhaust Python's stack is a ComposeError too, never a RecursionError.
     """
+    try:
+        return _load(files, env, project, strict_variables, workdir)
+    except RecursionError:
+        raise ComposeError([Problem("(file)", TOO_DEEP)]) from None
+
+
+def _load(
+    files: Sequence[str | bytes] | str | bytes,
+    env: Mapping[str, str] | None,
+    project: str,
+    strict_variables: bool,
+    workdir: str,
+) -> dict[str, Any]:
+    """``load`` itself."""
     environment = dict(env or {})
     problems = Problems()
     check_project_name(project, problems)
@@ -198,6 +214,14 @@ def load(
 
 def variables(files: Sequence[str | bytes] | str | bytes) -> list[Variable]:
     """The ``${VAR}`` parameters the files use, in order of first appearance, without loading them fully."""
+    try:
+        return _variables(files)
+    except RecursionError:
+        raise ComposeError([Problem("(file)", TOO_DEEP)]) from None
+
+
+def _variables(files: Sequence[str | bytes] | str | bytes) -> list[Variable]:
+    """``variables`` itself."""
     found: dict[str, Variable] = {}
     problems = Problems()
     texts = as_file_list(files)

@@ -22,8 +22,8 @@ from apps.models import Container
 from apps.operations import ImageAppSpec, deploy_application
 from clusters import attach, hostaccess, pki
 from clusters import operations as ops
+from clusters.authority import cluster_ca
 from clusters.models import AttachToken, Cluster, Node, NodeTask
-from clusters.operations import cluster_ca
 from console.models import OperationLog
 from tests import harness
 from tests.integration.conftest import wait_release

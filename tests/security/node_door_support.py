@@ -16,8 +16,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import AccessKey, User
 from clusters import pki
+from clusters.authority import cluster_ca
 from clusters.models import Cluster
-from clusters.operations import cluster_ca
 from tests import harness
 
 

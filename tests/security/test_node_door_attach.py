@@ -141,3 +141,38 @@ def test_the_issues_payload_never_reaches_a_command_and_clean_ones_are_one_quote
     script = APIClient().get(f"/api/v1/attach/{token}/script", HTTP_HOST="localhost").content.decode()
     assigned = dict(line.split("=", 1) for line in script.splitlines() if line.startswith(("URL=", "TOKEN=")))
     assert shlex.split(assigned["URL"]) == ["http://localhost"] and shlex.split(assigned["TOKEN"]) == [token]
+
+
+# --- F11: bound to the caller's own address too; one server certificate per token -------------------------------
+
+
+def members(body: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+        return {name: archive.extractfile(name).read() for name in archive.getnames()}  # type: ignore[union-attr]
+
+
+def test_attach_token_is_bound_to_the_callers_own_address(owner: User, cluster: Cluster) -> None:
+    token = attach.attach_command(owner, cluster, console_url="http://127.0.0.1:8000")["token"]
+    first = APIClient(REMOTE_ADDR="192.0.2.10")
+    assert first.post(f"/api/v1/attach/{token}/certificates", {"address": "10.250.65.2"}).status_code == 200
+    # Whoever else learns the command (same node address, another caller) gets nothing.
+    thief = APIClient(REMOTE_ADDR="192.0.2.66")
+    stolen = thief.post(f"/api/v1/attach/{token}/certificates", {"address": "10.250.65.2"})
+    assert stolen.status_code == 403 and b"another address" in stolen.content
+    assert b"PRIVATE KEY" not in stolen.content
+    registered = thief.post(f"/api/v1/attach/{token}/register", {"address": "10.250.65.2", "name": "x"})
+    assert registered.status_code == 403 and not Node.objects.exists()
+    assert AttachToken.objects.get().bound_source == "192.0.2.10"
+    entry = OperationLog.objects.filter(action="cs:AttachNode", outcome="failure").first()
+    assert entry is not None and entry.source_ip == "192.0.2.66"
+
+
+def test_a_rerun_of_the_script_gets_the_same_server_certificate(owner: User, cluster: Cluster) -> None:
+    token = attach.attach_command(owner, cluster, console_url="http://127.0.0.1:8000")["token"]
+    status, body = certificates(token, "10.250.65.2")
+    again_status, again = certificates(token, "10.250.65.2")
+    assert status == again_status == 200
+    assert members(body)["key.pem"] == members(again)["key.pem"]  # not a second key pair
+    assert members(body)["cert.pem"] == members(again)["cert.pem"]
+    assert certificates(token, "10.250.65.2")[0] == 200
+    assert certificates(token, "10.250.65.2")[0] == 403  # the retry limit stays

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import zipfile
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -130,3 +131,97 @@ def test_revoke_certificates_of_a_user_revokes_every_live_one(owner: User, clust
         "role on other revoked",
         "user disabled",
     }
+
+
+# --- F6: "still may issue" is judged apart from any request; the list is a constant number of queries -----------
+
+
+def with_policy(owner: User, cluster: Cluster, name: str, statements: list[dict]) -> User:
+    user = ram.create_subaccount(owner, name=name, password=PASSWORD)
+    policy = ram.create_policy(owner, name=f"p-{name}", document={"Version": "1", "Statement": statements})
+    ram.attach_policy(owner, policy, user=User.objects.get(pk=user.pk))
+    return User.objects.get(pk=user.pk)
+
+
+def office_only(cluster: Cluster) -> list[dict]:
+    """Issue certificates for the cluster (and read it), from the office network only."""
+    return [
+        {"Effect": "Allow", "Action": ["cs:Describe*"], "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Action": [certificates.ISSUE],
+            "Resource": cluster.resource_name,
+            "Condition": {"IpAddress": {"acs:SourceIp": "10.0.0.0/8"}},
+        },
+    ]
+
+
+def test_a_source_ip_condition_does_not_revoke_certificates_in_the_sweep(owner: User, cluster: Cluster) -> None:
+    user = with_policy(owner, cluster, "remote", office_only(cluster))
+    response = client_for(user).get(f"/api/v1/clusters/{cluster.pk}/certs", REMOTE_ADDR="10.1.2.3")
+    assert response.status_code == 200
+    assert client_for(user).get(f"/api/v1/clusters/{cluster.pk}/certs", REMOTE_ADDR="192.0.2.7").status_code == 403
+    assert certificates.sweep() == 0  # the beat has no request, hence no address: the holder still may issue
+    assert UserCertificate.objects.get().revoked_at is None
+    # A Deny that holds whatever the request still counts at once.
+    deny = ram.create_policy(
+        owner,
+        name="p-no-certs",
+        document={"Version": "1", "Statement": [{"Effect": "Deny", "Action": certificates.ISSUE, "Resource": "*"}]},
+    )
+    ram.attach_policy(owner, deny, user=user)
+    assert certificates.sweep() == 1
+    assert UserCertificate.objects.get().revoked_reason == certificates.HOLDER_GONE
+
+
+def test_the_viewers_address_does_not_change_a_certificates_status(owner: User, cluster: Cluster) -> None:
+    user = with_policy(owner, cluster, "remote", office_only(cluster))
+    assert client_for(user).get(f"/api/v1/clusters/{cluster.pk}/certs", REMOTE_ADDR="10.1.2.3").status_code == 200
+    listed = client_for(owner).get(f"/api/v1/clusters/{cluster.pk}/certificates", REMOTE_ADDR="192.0.2.7").json()
+    assert [c["status"] for c in listed] == ["valid"]
+    page = client_for(owner)
+    page.force_login(owner)
+    shown = page.get(f"/clusters/{cluster.pk}/", REMOTE_ADDR="192.0.2.7").content.decode()
+    assert certificates.HOLDER_GONE not in shown
+
+
+def test_the_certificate_list_takes_a_constant_number_of_queries(
+    owner: User, cluster: Cluster, django_assert_num_queries: Any, django_assert_max_num_queries: Any
+) -> None:
+    from django.db import reset_queries
+
+    api = client_for(owner)
+    url = f"/api/v1/clusters/{cluster.pk}/certificates"
+
+    def holders(count: int, start: int) -> None:
+        """``count`` more holders, each with a certificate: half by a role, half by a conditioned policy."""
+        for number in range(start, start + count):
+            if number % 2:
+                certificates.issue(with_role(owner, cluster, f"holder{number}", "admin"), cluster)
+                continue
+            user = with_policy(owner, cluster, f"holder{number}", office_only(cluster))
+            assert (
+                client_for(user).get(f"/api/v1/clusters/{cluster.pk}/certs", REMOTE_ADDR="10.0.0.9").status_code == 200
+            )
+
+    holders(2, 0)
+    api.get(url)  # a first request writes what the key's first use writes
+    reset_queries()  # each request starts with an empty query log: count from there
+    with django_assert_max_num_queries(100) as two:
+        assert len(api.get(url).json()) == 2
+    listed = len(two.captured_queries)  # read before the log is reset again
+    holders(6, 2)
+    reset_queries()
+    with django_assert_num_queries(listed):
+        assert len(api.get(url).json()) == 8
+    page = client_for(owner)
+    page.force_login(owner)
+    page.get(f"/clusters/{cluster.pk}/")
+    reset_queries()
+    with django_assert_max_num_queries(100) as eight:
+        assert page.get(f"/clusters/{cluster.pk}/").status_code == 200
+    shown = len(eight.captured_queries)
+    holders(4, 8)
+    reset_queries()
+    with django_assert_num_queries(shown):
+        assert page.get(f"/clusters/{cluster.pk}/").status_code == 200

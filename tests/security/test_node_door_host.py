@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.test import Client
 
 from accounts.models import User
-from clusters import health, hostaccess
+from clusters import authority, health, hostaccess
 from clusters import operations as ops
 from clusters.models import Cluster, HostGrant, Node, NodeTask
 from console.models import OperationLog
@@ -115,7 +115,7 @@ def test_a_failed_registration_says_the_same_whatever_listens_there(
     tls = {
         "ca": cluster.ca_cert,
         "cert": cluster.client_cert,
-        "key": ops._unseal(cluster.client_key_sealed),
+        "key": authority.unseal(cluster.client_key_sealed),
     }
     secret_reply = b"HTTP/1.1 500 Oops\r\nContent-Length: 21\r\nContent-Type: text/plain\r\n\r\nSECRET-BODY-7f3a-here"
     answers = []
@@ -179,8 +179,10 @@ def test_a_node_from_before_engine_ids_loses_an_engine_that_is_already_another_n
     for _round in range(2):
         health.check_all()
     stolen.refresh_from_db()
-    assert stolen.state == Node.State.UNREACHABLE and stolen.engine_id == ""
+    assert stolen.state == Node.State.REMOVED and stolen.engine_id == ""  # retired, never identified
     assert "may not be used" in stolen.last_error
+    retired = OperationLog.objects.get(tenant=outsider.tenant, action="cs:RetireClusterNode")
+    assert retired.target == "stolen" and retired.source == "system"
     own = local_of_owner.nodes.get()
     assert own.state == Node.State.READY and own.engine_id
 

@@ -2,7 +2,8 @@
 
 Using this machine's engine (a ``unix://`` socket, or its engine reached any other way) or the ``local``
 provider gives a tenant's containers this machine: only the operator decides it. The first tenant gets it
-with its "local" cluster.
+with its "local" cluster. Taking it back stops the tenant's containers on this machine and the engines the local
+provider started for it; giving it back starts those engines again.
 """
 
 from __future__ import annotations
@@ -39,7 +40,13 @@ class Command(BaseCommand):
             raise CommandError(f"no tenant with alias {opts['tenant']!r}")
         if opts["revoke"]:
             nodes = hostaccess.revoke(tenant)
-            self.stdout.write(f"{tenant.alias}: no longer uses this machine ({nodes} node(s) made unreachable)")
+            self.stdout.write(
+                f"{tenant.alias}: no longer uses this machine ({nodes} node(s) made unreachable, "
+                "its containers on this machine stopped)"
+            )
         else:
             hostaccess.grant(tenant, note=opts["note"])
+            started = hostaccess.restore(tenant)
             self.stdout.write(f"{tenant.alias}: may use this machine's engine and the local provider")
+            if started:
+                self.stdout.write(f"started again: {', '.join(started)}")
