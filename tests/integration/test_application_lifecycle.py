@@ -137,8 +137,13 @@ def test_fixed_host_port_with_more_containers_than_nodes_names_the_rule(api: API
 
 def test_unreachable_engine_fails_cleanly(api: APIClient, cluster: Cluster) -> None:
     dead = Cluster.objects.create(tenant=cluster.tenant, name="dead")
-    Node.objects.create(
-        cluster=dead, name="gone", endpoint="tcp://127.0.0.1:9", publish_ip="127.0.0.1", state=Node.State.READY
+    Node.objects.create(  # an identified engine of this machine (the tenant holds the grant) that has gone away
+        cluster=dead,
+        name="gone",
+        endpoint="unix:///run/berth-test-gone/docker.sock",
+        publish_ip="127.0.0.1",
+        state=Node.State.READY,
+        engine_id="ENGINE-THAT-WAS-HERE",
     )
     release = deploy(api, dead, name="nowhere", scale=1)
     assert release.status == "failed"
