@@ -4,18 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from django.core.validators import RegexValidator
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import operations as ops
 from accounts import permissions
-from accounts.models import AccessKey, ClusterGroupObjectPermission, ClusterUserObjectPermission, Policy, RamGroup, User
+from accounts.models import (
+    USERNAME_PATTERN,
+    USERNAME_VALIDATOR,
+    AccessKey,
+    ClusterGroupObjectPermission,
+    ClusterUserObjectPermission,
+    Policy,
+    RamGroup,
+    User,
+)
+from accounts.policy import CONDITION_KEYS
 from accounts.roles import ROLE_BY_CODENAME, ROLES
 from clusters.models import Cluster
-from console.api import BerthAPIView
+from console.api import BerthAPIView, RequestBody, refused
 from console.api import strict_data as _strict
+
+PRINCIPAL_VALIDATOR = RegexValidator(rf"^(user|group):{USERNAME_PATTERN}$", _('Use "user:NAME" or "group:NAME".'))
 
 
 class RamView(BerthAPIView):
@@ -70,16 +84,21 @@ class UserSerializer(serializers.ModelSerializer):
         return TOTPDevice.objects.filter(user=obj, confirmed=True).exists()
 
 
-class UserCreate(serializers.Serializer):
-    name = serializers.CharField(max_length=64)
-    password = serializers.CharField(max_length=128, trim_whitespace=False)
+class UserCreate(RequestBody):
+    name = serializers.CharField(max_length=64, validators=[USERNAME_VALIDATOR])
+    password = serializers.CharField(
+        max_length=128, trim_whitespace=False, help_text="as the tenant's password policy asks"
+    )
     display_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
 
-class UserUpdate(serializers.Serializer):
+class UserUpdate(RequestBody):
     display_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     active = serializers.BooleanField(required=False)
     password = serializers.CharField(max_length=128, required=False, trim_whitespace=False)
+    current = serializers.CharField(
+        max_length=128, required=False, trim_whitespace=False, help_text="your current password, to change your own"
+    )
 
 
 class RamUserListView(RamView):
@@ -94,7 +113,14 @@ class RamUserListView(RamView):
         )
         return Response(UserSerializer(users, many=True).data)
 
-    @extend_schema(request=UserCreate, responses={201: UserSerializer}, operation_id="ram_users_create")
+    @extend_schema(
+        request=UserCreate,
+        responses={
+            201: UserSerializer,
+            400: refused("Also: the name is taken, or the password does not meet the tenant's password policy."),
+        },
+        operation_id="ram_users_create",
+    )
     def post(self, request: Request) -> Response:
         user = ops.create_subaccount(request.user, **_strict(UserCreate, request.data))
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
@@ -109,17 +135,31 @@ class RamUserDetailView(RamView):
     def get(self, request: Request, name: str) -> Response:
         return Response(UserSerializer(self.user_named(name)).data)
 
-    @extend_schema(request=UserUpdate, responses=UserSerializer, operation_id="ram_users_update")
+    @extend_schema(
+        request=UserUpdate,
+        responses={
+            200: UserSerializer,
+            400: refused(
+                "Also: the password does not meet the tenant's policy, your current password is wrong, or the "
+                "primary account cannot be disabled."
+            ),
+        },
+        operation_id="ram_users_update",
+    )
     def patch(self, request: Request, name: str) -> Response:
         user = self.user_named(name)
         data = _strict(UserUpdate, request.data)
+        current = data.pop("current", None)
         if "password" in data:
-            ops.change_password(request.user, user, data.pop("password"), current=request.data.get("current"))
+            ops.change_password(request.user, user, data.pop("password"), current=current)
         if data:
             ops.update_subaccount(request.user, user, display_name=data.get("display_name"), active=data.get("active"))
         return Response(UserSerializer(user).data)
 
-    @extend_schema(responses={204: None}, operation_id="ram_users_destroy")
+    @extend_schema(
+        responses={204: None, 400: refused("The primary account cannot be deleted.")},
+        operation_id="ram_users_destroy",
+    )
     def delete(self, request: Request, name: str) -> Response:
         ops.delete_subaccount(request.user, self.user_named(name))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -144,10 +184,17 @@ class GroupSerializer(serializers.ModelSerializer):
         return [a.policy.name for a in obj.policy_attachments.all()]
 
 
-class GroupWrite(serializers.Serializer):
-    name = serializers.CharField(max_length=64, required=False)
+class GroupWrite(RequestBody):
+    """A group: ``PATCH`` changes what it gives (a rename, the description, the whole list of members)."""
+
+    name = serializers.CharField(max_length=64, validators=[USERNAME_VALIDATOR])
     description = serializers.CharField(max_length=300, required=False, allow_blank=True)
-    members = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=1000)
+    members = serializers.ListField(
+        child=serializers.CharField(max_length=64, validators=[USERNAME_VALIDATOR]), required=False, max_length=1000
+    )
+
+
+GROUP_REFUSED = "Also: the name is taken, or a member is not a user of the tenant."
 
 
 class RamGroupListView(RamView):
@@ -162,11 +209,13 @@ class RamGroupListView(RamView):
         )
         return Response(GroupSerializer(groups, many=True).data)
 
-    @extend_schema(request=GroupWrite, responses={201: GroupSerializer}, operation_id="ram_groups_create")
+    @extend_schema(
+        request=GroupWrite,
+        responses={201: GroupSerializer, 400: refused(GROUP_REFUSED)},
+        operation_id="ram_groups_create",
+    )
     def post(self, request: Request) -> Response:
         data = _strict(GroupWrite, request.data)
-        if "name" not in data:
-            raise serializers.ValidationError({"name": ["This field is required."]})
         group = ops.create_group(
             request.user, name=data["name"], description=data.get("description", ""), members=data.get("members")
         )
@@ -182,9 +231,15 @@ class RamGroupDetailView(RamView):
     def get(self, request: Request, name: str) -> Response:
         return Response(GroupSerializer(self.group_named(name)).data)
 
-    @extend_schema(request=GroupWrite, responses=GroupSerializer, operation_id="ram_groups_update")
+    @extend_schema(
+        request=GroupWrite,
+        responses={200: GroupSerializer, 400: refused(GROUP_REFUSED)},
+        operation_id="ram_groups_update",
+    )
     def patch(self, request: Request, name: str) -> Response:
-        group = ops.update_group(request.user, self.group_named(name), **_strict(GroupWrite, request.data))
+        group = ops.update_group(
+            request.user, self.group_named(name), **_strict(GroupWrite, request.data, partial=True)
+        )
         return Response(GroupSerializer(group).data)
 
     @extend_schema(responses={204: None}, operation_id="ram_groups_destroy")
@@ -219,15 +274,21 @@ class PolicySerializer(serializers.ModelSerializer):
         ]
 
 
-class PolicyCreate(serializers.Serializer):
-    name = serializers.CharField(max_length=128)
-    document = serializers.JSONField()
+POLICY_DOCUMENT = 'a policy document: {"Version": "1", "Statement": [...]} (docs/ram.md)'
+
+
+class PolicyCreate(RequestBody):
+    name = serializers.CharField(max_length=128, validators=[USERNAME_VALIDATOR])
+    document = serializers.JSONField(help_text=POLICY_DOCUMENT)
     description = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class PolicyVersionCreate(serializers.Serializer):
-    document = serializers.JSONField()
+class PolicyVersionCreate(RequestBody):
+    document = serializers.JSONField(help_text=POLICY_DOCUMENT)
     set_default = serializers.BooleanField(required=False, default=True)
+
+
+VERSION_REFUSED = "Also: the document is not a valid policy (the message names where), or the policy is a system one."
 
 
 class PolicyListView(RamView):
@@ -243,7 +304,14 @@ class PolicyListView(RamView):
             ).data
         )
 
-    @extend_schema(request=PolicyCreate, responses={201: PolicySerializer}, operation_id="ram_policies_create")
+    @extend_schema(
+        request=PolicyCreate,
+        responses={
+            201: PolicySerializer,
+            400: refused("Also: the name is taken, or the document is not a valid policy (the message names where)."),
+        },
+        operation_id="ram_policies_create",
+    )
     def post(self, request: Request) -> Response:
         pol = ops.create_policy(request.user, **_strict(PolicyCreate, request.data))
         return Response(PolicySerializer(pol).data, status=status.HTTP_201_CREATED)
@@ -258,7 +326,11 @@ class PolicyDetailView(RamView):
     def get(self, request: Request, name: str) -> Response:
         return Response(PolicySerializer(self.policy_named(name)).data)
 
-    @extend_schema(request=PolicyVersionCreate, responses=PolicySerializer, operation_id="ram_policies_update")
+    @extend_schema(
+        request=PolicyVersionCreate,
+        responses={200: PolicySerializer, 400: refused(VERSION_REFUSED)},
+        operation_id="ram_policies_update",
+    )
     def put(self, request: Request, name: str) -> Response:
         pol = self.policy_named(name)
         data = _strict(PolicyVersionCreate, request.data)
@@ -266,7 +338,10 @@ class PolicyDetailView(RamView):
         pol.refresh_from_db()
         return Response(PolicySerializer(pol).data)
 
-    @extend_schema(responses={204: None}, operation_id="ram_policies_destroy")
+    @extend_schema(
+        responses={204: None, 400: refused("A system policy, or one still attached (the message names to whom).")},
+        operation_id="ram_policies_destroy",
+    )
     def delete(self, request: Request, name: str) -> Response:
         ops.delete_policy(request.user, self.policy_named(name))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -293,7 +368,9 @@ class PolicyVersionsView(RamView):
         )
 
     @extend_schema(
-        request=PolicyVersionCreate, responses={201: PolicySerializer}, operation_id="ram_policy_versions_create"
+        request=PolicyVersionCreate,
+        responses={201: PolicySerializer, 400: refused(VERSION_REFUSED)},
+        operation_id="ram_policy_versions_create",
     )
     def post(self, request: Request, name: str) -> Response:
         pol = self.policy_named(name)
@@ -305,8 +382,8 @@ class PolicyVersionsView(RamView):
         )
 
 
-class AttachBody(serializers.Serializer):
-    policy = serializers.CharField(max_length=128)
+class AttachBody(RequestBody):
+    policy = serializers.CharField(max_length=128, validators=[USERNAME_VALIDATOR])
 
 
 class _AttachmentView(RamView):
@@ -327,7 +404,13 @@ class AttachmentListView(_AttachmentView):
         policies = [a.policy for a in holder.policy_attachments.select_related("policy")]
         return Response([{"name": p.name, "kind": p.kind} for p in policies])
 
-    @extend_schema(request=AttachBody, responses={201: None})
+    @extend_schema(
+        request=AttachBody,
+        responses={
+            201: None,
+            400: refused("Also: the policy is attached already, or the holder is the primary account."),
+        },
+    )
     def post(self, request: Request, name: str) -> Response:
         pol = ops.find_policy(request.user, _strict(AttachBody, request.data)["policy"])
         ops.attach_policy(request.user, pol, **self._holder(name))
@@ -339,7 +422,7 @@ class AttachmentDetailView(_AttachmentView):
 
     action_map = {"DELETE": "ram:DetachPolicyFromUser"}
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, 400: refused("The policy is not attached.")})
     def delete(self, request: Request, name: str, policy: str) -> Response:
         ops.detach_policy(request.user, ops.find_policy(request.user, policy), **self._holder(name))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -355,7 +438,7 @@ class AccessKeySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AccessKeyUpdate(serializers.Serializer):
+class AccessKeyUpdate(RequestBody):
     active = serializers.BooleanField()
 
 
@@ -369,7 +452,14 @@ class AccessKeyListView(RamView):
         user = self.user_named(name)
         return Response(AccessKeySerializer(user.access_keys.all(), many=True).data)
 
-    @extend_schema(request=None, responses={201: AccessKeySerializer}, operation_id="ram_access_keys_create")
+    @extend_schema(
+        request=None,
+        responses={
+            201: AccessKeySerializer,
+            400: refused(f"The user holds {AccessKey.MAX_PER_USER} access keys already, the most it may."),
+        },
+        operation_id="ram_access_keys_create",
+    )
     def post(self, request: Request, name: str) -> Response:
         key, secret = ops.create_access_key(request.user, self.user_named(name))
         return Response({**AccessKeySerializer(key).data, "secret": secret}, status=status.HTTP_201_CREATED)
@@ -401,10 +491,20 @@ class AccessKeyDetailView(RamView):
 # --- grants ----------------------------------------------------------------------------------------
 
 
-class GrantBody(serializers.Serializer):
-    principal = serializers.CharField(max_length=80)
-    cluster = serializers.IntegerField()
+class GrantBody(RequestBody):
+    principal = serializers.CharField(max_length=80, validators=[PRINCIPAL_VALIDATOR])
+    cluster = serializers.IntegerField(help_text="a cluster's id")
     role = serializers.ChoiceField(choices=list(ROLES))
+
+
+class GrantRow(serializers.Serializer):
+    """A grant as listed (``id`` names it for ``DELETE``)."""
+
+    id = serializers.CharField(read_only=True)
+    principal = serializers.CharField(read_only=True)
+    cluster = serializers.IntegerField(read_only=True)
+    cluster_name = serializers.CharField(read_only=True)
+    role = serializers.ChoiceField(choices=list(ROLES), read_only=True)
 
 
 def grant_rows(user: Any, action: str = "cs:DescribeUserPermissions") -> list[dict[str, Any]]:
@@ -443,11 +543,18 @@ class GrantListView(BerthAPIView):
 
     action_map = {"GET": "cs:DescribeUserPermissions", "POST": "cs:GrantPermissions"}
 
-    @extend_schema(responses=GrantBody(many=True), operation_id="ram_grants_list")
+    @extend_schema(responses=GrantRow(many=True), operation_id="ram_grants_list")
     def get(self, request: Request) -> Response:
         return Response(grant_rows(request.user, self.ram_action))
 
-    @extend_schema(request=GrantBody, responses={201: GrantBody}, operation_id="ram_grants_create")
+    @extend_schema(
+        request=GrantBody,
+        responses={
+            201: GrantBody,
+            400: refused("Also: the cluster or the principal is unknown, or the principal is the primary account."),
+        },
+        operation_id="ram_grants_create",
+    )
     def post(self, request: Request) -> Response:
         data = _strict(GrantBody, request.data)
         cluster = Cluster.objects.visible_to(request.user).filter(pk=data["cluster"]).first()
@@ -475,11 +582,23 @@ class GrantDetailView(BerthAPIView):
 # --- simulator and catalogue -----------------------------------------------------------------------
 
 
-class SimulateBody(serializers.Serializer):
-    user = serializers.CharField(max_length=64)
-    action = serializers.CharField(max_length=128)
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "the request's condition keys to decide with (names matched without regard to case)",
+        "properties": {key: {} for key in CONDITION_KEYS},
+        "additionalProperties": False,
+    }
+)
+class ConditionContext(serializers.DictField):
+    """Condition key → value; which keys there are is the simulator's rule (``ops.simulate``)."""
+
+
+class SimulateBody(RequestBody):
+    user = serializers.CharField(max_length=64, validators=[USERNAME_VALIDATOR])
+    action = serializers.CharField(max_length=128, validators=[ops.SIMULATED_ACTION])
     resource = serializers.CharField(max_length=512)
-    context = serializers.DictField(required=False, default=dict)
+    context = ConditionContext(required=False, default=dict)
 
 
 class SimulateView(BerthAPIView):
@@ -487,7 +606,11 @@ class SimulateView(BerthAPIView):
 
     action_map = {"POST": "ram:SimulatePolicy"}
 
-    @extend_schema(request=SimulateBody, responses={200: None}, operation_id="ram_simulate")
+    @extend_schema(
+        request=SimulateBody,
+        responses={200: None, 400: refused("Also: the user is not one of the tenant.")},
+        operation_id="ram_simulate",
+    )
     def post(self, request: Request) -> Response:
         data = _strict(SimulateBody, request.data)
         return Response(

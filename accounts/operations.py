@@ -19,8 +19,10 @@ from typing import Any
 from django.contrib.auth.models import Group as AuthGroup
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import permissions
@@ -560,6 +562,9 @@ def revoke(actor: Any, principal: str, cluster: Any) -> None:
 # --- simulator -------------------------------------------------------------------------------------
 
 
+SIMULATED_ACTION = RegexValidator(":", gettext_lazy('An action looks like "cs:DeleteCluster".'))
+
+
 def simulate(actor: Any, *, user_name: str, action: str, resource: str, context: dict[str, Any]) -> dict[str, Any]:
     """Decide as the permission core would for ``user_name``, with the given request context."""
     permissions.authorize_tenant(
@@ -568,11 +573,11 @@ def simulate(actor: Any, *, user_name: str, action: str, resource: str, context:
     subject = User.objects.filter(tenant_id=actor.tenant_id, name=user_name).first()
     if subject is None:
         raise ValidationError({"user": [_("Unknown user %(name)s.") % {"name": user_name}]})
-    if not isinstance(action, str) or ":" not in action:
-        raise ValidationError({"action": [_('An action looks like "cs:DeleteCluster".')]})
+    if not isinstance(action, str) or not SIMULATED_ACTION.regex.search(action):
+        raise ValidationError({"action": [SIMULATED_ACTION.message]})
     if not isinstance(context, dict):
         raise ValidationError({"context": [_("The context is an object of condition keys.")]})
-    allowed_keys = {"acs:sourceip", "acs:mfapresent", "acs:securetransport", "acs:currenttime"}
+    allowed_keys = {key.lower() for key in ram_policy.CONDITION_KEYS}
     unknown = [k for k in context if str(k).lower() not in allowed_keys]
     if unknown:
         raise ValidationError({"context": [_("Unknown condition key: %(k)s.") % {"k": ", ".join(map(str, unknown))}]})

@@ -83,6 +83,8 @@ _TYPED_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
     "acs:securetransport": ("acs:SecureTransport", _BOOL_OPERATORS),
     "acs:currenttime": ("acs:CurrentTime", _DATE_OPERATORS),
 }
+CONDITION_KEYS: tuple[str, ...] = tuple(spelling for spelling, _operators in _TYPED_KEYS.values())
+"""The request-context keys conditions test, as documented (matched without regard to case)."""
 
 
 class PolicyError(ValueError):

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,13 +18,16 @@ from apps.serializers import (
     ApplicationSerializer,
     ComposeApplicationCreateSerializer,
     ComposeUpdateSerializer,
+    ConfigSetBody,
     ImageApplicationCreateSerializer,
     ReleaseSerializer,
     RollbackSerializer,
     ScaleSerializer,
+    TemplateBody,
+    ValidateBody,
 )
 from clusters.models import Cluster
-from console.api import BerthAPIView
+from console.api import BerthAPIView, refused
 from console.api import strict_data as _strict
 
 
@@ -65,7 +68,13 @@ class ApplicationListView(BerthAPIView):
         return Response(ApplicationSerializer(apps, many=True, context={"disclosure": shown}).data)
 
     @extend_schema(
-        request=ImageApplicationCreateSerializer, responses={202: ReleaseSerializer}, operation_id="applications_create"
+        request=PolymorphicProxySerializer(
+            "ApplicationCreate",
+            serializers=[ImageApplicationCreateSerializer, ComposeApplicationCreateSerializer],
+            resource_type_field_name=None,
+        ),
+        responses={202: ReleaseSerializer, 200: OpenApiResponse(description="the plan (?dry_run=true, Compose)")},
+        operation_id="applications_create",
     )
     def post(self, request: Request, cluster_id: int) -> Response:
         cluster = _cluster(request, cluster_id)
@@ -96,9 +105,8 @@ class ApplicationListView(BerthAPIView):
             if dry_run:
                 return Response(result)
             return Response(ReleaseSerializer(result).data, status=status.HTTP_202_ACCEPTED)
-        body = ImageApplicationCreateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        release = operations.deploy_application(request.user, cluster, operations.ImageAppSpec(**body.validated_data))
+        data = _strict(ImageApplicationCreateSerializer, request.data)
+        release = operations.deploy_application(request.user, cluster, operations.ImageAppSpec(**data))
         return Response(ReleaseSerializer(release).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -166,7 +174,17 @@ class ScaleView(BerthAPIView):
 
     action_map = {"POST": "cs:ScaleService"}
 
-    @extend_schema(request=ScaleSerializer, responses={202: ReleaseSerializer}, operation_id="services_scale")
+    @extend_schema(
+        request=ScaleSerializer,
+        responses={
+            202: ReleaseSerializer,
+            400: refused(
+                "Also: the application has no such service, the service is global, or the cluster's policy "
+                "refuses its spec."
+            ),
+        },
+        operation_id="services_scale",
+    )
     def post(self, request: Request, cluster_id: int, name: str, service: str) -> Response:
         data = _strict(ScaleSerializer, request.data)
         release = operations.scale_service(
@@ -219,7 +237,11 @@ class ReleaseCancelView(BerthAPIView):
 
     action_map = {"POST": "cs:CancelRelease"}
 
-    @extend_schema(request=None, responses=ReleaseSerializer, operation_id="releases_cancel")
+    @extend_schema(
+        request=None,
+        responses={200: ReleaseSerializer, 409: refused("The release has already finished.")},
+        operation_id="releases_cancel",
+    )
     def post(self, request: Request, release_id: int) -> Response:
         release = get_object_or_404(
             Release.objects.visible_to(request.user).select_related("application"), pk=release_id
@@ -231,12 +253,6 @@ class ReleaseCancelView(BerthAPIView):
 
 
 # --- templates and config sets ----------------------------------------------------------------------
-
-
-class TemplateBody(serializers.Serializer):
-    name = serializers.CharField(max_length=63)
-    compose = serializers.CharField(max_length=1024 * 1024 + 1, trim_whitespace=False)
-    description = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
 def _template_data(template: Template) -> dict[str, Any]:
@@ -273,7 +289,11 @@ class TemplateListView(BerthAPIView):
         ]
         return Response({"templates": own, "samples": public})
 
-    @extend_schema(request=TemplateBody, responses={201: None}, operation_id="templates_create")
+    @extend_schema(
+        request=TemplateBody,
+        responses={201: None, 400: refused("Also: the name is taken, or the Compose text does not load.")},
+        operation_id="templates_create",
+    )
     def post(self, request: Request) -> Response:
         from apps import library
 
@@ -296,7 +316,11 @@ class TemplateDetailView(BerthAPIView):
     def get(self, request: Request, name: str) -> Response:
         return Response(_template_data(self._get(request, name)))
 
-    @extend_schema(request=TemplateBody, responses={200: None}, operation_id="templates_update")
+    @extend_schema(
+        request=TemplateBody,
+        responses={200: None, 400: refused("Also: the name is taken, or the Compose text does not load.")},
+        operation_id="templates_update",
+    )
     def put(self, request: Request, name: str) -> Response:
         from apps import library
 
@@ -319,13 +343,6 @@ class TemplateDetailView(BerthAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ValidateBody(serializers.Serializer):
-    compose = serializers.CharField(max_length=1024 * 1024 + 1, trim_whitespace=False)
-    variables = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, max_length=4096), required=False, default=dict
-    )
-
-
 class TemplateValidateView(BerthAPIView):
     """``POST {"compose", "variables"}`` → the normalized model, parameters and dependency graph, or the errors.
 
@@ -335,7 +352,14 @@ class TemplateValidateView(BerthAPIView):
 
     action_map = {"POST": "cs:CreateTemplate"}
 
-    @extend_schema(request=ValidateBody, responses={200: None}, operation_id="templates_validate")
+    @extend_schema(
+        request=ValidateBody,
+        responses={
+            200: None,
+            400: refused('The text does not load: {"valid": false, "errors": [what is wrong, where]}.'),
+        },
+        operation_id="templates_validate",
+    )
     def post(self, request: Request) -> Response:
         from apps import library
 
@@ -354,10 +378,7 @@ class TemplateValidateView(BerthAPIView):
         )
 
 
-class ConfigSetBody(serializers.Serializer):
-    name = serializers.CharField(max_length=63)
-    description = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-    variables = serializers.DictField(required=False, default=dict)
+CONFIG_SET_REFUSED = "Also: the name is taken, or a variable's name is not one (see ``variables``)."
 
 
 class ConfigSetListView(BerthAPIView):
@@ -381,7 +402,11 @@ class ConfigSetListView(BerthAPIView):
             ]
         )
 
-    @extend_schema(request=ConfigSetBody, responses={201: None}, operation_id="config_sets_create")
+    @extend_schema(
+        request=ConfigSetBody,
+        responses={201: None, 400: refused(CONFIG_SET_REFUSED)},
+        operation_id="config_sets_create",
+    )
     def post(self, request: Request) -> Response:
         from apps import library
 
@@ -414,7 +439,11 @@ class ConfigSetDetailView(BerthAPIView):
             }
         )
 
-    @extend_schema(request=ConfigSetBody, responses={200: None}, operation_id="config_sets_update")
+    @extend_schema(
+        request=ConfigSetBody,
+        responses={200: None, 400: refused(CONFIG_SET_REFUSED)},
+        operation_id="config_sets_update",
+    )
     def put(self, request: Request, name: str) -> Response:
         from apps import library
 
@@ -425,7 +454,10 @@ class ConfigSetDetailView(BerthAPIView):
             {"name": found.name, "variables": library.shown(found), "applications": users, "releases": releases}
         )
 
-    @extend_schema(responses={204: None}, operation_id="config_sets_destroy")
+    @extend_schema(
+        responses={204: None, 400: refused("Applications still use this config set.")},
+        operation_id="config_sets_destroy",
+    )
     def delete(self, request: Request, name: str) -> Response:
         from accounts.permissions import authorize
 

@@ -7,6 +7,7 @@ secret values are sealed and never shown back; changing one lists the applicatio
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from apps.models import Application, ConfigSet, Template
 from console import audit
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+CONFIG_VARIABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+"""The name of a config set's variable."""
 
 
 @dataclass(frozen=True)
@@ -161,8 +164,6 @@ def save_config_set(
     actor: Any, *, name: str, variables: dict[str, Any], description: str = "", config_set: ConfigSet | None = None
 ) -> tuple[ConfigSet, list[str]]:
     """Create or change a config set; returns it and the names of the applications that use it."""
-    import re
-
     action = "cs:UpdateConfigSet" if config_set else "cs:CreateConfigSet"
     if config_set:
         authorize(actor, action, config_set)
@@ -172,7 +173,12 @@ def save_config_set(
         NAME_VALIDATOR(name)
     except ValidationError as exc:
         raise ValidationError({"name": exc.messages}) from exc
-    bad = [k for k in variables if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", str(k))]
+    others = ConfigSet.objects.filter(tenant_id=actor.tenant_id, name=name)
+    if config_set:
+        others = others.exclude(pk=config_set.pk)
+    if others.exists():
+        raise ValidationError({"name": [_("A config set with this name already exists.")]})
+    bad = [k for k in variables if not CONFIG_VARIABLE_RE.match(str(k))]
     if bad:
         raise ValidationError({"variables": [_("%(k)s is not a variable name.") % {"k": ", ".join(bad)}]})
     with transaction.atomic():

@@ -1,13 +1,23 @@
-"""API shapes of applications and releases."""
+"""API shapes of applications, releases, templates and config sets; request bodies carry the rules their
+operations apply (the same validators and constants), so the schema says what the API accepts."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from accounts.models import NAME_VALIDATOR
 from apps.disclosure import Disclosure
-from apps.models import Application, Container, Release, Service
+from apps.library import CONFIG_VARIABLE_RE
+from apps.models import MAX_SCALE, Application, Container, Release, Service
+from apps.operations import IMAGE_RE
+from console.api import RequestBody, checked_by_the_operation
+
+IMAGE_VALIDATOR = RegexValidator(IMAGE_RE, _("Not a valid image reference (for example nginx:1.25)."))
+PORT = (MinValueValidator(1), MaxValueValidator(65535))
 
 
 class ReleaseSerializer(serializers.ModelSerializer):
@@ -127,48 +137,91 @@ class ApplicationSerializer(serializers.ModelSerializer):
         return ReleaseSerializer(release).data if release else None
 
 
-class ImageApplicationCreateSerializer(serializers.Serializer):
-    """Deploy an application from one image."""
+class ImageApplicationCreateSerializer(RequestBody):
+    """Deploy an application from one image. The operation checks the name, image, scale and ports itself
+    (``apps.operations.validate_spec``), so that a refused deploy is on the operation log."""
 
-    name = serializers.CharField(max_length=63)
-    image = serializers.CharField(max_length=255)
+    name = checked_by_the_operation(serializers.CharField(max_length=63), NAME_VALIDATOR)
+    image = checked_by_the_operation(serializers.CharField(max_length=255), IMAGE_VALIDATOR)
     command = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
-    scale = serializers.IntegerField(required=False, default=1)
-    environment = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
-    container_port = serializers.IntegerField(required=False, allow_null=True, default=None)
-    host_port = serializers.IntegerField(required=False, allow_null=True, default=None)
+    scale = checked_by_the_operation(
+        serializers.IntegerField(required=False, default=1), MinValueValidator(1), MaxValueValidator(MAX_SCALE)
+    )
+    environment = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        default=dict,
+        help_text="NAME → value; a name is letters, digits, '_', '.', '-' and does not start with a digit or '.'",
+    )
+    container_port = checked_by_the_operation(
+        serializers.IntegerField(required=False, allow_null=True, default=None), *PORT
+    )
+    host_port = checked_by_the_operation(
+        serializers.IntegerField(required=False, allow_null=True, default=None, help_text="needs container_port"),
+        *PORT,
+    )
     description = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(self.initial_data) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
-        return attrs
 
+class ComposeApplicationCreateSerializer(RequestBody):
+    """Deploy an application from a Compose text or a template (one of them), with variables."""
 
-class ComposeApplicationCreateSerializer(serializers.Serializer):
-    """Deploy an application from a Compose text or a template, with variables."""
-
-    name = serializers.CharField(max_length=63)
+    name = serializers.CharField(max_length=63, validators=[NAME_VALIDATOR])
     compose = serializers.CharField(required=False, allow_blank=True, max_length=1024 * 1024 + 1, trim_whitespace=False)
-    template = serializers.CharField(required=False, max_length=63)
+    template = serializers.CharField(required=False, max_length=63, validators=[NAME_VALIDATOR])
     variables = serializers.DictField(
         child=serializers.CharField(allow_blank=True, max_length=4096), required=False, default=dict
     )
-    config_set = serializers.CharField(required=False, max_length=63, allow_blank=True)
+    config_set = serializers.CharField(required=False, max_length=63, allow_blank=True, validators=[NAME_VALIDATOR])
     description = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
 
 
-class ComposeUpdateSerializer(serializers.Serializer):
+class ComposeUpdateSerializer(RequestBody):
     compose = serializers.CharField(required=False, max_length=1024 * 1024 + 1, trim_whitespace=False)
     variables = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=4096), required=False)
 
 
-class ScaleSerializer(serializers.Serializer):
-    scale = serializers.IntegerField(min_value=0, max_value=100)
+class ScaleSerializer(RequestBody):
+    scale = serializers.IntegerField(min_value=0, max_value=MAX_SCALE)
 
 
-class RollbackSerializer(serializers.Serializer):
+class RollbackSerializer(RequestBody):
     """``{"version": N}`` (an earlier version's number); without it, the version before the current one."""
 
     version = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+
+
+class TemplateBody(RequestBody):
+    """A template: its name and a Compose text the loader accepts (with its parameters unset)."""
+
+    name = serializers.CharField(max_length=63, validators=[NAME_VALIDATOR])
+    compose = serializers.CharField(max_length=1024 * 1024 + 1, trim_whitespace=False)
+    description = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class ValidateBody(RequestBody):
+    """A Compose text to check, with values for its parameters (given any, every one must have a value)."""
+
+    compose = serializers.CharField(max_length=1024 * 1024 + 1, trim_whitespace=False)
+    variables = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=4096), required=False, default=dict
+    )
+
+
+class ConfigVariable(RequestBody):
+    """One variable of a config set: its value (a secret left out keeps the value it had) and whether it is secret
+    (sealed, never shown again)."""
+
+    value = serializers.CharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
+    secret = serializers.BooleanField(required=False, default=False)
+
+
+class ConfigSetBody(RequestBody):
+    name = serializers.CharField(max_length=63, validators=[NAME_VALIDATOR])
+    description = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    variables = serializers.DictField(
+        child=ConfigVariable(),
+        required=False,
+        default=dict,
+        help_text=f"variable name (matching {CONFIG_VARIABLE_RE.pattern}) → its value",
+    )

@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import io
+import re
 import tarfile
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.models import NAME_VALIDATOR
+from apps.security import DEFAULTS as SECURITY_DEFAULTS
 from clusters import attach, certificates, registries, rotation
 from clusters import operations as ops
 from clusters.models import Cluster, Node, NodeTask, RegistryCredential, UserCertificate
-from console.api import BerthAPIView
+from clusters.providers import PROVIDERS
+from console.api import BerthAPIView, RequestBody, refused
 from console.api import strict_data as _strict
+
+ZONE_VALIDATOR = RegexValidator(ops.ZONE_RE, _("Lower-case letters, digits and hyphens."))
+DOMAIN_VALIDATOR = RegexValidator(ops.DOMAIN_RE.pattern, _("A domain name such as apps.example.com."), flags=re.I)
+LABEL_KEYS = f"label name → value; a name matches {ops.LABEL_KEY_RE.pattern}, a value has no '=', ',' or line break"
 
 
 class NodeSerializer(serializers.ModelSerializer):
@@ -89,14 +101,41 @@ class ClusterSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ClusterWrite(serializers.Serializer):
-    name = serializers.CharField(max_length=63, required=False)
-    region = serializers.CharField(max_length=63, required=False)
-    zones = serializers.ListField(child=serializers.CharField(max_length=63), required=False, max_length=32)
-    network_mode = serializers.CharField(max_length=16, required=False)
-    root_domain = serializers.CharField(max_length=253, required=False, allow_blank=True)
-    system_services = serializers.DictField(child=serializers.BooleanField(), required=False)
-    security_policy = serializers.DictField(required=False)
+SystemServices = type(
+    "SystemServices",
+    (RequestBody,),
+    {
+        "__doc__": "Which system services the cluster runs (each on or off).",
+        **{name: serializers.BooleanField(required=False) for name in ops.SYSTEM_SERVICES},
+    },
+)
+SecurityPolicy = type(
+    "SecurityPolicy",
+    (RequestBody,),
+    {
+        "__doc__": "What sub-accounts may deploy on the cluster (apps.security); only the primary account changes it.",
+        **{name: serializers.BooleanField(required=False) for name in SECURITY_DEFAULTS if name != "bind_allow"},
+        "bind_allow": serializers.ListField(
+            child=serializers.CharField(validators=[RegexValidator(r"^/", _("An absolute path."))]),
+            required=False,
+            help_text="directories that bind mounts may use (absolute paths)",
+        ),
+    },
+)
+
+
+class ClusterWrite(RequestBody):
+    """A cluster's settings (``PATCH``: any of them)."""
+
+    name = serializers.CharField(max_length=63, validators=[NAME_VALIDATOR])
+    region = serializers.CharField(max_length=63, required=False, validators=[ZONE_VALIDATOR])
+    zones = serializers.ListField(
+        child=serializers.CharField(max_length=63, validators=[ZONE_VALIDATOR]), required=False, max_length=32
+    )
+    network_mode = serializers.ChoiceField(choices=Cluster.NetworkMode.choices, required=False)
+    root_domain = serializers.CharField(max_length=253, required=False, allow_blank=True, validators=[DOMAIN_VALIDATOR])
+    system_services = SystemServices(required=False)
+    security_policy = SecurityPolicy(required=False)
 
 
 class NodeTaskSerializer(serializers.ModelSerializer):
@@ -169,7 +208,11 @@ class ClusterListView(BerthAPIView):
     def get(self, request: Request) -> Response:
         return Response(ClusterSerializer(clusters_for(request.user), many=True).data)
 
-    @extend_schema(request=ClusterWrite, responses={201: ClusterSerializer}, operation_id="clusters_create")
+    @extend_schema(
+        request=ClusterWrite,
+        responses={201: ClusterSerializer, 400: refused("Also: the name is taken.")},
+        operation_id="clusters_create",
+    )
     def post(self, request: Request) -> Response:
         cluster = ops.create_cluster(request.user, **_strict(ClusterWrite, request.data))
         return Response(
@@ -186,9 +229,14 @@ class ClusterDetailView(BerthAPIView):
     def get(self, request: Request, cluster_id: int) -> Response:
         return Response(ClusterSerializer(get_object_or_404(clusters_for(request.user), pk=cluster_id)).data)
 
-    @extend_schema(request=ClusterWrite, responses=ClusterSerializer, operation_id="clusters_update")
+    @extend_schema(
+        request=ClusterWrite,
+        responses={200: ClusterSerializer, 400: refused("Also: the name is taken.")},
+        operation_id="clusters_update",
+    )
     def patch(self, request: Request, cluster_id: int) -> Response:
-        ops.update_cluster(request.user, _cluster(request, cluster_id), **_strict(ClusterWrite, request.data))
+        data = _strict(ClusterWrite, request.data, partial=True)
+        ops.update_cluster(request.user, _cluster(request, cluster_id), **data)
         return self.get(request, cluster_id)
 
     @extend_schema(responses={202: NodeTaskSerializer, 204: None}, operation_id="clusters_destroy")
@@ -200,22 +248,35 @@ class ClusterDetailView(BerthAPIView):
         return Response(NodeTaskSerializer(task).data, status=status.HTTP_202_ACCEPTED)
 
 
-class TlsBody(serializers.Serializer):
+class TlsBody(RequestBody):
     ca = serializers.CharField(max_length=20000)
     cert = serializers.CharField(max_length=20000)
     key = serializers.CharField(max_length=20000)
 
 
-class NodeCreate(serializers.Serializer):
-    name = serializers.CharField(max_length=63)
-    endpoint = serializers.CharField(max_length=255, required=False)
+class NodeCreate(RequestBody):
+    """An engine to register (``endpoint``, ``publish_ip``, ``tls`` when it asks for one), or with ``provider`` a
+    new host that provider makes."""
+
+    name = serializers.CharField(max_length=63, validators=[NAME_VALIDATOR])
+    endpoint = serializers.CharField(
+        max_length=255,
+        required=False,
+        validators=[RegexValidator(ops.ENDPOINT_RE, _("Use unix:///path/to/docker.sock or tcp://host:port."))],
+        help_text="a port of 1-65535",
+    )
     publish_ip = serializers.IPAddressField(required=False)
-    zone = serializers.CharField(max_length=63, required=False, allow_blank=True, default="")
+    zone = serializers.CharField(
+        max_length=63, required=False, allow_blank=True, default="", validators=[ZONE_VALIDATOR]
+    )
     labels = serializers.DictField(
-        child=serializers.CharField(max_length=128, allow_blank=True), required=False, default=dict
+        child=serializers.CharField(max_length=128, allow_blank=True),
+        required=False,
+        default=dict,
+        help_text=LABEL_KEYS,
     )
     tls = TlsBody(required=False)
-    provider = serializers.CharField(max_length=32, required=False)
+    provider = serializers.ChoiceField(choices=sorted(PROVIDERS), required=False)
 
 
 class NodeListView(BerthAPIView):
@@ -269,9 +330,13 @@ class NodeListView(BerthAPIView):
         return Response(NodeSerializer(node).data, status=status.HTTP_201_CREATED)
 
 
-class NodeUpdate(serializers.Serializer):
-    labels = serializers.DictField(child=serializers.CharField(max_length=128, allow_blank=True), required=False)
-    zone = serializers.CharField(max_length=63, required=False, allow_blank=True)
+class NodeUpdate(RequestBody):
+    labels = serializers.DictField(
+        child=serializers.CharField(max_length=128, allow_blank=True), required=False, help_text=LABEL_KEYS
+    )
+    zone = serializers.CharField(
+        max_length=63, required=False, allow_blank=True, validators=[ZONE_VALIDATOR], help_text="one of the cluster's"
+    )
 
 
 class NodeDetailView(BerthAPIView):
@@ -283,7 +348,14 @@ class NodeDetailView(BerthAPIView):
     def get(self, request: Request, cluster_id: int, node: str) -> Response:
         return Response(NodeSerializer(_node(request, _cluster(request, cluster_id), node)).data)
 
-    @extend_schema(request=NodeUpdate, responses=NodeSerializer, operation_id="nodes_update")
+    @extend_schema(
+        request=NodeUpdate,
+        responses={
+            200: NodeSerializer,
+            400: refused("Also: a label's name or value is not one, or the zone is not one of the cluster's."),
+        },
+        operation_id="nodes_update",
+    )
     def patch(self, request: Request, cluster_id: int, node: str) -> Response:
         found = _node(request, _cluster(request, cluster_id), node)
         data = _strict(NodeUpdate, request.data)
@@ -319,8 +391,13 @@ class NodeTaskDetailView(BerthAPIView):
         )
 
 
-class AttachCommandBody(serializers.Serializer):
-    console_url = serializers.URLField(required=False, max_length=200)
+class AttachCommandBody(RequestBody):
+    console_url = serializers.CharField(
+        required=False,
+        max_length=200,
+        validators=[RegexValidator(attach.CONSOLE_URL_RE, _("An http:// or https:// address of this console."))],
+        help_text="the console's address the node calls (host, port and path only); the request's own by default",
+    )
 
 
 class AttachCommandView(BerthAPIView):
@@ -417,7 +494,7 @@ class UserCertificateListView(BerthAPIView):
         return Response(UserCertificateSerializer(found, many=True).data)
 
 
-class RevokeBody(serializers.Serializer):
+class RevokeBody(RequestBody):
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
@@ -449,14 +526,23 @@ class RegistryCredentialSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RegistryCredentialCreate(serializers.Serializer):
-    registry = serializers.CharField(max_length=255)
-    username = serializers.CharField(max_length=255)
+ONE_LINE = RegexValidator(registries.ONE_LINE_RE, _("One line."))
+
+
+class RegistryCredentialCreate(RequestBody):
+    registry = serializers.CharField(
+        max_length=255,
+        validators=[
+            RegexValidator(registries.REGISTRY_INPUT, _("A registry host name, optionally with a port."), flags=re.I)
+        ],
+        help_text="host[:port] (a scheme or a path is dropped); Docker Hub's names all mean docker.io",
+    )
+    username = serializers.CharField(max_length=255, validators=[ONE_LINE])
     password = serializers.CharField(max_length=4096, write_only=True, trim_whitespace=False)
 
 
-class RegistryCredentialUpdate(serializers.Serializer):
-    username = serializers.CharField(max_length=255, required=False)
+class RegistryCredentialUpdate(RequestBody):
+    username = serializers.CharField(max_length=255, required=False, validators=[ONE_LINE])
     password = serializers.CharField(max_length=4096, write_only=True, required=False, trim_whitespace=False)
 
 
@@ -476,7 +562,10 @@ class RegistryCredentialListView(BerthAPIView):
 
     @extend_schema(
         request=RegistryCredentialCreate,
-        responses={201: RegistryCredentialSerializer},
+        responses={
+            201: RegistryCredentialSerializer,
+            400: refused("Also: the tenant has a credential for this registry already (change that one)."),
+        },
         operation_id="registry_credentials_create",
     )
     def post(self, request: Request) -> Response:
@@ -517,12 +606,31 @@ class RegistryCredentialDetailView(BerthAPIView):
 # --- the attach script's own endpoints (the one-time token is the credential) ----------------------
 
 
+class AttachCertificatesBody(serializers.Serializer):
+    address = serializers.CharField(help_text="the address the node's engine will listen on (its certificate's)")
+
+
+class AttachRegisterBody(AttachCertificatesBody):
+    name = serializers.CharField(help_text="the node's name")
+
+
+ATTACH_BODIES = ("application/x-www-form-urlencoded", "application/json")
+
+
 class AttachBase(BerthAPIView):
+    """The attach script's calls: the one-time token is the credential, and the script's curl sends a form."""
+
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
+    parser_classes = [FormParser, JSONParser]
 
     def _error(self, exc: ValidationError) -> HttpResponse:
         return HttpResponse(" ".join(exc.messages) + "\n", status=status.HTTP_403_FORBIDDEN, content_type="text/plain")
+
+    def field(self, name: str) -> str:
+        """The form's (or JSON object's) ``name``, as text; empty when missing or when the body is not an object."""
+        data = self.request.data
+        return str(data.get(name, "")) if isinstance(data, Mapping) else ""
 
 
 class AttachScriptView(AttachBase):
@@ -547,10 +655,14 @@ class AttachCertificatesView(AttachBase):
 
     action_map = {"POST": "cs:AttachNode"}
 
-    @extend_schema(request=None, responses={200: None}, operation_id="attach_certificates")
+    @extend_schema(
+        request=dict.fromkeys(ATTACH_BODIES, AttachCertificatesBody),
+        responses={200: None, 403: None},
+        operation_id="attach_certificates",
+    )
     def post(self, request: Request, token: str) -> HttpResponse:
         try:
-            found, pair = attach.attach_certificates(token, str(request.data.get("address", "")))
+            found, pair = attach.attach_certificates(token, self.field("address"))
         except ValidationError as exc:
             return self._error(exc)
         buffer = io.BytesIO()
@@ -572,12 +684,14 @@ class AttachRegisterView(AttachBase):
 
     action_map = {"POST": "cs:AttachNode"}
 
-    @extend_schema(request=None, responses={201: None}, operation_id="attach_register")
+    @extend_schema(
+        request=dict.fromkeys(ATTACH_BODIES, AttachRegisterBody),
+        responses={201: None, 403: None},
+        operation_id="attach_register",
+    )
     def post(self, request: Request, token: str) -> HttpResponse:
         try:
-            node = attach.attach_register(
-                token, address=str(request.data.get("address", "")), name=str(request.data.get("name", ""))
-            )
+            node = attach.attach_register(token, address=self.field("address"), name=self.field("name"))
         except ValidationError as exc:
             return self._error(exc)
         return HttpResponse(

@@ -21,7 +21,12 @@ from clusters import pki
 from clusters.models import RegistryCredential, registry_resource
 from console import audit
 
-REGISTRY_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$")
+_HOST = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+_PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+REGISTRY_RE = re.compile(rf"^{_HOST}(:\d{{1,5}})?$")
+REGISTRY_INPUT = rf"^(https?://)?{_HOST}(:{_PORT})?(/[^\s\x00]*)?$"
+"""What :func:`normalize_registry` reads (in any case): ``[http(s)://]host[:port][/path]``, a port of 1-65535."""
+ONE_LINE_RE = re.compile(r"^[^\n]*\Z")
 DOCKER_HUB = "docker.io"
 HUB_ALIASES = ("index.docker.io", "registry-1.docker.io", "registry.hub.docker.com", "docker.io")
 HUB_SERVER = "https://index.docker.io/v1/"
@@ -43,7 +48,7 @@ def normalize_registry(text: str) -> str:
 
 
 def _clean_username(username: Any) -> str:
-    if not isinstance(username, str) or not username.strip() or len(username) > 255 or "\n" in username:
+    if not isinstance(username, str) or not username.strip() or len(username) > 255 or not ONE_LINE_RE.match(username):
         raise ValidationError({"username": [_("A user name of at most 255 characters.")]})
     return username.strip()
 

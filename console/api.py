@@ -1,18 +1,24 @@
-"""API plumbing shared by every resource: errors in one shape, the tenant-scoped base view, and the OpenAPI
-schema's view of it (every routed method of every endpoint, the access-key scheme)."""
+"""API plumbing shared by every resource: errors in one shape, the tenant-scoped base view, request bodies that
+refuse what they do not know, and the OpenAPI schema's view of it (every routed method of every endpoint, the
+access-key scheme, closed request bodies, the error answers)."""
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular import generators, openapi
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from console.errors import OperationConflict
+
+FieldT = TypeVar("FieldT", bound=serializers.Field)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -66,14 +72,27 @@ class BerthAPIView(APIView):
         return [m for m in super().allowed_methods if m in self.action_map or m == "OPTIONS"]
 
 
-def strict_data(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    """Validate a request body with ``serializer_class``; a field it does not know is an error too."""
-    body = serializer_class(data=data)
+class RequestBody(serializers.Serializer):
+    """A JSON object the API reads: a key it does not declare is an error (400), at every level a body nests.
+
+    The schema says so (``additionalProperties: false``, :class:`AutoSchema`), and each field carries the rules its
+    operation applies (the same validators and constants), so what the schema allows is what the API accepts.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(str(key) for key in data if key not in self.fields)
+            if unknown:
+                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+        return super().to_internal_value(data)
+
+
+def strict_data(serializer_class: type[RequestBody], data: Any, *, partial: bool = False) -> dict[str, Any]:
+    """Validate a request body with ``serializer_class`` (``partial``: every field optional, as ``PATCH`` reads)."""
+    if not issubclass(serializer_class, RequestBody):
+        raise TypeError(f"{serializer_class.__name__} is not a RequestBody: it would ignore fields it does not know")
+    body = serializer_class(data=data, partial=partial)
     body.is_valid(raise_exception=True)
-    if isinstance(data, dict):
-        unknown = set(data) - set(body.fields)
-        if unknown:
-            raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
     return body.validated_data
 
 
@@ -98,9 +117,46 @@ class EndpointEnumerator(generators.EndpointEnumerator):
         return [method for method in routed if method != "OPTIONS" and hasattr(view_class, method.lower())]
 
 
+TEXT = r"^[^\u0000]*$"
+"""Text as a DRF ``CharField`` reads it: anything but NUL."""
+FILLED_TEXT = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+"""Text a DRF ``CharField`` that trims and may not be blank reads: not white space alone."""
+ERROR_BODY: dict[str, Any] = {
+    "type": "object",
+    "description": "What is wrong: field name → messages, or ``detail``.",
+    "additionalProperties": {},
+}
+
+
+def error(description: str) -> dict[str, Any]:
+    """An error answer in the schema (the body ``exception_handler`` gives)."""
+    return {"description": description, "content": {"application/json": {"schema": dict(ERROR_BODY)}}}
+
+
+def checked_by_the_operation(field: FieldT, *validators: Any) -> FieldT:
+    """``field``, with rules its operation checks itself because it records the refusal on the operation log
+    (``apps.operations.deploy_application``): the schema shows ``validators``, the serializer leaves them to it."""
+    field.operation_validators = validators  # type: ignore[attr-defined]
+    return field
+
+
+def refused(description: str) -> OpenApiResponse:
+    """An error answer a view documents itself, ``description`` saying when: mostly the 400 of an operation that
+    also refuses data its schema allows, for a rule JSON schema cannot state (a name already taken, a user that
+    does not exist, a document that does not parse)."""
+    return OpenApiResponse(response=dict(ERROR_BODY), description=description)
+
+
 class AutoSchema(openapi.AutoSchema):
-    """drf-spectacular's, plus the request body of each route of a view routed several times: the view's
-    ``request_bodies`` maps the ``action_name`` its route gives it to the body's serializer (None: no body)."""
+    """drf-spectacular's, plus:
+
+    - the request body of each route of a view routed several times: the view's ``request_bodies`` maps the
+      ``action_name`` its route gives it to the body's serializer (None: no body);
+    - request bodies are closed (:class:`RequestBody`: ``additionalProperties: false``);
+    - the error answers every operation of their kind gives: 400 for a body the operation refuses, 403 when the
+      caller may not, 404 for an object a path names that the caller cannot see, 409 when long work (202) is
+      refused because other work on the same object is still running. A view documents any other itself.
+    """
 
     def get_request_serializer(self) -> Any:
         bodies: dict[str, Any] = getattr(self.view, "request_bodies", {})
@@ -108,6 +164,46 @@ class AutoSchema(openapi.AutoSchema):
         if name is not None and bodies:
             return bodies.get(name)
         return super().get_request_serializer()
+
+    def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict[str, Any]:
+        schema = super()._map_basic_serializer(serializer, direction)
+        if not vars(type(serializer)).get("__doc__"):  # not the docstring of a base class
+            schema.pop("description", None)
+        if direction == "request" and isinstance(serializer, RequestBody):
+            schema["additionalProperties"] = False
+        return schema
+
+    def _insert_field_validators(self, field: Any, schema: dict[str, Any]) -> None:
+        """drf-spectacular's, plus what every text field of DRF refuses: NUL characters, and (when it trims and may
+        not be blank) text of white space alone."""
+        shown = getattr(field, "operation_validators", ())
+        if shown:
+            field = copy.copy(field)
+            field.validators = [*field.validators, *shown]
+        super()._insert_field_validators(field, schema)
+        plain = "oneOf" not in schema and schema.get("type") == "string" and not {"format", "enum"} & set(schema)
+        if not isinstance(field, serializers.CharField) or field.read_only or not plain:
+            return
+        rule = FILLED_TEXT if field.trim_whitespace and not field.allow_blank else TEXT
+        if "pattern" in schema:
+            schema.setdefault("allOf", []).append({"pattern": rule})
+        else:
+            schema["pattern"] = rule
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        answers = {}
+        if self._get_request_body():
+            answers["400"] = error("The body is not valid: each field with what is wrong.")
+        if self.get_auth():
+            answers["403"] = error("The caller may not do this (RAM).")
+        if "{" in self.path:
+            answers["404"] = error("Not found, or not visible to the caller.")
+        if "202" in responses:
+            answers["409"] = error("Other work on the same object is still running.")
+        for code, answer in answers.items():
+            responses.setdefault(code, answer)
+        return responses
 
 
 class SchemaGenerator(generators.SchemaGenerator):

@@ -1,6 +1,14 @@
 """Models of accounts: identity (tenants, users, access keys) and RAM (groups, policies, grants)."""
 
-from accounts.models.identity import NAME_VALIDATOR, USERNAME_VALIDATOR, AccessKey, Tenant, User, UserManager
+from accounts.models.identity import (
+    NAME_VALIDATOR,
+    USERNAME_PATTERN,
+    USERNAME_VALIDATOR,
+    AccessKey,
+    Tenant,
+    User,
+    UserManager,
+)
 from accounts.models.ram import (
     ClusterGroupObjectPermission,
     ClusterUserObjectPermission,
@@ -12,6 +20,7 @@ from accounts.models.ram import (
 
 __all__ = [
     "NAME_VALIDATOR",
+    "USERNAME_PATTERN",
     "USERNAME_VALIDATOR",
     "AccessKey",
     "ClusterGroupObjectPermission",

@@ -19,8 +19,10 @@ NAME_VALIDATOR = RegexValidator(
     r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
     _("Use 1-63 lower-case letters, digits and hyphens; start and end with a letter or digit."),
 )
+USERNAME_PATTERN = r"[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}"
+"""A user's, group's or policy's name (unanchored, for patterns that embed it, such as ``user:NAME``)."""
 USERNAME_VALIDATOR = RegexValidator(
-    r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$",
+    rf"^{USERNAME_PATTERN}$",
     _("Use up to 64 letters, digits, dots, hyphens and underscores; start with a letter or digit."),
 )
 
