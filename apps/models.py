@@ -45,6 +45,10 @@ class ApplicationQuerySet(TenantQuerySet):
     def resource_rows(self) -> Iterable[tuple[int, Resource]]:
         return _application_rows(self)
 
+    def live(self) -> ApplicationQuerySet:
+        """Applications that are not deleted (a deleted one keeps its row, releases and log; its pages are gone)."""
+        return self.filter(deleted_at__isnull=True)
+
 
 class Application(models.Model):
     """An application of a cluster: its services, the desired scale, and its current status."""

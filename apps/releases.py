@@ -258,39 +258,13 @@ def _within_policy(run: Run) -> None:
         raise ReleaseFailed("; ".join(refused))
 
 
-def _rows(services: list[Service]) -> list[stacks.ServiceRow]:
-    """The stored services as the scheduler's rows."""
-    names = {x.name for x in services}
-    rows = []
-    for s in services:
-        reservations = ((s.spec.get("deploy") or {}).get("resources") or {}).get("reservations") or {}
-        legacy = {"ports": [{"target": s.container_port, "published": str(s.host_port)}]} if s.host_port else {}
-        rows.append(
-            stacks.ServiceRow(
-                name=s.name,
-                image=s.image,
-                scale=s.scale,
-                is_global=s.is_global,
-                rules=s.rules,
-                depends_on=[d for d in s.depends_on if d in names],
-                latest_image=s.latest_image,
-                reschedule=s.reschedule_on_node_failure,
-                spec=s.spec or legacy,
-                cpus=float(reservations.get("cpus") or 0),
-                memory=int(reservations.get("memory") or 0),
-                pinned_image=s.pinned_image,
-            )
-        )
-    return rows
-
-
 def _converge(run: Run, services: list[Service], *, pull: bool, recreate_all: bool) -> None:
     from apps import converge
 
     app = run.app
     _within_policy(run)
     changes = converge.desired_changes(app, services, recreate_all=recreate_all)
-    assignment = stacks.placement(app.name, app.cluster, app, _rows(services), changes["keep"])
+    assignment = stacks.placement(app.name, app.cluster, app, stacks.rows_of_services(services), changes["keep"])
     by_name = {s.name: s for s in services}
     for service_name, placed in assignment.items():
         service = by_name[service_name]
@@ -315,7 +289,7 @@ def _converge(run: Run, services: list[Service], *, pull: bool, recreate_all: bo
     if len(work) + len(changes["remove"]) != run.release.progress_total:
         run.set_total(len(work) + len(changes["remove"]))
     _remove_rows(run, changes["remove"])
-    for level in stacks.levels(_rows(services)):
+    for level in stacks.levels(stacks.rows_of_services(services)):
         group = [r for r in work.values() if r.service.name in level]
         if group:  # services of one level do not depend on each other: all their containers at once
             _start_containers(run, services, group, recreate_ids)

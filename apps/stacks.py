@@ -20,7 +20,15 @@ from django.utils.translation import gettext as _
 from apps import compose, security
 from apps.masking import Masker, secret_named
 from apps.models import MAX_SCALE, Application, AppVersion, ConfigSet, Container, Service
-from apps.scheduler import NodeCapacity, PlacementError, Rule, ServiceDemand, order_services, place_application
+from apps.scheduler import (
+    NodeCapacity,
+    PlacementError,
+    Rule,
+    ServiceDemand,
+    order_services,
+    place,
+    place_application,
+)
 from clusters.models import Cluster, Node
 
 
@@ -230,6 +238,49 @@ def _fixed_port(spec: dict[str, Any]) -> int | None:
     return None
 
 
+def rows_of_services(services: list[Service]) -> list[ServiceRow]:
+    """Stored services as the scheduler's rows: the same rules, reservations and fixed port the deploy used
+    (``rows_of`` reads them from a model; this reads what was stored from it)."""
+    names = {x.name for x in services}
+    rows = []
+    for s in services:
+        reservations = ((s.spec.get("deploy") or {}).get("resources") or {}).get("reservations") or {}
+        legacy = {"ports": [{"target": s.container_port, "published": str(s.host_port)}]} if s.host_port else {}
+        rows.append(
+            ServiceRow(
+                name=s.name,
+                image=s.image,
+                scale=s.scale,
+                is_global=s.is_global,
+                rules=s.rules,
+                depends_on=[d for d in s.depends_on if d in names],
+                latest_image=s.latest_image,
+                reschedule=s.reschedule_on_node_failure,
+                spec=s.spec or legacy,
+                cpus=float(reservations.get("cpus") or 0),
+                memory=_bytes(reservations.get("memory")),
+                pinned_image=s.pinned_image,
+            )
+        )
+    return rows
+
+
+def demand_of(row: ServiceRow, wanted: list[int], placed: dict[int, int]) -> ServiceDemand:
+    """What the scheduler must place for one service: the replicas ``wanted`` (indexes), beside those already
+    ``placed`` (index → node), under the service's rules, reservations and fixed host port. Deploy, scale, update,
+    drain and failover all ask the scheduler through this, so none of them can forget a rule."""
+    return ServiceDemand(
+        row.name,
+        wanted,
+        placed,
+        _fixed_port(row.spec),
+        tuple(Rule(**r) for r in row.rules),
+        row.cpus,
+        row.memory,
+        row.is_global,
+    )
+
+
 def placement(
     app_name: str, cluster: Cluster, app: Application | None, rows: list[ServiceRow], placed: dict[str, dict[int, int]]
 ) -> dict[str, dict[int, int]]:
@@ -239,20 +290,19 @@ def placement(
     for row in rows:
         have = placed.get(row.name, {})
         wanted = [] if row.is_global else [i for i in range(1, row.scale + 1) if i not in have]
-        demands.append(
-            ServiceDemand(
-                row.name,
-                wanted,
-                {i: n for i, n in have.items() if row.is_global or i <= row.scale},
-                _fixed_port(row.spec),
-                tuple(Rule(**r) for r in row.rules),
-                row.cpus,
-                row.memory,
-                row.is_global,
-            )
-        )
+        demands.append(demand_of(row, wanted, {i: n for i, n in have.items() if row.is_global or i <= row.scale}))
     depends = {row.name: row.depends_on for row in rows}
     return place_application(nodes, demands, depends, app=app_name)
+
+
+def moves(
+    cluster: Cluster, app: Application, service: Service, moving: list[int], staying: dict[int, int], leaving: set[int]
+) -> dict[int, int]:
+    """Nodes for the replicas ``moving`` (indexes) of ``service`` off the nodes in ``leaving`` (a drain, a
+    failover), beside the replicas ``staying`` (index → node): the same rules as a deploy (constraints,
+    affinities, zones, reservations, a fixed host port). PlacementError names the rule when impossible."""
+    row = rows_of_services([service])[0]
+    return place(capacities(cluster, app, exclude=leaving), demand_of(row, moving, staying), app=app.name)
 
 
 def service_order(rows: list[ServiceRow] | list[Service]) -> list[str]:

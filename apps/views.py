@@ -61,7 +61,7 @@ def application_create(request: HttpRequest) -> HttpResponse:
 
 @page(get="cs:DescribeApplications")
 def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    app = page_object(request, Application.objects.select_related("cluster"), pk=pk)
+    app = page_object(request, Application.objects.live().select_related("cluster"), pk=pk)
     containers = Container.objects.filter(service__application=app).select_related("node", "service")
     releases = Release.objects.filter(application=app).order_by("-id")[:10]
     versions = app.versions.order_by("-number")[:10]
@@ -105,7 +105,7 @@ ACTIONS = {
 )
 @require_POST
 def application_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    app = page_object(request, Application.objects.all(), pk=pk)
+    app = page_object(request, Application.objects.live(), pk=pk)
     if action not in ACTIONS:
         return HttpResponse(status=404)
     fn, note = ACTIONS[action]
@@ -125,7 +125,7 @@ def application_action(request: HttpRequest, pk: int, action: str) -> HttpRespon
 @require_POST
 def application_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
     """Scale one service, or roll back to a version."""
-    app = page_object(request, Application.objects.select_related("cluster"), pk=pk)
+    app = page_object(request, Application.objects.live().select_related("cluster"), pk=pk)
     try:
         if change == "scale":
             operations.scale_service(
@@ -147,7 +147,7 @@ def container_detail(request: HttpRequest, pk: int, container: str) -> HttpRespo
 
     from clusters import docker_host as host
 
-    app = page_object(request, Application.objects.select_related("cluster"), pk=pk)
+    app = page_object(request, Application.objects.live().select_related("cluster"), pk=pk)
     row = get_object_or_404(
         Container.objects.visible_to(request.user).select_related("node", "service"),
         service__application=app,
@@ -184,7 +184,7 @@ def container_detail(request: HttpRequest, pk: int, container: str) -> HttpRespo
 )
 @require_POST
 def container_change(request: HttpRequest, pk: int, container: str, change: str) -> HttpResponse:
-    app = page_object(request, Application.objects.all(), pk=pk)
+    app = page_object(request, Application.objects.live(), pk=pk)
     try:
         operations.container_action(request.user, app, container, change)
     except (ValidationError, operations.OperationConflict) as exc:
@@ -201,7 +201,7 @@ def application_update(request: HttpRequest, pk: int) -> HttpResponse:
 
     from apps.scheduler import PlacementError
 
-    app = page_object(request, Application.objects.select_related("cluster"), pk=pk)
+    app = page_object(request, Application.objects.live().select_related("cluster"), pk=pk)
     current = app.versions.order_by("-number").first()
     if current is None:
         messages.error(request, _("This application was made from an image; it has no template to change."))

@@ -22,6 +22,7 @@ from console import live
 
 log = logging.getLogger(__name__)
 
+RETRY_FIRST, RETRY_LAST = 2.0, 30.0  # seconds between reconnects to a node whose stream broke, doubling
 REFUSED_RETRY = 30.0  # seconds between tries for a node the door refuses (not identified yet, no grant)
 
 EVENT_STATES = {
@@ -75,7 +76,18 @@ class NodeWatcher(threading.Thread):
         for state in host.list_containers(endpoint, labels):
             apply_state(self.node_id, state.labels, state.state, state.id)
 
+    def report(self, problem: str) -> None:
+        """Log a problem of this node's stream when it changes (a node that stays down is one line, not one every
+        few seconds); an empty ``problem`` notes the recovery."""
+        if problem != getattr(self, "_last_problem", ""):
+            if problem:
+                log.info("watcher: node %s: %s; retrying", self.node_id, problem)
+            else:
+                log.info("watcher: node %s: following its events again", self.node_id)
+        self._last_problem = problem
+
     def run(self) -> None:
+        pause = RETRY_FIRST
         while not self.stop.is_set():
             try:
                 close_old_connections()
@@ -85,6 +97,8 @@ class NodeWatcher(threading.Thread):
                 endpoint = host.Endpoint.of(node, timeout=10.0)  # HostRefused for a node Berth may not reach
                 labels = {**host.managed(), "berth.cluster": str(node.cluster_id)}
                 self.reconcile(endpoint, labels)
+                self.report("")
+                pause = RETRY_FIRST
                 for event in host.events(endpoint, labels):
                     if self.stop.is_set():
                         break
@@ -94,14 +108,15 @@ class NodeWatcher(threading.Thread):
                     attrs = (event.get("Actor") or {}).get("Attributes") or {}
                     apply_state(self.node_id, attrs, state, event.get("id", ""))
             except host.HostRefused as exc:  # not a fault of the engine: ask again rarely
-                log.info("watcher: node %s: %s", self.node_id, exc)
+                self.report(str(exc))
                 self.stop.wait(REFUSED_RETRY)
                 continue
             except host.HostError as exc:
-                log.info("watcher: node %s: %s; retrying", self.node_id, exc)
+                self.report(str(exc))
             except Exception:
                 log.exception("watcher: node %s failed; retrying", self.node_id)
-            self.stop.wait(2.0)
+            self.stop.wait(pause)
+            pause = min(pause * 2, RETRY_LAST)  # a node that stays away is asked less and less often
 
 
 def watch_forever(stop: threading.Event, refresh_seconds: float = 3.0) -> None:

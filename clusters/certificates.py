@@ -169,9 +169,9 @@ def _mark(certificate: UserCertificate, reason: str, actor: Any = None) -> bool:
             actor=actor,
             tenant=cluster.tenant,
             resource=cluster.resource_name,
-            target=certificate.user_login,
+            target=f"{certificate.serial} ({certificate.user_login})",
             cluster_id=cluster.pk,
-            parameters={"serial": certificate.serial, "reason": reason[:200]},
+            parameters={"serial": certificate.serial, "holder": certificate.user_login, "reason": reason[:200]},
             source=None if actor is not None else "system",
         )
     return True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -172,6 +172,23 @@ class Node(models.Model):
     @property
     def uses_tls(self) -> bool:
         return bool(self.tls_cert)
+
+    INVENTORY_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "engine_version": "",
+        "api_version": "",
+        "os": "",
+        "kernel": "",
+        "cpus": 0,
+        "memory": 0,
+        "labels": [],
+        "hostname": "",
+    }
+
+    @property
+    def inventory(self) -> dict[str, Any]:
+        """What the engine said of itself (``info``), with every key pages show present (a node that never
+        answered has none)."""
+        return {**self.INVENTORY_DEFAULTS, **(self.info or {})}
 
     @property
     def provider_on_this_machine(self) -> bool:

@@ -18,8 +18,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps import stacks
 from apps.models import Container, Service
-from apps.scheduler import NodeCapacity, PlacementError, ServiceDemand, place
+from apps.scheduler import PlacementError
 from clusters import authority, hostaccess, rotation
 from clusters import docker_host as host
 from clusters.models import Cluster, Node, NodeTask
@@ -60,27 +61,27 @@ class Progress:
 # --- placement of moved containers -----------------------------------------------------------------
 
 
-def _capacities(cluster: Cluster, exclude: set[int]) -> list[NodeCapacity]:
-    nodes = Node.objects.filter(cluster=cluster, state=Node.State.READY).exclude(pk__in=exclude).order_by("id")
-    return [
-        NodeCapacity(id=n.id, name=n.name, zone=n.zone, labels=n.labels, containers=n.containers.count()) for n in nodes
-    ]
-
-
 def plan_moves(containers: list[Container], cluster: Cluster, leaving: set[int]) -> dict[int, int]:
-    """container id → new node id for ``containers`` leaving the nodes in ``leaving``; PlacementError if impossible."""
-    capacities = _capacities(cluster, leaving)
+    """container id → new node id for ``containers`` leaving the nodes in ``leaving``; PlacementError if impossible.
+
+    The scheduler is asked exactly as for a deploy (``stacks.moves``): the service's constraints, affinities,
+    zones, reservations and fixed host port hold for moved containers too."""
     plan: dict[int, int] = {}
     by_service: dict[int, list[Container]] = {}
     for c in containers:
         by_service.setdefault(c.service_id, []).append(c)
     for service_id, moving in by_service.items():
-        service = Service.objects.get(pk=service_id)
+        service = Service.objects.select_related("application").get(pk=service_id)
         staying = Container.objects.filter(service_id=service_id).exclude(node_id__in=leaving)
-        placed = {c.index: c.node_id for c in staying}
-        demand = ServiceDemand(service.name, [c.index for c in moving], placed, service.host_port)
         try:
-            assignment = place(capacities, demand)
+            assignment = stacks.moves(
+                cluster,
+                service.application,
+                service,
+                [c.index for c in moving],
+                {c.index: c.node_id for c in staying},
+                leaving,
+            )
         except PlacementError as exc:
             raise PlacementError(
                 _("The other nodes cannot hold %(service)s: %(reason)s") % {"service": service.name, "reason": exc}
@@ -309,6 +310,7 @@ def provision(task: NodeTask, progress: Progress) -> None:
             tls_key=authority.unseal(task.cluster.client_key_sealed),
             provider=params["provider"],
             provider_ref=made.ref,
+            record_success=False,  # the task's own entry (finish) records that the node joined
         )
     except Exception:
         provider.destroy_host(made.ref)

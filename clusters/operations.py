@@ -38,6 +38,10 @@ LOCAL_CLUSTER = "local"
 SYSTEM_SERVICES = ("routing", "logging", "monitoring", "volumes")
 ENDPOINT_RE = re.compile(r"^(unix:///[\w./-]+|tcp://[A-Za-z0-9.-]+:\d{1,5})$")
 LABEL_KEY_RE = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
+ZONE_RE = re.compile(r"^[a-z0-9-]{1,63}$")
+"""A region's or a zone's name."""
+DOMAIN_RE = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+"""A root domain, in lower case."""
 
 
 def _clean_cluster_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -50,19 +54,17 @@ def _clean_cluster_fields(data: dict[str, Any]) -> dict[str, Any]:
         except ValidationError as exc:
             errors["name"] = exc.messages
     if "region" in data:
-        if not re.match(r"^[a-z0-9-]{1,63}$", str(data["region"])):
+        if not ZONE_RE.match(str(data["region"])):
             errors["region"] = [_("Lower-case letters, digits and hyphens.")]
         out["region"] = data["region"]
     if "zones" in data:
         zones = data["zones"]
-        if not isinstance(zones, list) or not all(
-            isinstance(z, str) and re.match(r"^[a-z0-9-]{1,63}$", z) for z in zones
-        ):
+        if not isinstance(zones, list) or not all(isinstance(z, str) and ZONE_RE.match(z) for z in zones):
             errors["zones"] = [_("A list of zone names (lower-case letters, digits, hyphens).")]
         out["zones"] = zones
     if "root_domain" in data:
         domain = str(data["root_domain"]).strip().lower()
-        if domain and not re.match(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", domain):
+        if domain and not DOMAIN_RE.match(domain):
             errors["root_domain"] = [_("A domain name such as apps.example.com.")]
         out["root_domain"] = domain
     if "network_mode" in data:
@@ -277,7 +279,7 @@ def _check_zone(cluster: Cluster, zone: str) -> str:
         raise ValidationError(
             {"zone": [_("Choose one of the cluster's zones: %(z)s.") % {"z": ", ".join(cluster.zones)}]}
         )
-    if zone and not re.match(r"^[a-z0-9-]{1,63}$", zone):
+    if zone and not ZONE_RE.match(zone):
         raise ValidationError({"zone": [_("Lower-case letters, digits and hyphens.")]})
     return zone
 
@@ -335,12 +337,15 @@ def register_node(
     provider_ref: str = "",
     recorded_as: Any = None,
     log_parameters: dict[str, Any] | None = None,
+    record_success: bool = True,
 ) -> Node:
     """Add an engine to a cluster after checking that it answers (and that its TLS material verifies).
 
     ``actor`` must be allowed to add nodes; ``recorded_as`` is whom the operation log names when that is not the
-    actor (the attach script's token). The endpoint is this machine's engine only with the operator's grant
-    (``unix://``; the host's engine ID over tcp), its addresses must be ones a node may have
+    actor (the attach script's token). ``record_success`` False: the caller records the outcome itself (a
+    provisioning task's own entry says the node joined; one success entry per node, not two). The endpoint is
+    this machine's engine only with the operator's grant (``unix://``; the host's engine ID over tcp), its
+    addresses must be ones a node may have
     (``clusters.netpolicy``), and its engine must not be a node already, whatever the endpoint string. Every
     failure that depends on what listens at the endpoint gives the same message; the reason goes to the log.
     """
@@ -368,7 +373,7 @@ def register_node(
     }
     mine = hostaccess.own_node_with_engine(cluster.tenant_id, endpoint=endpoint)
     if mine is not None:
-        raise ValidationError({"endpoint": [_already_mine(mine)]})
+        _refuse(logged, cluster, name, parameters, "already a node of this tenant", _already_mine(mine))
     on_machine = endpoint.startswith("unix://") or getattr(PROVIDERS.get(provider), "on_this_machine", False)
     if on_machine and not hostaccess.has_grant(cluster.tenant_id):
         _refuse(logged, cluster, name, parameters, "this machine without the operator's grant", hostaccess.NOT_GRANTED)
@@ -395,7 +400,7 @@ def register_node(
         host.forget(target)
         mine = hostaccess.own_node_with_engine(cluster.tenant_id, engine_id=info.get("engine_id", ""))
         if mine is not None:
-            raise ValidationError({"endpoint": [_already_mine(mine)]}) from exc
+            _refuse(logged, cluster, name, parameters, f"already a node of this tenant: {exc}", _already_mine(mine))
         _refuse(logged, cluster, name, parameters, f"{type(exc).__name__}: {exc}", hostaccess.REFUSED)
     host.forget(target)
     try:
@@ -418,21 +423,22 @@ def register_node(
                 tls_cert=tls.cert_pem if tls else "",
                 tls_key_sealed=authority.seal(tls.key_pem) if tls else "",
             )
-            audit.record(
-                "cs:AddClusterNodes",
-                actor=logged,
-                tenant=cluster.tenant,
-                resource=cluster.resource_name,
-                target=name,
-                cluster_id=cluster.pk,
-                parameters=parameters,
-            )
+            if record_success:
+                audit.record(
+                    "cs:AddClusterNodes",
+                    actor=logged,
+                    tenant=cluster.tenant,
+                    resource=cluster.resource_name,
+                    target=name,
+                    cluster_id=cluster.pk,
+                    parameters=parameters,
+                )
     except IntegrityError as exc:
         mine = hostaccess.own_node_with_engine(cluster.tenant_id, engine_id=info["engine_id"]) or (
             hostaccess.own_node_with_engine(cluster.tenant_id, endpoint=endpoint)
         )
         if mine is not None:
-            raise ValidationError({"endpoint": [_already_mine(mine)]}) from exc
+            _refuse(logged, cluster, name, parameters, f"already a node of this tenant: {exc}", _already_mine(mine))
         _refuse(logged, cluster, name, parameters, f"taken meanwhile: {exc}", hostaccess.REFUSED)
     return node
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,28 @@ class RedisTransport(kombu_redis.Transport):
 
     Channel = RedisChannel
 
+
+ROUTINE_TASKS = (
+    "clusters.check_nodes",
+    "apps.reap_releases",
+    "clusters.reap_node_tasks",
+    "clusters.sweep_certificates",
+)
+
+
+class RoutineTasksFilter(logging.Filter):
+    """Drops the INFO lines of the periodic routine tasks (received, succeeded, sent by beat): the node check
+    runs every two seconds and would bury everything else. Their warnings and errors still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO:
+            return True
+        text = record.getMessage()
+        return not any(name in text for name in ROUTINE_TASKS)
+
+
+for _logger in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
+    logging.getLogger(_logger).addFilter(RoutineTasksFilter())
 
 app = Celery("berth")
 app.config_from_object("django.conf:settings", namespace="CELERY")

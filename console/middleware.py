@@ -12,7 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
 from django.middleware.csrf import CsrfViewMiddleware
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve
 from django.utils.http import is_same_domain
 
@@ -85,6 +85,22 @@ class RequestContextMiddleware:
                     )
                     permissions.note_refusal(refusal)
         response["X-Request-Id"] = request.request_id
+        return response
+
+
+class MethodNotAllowedPageMiddleware:
+    """A console address that does not answer the method used (a form's target opened as a page) shows a page
+    that says so, not a blank 405; API answers keep their own shape."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code == 405 and not response.content and not request.path.startswith(("/api/", "/ws/")):
+            page = render(request, "405.html", status=405)
+            page["Allow"] = response.get("Allow", "")
+            return page
         return response
 
 

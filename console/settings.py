@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "console.middleware.RequestContextMiddleware",
+    "console.middleware.MethodNotAllowedPageMiddleware",
     "console.middleware.FirstRunMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -197,6 +198,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # A JSON API: bodies are JSON objects (console.api.RequestBody); forms and multipart are 415. The console's
+    # pages post to their own URLs; only the attach script's two calls send a form (clusters.api.AttachBase).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_SCHEMA_CLASS": "console.api.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -275,7 +280,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("BERTH_LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+        # 403s and 404s are answers, not faults (refusals are in the operation log); 500s still log with traceback.
+        "django.request": {"level": "ERROR"},
+    },
 }
 
 # --- Nodes, this machine and certificates (security issue 9: clusters) --------------------------------

@@ -65,6 +65,18 @@ def stack(services: None, django_db_setup: None, django_db_blocker: object) -> I
         running.stop()
 
 
+def ours(**labels: object) -> dict[str, list[str]]:
+    """A Docker ``filters`` value for what this test run made (its ``berth.instance``), narrowed by Berth labels:
+    ``ours(application=3, service="web")`` filters on ``berth.application=3`` and ``berth.service=web``. A console
+    serving on the same engine has applications with the same ids; its containers never match."""
+    return {
+        "label": [
+            f"berth.instance={settings.BERTH_INSTANCE}",
+            *(f"berth.{key}={value}" for key, value in labels.items()),
+        ]
+    }
+
+
 def remove_test_containers() -> None:
     """Remove what this test run made on the local engine (label berth.instance of the test settings).
 

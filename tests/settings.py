@@ -23,3 +23,15 @@ TEST_DATABASE = os.environ.get("BERTH_TEST_DATABASE", str(DATA_DIR / "test.sqlit
 DATABASES["default"].setdefault("TEST", {})["NAME"] = TEST_DATABASE  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING["root"]["level"] = os.environ.get("BERTH_LOG_LEVEL", "WARNING")  # noqa: F405
+
+
+class InvalidTemplateVariable(str):
+    """A template variable that does not resolve is an error in tests (in production it renders as "")."""
+
+    def __mod__(self, name: object) -> str:
+        from django.template import TemplateSyntaxError
+
+        raise TemplateSyntaxError(f"template variable {name} does not exist")
+
+
+TEMPLATES[0]["OPTIONS"]["string_if_invalid"] = InvalidTemplateVariable("%s")  # noqa: F405

@@ -25,6 +25,7 @@ from accounts.forms import LoginForm, MfaForm, PasswordChangeForm, SetupForm
 from accounts.models import AccessKey, Tenant, User
 from console import audit
 from console.pages import page
+from console.templatetags.berth import ONCE_FIELD
 
 BACKEND = "accounts.backends.TenantLoginBackend"
 
@@ -218,23 +219,58 @@ def _back(request: HttpRequest) -> str:
     return reverse("accounts:account")
 
 
-def access_key_created(request: HttpRequest, key: AccessKey, secret: str, back: str) -> HttpResponse:
+ONCE_SESSION_KEY = "berth_done_once"
+ONCE_REMEMBERED = 20
+
+
+def done_before(request: HttpRequest) -> str | None:
+    """What an earlier POST of this very form made (its ``once`` field, see ``{% once_field %}``), or None.
+
+    The answer to creating an access key shows the secret and keeps nothing of it, so a reload of that answer
+    (which sends the POST again) must not silently make a second key: the session remembers which ``once`` token
+    made which key id (never the secret)."""
+    token = request.POST.get(ONCE_FIELD, "")
+    return (request.session.get(ONCE_SESSION_KEY) or {}).get(token) if token else None
+
+
+def remember_done(request: HttpRequest, made: str) -> None:
+    """Note that this POST's ``once`` token made ``made`` (a few of the latest are kept)."""
+    token = request.POST.get(ONCE_FIELD, "")
+    if token:
+        done = dict(request.session.get(ONCE_SESSION_KEY) or {})
+        done[token] = made
+        request.session[ONCE_SESSION_KEY] = dict(list(done.items())[-ONCE_REMEMBERED:])
+
+
+def access_key_created(request: HttpRequest, key: AccessKey | None, secret: str, back: str) -> HttpResponse:
     """The answer to creating an access key: its secret, this once. Nothing of it is kept (not in the session
-    either), and the page is not cached."""
-    response = render(request, "accounts/access_key_created.html", {"key": key, "secret": secret, "back": back})
+    either), and the page is not cached. ``key`` None with ``secret`` "": the form was sent again (a reload);
+    nothing new was made."""
+    response = render(
+        request,
+        "accounts/access_key_created.html",
+        {"key": key, "secret": secret, "back": back, "again": done_before(request) if key is None else None},
+    )
     add_never_cache_headers(response)
     return response
 
 
+def create_access_key_once(request: HttpRequest, subject: User, back: str) -> HttpResponse:
+    """Create an access key for ``subject`` unless this form was already sent (a reload), and answer with it."""
+    if done_before(request):
+        return access_key_created(request, None, "", back)
+    try:
+        key, secret = operations.create_access_key(request.user, subject)
+    except ValidationError as exc:  # a refusal (PermissionDenied) is the door's 403 page, on record
+        messages.error(request, " ".join(exc.messages))
+        return redirect(back)
+    remember_done(request, key.key_id)
+    return access_key_created(request, key, secret, back)
+
+
 @page(post="ram:CreateAccessKey", own=True)
 def access_key_create(request: HttpRequest) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
-    try:
-        key, secret = operations.create_access_key(user, user)
-    except (ValidationError, PermissionDenied) as exc:
-        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
-        return redirect(_back(request))
-    return access_key_created(request, key, secret, _back(request))
+    return create_access_key_once(request, request.user, _back(request))  # type: ignore[arg-type]
 
 
 @page(

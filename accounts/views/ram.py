@@ -29,7 +29,7 @@ from accounts.forms import (
 )
 from accounts.models import AccessKey, Policy, RamGroup, User
 from accounts.permissions import may
-from accounts.views.auth import access_key_created
+from accounts.views.auth import create_access_key_once
 from clusters.models import Cluster
 from console.pages import every, page, page_object
 
@@ -147,12 +147,7 @@ def user_change(request: HttpRequest, name: str, change: str) -> HttpResponse:
     elif change in ("attach", "detach"):
         _attach_or_detach(request, change, user=subject)
     elif change == "access-key":
-        try:
-            key, secret = ops.create_access_key(actor, subject)
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-        else:
-            return access_key_created(request, key, secret, reverse("accounts:ram_user", args=[subject.name]))
+        return create_access_key_once(request, subject, reverse("accounts:ram_user", args=[subject.name]))
     elif change == "delete":
         if _attempt(request, lambda: ops.delete_subaccount(actor, subject), _("User deleted.")):
             return redirect("accounts:ram_users")

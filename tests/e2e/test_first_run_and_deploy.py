@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 
 from apps.models import Application
 from tests import harness
+from tests.conftest import ours
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -78,7 +79,7 @@ def test_first_run_deploy_watch_stop_delete(stack: harness.Stack, page: Page) ->
 
     app = Application.objects.get(name="hello")
     engine = docker.from_env()
-    assert engine.containers.list(all=True, filters={"label": f"berth.application={app.pk}"}) == []
+    assert engine.containers.list(all=True, filters=ours(application=app.pk), ignore_removed=True) == []
     assert engine.networks.list(names=["hello_default"]) == []
 
     page.locator("nav.sidenav").get_by_role("link", name="Operation logs").click()

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from apps.models import Application
 from clusters.operations import ensure_local_cluster
 from tests import harness
-from tests.conftest import PASSWORD, make_tenant
+from tests.conftest import PASSWORD, make_tenant, ours
 from tests.registry import Registry, build_image
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -99,7 +99,9 @@ def test_template_to_live_deploy(stack: harness.Stack, page: Page, registry: Reg
 
     envs = [
         c.attrs["Config"]["Env"]
-        for c in docker.from_env().containers.list(filters={"label": "com.docker.compose.service=web"})
+        for c in docker.from_env().containers.list(
+            filters={"label": [*ours()["label"], "com.docker.compose.service=web"]}, ignore_removed=True
+        )
         if c.name.startswith("greeter_")
     ]
     assert envs and all("GREETING=adios" in e for e in envs)

@@ -13,6 +13,7 @@ from apps.models import Release
 from clusters.models import Cluster
 from clusters.operations import ensure_local_cluster
 from tests import harness
+from tests.conftest import ours
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +50,7 @@ def wait_release(release_id: int, timeout: float = 90.0) -> Release:
 
 
 def berth_containers(client: docker.DockerClient, app_id: int) -> list:
-    return client.containers.list(all=True, filters={"label": f"berth.application={app_id}"})
+    return client.containers.list(all=True, filters=ours(application=app_id), ignore_removed=True)
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from apps.models import Application, Release
 from clusters.models import Cluster
 from console.models import OperationLog
+from tests.conftest import ours
 from tests.integration.conftest import berth_containers, wait_release
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -40,7 +41,7 @@ def test_a_first_deploy_of_an_image_that_exists_nowhere_leaves_no_application(
     assert "jobs" not in [a["name"] for a in api.get(url).json()]
     assert berth_containers(engine, app.pk) == []
     assert engine.networks.list(names=["jobs_default"]) == []
-    assert engine.volumes.list(filters={"label": f"berth.application={app.pk}"}) == []
+    assert engine.volumes.list(filters=ours(application=app.pk)) == []
     entry = OperationLog.objects.get(target="jobs", source="task")
     assert entry.outcome == "failure" and "example/worker:1" in entry.error
 

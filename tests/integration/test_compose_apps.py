@@ -16,6 +16,7 @@ from clusters import operations as ops
 from clusters.models import Cluster, Node
 from console.models import OperationLog
 from tests import harness
+from tests.conftest import ours
 from tests.integration.conftest import wait_release
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -87,7 +88,7 @@ def engines(cluster: Cluster) -> dict[str, docker.DockerClient]:
 def running(cluster: Cluster, app_id: int) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for name, client in engines(cluster).items():
-        for c in client.containers.list(filters={"label": f"berth.application={app_id}"}):
+        for c in client.containers.list(filters=ours(application=app_id), ignore_removed=True):
             found.setdefault(c.labels["berth.service"], []).append(name)
     return found
 
@@ -114,7 +115,9 @@ def test_three_service_template_across_three_nodes(api: APIClient, three: Cluste
     for row in web:
         assert row.published_port and row.name.startswith("shop_web_")
     local = docker.from_env()
-    envs = [c.attrs["Config"]["Env"] for c in local.containers.list(filters={"label": f"berth.application={app.pk}"})]
+    envs = [
+        c.attrs["Config"]["Env"] for c in local.containers.list(filters=ours(application=app.pk), ignore_removed=True)
+    ]
     assert any("GREETING=hi" in e for e in envs)
     n28 = engines(three)["n28"]
     assert n28.volumes.get("shop_data")
@@ -124,7 +127,9 @@ def test_three_service_template_across_three_nodes(api: APIClient, three: Cluste
     # Update: a new value recreates the web containers only; the version is recorded.
     update = wait_release(api.patch(f"{url}/shop", {"variables": {"GREETING": "bonjour"}}, format="json").json()["id"])
     assert update.status == "successful", update.error
-    envs = [c.attrs["Config"]["Env"] for c in local.containers.list(filters={"label": f"berth.application={app.pk}"})]
+    envs = [
+        c.attrs["Config"]["Env"] for c in local.containers.list(filters=ours(application=app.pk), ignore_removed=True)
+    ]
     assert any("GREETING=bonjour" in e for e in envs) and not any("GREETING=hi" in e for e in envs)
     assert Application.objects.get(pk=app.pk).version == 2
 
@@ -141,7 +146,9 @@ def test_three_service_template_across_three_nodes(api: APIClient, three: Cluste
     # Rollback restores exactly version 1 (its variables).
     back = wait_release(api.post(f"{url}/shop/rollback", {"version": 1}, format="json").json()["id"])
     assert back.status == "successful", back.error
-    envs = [c.attrs["Config"]["Env"] for c in local.containers.list(filters={"label": f"berth.application={app.pk}"})]
+    envs = [
+        c.attrs["Config"]["Env"] for c in local.containers.list(filters=ours(application=app.pk), ignore_removed=True)
+    ]
     assert any("GREETING=hi" in e for e in envs)
     versions = api.get(f"{url}/shop/versions").json()
     assert versions[0]["version"] == 3 and versions[0]["variables"] == {"GREETING": "hi"}
@@ -157,7 +164,7 @@ def test_three_service_template_across_three_nodes(api: APIClient, three: Cluste
     gone = wait_release(api.delete(f"{url}/shop?volumes=remove").json()["id"])
     assert gone.status == "successful", gone.error
     assert running(three, app.pk) == {}
-    assert not n28.volumes.list(filters={"label": f"berth.application={app.pk}"})
+    assert not n28.volumes.list(filters=ours(application=app.pk))
     actions = set(OperationLog.objects.filter(target__startswith="shop").values_list("action", flat=True))
     assert {
         "cs:CreateApplication",

@@ -21,6 +21,7 @@ from accounts.models import User
 from apps.models import Application, AppVersion, ReleaseEvent
 from clusters.models import Cluster
 from tests import harness
+from tests.conftest import ours
 from tests.integration.conftest import wait_release
 from tests.integration.test_live import session_cookie, ws_url
 from tests.registry import Registry, build_image
@@ -77,7 +78,7 @@ class Listener:
 
 def image_ids(app_id: int, service: str) -> set[str]:
     client = docker.from_env()
-    found = client.containers.list(filters={"label": [f"berth.application={app_id}", f"berth.service={service}"]})
+    found = client.containers.list(filters=ours(application=app_id, service=service), ignore_removed=True)
     return {c.attrs["Image"] for c in found}
 
 
@@ -168,7 +169,7 @@ def test_an_image_no_registry_has_fails_and_leaves_nothing(
     assert release.status == "failed"
     assert missing in release.error and "manifest unknown" in release.error
     assert not docker.from_env().containers.list(
-        all=True, filters={"label": f"berth.application={release.application_id}"}
+        all=True, filters=ours(application=release.application_id), ignore_removed=True
     )
 
 

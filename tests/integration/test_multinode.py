@@ -14,6 +14,7 @@ from apps.models import Container
 from clusters.models import Cluster, Node
 from clusters.operations import register_node
 from tests import harness
+from tests.conftest import ours
 from tests.integration.conftest import wait_release
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -60,7 +61,7 @@ def test_app_spreads_across_two_netns_nodes(
             assert "hello from berth" in r.read().decode()
     for node in netns_nodes:
         on_node = docker.DockerClient(base_url=node.endpoint).containers.list(
-            filters={"label": f"berth.application={release.application_id}"}
+            filters=ours(application=release.application_id), ignore_removed=True
         )
         assert len(on_node) == 2
 
@@ -68,7 +69,10 @@ def test_app_spreads_across_two_netns_nodes(
     assert deleted.status == "successful", deleted.error
     for node in netns_nodes:
         client = docker.DockerClient(base_url=node.endpoint)
-        assert client.containers.list(all=True, filters={"label": f"berth.application={release.application_id}"}) == []
+        assert (
+            client.containers.list(all=True, filters=ours(application=release.application_id), ignore_removed=True)
+            == []
+        )
         assert client.networks.list(names=["spread_default"]) == []
 
 

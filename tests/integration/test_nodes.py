@@ -26,6 +26,7 @@ from clusters.authority import cluster_ca
 from clusters.models import AttachToken, Cluster, Node, NodeTask
 from console.models import OperationLog
 from tests import harness
+from tests.conftest import ours
 from tests.integration.conftest import wait_release
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -61,9 +62,7 @@ def on_engine(node: harness.NetnsNode | str, app_id: int) -> list:
     url = node if isinstance(node, str) else node.socket
     client = docker.DockerClient(base_url=url)
     try:  # sparse: no inspect per container, so a container removed meanwhile cannot fail the listing
-        return client.containers.list(
-            sparse=True, filters={"label": f"berth.application={app_id}", "status": "running"}
-        )
+        return client.containers.list(sparse=True, filters={**ours(application=app_id), "status": ["running"]})
     finally:
         client.close()
 
@@ -459,7 +458,7 @@ def test_dead_node_turns_unreachable_fails_over_and_cleans_up_on_return(
     harness.wait_until(
         lambda: (
             not docker.DockerClient(base_url=netns[0].socket).containers.list(
-                all=True, filters={"label": f"berth.application={app_id}"}
+                all=True, filters=ours(application=app_id), ignore_removed=True
             )
         ),
         20,
@@ -514,7 +513,7 @@ def test_node_dying_mid_drain_fails_cleanly_and_loses_nothing(
     harness.wait_until(
         lambda: (
             not docker.DockerClient(base_url=netns[0].socket).containers.list(
-                all=True, filters={"label": f"berth.application={app_id}"}
+                all=True, filters=ours(application=app_id), ignore_removed=True
             )
         ),
         20,

@@ -16,6 +16,7 @@ from apps.models import Application, Release
 from clusters.models import Cluster
 from clusters.operations import ensure_local_cluster
 from tests import harness
+from tests.conftest import ours
 from tests.security.app_world import client_for, deploy_url, subaccount
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -80,7 +81,7 @@ def test_a_symlink_planted_in_an_allowed_directory_does_not_reach_outside_it(
     app = Application.objects.get(name="reader")
     engine = docker.from_env()
     try:
-        container = engine.containers.list(filters={"label": f"berth.application={app.pk}"})[0]
+        container = engine.containers.list(filters=ours(application=app.pk), ignore_removed=True)[0]
         logs = harness.wait_until(lambda: container.logs().decode(), 20, 0.2, "the reader's output")
         assert SECRET not in logs and "No such file" in logs
     finally:

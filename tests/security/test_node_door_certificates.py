@@ -92,7 +92,8 @@ def test_a_revoked_certificate_is_recorded_and_shown_and_readers_cannot_revoke(o
     record = UserCertificate.objects.get(serial=serial)
     assert record.revoked_at is not None and record.revoked_reason == "laptop lost"
     entry = OperationLog.objects.get(action="cs:RevokeClusterCertificate", outcome="success")
-    assert entry.parameters == {"serial": serial, "reason": "laptop lost"} and entry.actor == owner
+    assert entry.parameters == {"serial": serial, "holder": "admin@acme", "reason": "laptop lost"}
+    assert entry.actor == owner and entry.target.startswith(serial)
     shown = client_for(reader).get(f"/api/v1/clusters/{cluster.pk}/certificates").json()
     assert shown[0]["status"] == "revoked"
 

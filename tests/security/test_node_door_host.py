@@ -96,6 +96,8 @@ def test_one_engine_is_a_node_of_one_cluster_whatever_the_endpoint_string(
         # The owner is told where it already is.
         status, body = register(owner, second, "again", "tcp://0x0afa3c02:2375")
         assert status == 400 and "already a node of your cluster a" in body["endpoint"][0]
+        refused = OperationLog.objects.get(tenant=owner.tenant, action="cs:AddClusterNodes", target="again")
+        assert refused.outcome == "failure" and "already a node of your cluster a" in refused.error
     engine_id = Node.objects.get(cluster=first).engine_id
     assert engine_id and Node.objects.filter(engine_id=engine_id).count() == 1
     errors = set(

@@ -53,3 +53,29 @@ def test_access_key_forms_do_not_redirect_to_other_sites(owner: User) -> None:
     key = AccessKey.objects.get()
     response = browser.post(f"/account/access-keys/{key.key_id}/disable/", {"back": "/ram/users/admin/"})
     assert response["Location"] == "/ram/users/admin/"
+
+
+@pytest.mark.parametrize("page", ["account", "ram-user"])
+def test_reloading_the_answer_that_shows_a_new_secret_makes_no_second_key(owner: User, page: str) -> None:
+    """The answer to the POST shows the secret; a reload sends the same form again, which must not silently
+    create another key (and another secret to lose)."""
+    ram.create_subaccount(owner, name="ci", password=PASSWORD)
+    browser = Client()
+    browser.force_login(owner)
+    form_page = "/account/" if page == "account" else "/ram/users/ci/"
+    url = "/account/access-keys/" if page == "account" else "/ram/users/ci/access-key/"
+    once = browser.get(form_page).content.decode().split('name="once" value="', 1)[1].split('"', 1)[0]
+    first = browser.post(url, {"once": once})
+    key = AccessKey.objects.get()
+    secret = first.content.decode().split(f"{key.key_id}:", 1)[1].split("<", 1)[0]
+    assert key.check_secret(secret)
+    again = browser.post(url, {"once": once})  # what a browser's reload of the answer does
+    body = again.content.decode()
+    assert again.status_code == 200 and AccessKey.objects.count() == 1
+    assert 'data-testid="already-created"' in body and key.key_id in body
+    assert 'data-testid="new-secret"' not in body
+    assert key.key_id in stored_sessions() and secret not in stored_sessions()  # the id is remembered, not the secret
+    # A new visit of the page gives a new form, which does create a key.
+    fresh = browser.get(form_page).content.decode().split('name="once" value="', 1)[1].split('"', 1)[0]
+    browser.post(url, {"once": fresh})
+    assert AccessKey.objects.count() == 2

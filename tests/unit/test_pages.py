@@ -138,3 +138,18 @@ def test_templates_refuse_yaml_bombs_and_non_compose(owner: User) -> None:
         assert 'data-testid="error-compose"' in response.content.decode()
     ok = client.post("/templates/new/", {"name": "t1", "compose": "services:\n  web:\n    image: nginx\n"})
     assert ok.status_code == 302
+
+
+def test_a_form_target_opened_as_a_page_explains_itself_and_pages_have_an_icon(owner: User) -> None:
+    from django.contrib.staticfiles import finders
+
+    client = Client()
+    client.force_login(owner)
+    response = client.get("/account/access-keys/")
+    assert response.status_code == 405 and response["Allow"] == "POST"
+    assert 'data-testid="method-not-allowed"' in response.content.decode()
+    api = client.post("/api/v1/clusters/1/applications/x/start", {})  # the API keeps its own shape
+    assert api.status_code in (404, 405) and "method-not-allowed" not in api.content.decode()
+    page = client.get("/").content.decode()
+    icon = page.split('<link rel="icon" href="', 1)[1].split('"', 1)[0]
+    assert finders.find(icon.removeprefix("/static/")), icon
