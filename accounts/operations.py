@@ -108,6 +108,11 @@ def check_password(tenant: Tenant, password: str, user: User | None = None) -> N
 # --- tenants ---------------------------------------------------------------------------------------
 
 
+def is_first_tenant() -> bool:
+    """True while no tenant exists (decided before the tenant's transaction: two setups may both see True)."""
+    return not Tenant.objects.exists()
+
+
 def create_tenant(*, name: str, alias: str, admin: str, password: str) -> User:
     """Create a tenant and its primary account; the first tenant also gets the "local" cluster."""
     if Tenant.objects.filter(alias=alias).exists():
@@ -116,7 +121,7 @@ def create_tenant(*, name: str, alias: str, admin: str, password: str) -> User:
     tenant.full_clean()
     USERNAME_VALIDATOR(admin)
     check_password(tenant, password, User(tenant=tenant, name=admin, login=f"{admin}@{alias}"))
-    first = not Tenant.objects.exists()
+    first = is_first_tenant()
     with transaction.atomic():
         tenant.save()
         user = User.objects.create_user(tenant, admin, password, is_primary=True)
