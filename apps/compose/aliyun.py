@@ -9,7 +9,15 @@ Labels (values are strings, as all labels are):
   ``aliyun.probe.cmd``, with ``aliyun.probe.timeout_seconds`` and ``aliyun.probe.initial_delay_seconds``;
 * kept for later features: ``aliyun.rolling_updates`` (+``.parallelism``), ``aliyun.routing.port_N``
   (``domain[;domain...]`` or ``http://domain/path`` entries), ``aliyun.routing.session_sticky``,
-  ``aliyun.lb.port_N`` (``tcp://LB_NAME:PORT``), ``aliyun.auto_scaling.*`` and ``aliyun.schedule``.
+  ``aliyun.lb.port_N`` (``tcp://LB_NAME:PORT``), ``aliyun.auto_scaling.*`` and ``aliyun.schedule``;
+* log collection: ``aliyun.logs.NAME`` (``stdout``, or an absolute path inside the container, globs allowed),
+  with ``aliyun.logs.NAME.format`` (none, json, csv, nginx, apache2, regexp + ``.format.pattern``),
+  ``aliyun.logs.NAME.tags`` (``k=v,k2=v2``) and ``aliyun.logs.NAME.target`` (where the collector stores it);
+* timed and one-off tasks: ``aliyun.retry_count`` (0 or more) and ``aliyun.remove_containers``
+  (remove-none, remove-finished, remove-failed or remove-all).
+
+A malformed value of a known label is refused; an ``aliyun.*`` label Berth does not know is a warning (it stays
+on the containers, and nothing reads it), so templates written for Alibaba's console load unchanged.
 
 Scheduling hints come from environment entries, as the swarm edition reads them: ``constraint:L==V``,
 ``constraint:L!=V``, soft ``==~``/``!=~``; ``affinity:service==S``, ``affinity:container!=GLOB`` (also
@@ -22,7 +30,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .model import AliyunLabels, ComposeError, ProbeSpec, Problems, Rule, SchedulingHints, join_path
+from .model import (
+    REMOVE_CONTAINERS,
+    AliyunLabels,
+    ComposeError,
+    LogSpec,
+    ProbeSpec,
+    Problems,
+    Rule,
+    SchedulingHints,
+    join_path,
+)
 
 PREFIX = "aliyun."
 _PORT_LABEL = re.compile(r"^aliyun\.(routing|lb)\.port_(\d+)$")
@@ -37,6 +55,12 @@ _PLACEMENT = re.compile(r"^\s*((?:node|engine)\.[A-Za-z0-9_.-]+)\s*(==|!=)\s*(\S
 _PLACEMENT_KEYS = ("node.id", "node.hostname", "node.role", "node.platform.os", "node.platform.arch")
 AFFINITY_KEYS = ("service", "container", "image")
 HINT_PREFIXES = ("constraint:", "affinity:", "availability:", "reschedule:")
+LOGS = "aliyun.logs."
+_LOG_NAME = re.compile(r"[0-9A-Za-z_-]+")
+_LOG_PATH = re.compile(r"/[^\x00-\x1f\x7f]*")
+_LOG_TARGET = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+LOG_FORMATS = ("none", "json", "csv", "nginx", "apache2", "regexp")
+LOG_OPTIONS = ("format", "format.pattern", "tags", "target")
 
 
 def _flag(value: str, path: str, label: str, problems: Problems) -> bool:
@@ -66,6 +90,79 @@ def _routes(value: str, path: str, label: str, problems: Problems) -> tuple[str,
         if not _DOMAIN.match(domain):
             problems.add(path, f"label {label}: {entry!r} is not a domain or http://domain/path")
     return entries
+
+
+def _unknown(label: str, path: str, problems: Problems) -> None:
+    """An ``aliyun.*`` label Berth does not know: a warning, not a refusal."""
+    problems.warn(path, f"unknown Alibaba label {label}: it stays on the containers, but Berth does nothing with it")
+
+
+def _log_source(name: str, value: str, path: str, problems: Problems) -> str:
+    """``aliyun.logs.NAME``: ``stdout`` or an absolute path inside the container (globs allowed, no ``..``)."""
+    source = value.strip()
+    if source == "stdout":
+        return source
+    if not _LOG_PATH.fullmatch(source) or ".." in source.split("/"):
+        problems.add(
+            path,
+            f"label {LOGS}{name} must be stdout or an absolute path inside the container (globs allowed, no ..), "
+            f"not {value!r}",
+        )
+    return source
+
+
+def _log_tags(name: str, value: str, path: str, problems: Problems) -> dict[str, str]:
+    """``aliyun.logs.NAME.tags``: ``key=value`` pairs separated by commas."""
+    tags: dict[str, str] = {}
+    for entry in (item.strip() for item in value.split(",")):
+        key, found, tag = entry.partition("=")
+        if not found or not key.strip() or " " in key.strip():
+            problems.add(path, f"label {LOGS}{name}.tags must be key=value pairs separated by commas, not {value!r}")
+            return {}
+        tags[key.strip()] = tag.strip()
+    return tags
+
+
+def _logs(labels: dict[str, str], path: str, problems: Problems) -> dict[str, LogSpec]:
+    """The ``aliyun.logs.*`` labels: one LogSpec per log name."""
+    sources: dict[str, str] = {}
+    options: dict[str, dict[str, str]] = {}
+    for label, value in labels.items():
+        if not label.startswith(LOGS):
+            continue
+        name, dot, option = label[len(LOGS) :].partition(".")
+        if not _LOG_NAME.fullmatch(name):
+            problems.add(path, f"label {label}: a log name holds letters, digits, _ and - only, not {name!r}")
+        elif not dot:
+            sources[name] = _log_source(name, value, path, problems)
+        elif option in LOG_OPTIONS:
+            options.setdefault(name, {})[option] = value
+        else:
+            _unknown(label, path, problems)
+    for name in options:
+        if name not in sources:
+            problems.add(
+                path, f"labels {LOGS}{name}.* describe a log that no label {LOGS}{name} (stdout or a path) names"
+            )
+    found = {}
+    for name, source in sources.items():
+        given = options.get(name, {})
+        log_format = given.get("format")
+        if log_format is not None and log_format not in LOG_FORMATS:
+            problems.add(path, f"label {LOGS}{name}.format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
+        pattern = given.get("format.pattern")
+        if log_format == "regexp" and not (pattern or "").strip():
+            problems.add(path, f"label {LOGS}{name}.format regexp needs {LOGS}{name}.format.pattern")
+        elif pattern is not None and log_format != "regexp":
+            problems.add(path, f"label {LOGS}{name}.format.pattern needs {LOGS}{name}.format: regexp")
+        target = given.get("target")
+        if target is not None and not _LOG_TARGET.fullmatch(target):
+            problems.add(
+                path, f"label {LOGS}{name}.target must be a name of letters, digits, _, . and -, not {target!r}"
+            )
+        tags = _log_tags(name, given["tags"], path, problems) if "tags" in given else {}
+        found[name] = LogSpec(name, source, log_format, pattern, tags, target)
+    return found
 
 
 def _probe(labels: dict[str, str], path: str, problems: Problems) -> ProbeSpec | None:
@@ -137,7 +234,7 @@ def parse_labels(labels: dict[str, str], service: str, services: set[str] | None
                 "aliyun.probe.timeout_seconds",
                 "aliyun.probe.initial_delay_seconds",
             ):
-                problems.add(path, f"unknown Alibaba label {label}")
+                _unknown(label, path, problems)
         elif port_label:
             port = int(port_label.group(2))
             if not 1 <= port <= 65535:
@@ -154,9 +251,16 @@ def parse_labels(labels: dict[str, str], service: str, services: set[str] | None
             if not value.strip():
                 problems.add(path, "label aliyun.schedule must not be empty")
             values["schedule"] = value
-        else:
-            problems.add(path, f"unknown Alibaba label {label}")
+        elif label == "aliyun.retry_count":
+            values["retry_count"] = _number(value, path, label, problems, 0)
+        elif label == "aliyun.remove_containers":
+            if value not in REMOVE_CONTAINERS:
+                problems.add(path, f"label {label} must be one of {', '.join(REMOVE_CONTAINERS)}, not {value!r}")
+            values["remove_containers"] = value
+        elif not label.startswith(LOGS):
+            _unknown(label, path, problems)
     values["probe"] = _probe(labels, path, problems)
+    values["logs"] = _logs(labels, path, problems)
     return AliyunLabels(**values)
 
 

@@ -1,4 +1,4 @@
-"""``${VAR}`` interpolation of Compose files, with Compose's syntax and Berth's strict handling of unset variables.
+"""``${VAR}`` interpolation of Compose files, with Compose's syntax and its handling of unset variables.
 
 Syntax (values only, never keys): ``$$`` is a literal ``$``; ``$NAME`` and ``${NAME}`` substitute; inside braces
 ``:-``/``-`` give a default when unset-or-empty/unset, ``:?``/``?`` refuse when unset-or-empty/unset with a message,
@@ -6,6 +6,9 @@ Syntax (values only, never keys): ``$$`` is a literal ``$``; ``$NAME`` and ``${N
 (``${A:-${B:-x}}``) and braces nest (``${A:-{x}}`` defaults to ``{x}``). A ``$`` that starts nothing (``5$``,
 ``$1``) stays as it is. Alternatives and defaults are only evaluated when used. References nest at most
 MAX_NESTING levels deep (``${A:-${B:-…}}``): deeper text is refused with its path, never recursed into.
+
+A plain reference to an unset variable (``$NAME``, ``${NAME}``) reads as an empty string with a warning, as
+Compose does; only ``:?``/``?`` refuse. The strict mode refuses it instead (a template checked with its values).
 """
 
 from __future__ import annotations
@@ -178,6 +181,10 @@ def interpolate_tree(data: Any, env: Mapping[str, str], *, strict: bool, problem
         if strict:
             problems.add(path, f"variable {name} is not set and has no default")
             problems.silence(path)
+        else:
+            problems.warn(
+                path, f"variable {name} is not set and has no default: it reads as an empty string", once=name
+            )
 
     try:
         result = substitute(data, env.get, on_unset, limit=len(data) + max(0, problems.budget))

@@ -4,7 +4,9 @@ Each file is read (yaml_safe), turned from V1 into the services layout if it is 
 checked and canonicalised key by key (service.py, resources.py), and its ``extends`` are resolved within
 it; then the files are merged in order (merge.py), references and names are checked (validate.py), Alibaba
 labels and hints are parsed (aliyun.py), Compose's finishing steps are applied (project.py) and dependency
-cycles are refused. Every problem found on the way is reported together in one ComposeError.
+cycles are refused. Every problem found on the way is reported together in one ComposeError; what is accepted
+but deserves a word (a variable read as empty, an Alibaba label Berth does not know) is a warning, returned
+beside the model by ``load_with_warnings()``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ TOP_LEVEL_UNSUPPORTED = {
     "include": "Berth loads only the files it is given; merge them with several files instead",
     "models": "AI models are not available on Berth clusters",
 }
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What ``load_with_warnings`` gives: the canonical model and the warnings (``path: message`` problems)."""
+
+    model: dict[str, Any]
+    warnings: list[Problem]
 
 
 @dataclass
@@ -152,7 +162,7 @@ def load(
     *,
     env: Mapping[str, str] | None = None,
     project: str = "default",
-    strict_variables: bool = True,
+    strict_variables: bool = False,
     workdir: str = DEFAULT_WORKDIR,
 ) -> dict[str, Any]:
     """Parse, interpolate, merge (later files override), resolve ``extends``, normalize and validate.
@@ -160,10 +170,24 @@ def load(
     ``files`` are the texts of Compose files (not paths). Returns the canonical model as plain JSON-able data,
     as ``docker compose -p PROJECT config --format json`` prints it for every field Berth supports (string
     values hold the real text: Compose's printer writes each ``$`` as ``$$``, this model does not).
-    ``strict_variables`` (the default) refuses ``$VAR`` with no value and no default; False gives Compose's
-    behaviour (an empty string). Raises ComposeError listing every problem found; a text nested so deeply
-    that reading it would exhaust Python's stack is a ComposeError too, never a RecursionError.
+    A ``$VAR`` with no value and no default reads as an empty string, as in Compose (a warning: see
+    ``load_with_warnings``); ``strict_variables`` refuses it instead. Raises ComposeError listing every problem
+    found; a text nested so deeply that reading it would exhaust Python's stack is a ComposeError too, never a
+    RecursionError.
     """
+    return load_with_warnings(files, env=env, project=project, strict_variables=strict_variables, workdir=workdir).model
+
+
+def load_with_warnings(
+    files: Sequence[str | bytes] | str | bytes,
+    *,
+    env: Mapping[str, str] | None = None,
+    project: str = "default",
+    strict_variables: bool = False,
+    workdir: str = DEFAULT_WORKDIR,
+) -> Loaded:
+    """``load``, with the warnings: each unset variable read as empty (once, where first used) and each
+    ``aliyun.*`` label Berth does not know, in the order found."""
     try:
         return _load(files, env, project, strict_variables, workdir)
     except RecursionError:
@@ -176,8 +200,8 @@ def _load(
     project: str,
     strict_variables: bool,
     workdir: str,
-) -> dict[str, Any]:
-    """``load`` itself."""
+) -> Loaded:
+    """``load_with_warnings`` itself."""
     environment = dict(env or {})
     problems = Problems()
     check_project_name(project, problems)
@@ -209,7 +233,7 @@ def _load(
         graph[name] = [*service.get("depends_on", {}), *graph[name]]
     check_cycles(graph, problems)
     problems.raise_if_any()
-    return unshared_copy(model)
+    return Loaded(unshared_copy(model), list(problems.warnings))
 
 
 def variables(files: Sequence[str | bytes] | str | bytes) -> list[Variable]:

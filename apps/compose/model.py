@@ -39,10 +39,13 @@ class ComposeError(ValueError):
 
 
 class Problems:
-    """Collects problems while a file is processed, so that every problem is reported, not just the first."""
+    """Collects problems while a file is processed, so that every problem is reported, not just the first; and
+    warnings: what is accepted but deserves a word (a variable read as empty, a label Berth does not know)."""
 
     def __init__(self, budget: int = MAX_EXPANDED_BYTES) -> None:
         self.items: list[Problem] = []
+        self.warnings: list[Problem] = []
+        self.warned: set[str] = set()
         self.quiet: set[str] = set()
         self.budget = budget
         self.over_budget = False
@@ -69,6 +72,16 @@ class Problems:
         problem = Problem(path, message)
         if problem not in self.items and not self.is_silenced(path):
             self.items.append(problem)
+
+    def warn(self, path: str, message: str, *, once: str | None = None) -> None:
+        """Record one warning; with ``once``, only the first warning of that key (a variable is named once)."""
+        if once is not None:
+            if once in self.warned:
+                return
+            self.warned.add(once)
+        warning = Problem(path, message)
+        if warning not in self.warnings:
+            self.warnings.append(warning)
 
     def silence(self, path: str) -> None:
         """Report nothing more at or under ``path``: its value is already known to be wrong (no cascades)."""
@@ -139,6 +152,28 @@ class ProbeSpec:
 
 
 @dataclass(frozen=True)
+class LogSpec:
+    """One log of ``aliyun.logs.NAME``: the container's standard output or files inside it (a path, globs
+    allowed), with the ``.format`` (and its ``.format.pattern``), ``.tags`` and ``.target`` labels of that name."""
+
+    name: str
+    source: str  # "stdout" or an absolute path inside the container
+    format: str | None = None  # none, json, csv, nginx, apache2 or regexp
+    pattern: str | None = None  # the regular expression of format regexp
+    tags: dict[str, str] = field(default_factory=dict)
+    target: str | None = None  # where the collector stores it (an index, a logstore); the name by default
+
+    @property
+    def is_stdout(self) -> bool:
+        return self.source == "stdout"
+
+
+REMOVE_CONTAINERS = ("remove-none", "remove-finished", "remove-failed", "remove-all")
+"""``aliyun.remove_containers``: which finished task containers are removed (none, those that succeeded, those
+that failed, all)."""
+
+
+@dataclass(frozen=True)
 class AliyunLabels:
     """The ``aliyun.*`` labels of one service, parsed (see apps.compose.aliyun for the meaning of each)."""
 
@@ -154,3 +189,6 @@ class AliyunLabels:
     lb: dict[int, str] = field(default_factory=dict)
     auto_scaling: dict[str, str] = field(default_factory=dict)
     schedule: str | None = None
+    logs: dict[str, LogSpec] = field(default_factory=dict)
+    retry_count: int | None = None  # a task container is started again this many times after it fails
+    remove_containers: str | None = None  # one of REMOVE_CONTAINERS

@@ -35,7 +35,7 @@ UNSUPPORTED = {
 COMPOSE_ONLY = frozenset(
     "annotations attach blkio_config cgroup cgroup_parent cpu_count cpu_percent cpu_period cpu_quota cpu_rt_period "
     "cpu_rt_runtime cpuset credential_spec device_cgroup_rules dns_opt group_add isolation mac_address "
-    "mem_swappiness oom_kill_disable oom_score_adj pids_limit post_start pre_stop storage_opt use_api_socket "
+    "mem_swappiness oom_kill_disable oom_score_adj post_start pre_stop storage_opt use_api_socket "
     "userns_mode uts volume_driver".split()
 )
 """Other Compose service keys: valid Compose, but outside what Berth deploys."""
@@ -51,6 +51,16 @@ def restart(value: Any, path: str, problems: Problems) -> Any:
         problems.add(path, f"must be no, always, unless-stopped or on-failure[:N], not {value!r}")
         return INVALID
     return value
+
+
+def pids_limit(value: Any, path: str, problems: Problems) -> Any:
+    """pids_limit: the most processes the container may run, or -1 for no limit. 0 is refused as ambiguous (Compose
+    drops it as unset; Docker reads it as no limit)."""
+    parsed = f.integer(value, path, problems)
+    if parsed is not INVALID and parsed < 1 and parsed != -1:
+        problems.add(path, f"must be -1 (no limit) or a number of processes of 1 or more, not {parsed}")
+        return INVALID
+    return parsed
 
 
 def network_mode(value: Any, path: str, problems: Problems) -> Any:
@@ -302,6 +312,7 @@ SERVICE_FIELDS: dict[str, Checker] = {
     "shm_size": f.byte_size,
     "cpus": f.number,
     "cpu_shares": f.integer,
+    "pids_limit": pids_limit,
     "scale": f.count,
     "stop_grace_period": f.duration,
     "stop_signal": f.string,

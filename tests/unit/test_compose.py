@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from apps.compose import MAX_BYTES, ComposeError, Problem, load
+from apps.compose import MAX_BYTES, ComposeError, Problem, load, load_with_warnings
 
 
 def problems(text: str | bytes | list[str], **options: object) -> list[str]:
@@ -206,14 +206,46 @@ def test_top_level_secrets_not_supported() -> None:
     ]
 
 
-def test_variables_without_value_or_default() -> None:
-    text = service("    environment:\n      A: $UNSET_A\n      B: ${UNSET_B}\n      C: ${UNSET_C:-ok}\n")
-    assert problems(text) == [
+def test_variables_without_value_or_default_read_empty_with_a_warning() -> None:
+    """As Compose: an unset variable without a default is an empty string and a warning (strict mode refuses)."""
+    text = service(
+        "    environment:\n      A: $UNSET_A\n      B: ${UNSET_B}\n      C: ${UNSET_C:-ok}\n      D: $UNSET_A\n"
+    )
+    loaded = load_with_warnings(text)
+    assert loaded.model["services"]["web"]["environment"] == {"A": "", "B": "", "C": "ok", "D": ""}
+    assert [str(w) for w in loaded.warnings] == [
+        "services.web.environment.A: variable UNSET_A is not set and has no default: it reads as an empty string",
+        "services.web.environment.B: variable UNSET_B is not set and has no default: it reads as an empty string",
+    ]
+    assert load(text) == loaded.model
+    assert problems(text, strict_variables=True) == [
         "services.web.environment.A: variable UNSET_A is not set and has no default",
         "services.web.environment.B: variable UNSET_B is not set and has no default",
+        "services.web.environment.D: variable UNSET_A is not set and has no default",
     ]
-    relaxed = load(text, strict_variables=False)
-    assert relaxed["services"]["web"]["environment"] == {"A": "", "B": "", "C": "ok"}
+    assert load_with_warnings(text, env={"UNSET_A": "a", "UNSET_B": ""}).warnings == []
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("200", 200), ("-1", -1), ("'64'", 64), ("1e3", 1000)],
+)
+def test_pids_limit(value: str, expected: int) -> None:
+    assert load(service(f"    pids_limit: {value}\n"))["services"]["web"]["pids_limit"] == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "must be -1 (no limit) or a number of processes of 1 or more, not 0"),
+        ("-2", "must be -1 (no limit) or a number of processes of 1 or more, not -2"),
+        ("1.5", "must be an integer, not 1.5"),
+        ("lots", "must be an integer, not 'lots'"),
+        ("true", "must be an integer, not True"),
+    ],
+)
+def test_pids_limit_refused(value: str, message: str) -> None:
+    assert problems(service(f"    pids_limit: {value}\n")) == [f"services.web.pids_limit: {message}"]
 
 
 def test_required_variable_with_custom_message() -> None:

@@ -7,6 +7,7 @@ import pytest
 from apps.compose import (
     AliyunLabels,
     ComposeError,
+    LogSpec,
     ProbeSpec,
     Rule,
     SchedulingHints,
@@ -14,6 +15,7 @@ from apps.compose import (
     is_global,
     labels_of,
     load,
+    load_with_warnings,
     scheduling_hints,
     service_scale,
 )
@@ -162,13 +164,110 @@ def test_placement_constraints_parsed() -> None:
         ),
         ("aliyun.routing.port_80: ''", "label aliyun.routing.port_80 needs at least one domain"),
         ("aliyun.lb.port_80: slb", "label aliyun.lb.port_80 must be tcp://LB_NAME:PORT (or http/https), not 'slb'"),
-        ("aliyun.unknown: x", "unknown Alibaba label aliyun.unknown"),
         ("aliyun.schedule: ' '", "label aliyun.schedule must not be empty"),
+        ("aliyun.retry_count: '-1'", "label aliyun.retry_count must be a whole number of at least 0, not '-1'"),
+        ("aliyun.retry_count: many", "label aliyun.retry_count must be a whole number of at least 0, not 'many'"),
+        (
+            "aliyun.remove_containers: remove-some",
+            "label aliyun.remove_containers must be one of remove-none, remove-finished, remove-failed, "
+            "remove-all, not 'remove-some'",
+        ),
+        (
+            "aliyun.logs.app: logs/app.log",
+            "label aliyun.logs.app must be stdout or an absolute path inside the container (globs allowed, no ..), "
+            "not 'logs/app.log'",
+        ),
+        (
+            "aliyun.logs.app: /var/log/../../etc/shadow",
+            "label aliyun.logs.app must be stdout or an absolute path inside the container (globs allowed, no ..), "
+            "not '/var/log/../../etc/shadow'",
+        ),
+        (
+            "aliyun.logs.app: stderr",
+            "label aliyun.logs.app must be stdout or an absolute path inside the container "
+            "(globs allowed, no ..), not 'stderr'",
+        ),
+        (
+            "aliyun.logs.web/app: stdout",
+            "label aliyun.logs.web/app: a log name holds letters, digits, _ and - only, not 'web/app'",
+        ),
+        (
+            "aliyun.logs.app.tags: a=1",
+            "labels aliyun.logs.app.* describe a log that no label aliyun.logs.app (stdout or a path) names",
+        ),
     ],
 )
 def test_malformed_labels(label: str, message: str) -> None:
     text = f"services:\n  web:\n    image: x\n    labels:\n      {label}\n  db:\n    image: y\n"
     assert refused(text) == [f"services.web.labels: {message}"]
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (
+            "{aliyun.logs.a: stdout, aliyun.logs.a.format: xml}",
+            "label aliyun.logs.a.format must be one of none, json, csv, nginx, apache2, regexp, not 'xml'",
+        ),
+        (
+            "{aliyun.logs.a: stdout, aliyun.logs.a.format: regexp}",
+            "label aliyun.logs.a.format regexp needs aliyun.logs.a.format.pattern",
+        ),
+        (
+            "{aliyun.logs.a: stdout, aliyun.logs.a.format.pattern: '.*'}",
+            "label aliyun.logs.a.format.pattern needs aliyun.logs.a.format: regexp",
+        ),
+        (
+            "{aliyun.logs.a: stdout, aliyun.logs.a.tags: 'app=shop,tier'}",
+            "label aliyun.logs.a.tags must be key=value pairs separated by commas, not 'app=shop,tier'",
+        ),
+        (
+            "{aliyun.logs.a: stdout, aliyun.logs.a.target: 'my store'}",
+            "label aliyun.logs.a.target must be a name of letters, digits, _, . and -, not 'my store'",
+        ),
+    ],
+)
+def test_malformed_log_labels(labels: str, message: str) -> None:
+    assert refused(f"services:\n  web:\n    image: x\n    labels: {labels}\n") == [f"services.web.labels: {message}"]
+
+
+def test_log_and_task_labels_of_the_corpus_file_parsed() -> None:
+    model = corpus_model("aliyun_logs_tasks.yml")
+    assert aliyun_labels(model, "web").logs == {
+        "catalina": LogSpec("catalina", "stdout"),
+        "access": LogSpec(
+            "access",
+            "/usr/local/tomcat/logs/localhost_access_log.*.txt",
+            format="regexp",
+            pattern=r"^(?<host>\S+) \S+ \S+ \[(?<time>[^\]]+)\]",
+            tags={"app": "shop", "tier": "web"},
+            target="shop-access",
+        ),
+    }
+    assert aliyun_labels(model, "web").logs["catalina"].is_stdout
+    report = aliyun_labels(model, "report")
+    assert (report.retry_count, report.remove_containers, report.schedule) == (3, "remove-finished", "0 30 2 * * *")
+    cleanup = aliyun_labels(model, "cleanup")
+    assert (cleanup.retry_count, cleanup.remove_containers) == (0, "remove-all")
+    assert cleanup.logs == {"cleanup": LogSpec("cleanup", "stdout", format="json")}
+
+
+def test_unknown_alibaba_labels_are_warnings_not_refusals() -> None:
+    """A template written for Alibaba's console loads unchanged; what Berth does not know is said, not refused."""
+    loaded = load_with_warnings((CORPUS / "aliyun_logs_tasks.yml").read_bytes())
+    assert loaded.model["services"]["report"]["labels"]["aliyun.project_type"] == "batch"  # kept as written
+    assert [str(w) for w in loaded.warnings] == [
+        "services.report.labels: unknown Alibaba label aliyun.project_type: it stays on the containers, but Berth "
+        "does nothing with it"
+    ]
+    text = "services:\n  web:\n    image: x\n    labels: {aliyun.unknown: x, aliyun.probe.interval: '5', "
+    text += "aliyun.logs.a: stdout, aliyun.logs.a.multiline: 'true'}\n"
+    assert [w.message.split(":")[0] for w in load_with_warnings(text).warnings] == [
+        "unknown Alibaba label aliyun.unknown",
+        "unknown Alibaba label aliyun.probe.interval",
+        "unknown Alibaba label aliyun.logs.a.multiline",
+    ]
+    assert aliyun_labels(load(text), "web").logs == {"a": LogSpec("a", "stdout")}
 
 
 def test_probe_url_and_cmd_together() -> None:

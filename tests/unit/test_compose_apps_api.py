@@ -10,10 +10,12 @@ from rest_framework.test import APIClient
 from accounts import operations as ram
 from accounts.models import AccessKey, User
 from apps import security
+from apps.compose import load
 from apps.models import Application, ConfigSet, Template
 from clusters.models import Cluster, Node
 from console.models import OperationLog
 from tests.conftest import PASSWORD
+from tests.unit.test_compose_corpus import CORPUS
 
 APP = """
 services:
@@ -74,11 +76,15 @@ def test_plan_changes_nothing_and_says_where(owner: User, cluster: Cluster) -> N
     assert {s["name"]: s["pull_always"] for s in response.json()["services"]} == {"web": False, "db": True}
 
 
-def test_unset_variable_and_bad_compose_are_refused_and_logged(owner: User, cluster: Cluster) -> None:
+def test_required_variable_and_bad_compose_are_refused_and_logged(owner: User, cluster: Cluster) -> None:
     api = client_for(owner)
     url = f"/api/v1/clusters/{cluster.pk}/applications"
-    missing = api.post(url, {"name": "shop", "compose": APP}, format="json")
-    assert missing.status_code == 400 and "DB_PASSWORD" in " ".join(missing.json()["compose"])
+    required = APP.replace("${DB_PASSWORD}", "${DB_PASSWORD:?set the database password}")
+    missing = api.post(url, {"name": "shop", "compose": required}, format="json")
+    assert missing.status_code == 400
+    assert missing.json()["compose"] == [
+        "services.web.environment[0]: required variable DB_PASSWORD is missing a value: set the database password"
+    ]
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(12)
     )
@@ -95,6 +101,55 @@ def test_unset_variable_and_bad_compose_are_refused_and_logged(owner: User, clus
         assert response.json()["compose"]
     assert not Application.objects.exists()
     assert OperationLog.objects.filter(action="cs:CreateApplication", outcome="failure").count() >= 6
+
+
+def test_unset_variables_and_unknown_labels_are_warnings_of_the_plan_and_deploy(owner: User, cluster: Cluster) -> None:
+    """A file Compose runs (an unset variable reads as empty) deploys unchanged; the plan says what was read so."""
+    api = client_for(owner)
+    url = f"/api/v1/clusters/{cluster.pk}/applications"
+    text = (CORPUS / "awesome_web_postgres.yml").read_text()
+    text = text.replace(
+        "    restart: always\n  db:", "    restart: always\n    labels: {aliyun.project_type: batch}\n  db:"
+    )
+    plan = api.post(f"{url}?dry_run=true", {"name": "notes", "compose": text}, format="json")
+    assert plan.status_code == 200, plan.content
+    assert plan.json()["warnings"] == [
+        "services.web.environment.TZ: variable TIMEZONE is not set and has no default: it reads as an empty string",
+        "services.web.environment.DATABASE_URL: variable POSTGRES_USER is not set and has no default: it reads as "
+        "an empty string",
+        "services.web.environment.DATABASE_URL: variable POSTGRES_PASSWORD is not set and has no default: it reads "
+        "as an empty string",
+        "services.web.labels: unknown Alibaba label aliyun.project_type: it stays on the containers, but Berth does "
+        "nothing with it",
+    ]
+    given = {"TIMEZONE": "UTC", "POSTGRES_USER": "notes", "POSTGRES_PASSWORD": "pw"}
+    plan = api.post(f"{url}?dry_run=true", {"name": "notes", "compose": text, "variables": given}, format="json")
+    assert [w.split(":")[1].strip() for w in plan.json()["warnings"]] == ["unknown Alibaba label aliyun.project_type"]
+    deployed = api.post(url, {"name": "notes", "compose": text}, format="json")
+    assert deployed.status_code == 202, deployed.content
+    app = Application.objects.get(name="notes")
+    assert app.services.get(name="db").spec["environment"]["POSTGRES_USER"] == ""
+
+
+def test_the_plan_page_shows_the_warnings_and_the_form_asks_for_every_variable(owner: User, cluster: Cluster) -> None:
+    from django.test import Client
+
+    text = (CORPUS / "awesome_web_postgres.yml").read_text()
+    template = Template.objects.create(tenant=owner.tenant, name="notes", compose=text, created_by=owner)
+    page = Client()
+    page.force_login(owner)
+    form = page.get(f"/templates/own/{template.pk}/deploy/").content.decode()
+    for name in ("TIMEZONE", "POSTGRES_USER", "POSTGRES_PASSWORD"):
+        assert f'name="var_{name}"' in form
+    response = page.post(
+        f"/templates/own/{template.pk}/deploy/",
+        {"app_name": "notes", "cluster": cluster.pk, "confirm": "0", "var_POSTGRES_USER": "notes"},
+    )
+    html = response.content.decode()
+    assert 'data-testid="plan-warnings"' in html, html[-2000:]
+    assert "variable TIMEZONE is not set and has no default: it reads as an empty string" in html
+    assert "variable POSTGRES_PASSWORD is not set" in html and "variable POSTGRES_USER" not in html
+    assert not Application.objects.exists()
 
 
 def test_security_policy_binds_sub_accounts_not_the_owner(owner: User, cluster: Cluster) -> None:
@@ -159,9 +214,9 @@ def test_policy_core() -> None:
 
 def test_templates_api_and_samples(owner: User) -> None:
     api = client_for(owner)
-    listed = api.get("/api/v1/templates").json()
-    assert {s["name"] for s in listed["samples"]} == {"web-db", "three-tier", "worker-queue"}
-    web_db = next(s for s in listed["samples"] if s["name"] == "web-db")
+    listed = [t for t in api.get("/api/v1/templates").json()["results"] if t["sample"]]
+    assert {s["name"] for s in listed} == {"web-db", "three-tier", "worker-queue"}
+    web_db = next(s for s in listed if s["name"] == "web-db")
     assert {p["name"] for p in web_db["parameters"]} >= {"WEB_IMAGE", "DB_PASSWORD"}
     assert next(p for p in web_db["parameters"] if p["name"] == "DB_PASSWORD")["required"]
     bad = api.post(
@@ -246,6 +301,25 @@ def test_aliyun_probe_labels_become_a_healthcheck(owner: User, cluster: Cluster)
         "healthcheck": {"test": ["CMD", "true"], "interval": "2s"},
     }
     assert spec_options(app, service, cluster.nodes.first())["create_options"]["healthcheck"]["test"] == ["CMD", "true"]
+
+
+def test_pids_limit_reaches_the_host_config(owner: User, cluster: Cluster) -> None:
+    """pids_limit (or deploy's pids limit) is passed to Docker as the container's PidsLimit; -1 is no limit."""
+    import docker
+
+    from apps.converge import spec_options
+    from apps.models import Service
+
+    app = Application.objects.create(tenant=owner.tenant, cluster=cluster, name="bounded")
+    model = load((CORPUS / "pids_limit.yml").read_bytes())
+    node = cluster.nodes.first()
+    engine = docker.APIClient(base_url="unix:///nonexistent.sock", version="1.41")  # builds the body, never calls
+    limits = {}
+    for name, spec in model["services"].items():
+        service = Service.objects.create(application=app, name=name, image=spec["image"], spec=spec)
+        host_options = spec_options(app, service, node)["host_options"]
+        limits[name] = engine.create_host_config(**host_options).get("PidsLimit")
+    assert limits == {"web": 200, "worker": -1, "batch": 64, "legacy": 100}
 
 
 def test_the_plan_page_says_which_services_pull_again(owner: User, cluster: Cluster) -> None:

@@ -1,4 +1,4 @@
-"""``manage.py compose_config``: a thin wrapper that prints load()'s model or the problems."""
+"""``manage.py compose_config``: a thin wrapper that prints load()'s model (and its warnings) or the problems."""
 
 from __future__ import annotations
 
@@ -33,11 +33,34 @@ def test_env_values_are_the_only_variables(tmp_path: Path, monkeypatch: pytest.M
     compose.write_text("services:\n  web:\n    image: nginx\n    environment: ['TAG=${TAG}', HOME_DIR=$HOME]\n")
     monkeypatch.setenv("TAG", "from-the-console")
     with pytest.raises(CommandError, match=r"^2 problem\(s\) in the Compose file\(s\)$"):
-        run("-f", str(compose))
-    out, _ = run("-f", str(compose), "--env", "TAG=1.25", "--env", "HOME=/h")
+        run("-f", str(compose), "--strict")
+    out, err = run("-f", str(compose), "--env", "TAG=1.25", "--env", "HOME=/h")
     assert json.loads(out)["services"]["web"]["environment"] == {"TAG": "1.25", "HOME_DIR": "/h"}
-    out, _ = run("-f", str(compose), "--no-strict")
+    assert err == ""
+    out, _ = run("-f", str(compose), "--no-strict")  # the default now; still accepted
     assert json.loads(out)["services"]["web"]["environment"] == {"TAG": "", "HOME_DIR": ""}
+
+
+def test_unset_variables_and_unknown_labels_are_warnings_on_stderr(tmp_path: Path) -> None:
+    """As Compose does: an unset variable reads as empty, with a warning; the model is still printed."""
+    out, err = run("-f", str(CORPUS / "awesome_web_postgres.yml"))
+    assert json.loads(out)["services"]["db"]["environment"]["POSTGRES_USER"] == ""
+    assert err.splitlines() == [
+        "warning: services.web.environment.TZ: variable TIMEZONE is not set and has no default: it reads as an "
+        "empty string",
+        "warning: services.web.environment.DATABASE_URL: variable POSTGRES_USER is not set and has no default: "
+        "it reads as an empty string",
+        "warning: services.web.environment.DATABASE_URL: variable POSTGRES_PASSWORD is not set and has no default: "
+        "it reads as an empty string",
+    ]
+    compose = tmp_path / "compose.yml"
+    compose.write_text("services:\n  web:\n    image: x\n    labels: {aliyun.log_store_app: stdout}\n")
+    out, err = run("-f", str(compose))
+    assert json.loads(out)["services"]["web"]["labels"] == {"aliyun.log_store_app": "stdout"}
+    assert err == (
+        "warning: services.web.labels: unknown Alibaba label aliyun.log_store_app: it stays on the containers, "
+        "but Berth does nothing with it\n"
+    )
 
 
 def test_problems_go_to_stderr(tmp_path: Path) -> None:

@@ -12,6 +12,9 @@ Normalization, applied to the reference side only, and kept to two documented ru
 2. Compose v2 no longer reads the V1 format (services at the top level); corpus files named ``v1_*.yml`` are
    handed to it indented under ``services:``, which is how Compose v1 read them.
 
+Warnings are compared too: the variables Compose says it read as blank strings (on stderr) are the variables
+``load_with_warnings()`` warns about (Compose names a variable at every use, Berth once; the sets are compared).
+
 The stored outputs used by test_compose_corpus (``tests/compose_corpus/expected/``) must equal the reference;
 after changing the corpus, rewrite them with
 ``BERTH_WRITE_COMPOSE_EXPECTED=1 .venv/bin/python -m pytest tests/unit/test_compose_differential.py``.
@@ -22,6 +25,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -29,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from apps.compose import load
+from apps.compose import load, load_with_warnings
 from tests.unit.test_compose_corpus import CASES, PROJECT, Case
 
 
@@ -69,8 +73,15 @@ def as_reference_input(path: Path) -> str:
     return "services:\n" + "".join(f"  {line}\n" for line in text.splitlines())
 
 
-def reference_output(case: Case) -> dict[str, Any]:
-    """What ``docker-compose -p corpus config --format json`` prints for the case (normalized)."""
+UNSET = re.compile(r'The \\?"([_A-Za-z][_A-Za-z0-9]*)\\?" variable is not set\. Defaulting to a blank string')
+BERTH_UNSET = re.compile(
+    r"variable ([_A-Za-z][_A-Za-z0-9]*) is not set and has no default: it reads as an empty string"
+)
+
+
+def reference_run(case: Case) -> tuple[dict[str, Any], set[str]]:
+    """What ``docker-compose -p corpus config --format json`` prints for the case (normalized), and the variables
+    it warned it read as blank strings."""
     assert BINARY is not None
     with tempfile.TemporaryDirectory() as home:
         arguments = []
@@ -98,17 +109,26 @@ def reference_output(case: Case) -> dict[str, Any]:
             check=False,
         )
     assert result.returncode == 0, f"the reference refused {case.name}: {result.stderr}"
-    return unescape_dollars(json.loads(result.stdout))
+    return unescape_dollars(json.loads(result.stdout)), set(UNSET.findall(result.stderr))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_load_equals_docker_compose_config(case: Case) -> None:
-    reference = reference_output(case)
+    reference, unset = reference_run(case)
     if os.environ.get("BERTH_WRITE_COMPOSE_EXPECTED"):
         case.expected.write_text(json.dumps(reference, indent=2, sort_keys=True) + "\n")
-    model = load(case.texts(), env=case.env, project=PROJECT, strict_variables=False)
-    assert json.loads(json.dumps(model)) == reference
+    loaded = load_with_warnings(case.texts(), env=case.env, project=PROJECT)
+    assert json.loads(json.dumps(loaded.model)) == reference
     assert json.loads(case.expected.read_text()) == reference, "stored output is stale: see this module's docstring"
+    warned = {match for warning in loaded.warnings for match in BERTH_UNSET.findall(warning.message)}
+    assert warned == unset
+
+
+def test_an_unset_variable_is_a_warning_in_both() -> None:
+    """The awesome-compose style cases are read as Compose reads them: blank strings, and a warning for each."""
+    case = next(c for c in CASES if c.name == "awesome_web_postgres.0")
+    assert reference_run(case)[1] == {"TIMEZONE", "POSTGRES_USER", "POSTGRES_PASSWORD"}
+    assert load(case.texts(), project=PROJECT)["services"]["web"]["environment"]["TZ"] == ""
 
 
 def test_reference_is_compose_v2() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.compose import ComposeError, Variable, load, variables
+from apps.compose import ComposeError, Variable, load, load_with_warnings, variables
 from apps.compose.interpolate import TemplateError, substitute
 
 
@@ -78,15 +78,33 @@ def test_values_cast_after_interpolation() -> None:
     assert (web["cpus"], web["privileged"], web["deploy"]["replicas"], web["mem_limit"]) == (0.5, True, 3, "1073741824")
 
 
-def test_strict_is_the_default_and_names_every_use() -> None:
+def test_compose_behaviour_is_the_default_and_strict_names_every_use() -> None:
     text = "services:\n  web:\n    image: nginx$TAG\n    environment: [A=$TAG]\n"
     with pytest.raises(ComposeError) as caught:
-        load(text)
+        load(text, strict_variables=True)
     assert [str(problem) for problem in caught.value.errors] == [
         "services.web.image: variable TAG is not set and has no default",
         "services.web.environment[0]: variable TAG is not set and has no default",
     ]
-    assert load(text, strict_variables=False)["services"]["web"]["image"] == "nginx"
+    loaded = load_with_warnings(text)
+    assert loaded.model["services"]["web"]["image"] == "nginx"
+    assert [str(w) for w in loaded.warnings] == [  # named once, where first used
+        "services.web.image: variable TAG is not set and has no default: it reads as an empty string"
+    ]
+
+
+def test_only_required_variables_are_refused() -> None:
+    """``${VAR:?msg}`` and ``${VAR?msg}`` stay errors, as in Compose; an alternative or a default is no warning."""
+    text = (
+        "services:\n  web:\n    image: nginx\n    environment: ['A=${A:?say A}', 'B=${B?}', 'C=${C:+on}', 'D=${D-}']\n"
+    )
+    with pytest.raises(ComposeError) as caught:
+        load(text)
+    assert [str(problem) for problem in caught.value.errors] == [
+        "services.web.environment[0]: required variable A is missing a value: say A",
+        "services.web.environment[1]: required variable B is missing a value",
+    ]
+    assert load_with_warnings(text, env={"A": "a", "B": ""}).warnings == []
 
 
 def test_variables_in_order_of_first_appearance() -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.compose import MAX_BYTES, ComposeError, load
+from apps.compose import MAX_BYTES, ComposeError, load_with_warnings
 
 
 def parse_assignment(text: str) -> tuple[str, str]:
@@ -20,11 +21,13 @@ def parse_assignment(text: str) -> tuple[str, str]:
 
 
 class Command(BaseCommand):
-    """Print load()'s model of the given files as JSON, or each problem on stderr (exit status 1)."""
+    """Print load()'s model of the given files as JSON and each warning on stderr, or each problem on stderr
+    (exit status 1)."""
 
     help = (
         "Load Compose files as Berth does and print the canonical model as JSON (docker compose config --format "
-        "json). Variables come only from --env, never from this process's environment."
+        "json); warnings (a variable read as empty, an unknown Alibaba label) go to stderr. Variables come only "
+        "from --env, never from this process's environment."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -37,7 +40,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "-p", "--project-name", dest="project", default="default", help="project (application) name"
         )
-        parser.add_argument("--no-strict", action="store_true", help="unset variables become empty, as in Compose")
+        parser.add_argument(
+            "--strict", action="store_true", help="refuse a variable without value or default (Compose reads it empty)"
+        )
+        parser.add_argument("--no-strict", action="store_true", help=argparse.SUPPRESS)  # the default now
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Read the files, load them with only the --env variables, print the model."""
@@ -50,9 +56,11 @@ class Command(BaseCommand):
             except OSError as error:
                 raise CommandError(f"cannot read {name}: {error.strerror}") from error
         try:
-            model = load(texts, env=env, project=options["project"], strict_variables=not options["no_strict"])
+            loaded = load_with_warnings(texts, env=env, project=options["project"], strict_variables=options["strict"])
         except ComposeError as error:
             for problem in error.errors:
                 self.stderr.write(str(problem))
             raise CommandError(f"{len(error.errors)} problem(s) in the Compose file(s)") from error
-        self.stdout.write(json.dumps(model, indent=2))
+        for warning in loaded.warnings:
+            self.stderr.write(f"warning: {warning}")
+        self.stdout.write(json.dumps(loaded.model, indent=2))
