@@ -11,7 +11,8 @@ python3 -m venv "$tools"
 "$tools/bin/pip" install -q --disable-pip-version-check 'pip-tools>=7.4,<8'
 compile=("$tools/bin/pip-compile" --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url
          --no-emit-find-links "$@")
-# The dev lock holds everything; the runtime lock is held to the same versions.
-"${compile[@]}" --extra dev --output-file requirements/dev.lock pyproject.toml
-"${compile[@]}" --constraint requirements/dev.lock --output-file requirements/base.lock pyproject.toml
+# The dev lock holds everything; the runtime lock (with the PostgreSQL driver, so DATABASE_URL=postgres://… works
+# after `make up`) is held to the same versions.
+"${compile[@]}" --extra dev --extra postgres --output-file requirements/dev.lock pyproject.toml
+"${compile[@]}" --extra postgres --constraint requirements/dev.lock --output-file requirements/base.lock pyproject.toml
 echo "lock: requirements/base.lock and requirements/dev.lock refreshed"

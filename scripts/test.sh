@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test`: every check, in layers. Installs and starts what it needs (Debian packages, dockerd,
-# Redis, Chromium, the virtualenv, npm packages) on a fresh machine.
+# Redis, Chromium, PostgreSQL, the virtualenv, npm packages) on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --dev
@@ -21,4 +21,14 @@ for layer in unit security integration e2e; do
   $PY -m pytest "tests/$layer" "$@" || status=$?
   [ "$status" = 0 ] || break
 done
+
+# The integration layer again on PostgreSQL, where concurrent requests really overlap (SQLite's writers take turns):
+# Debian's postgresql, a cluster of the project's own on 127.0.0.1 (scripts/postgres.sh, started in its own session);
+# the test database is test_<the URL's database>, the processes' logs go to <log dir>-pg.
+if [ "$status" = 0 ]; then
+  echo "== pytest tests/integration on PostgreSQL"
+  pg_url=$(scripts/postgres.sh)
+  DATABASE_URL="$pg_url" BERTH_TEST_LOG_DIR="${BERTH_TEST_LOG_DIR:-var/test-logs}-pg" \
+    $PY -m pytest tests/integration "$@" || status=$?
+fi
 exit "$status"

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from django.conf import settings
 
@@ -38,14 +39,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def test_database_url() -> str:
+    """The URL of the test database (``TEST.NAME`` of the test settings), for Berth's subprocesses: the SQLite
+    file, or on PostgreSQL the database the test runner made on the server of DATABASE_URL."""
+    db = settings.DATABASES["default"]
+    name = db["TEST"]["NAME"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{name}"
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        raise RuntimeError(f"the test harness runs on SQLite or PostgreSQL, not {db['ENGINE']}")
+    credentials = quote(db.get("USER") or "", safe="")
+    if db.get("PASSWORD"):
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{credentials}@{db.get('HOST') or ''}{port}/{quote(name, safe='')}"
+
+
 def subprocess_env(**extra: str) -> dict[str, str]:
-    """The environment of Berth subprocesses: test settings and the test database file."""
+    """The environment of Berth subprocesses: test settings and the test database."""
     env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        DATABASE_URL=f"sqlite:///{settings.DATABASES['default']['TEST']['NAME']}",
-        PYTHONUNBUFFERED="1",
-    )
+    env.update(DJANGO_SETTINGS_MODULE="tests.settings", DATABASE_URL=test_database_url(), PYTHONUNBUFFERED="1")
     env.update(extra)
     return env
 

@@ -1,7 +1,9 @@
 """Test settings: console.settings with a test queue, channel prefix and Redis database of their own.
 
+The database follows DATABASE_URL as in production: on SQLite the test database is the file
+BERTH_TEST_DATABASE (console/settings.py), on PostgreSQL Django's ``test_<name>`` of the URL's database.
 Subprocesses (Celery worker, watcher, ASGI server) run with these settings too and reach the
-test database through DATABASE_URL (see tests/harness.py).
+test database through DATABASE_URL (see tests/harness.py: test_database_url).
 """
 
 import os
@@ -17,10 +19,11 @@ os.environ.setdefault("BERTH_HEALTH_TIMEOUT", "3")
 os.environ.setdefault("BERTH_HEALTH_FAILURES", "2")
 
 from console.settings import *  # noqa: E402,F403
-from console.settings import DATA_DIR  # noqa: E402
 
-TEST_DATABASE = os.environ.get("BERTH_TEST_DATABASE", str(DATA_DIR / "test.sqlite3"))
-DATABASES["default"].setdefault("TEST", {})["NAME"] = TEST_DATABASE  # noqa: F405
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
+    # Named after the URL's database (test_berth for …/berth), so runs on different databases never meet; the
+    # harness hands this name to the subprocesses (they read it as their DATABASE_URL's database).
+    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", f"test_{DATABASES['default']['NAME']}")  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING["root"]["level"] = os.environ.get("BERTH_LOG_LEVEL", "WARNING")  # noqa: F405
 
