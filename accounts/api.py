@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.validators import RegexValidator
+from django.db.models import Exists, OuterRef, Prefetch
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -26,7 +28,7 @@ from accounts.models import (
 from accounts.policy import CONDITION_KEYS
 from accounts.roles import ROLE_BY_CODENAME, ROLES
 from clusters.models import Cluster
-from console.api import BerthAPIView, RequestBody, refused
+from console.api import BerthAPIView, ListEndpoint, RequestBody, refused
 from console.api import strict_data as _strict
 
 PRINCIPAL_VALIDATOR = RegexValidator(rf"^(user|group):{USERNAME_PATTERN}$", _('Use "user:NAME" or "group:NAME".'))
@@ -50,7 +52,11 @@ class RamView(BerthAPIView):
 # --- users -----------------------------------------------------------------------------------------
 
 
+RESOURCE_NAME = "its RAM resource name, what policies are written against (acs:ram:…)"
+
+
 class UserSerializer(serializers.ModelSerializer):
+    resource_name = serializers.CharField(read_only=True, help_text=RESOURCE_NAME)
     kind = serializers.CharField(read_only=True)
     groups = serializers.SerializerMethodField()
     policies = serializers.SerializerMethodField()
@@ -61,6 +67,7 @@ class UserSerializer(serializers.ModelSerializer):
         fields = [
             "name",
             "login",
+            "resource_name",
             "display_name",
             "kind",
             "is_active",
@@ -79,9 +86,17 @@ class UserSerializer(serializers.ModelSerializer):
         return [a.policy.name for a in obj.policy_attachments.all()]
 
     def get_mfa_enabled(self, obj: User) -> bool:
-        from django_otp.plugins.otp_totp.models import TOTPDevice
-
+        if hasattr(obj, "mfa_confirmed"):  # a list annotates it (users_with_details)
+            return bool(obj.mfa_confirmed)
         return TOTPDevice.objects.filter(user=obj, confirmed=True).exists()
+
+
+def users_with_details(users: Any) -> Any:
+    """Users with what ``UserSerializer`` shows (groups, policies, MFA), in the same number of queries for any
+    number of them."""
+    return users.prefetch_related("groups__ram_group", "policy_attachments__policy").annotate(
+        mfa_confirmed=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True))
+    )
 
 
 class UserCreate(RequestBody):
@@ -101,17 +116,15 @@ class UserUpdate(RequestBody):
     )
 
 
-class RamUserListView(RamView):
-    """``GET`` the tenant's users; ``POST {"name", "password"}`` creates a sub-account."""
+class RamUserListView(ListEndpoint, RamView):
+    """``GET`` the tenant's users (a page); ``POST {"name", "password"}`` creates a sub-account."""
 
     action_map = {"GET": "ram:ListUsers", "POST": "ram:CreateUser"}
 
     @extend_schema(responses=UserSerializer(many=True), operation_id="ram_users_list")
     def get(self, request: Request) -> Response:
-        users = User.objects.visible_to(request.user, self.ram_action).prefetch_related(
-            "groups__ram_group", "policy_attachments__policy"
-        )
-        return Response(UserSerializer(users, many=True).data)
+        users = users_with_details(User.objects.visible_to(request.user, self.ram_action))
+        return self.paginated(users, lambda page: UserSerializer(page, many=True).data)
 
     @extend_schema(
         request=UserCreate,
@@ -169,16 +182,18 @@ class RamUserDetailView(RamView):
 
 
 class GroupSerializer(serializers.ModelSerializer):
+    resource_name = serializers.CharField(read_only=True, help_text=RESOURCE_NAME)
     members = serializers.SerializerMethodField()
     policies = serializers.SerializerMethodField()
 
     class Meta:
         model = RamGroup
-        fields = ["name", "description", "members", "policies", "created_at"]
+        fields = ["name", "resource_name", "description", "members", "policies", "created_at"]
         read_only_fields = fields
 
     def get_members(self, obj: RamGroup) -> list[str]:
-        return [u.name for u in obj.members]
+        """``RamGroup.members`` by name, from the members a list loads with its page (``auth_group__user_set``)."""
+        return sorted(u.name for u in obj.auth_group.user_set.all() if u.tenant_id == obj.tenant_id)
 
     def get_policies(self, obj: RamGroup) -> list[str]:
         return [a.policy.name for a in obj.policy_attachments.all()]
@@ -197,17 +212,22 @@ class GroupWrite(RequestBody):
 GROUP_REFUSED = "Also: the name is taken, or a member is not a user of the tenant."
 
 
-class RamGroupListView(RamView):
-    """``GET`` groups; ``POST {"name", "members": [...]}`` creates one."""
+class RamGroupListView(ListEndpoint, RamView):
+    """``GET`` groups (a page); ``POST {"name", "members": [...]}`` creates one."""
 
     action_map = {"GET": "ram:ListGroups", "POST": "ram:CreateGroup"}
 
     @extend_schema(responses=GroupSerializer(many=True), operation_id="ram_groups_list")
     def get(self, request: Request) -> Response:
-        groups = RamGroup.objects.visible_to(request.user, self.ram_action).prefetch_related(
-            "policy_attachments__policy"
+        groups = (
+            RamGroup.objects.visible_to(request.user, self.ram_action)
+            .select_related("auth_group")
+            .prefetch_related(
+                "policy_attachments__policy",
+                Prefetch("auth_group__user_set", User.objects.only("pk", "name", "tenant_id")),
+            )
         )
-        return Response(GroupSerializer(groups, many=True).data)
+        return self.paginated(groups, lambda page: GroupSerializer(page, many=True).data)
 
     @extend_schema(
         request=GroupWrite,
@@ -252,14 +272,30 @@ class RamGroupDetailView(RamView):
 
 
 class PolicySerializer(serializers.ModelSerializer):
+    """A policy; its resource name is the one the caller's tenant gives it (system policies are every tenant's)."""
+
+    resource_name = serializers.SerializerMethodField(help_text=RESOURCE_NAME)
     default_version = serializers.SerializerMethodField()
     document = serializers.SerializerMethodField()
     versions = serializers.SerializerMethodField()
 
     class Meta:
         model = Policy
-        fields = ["name", "kind", "description", "default_version", "document", "versions", "updated_at"]
+        fields = [
+            "name",
+            "resource_name",
+            "kind",
+            "description",
+            "default_version",
+            "document",
+            "versions",
+            "updated_at",
+        ]
         read_only_fields = fields
+
+    def get_resource_name(self, obj: Policy) -> str:
+        tenant = self.context.get("tenant_id") or obj.tenant_id or "*"
+        return f"acs:ram:*:{tenant}:policy/{obj.name}"
 
     def get_default_version(self, obj: Policy) -> str:
         return f"v{obj.default_version}"
@@ -291,18 +327,16 @@ class PolicyVersionCreate(RequestBody):
 VERSION_REFUSED = "Also: the document is not a valid policy (the message names where), or the policy is a system one."
 
 
-class PolicyListView(RamView):
-    """``GET`` system and custom policies; ``POST {"name", "document"}`` creates a custom one."""
+class PolicyListView(ListEndpoint, RamView):
+    """``GET`` system and custom policies (a page); ``POST {"name", "document"}`` creates a custom one."""
 
     action_map = {"GET": "ram:ListPolicies", "POST": "ram:CreatePolicy"}
 
     @extend_schema(responses=PolicySerializer(many=True), operation_id="ram_policies_list")
     def get(self, request: Request) -> Response:
-        return Response(
-            PolicySerializer(
-                Policy.objects.visible_to(request.user, self.ram_action).prefetch_related("versions"), many=True
-            ).data
-        )
+        rows = Policy.objects.visible_to(request.user, self.ram_action).prefetch_related("versions")
+        mine = {"tenant_id": request.user.tenant_id}
+        return self.paginated(rows, lambda page: PolicySerializer(page, many=True, context=mine).data)
 
     @extend_schema(
         request=PolicyCreate,
@@ -324,7 +358,7 @@ class PolicyDetailView(RamView):
 
     @extend_schema(responses=PolicySerializer, operation_id="ram_policies_retrieve")
     def get(self, request: Request, name: str) -> Response:
-        return Response(PolicySerializer(self.policy_named(name)).data)
+        return Response(PolicySerializer(self.policy_named(name), context={"tenant_id": request.user.tenant_id}).data)
 
     @extend_schema(
         request=PolicyVersionCreate,
@@ -347,25 +381,37 @@ class PolicyDetailView(RamView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class PolicyVersionsView(RamView):
-    """``GET`` versions; ``POST {"document", "set_default"}`` adds one (5 kept)."""
+class PolicyVersionRow(serializers.Serializer):
+    """One version of a policy."""
+
+    version = serializers.CharField(read_only=True, help_text="v1, v2, …")
+    default = serializers.BooleanField(read_only=True)
+    document = serializers.JSONField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+
+class PolicyVersionsView(ListEndpoint, RamView):
+    """``GET`` versions (a page); ``POST {"document", "set_default"}`` adds one (5 kept)."""
 
     action_map = {"GET": "ram:ListPolicyVersions", "POST": "ram:CreatePolicyVersion"}
 
-    @extend_schema(responses=PolicySerializer, operation_id="ram_policy_versions_list")
+    @extend_schema(responses=PolicyVersionRow(many=True), operation_id="ram_policy_versions_list")
     def get(self, request: Request, name: str) -> Response:
         pol = self.policy_named(name)
-        return Response(
-            [
+
+        def shapes(versions: list[Any]) -> Any:
+            rows = [
                 {
                     "version": v.label,
                     "default": v.number == pol.default_version,
                     "document": v.document,
                     "created_at": v.created_at,
                 }
-                for v in pol.versions.all()
+                for v in versions
             ]
-        )
+            return PolicyVersionRow(rows, many=True).data
+
+        return self.paginated(pol.versions.all(), shapes)
 
     @extend_schema(
         request=PolicyVersionCreate,
@@ -393,16 +439,23 @@ class _AttachmentView(RamView):
         return {"user": self.user_named(name)} if self.kind == "user" else {"group": self.group_named(name)}
 
 
-class AttachmentListView(_AttachmentView):
-    """``/ram/users/{name}/policies`` and ``/ram/groups/{name}/policies``: ``GET`` and ``POST {"policy"}``."""
+class AttachedPolicy(serializers.Serializer):
+    """A policy attached to a user or a group."""
+
+    name = serializers.CharField(read_only=True)
+    kind = serializers.CharField(read_only=True, help_text="system or custom")
+
+
+class AttachmentListView(ListEndpoint, _AttachmentView):
+    """``/ram/users/{name}/policies`` and ``/ram/groups/{name}/policies``: ``GET`` (a page) and ``POST {"policy"}``."""
 
     action_map = {"GET": "ram:ListPoliciesForUser", "POST": "ram:AttachPolicyToUser"}
 
-    @extend_schema(responses=PolicySerializer(many=True))
+    @extend_schema(responses=AttachedPolicy(many=True))
     def get(self, request: Request, name: str) -> Response:
         holder = next(iter(self._holder(name).values()))
-        policies = [a.policy for a in holder.policy_attachments.select_related("policy")]
-        return Response([{"name": p.name, "kind": p.kind} for p in policies])
+        rows = holder.policy_attachments.select_related("policy").order_by("id")
+        return self.paginated(rows, lambda page: AttachedPolicy([a.policy for a in page], many=True).data)
 
     @extend_schema(
         request=AttachBody,
@@ -442,15 +495,15 @@ class AccessKeyUpdate(RequestBody):
     active = serializers.BooleanField()
 
 
-class AccessKeyListView(RamView):
-    """``GET`` a user's access keys; ``POST`` issues one and returns its secret, this once."""
+class AccessKeyListView(ListEndpoint, RamView):
+    """``GET`` a user's access keys (a page); ``POST`` issues one and returns its secret, this once."""
 
     action_map = {"GET": "ram:ListAccessKeys", "POST": "ram:CreateAccessKey"}
 
     @extend_schema(responses=AccessKeySerializer(many=True), operation_id="ram_access_keys_list")
     def get(self, request: Request, name: str) -> Response:
         user = self.user_named(name)
-        return Response(AccessKeySerializer(user.access_keys.all(), many=True).data)
+        return self.paginated(user.access_keys.order_by("id"), lambda page: AccessKeySerializer(page, many=True).data)
 
     @extend_schema(
         request=None,
@@ -538,14 +591,14 @@ def grant_rows(user: Any, action: str = "cs:DescribeUserPermissions") -> list[di
     return sorted(rows, key=lambda r: (r["cluster"], r["principal"]))
 
 
-class GrantListView(BerthAPIView):
-    """``GET`` grants; ``POST {"principal": "user:NAME"|"group:NAME", "cluster": ID, "role": ROLE}``."""
+class GrantListView(ListEndpoint, BerthAPIView):
+    """``GET`` grants (a page); ``POST {"principal": "user:NAME"|"group:NAME", "cluster": ID, "role": ROLE}``."""
 
     action_map = {"GET": "cs:DescribeUserPermissions", "POST": "cs:GrantPermissions"}
 
     @extend_schema(responses=GrantRow(many=True), operation_id="ram_grants_list")
     def get(self, request: Request) -> Response:
-        return Response(grant_rows(request.user, self.ram_action))
+        return self.paginated(grant_rows(request.user, self.ram_action), lambda page: GrantRow(page, many=True).data)
 
     @extend_schema(
         request=GrantBody,
@@ -577,6 +630,33 @@ class GrantDetailView(BerthAPIView):
         cluster = Cluster.objects.get(pk=row["cluster"])
         ops.revoke(request.user, row["principal"], cluster)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- the caller's own account ---------------------------------------------------------------------
+
+
+class AccountSerializer(serializers.Serializer):
+    """Who the caller is, as Alibaba's ``GetCallerIdentity`` says it: the account id is the tenant's, the one every
+    resource name of the tenant carries (``acs:<service>:<region>:<account-id>:…``)."""
+
+    account_id = serializers.IntegerField(read_only=True, source="tenant_id")
+    account_alias = serializers.CharField(read_only=True, source="tenant.alias")
+    account_name = serializers.CharField(read_only=True, source="tenant.name")
+    user = serializers.CharField(read_only=True, source="name")
+    login = serializers.CharField(read_only=True)
+    kind = serializers.CharField(read_only=True, help_text="primary or sub")
+    resource_name = serializers.CharField(read_only=True, help_text=RESOURCE_NAME)
+
+
+class AccountView(BerthAPIView):
+    """``GET /api/v1/account``: the caller's account id, its tenant's alias and name, and its own login, kind and
+    RAM resource name. Every signed-in caller may read its own (``sts:GetCallerIdentity``)."""
+
+    action_map = {"GET": "sts:GetCallerIdentity"}
+
+    @extend_schema(responses=AccountSerializer, operation_id="account_retrieve")
+    def get(self, request: Request) -> Response:
+        return Response(AccountSerializer(request.user).data)
 
 
 # --- simulator and catalogue -----------------------------------------------------------------------
@@ -624,15 +704,25 @@ class SimulateView(BerthAPIView):
         )
 
 
-class ActionCatalogueView(BerthAPIView):
-    """``GET`` every action name with its resource, pages and endpoints."""
+class CatalogueRow(serializers.Serializer):
+    """One action: the resource it applies to, what it allows, and the pages and endpoints that need it."""
+
+    action = serializers.CharField(read_only=True)
+    resource = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    pages = serializers.ListField(child=serializers.CharField(), read_only=True)
+    endpoints = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+
+class ActionCatalogueView(ListEndpoint, BerthAPIView):
+    """``GET`` every action name with its resource, pages and endpoints (a page at a time, by name)."""
 
     action_map = {"GET": "ram:ListActions"}
     permission_classes: list[Any] = []  # the catalogue is public documentation
     authentication_classes: list[Any] = []
 
-    @extend_schema(responses={200: None}, operation_id="ram_actions_list")
+    @extend_schema(responses=CatalogueRow(many=True), operation_id="ram_actions_list")
     def get(self, request: Request) -> Response:
         from accounts.catalogue import catalogue
 
-        return Response(catalogue())
+        return self.paginated(catalogue(), lambda page: CatalogueRow(page, many=True).data)

@@ -128,6 +128,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "ram:SimulatePolicy": (USER, "Ask the policy simulator how a user's request would be decided."),
     "ram:SetPasswordPolicy": (TENANT, "Change the tenant's password policy."),
     "ram:ListActions": ("*", "Read this catalogue (public)."),
+    "sts:GetCallerIdentity": (USER, "See who one is: the account id and one's own resource name (every user may)."),
 }
 
 

@@ -5,29 +5,33 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps import operations, stacks
+from apps import library, operations, stacks
 from apps.disclosure import Disclosure
-from apps.models import Application, ConfigSet, Release, Template
+from apps.models import Application, ConfigSet, Release, Service, Template
 from apps.serializers import (
     ApplicationSerializer,
     ComposeApplicationCreateSerializer,
     ComposeUpdateSerializer,
     ConfigSetBody,
+    ConfigSetSerializer,
     ImageApplicationCreateSerializer,
     ReleaseSerializer,
     RollbackSerializer,
     ScaleSerializer,
     TemplateBody,
+    TemplateSerializer,
     ValidateBody,
+    VersionSerializer,
 )
-from clusters.models import Cluster
-from console.api import BerthAPIView, refused
+from clusters.models import Cluster, Node
+from console.api import BerthAPIView, Chained, ListEndpoint, refused
 from console.api import strict_data as _strict
 
 
@@ -44,28 +48,51 @@ def _cluster(request: Request, cluster_id: int) -> Cluster:
     return get_object_or_404(Cluster.objects.visible_to(request.user), pk=cluster_id)
 
 
-def _application(request: Request, cluster_id: int, name: str) -> Application:
+def _applications(request: Request, cluster_id: int) -> QuerySet[Application]:
+    """The live applications of the cluster the caller may see (404 when it may not see the cluster)."""
     cluster = _cluster(request, cluster_id)
-    queryset = Application.objects.visible_to(request.user).filter(cluster=cluster, deleted_at__isnull=True)
-    return get_object_or_404(queryset.select_related("cluster", "tenant"), name=name)
+    return Application.objects.visible_to(request.user).filter(cluster=cluster, deleted_at__isnull=True)
 
 
-class ApplicationListView(BerthAPIView):
-    """``GET`` lists the cluster's applications; ``POST`` deploys one from an image (202 with the release)."""
+def _application(request: Request, cluster_id: int, name: str) -> Application:
+    return get_object_or_404(_applications(request, cluster_id).select_related("cluster", "tenant"), name=name)
+
+
+def with_details(applications: QuerySet[Application]) -> QuerySet[Application]:
+    """Applications with what their API shape shows, loaded in a fixed number of queries for any number of them:
+    the cluster and config set, services with containers and nodes, and the latest release only."""
+    latest = Release.objects.filter(application=OuterRef("application_id")).order_by("-id").values("id")[:1]
+    return (
+        applications.select_related("cluster", "tenant", "config_set")
+        .defer(*(f"cluster__{name}" for name in _CLUSTER_UNSHOWN))
+        .prefetch_related(
+            Prefetch("services", queryset=Service.objects.defer("spec", "rules", "depends_on")),
+            "services__containers",
+            Prefetch("services__containers__node", queryset=Node.objects.only("pk", "name", "publish_ip")),
+            Prefetch("releases", queryset=Release.objects.filter(id=Subquery(latest)), to_attr="latest_releases"),
+        )
+    )
+
+
+_CLUSTER_UNSHOWN = ("ca_cert", "ca_key_sealed", "client_cert", "client_key_sealed", "security_policy")
+"""What an application's shape never reads of its cluster (certificates and keys): not loaded with each row."""
+
+
+def application_shapes(user: Any, apps: list[Application]) -> list[dict[str, Any]]:
+    """The API shapes of ``apps`` (loaded by ``with_details``), shown as ``user`` may read them."""
+    return ApplicationSerializer(apps, many=True, context={"disclosure": Disclosure.of(user, apps)}).data
+
+
+class ApplicationListView(ListEndpoint, BerthAPIView):
+    """``GET`` lists the cluster's applications (a page: ``limit``, ``offset``); ``POST`` deploys one from an image
+    (202 with the release)."""
 
     action_map = {"GET": "cs:DescribeApplications", "POST": "cs:CreateApplication"}
 
     @extend_schema(responses=ApplicationSerializer(many=True), operation_id="applications_list")
     def get(self, request: Request, cluster_id: int) -> Response:
-        cluster = _cluster(request, cluster_id)
-        apps = list(
-            Application.objects.visible_to(request.user)
-            .filter(cluster=cluster, deleted_at__isnull=True)
-            .select_related("config_set")
-            .prefetch_related("services__containers__node", "releases")
-        )
-        shown = Disclosure.of(request.user, apps)
-        return Response(ApplicationSerializer(apps, many=True, context={"disclosure": shown}).data)
+        apps = with_details(_applications(request, cluster_id))
+        return self.paginated(apps, lambda page: application_shapes(request.user, page))
 
     @extend_schema(
         request=PolymorphicProxySerializer(
@@ -132,8 +159,8 @@ class ApplicationDetailView(BerthAPIView):
 
     @extend_schema(responses=ApplicationSerializer, operation_id="applications_retrieve")
     def get(self, request: Request, cluster_id: int, name: str) -> Response:
-        app = _application(request, cluster_id, name)
-        return Response(ApplicationSerializer(app, context={"disclosure": Disclosure.of(request.user, [app])}).data)
+        app = get_object_or_404(with_details(_applications(request, cluster_id)), name=name)
+        return Response(application_shapes(request.user, [app])[0])
 
     @extend_schema(responses={202: ReleaseSerializer}, operation_id="applications_destroy")
     def delete(self, request: Request, cluster_id: int, name: str) -> Response:
@@ -193,19 +220,19 @@ class ScaleView(BerthAPIView):
         return Response(ReleaseSerializer(release).data, status=status.HTTP_202_ACCEPTED)
 
 
-class VersionsView(BerthAPIView):
-    """``GET .../{name}/versions``: every version (digests, notes; the template text and the variables' values
-    only to callers who may change the application, config-set secret values never)."""
+class VersionsView(ListEndpoint, BerthAPIView):
+    """``GET .../{name}/versions``: the versions, newest first (digests, notes; the template text and the variables'
+    values only to callers who may change the application, config-set secret values never)."""
 
     action_map = {"GET": "cs:DescribeApplications"}
 
-    @extend_schema(responses={200: None}, operation_id="applications_versions")
+    @extend_schema(responses=VersionSerializer(many=True), operation_id="applications_versions")
     def get(self, request: Request, cluster_id: int, name: str) -> Response:
         app = _application(request, cluster_id, name)
         shown = Disclosure.of(request.user, [app])
-        rows = []
-        for version in app.versions.order_by("-number"):
-            rows.append(
+
+        def shapes(versions: list[Any]) -> list[dict[str, Any]]:
+            rows = [
                 {
                     "version": version.number,
                     "current": version.number == app.version,
@@ -215,8 +242,11 @@ class VersionsView(BerthAPIView):
                     "created_at": version.created_at,
                     "variables": shown.variables(app.pk, stacks.version_variables(version)),
                 }
-            )
-        return Response(rows)
+                for version in versions
+            ]
+            return VersionSerializer(rows, many=True).data
+
+        return self.paginated(app.versions.order_by("-number"), shapes)
 
 
 class ReleaseDetailView(BerthAPIView):
@@ -255,39 +285,32 @@ class ReleaseCancelView(BerthAPIView):
 # --- templates and config sets ----------------------------------------------------------------------
 
 
-def _template_data(template: Template) -> dict[str, Any]:
-    from apps import library
+def _template_data(template: Template | library.Sample) -> dict[str, Any]:
+    """A template's API shape (``TemplateSerializer``); a sample has no resource name and no ``updated_at``."""
+    own = isinstance(template, Template)
+    return TemplateSerializer(
+        {
+            "name": template.name,
+            "description": template.description,
+            "compose": template.compose,
+            "parameters": library.parameters(template.compose),
+            "sample": not own,
+            "resource_name": template.resource_name if own else None,
+            "updated_at": template.updated_at if own else None,
+        }
+    ).data
 
-    return {
-        "name": template.name,
-        "description": template.description,
-        "compose": template.compose,
-        "parameters": library.parameters(template.compose),
-        "updated_at": template.updated_at,
-    }
 
-
-class TemplateListView(BerthAPIView):
-    """``GET`` the tenant's templates and the public samples; ``POST {"name", "compose"}`` creates one."""
+class TemplateListView(ListEndpoint, BerthAPIView):
+    """``GET`` the tenant's templates, then the public samples (``sample``: true), a page at a time;
+    ``POST {"name", "compose"}`` creates one."""
 
     action_map = {"GET": "cs:DescribeTemplates", "POST": "cs:CreateTemplate"}
 
-    @extend_schema(responses={200: None}, operation_id="templates_list")
+    @extend_schema(responses=TemplateSerializer(many=True), operation_id="templates_list")
     def get(self, request: Request) -> Response:
-        from apps import library
-
-        own = [_template_data(t) for t in Template.objects.visible_to(request.user)]
-        public = [
-            {
-                "name": s.name,
-                "description": s.description,
-                "compose": s.compose,
-                "sample": True,
-                "parameters": library.parameters(s.compose),
-            }
-            for s in library.samples()
-        ]
-        return Response({"templates": own, "samples": public})
+        rows = Chained(Template.objects.visible_to(request.user), library.samples())
+        return self.paginated(rows, lambda page: [_template_data(t) for t in page])
 
     @extend_schema(
         request=TemplateBody,
@@ -295,10 +318,8 @@ class TemplateListView(BerthAPIView):
         operation_id="templates_create",
     )
     def post(self, request: Request) -> Response:
-        from apps import library
-
         data = _strict(TemplateBody, request.data)
-        template = library.save_template(
+        template = library.create_template(
             request.user, name=data["name"], compose_text=data["compose"], description=data["description"]
         )
         return Response(_template_data(template), status=status.HTTP_201_CREATED)
@@ -312,7 +333,7 @@ class TemplateDetailView(BerthAPIView):
     def _get(self, request: Request, name: str) -> Template:
         return get_object_or_404(Template.objects.visible_to(request.user), name=name)
 
-    @extend_schema(responses={200: None}, operation_id="templates_retrieve")
+    @extend_schema(responses=TemplateSerializer, operation_id="templates_retrieve")
     def get(self, request: Request, name: str) -> Response:
         return Response(_template_data(self._get(request, name)))
 
@@ -322,23 +343,15 @@ class TemplateDetailView(BerthAPIView):
         operation_id="templates_update",
     )
     def put(self, request: Request, name: str) -> Response:
-        from apps import library
-
         template = self._get(request, name)
         data = _strict(TemplateBody, request.data)
-        library.save_template(
-            request.user,
-            name=data["name"],
-            compose_text=data["compose"],
-            description=data["description"],
-            template=template,
+        library.update_template(
+            request.user, template, name=data["name"], compose_text=data["compose"], description=data["description"]
         )
         return Response(_template_data(template))
 
     @extend_schema(responses={204: None}, operation_id="templates_destroy")
     def delete(self, request: Request, name: str) -> Response:
-        from apps import library
-
         library.delete_template(request.user, self._get(request, name))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -361,8 +374,6 @@ class TemplateValidateView(BerthAPIView):
         operation_id="templates_validate",
     )
     def post(self, request: Request) -> Response:
-        from apps import library
-
         data = _strict(ValidateBody, request.data)
         try:
             model = library.validate(request.user, data["compose"], data["variables"])
@@ -378,28 +389,35 @@ class TemplateValidateView(BerthAPIView):
         )
 
 
+_USERS = Prefetch("applications", queryset=Application.objects.live().only("pk", "name", "config_set_id"))
+"""The live applications that use a config set (by name)."""
+
+
+def _config_set_data(config_set: ConfigSet) -> dict[str, Any]:
+    """A config set's API shape (``ConfigSetSerializer``; its applications prefetched with ``_USERS``)."""
+    return {
+        "name": config_set.name,
+        "description": config_set.description,
+        "resource_name": config_set.resource_name,
+        "variables": library.shown(config_set),
+        "applications": [a.name for a in config_set.applications.all()],
+    }
+
+
 CONFIG_SET_REFUSED = "Also: the name is taken, or a variable's name is not one (see ``variables``)."
 
 
-class ConfigSetListView(BerthAPIView):
-    """``GET`` config sets (secret values never shown); ``POST {"name", "variables": {"K": {"value", "secret"}}}``."""
+class ConfigSetListView(ListEndpoint, BerthAPIView):
+    """``GET`` config sets (a page; secret values never shown);
+    ``POST {"name", "variables": {"K": {"value", "secret"}}}``."""
 
     action_map = {"GET": "cs:DescribeConfigSets", "POST": "cs:CreateConfigSet"}
 
-    @extend_schema(responses={200: None}, operation_id="config_sets_list")
+    @extend_schema(responses=ConfigSetSerializer(many=True), operation_id="config_sets_list")
     def get(self, request: Request) -> Response:
-        from apps import library
-
-        return Response(
-            [
-                {
-                    "name": c.name,
-                    "description": c.description,
-                    "variables": library.shown(c),
-                    "applications": list(c.applications.filter(deleted_at__isnull=True).values_list("name", flat=True)),
-                }
-                for c in ConfigSet.objects.visible_to(request.user)
-            ]
+        rows = ConfigSet.objects.visible_to(request.user).prefetch_related(_USERS)
+        return self.paginated(
+            rows, lambda page: ConfigSetSerializer([_config_set_data(c) for c in page], many=True).data
         )
 
     @extend_schema(
@@ -408,10 +426,8 @@ class ConfigSetListView(BerthAPIView):
         operation_id="config_sets_create",
     )
     def post(self, request: Request) -> Response:
-        from apps import library
-
         data = _strict(ConfigSetBody, request.data)
-        made, users = library.save_config_set(request.user, **data)
+        made, users = library.create_config_set(request.user, **data)
         return Response(
             {"name": made.name, "variables": library.shown(made), "applications": users}, status=status.HTTP_201_CREATED
         )
@@ -425,19 +441,10 @@ class ConfigSetDetailView(BerthAPIView):
     def _get(self, request: Request, name: str) -> ConfigSet:
         return get_object_or_404(ConfigSet.objects.visible_to(request.user), name=name)
 
-    @extend_schema(responses={200: None}, operation_id="config_sets_retrieve")
+    @extend_schema(responses=ConfigSetSerializer, operation_id="config_sets_retrieve")
     def get(self, request: Request, name: str) -> Response:
-        from apps import library
-
-        found = self._get(request, name)
-        return Response(
-            {
-                "name": found.name,
-                "description": found.description,
-                "variables": library.shown(found),
-                "applications": list(found.applications.filter(deleted_at__isnull=True).values_list("name", flat=True)),
-            }
-        )
+        found = ConfigSet.objects.filter(pk=self._get(request, name).pk).prefetch_related(_USERS).get()
+        return Response(ConfigSetSerializer(_config_set_data(found)).data)
 
     @extend_schema(
         request=ConfigSetBody,
@@ -445,10 +452,8 @@ class ConfigSetDetailView(BerthAPIView):
         operation_id="config_sets_update",
     )
     def put(self, request: Request, name: str) -> Response:
-        from apps import library
-
         data = _strict(ConfigSetBody, request.data)
-        found, users = library.save_config_set(request.user, config_set=self._get(request, name), **data)
+        found, users = library.update_config_set(request.user, self._get(request, name), **data)
         releases = library.redeploy_users(request.user, found) if request.query_params.get("redeploy") == "true" else []
         return Response(
             {"name": found.name, "variables": library.shown(found), "applications": users, "releases": releases}
@@ -459,13 +464,7 @@ class ConfigSetDetailView(BerthAPIView):
         operation_id="config_sets_destroy",
     )
     def delete(self, request: Request, name: str) -> Response:
-        from accounts.permissions import authorize
-
-        found = self._get(request, name)
-        authorize(request.user, "cs:DeleteConfigSet", found)
-        if found.applications.filter(deleted_at__isnull=True).exists():
-            raise ValidationError({"name": ["Applications still use this config set."]})
-        found.delete()
+        library.delete_config_set(request.user, self._get(request, name))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

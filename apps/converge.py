@@ -12,39 +12,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from apps.models import Application, Container, Release, Service
 from clusters import docker_host as host
 from clusters.models import Node
 from clusters.pulls import PullProgress
+from console.work import WorkFailed
 
 DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
-
-
-def spec_hash(service: Service) -> str:
-    """A fingerprint of what a container of the service is made from (not the scale)."""
-    if service.spec:
-        trimmed = {k: v for k, v in service.spec.items() if k not in ("deploy", "scale")}
-        trimmed["labels"] = {k: v for k, v in (trimmed.get("labels") or {}).items() if k != "aliyun.scale"}
-        if service.pinned_image:
-            trimmed["image"] = service.pinned_image
-    else:
-        trimmed = {
-            "image": service.image,
-            "command": service.command,
-            "environment": service.environment,
-            "container_port": service.container_port,
-            "host_port": service.host_port,
-        }
-    return hashlib.sha1(json.dumps(trimmed, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def network_names(app: Application, service: Service) -> list[str]:
@@ -98,14 +84,15 @@ def probe_healthcheck(spec: dict[str, Any]) -> dict[str, Any]:
     return check
 
 
-def spec_options(app: Application, service: Service, node: Node) -> dict[str, Any]:
-    """Ports, mounts, resources and the other Compose fields, as docker SDK arguments."""
+def spec_options(app: Application, service: Service, node: Node | None) -> dict[str, Any]:
+    """Ports, mounts, resources and the other Compose fields, as docker SDK arguments. A port without an address
+    of its own is published on ``node``'s publish address ("" without a node: ``container_spec`` fills it in)."""
     spec = service.spec
     ports: dict[str, tuple[str, int | None]] = {}
     for port in spec.get("ports") or []:
         published = str(port.get("published") or "")
         key = f"{port['target']}/{port.get('protocol', 'tcp')}"
-        host_ip = port.get("host_ip") or node.publish_ip
+        host_ip = port.get("host_ip") or (node.publish_ip if node is not None else "")
         ports[key] = (host_ip, int(published) if published.isdigit() else None)
     binds, tmpfs = [], {}
     for volume in spec.get("volumes") or []:
@@ -132,6 +119,9 @@ def spec_options(app: Application, service: Service, node: Node) -> dict[str, An
     cpus = spec.get("cpus") or limits.get("cpus")
     if cpus:
         host_options["nano_cpus"] = int(float(cpus) * 1_000_000_000)
+    pids = spec.get("pids_limit", limits.get("pids"))  # -1: no limit
+    if pids:
+        host_options["pids_limit"] = int(pids)
     for key, arg in (
         ("privileged", "privileged"),
         ("cap_add", "cap_add"),
@@ -174,11 +164,55 @@ def spec_options(app: Application, service: Service, node: Node) -> dict[str, An
     }
 
 
-def container_spec(
-    app: Application, service: Service, release: Release, container: Container, labels: dict[str, str]
-) -> host.ContainerSpec:
-    """The spec of one container of a Compose service."""
-    options = spec_options(app, service, container.node)
+def service_labels(app: Application, service: Service) -> dict[str, str]:
+    """Labels every container of the service carries: enough to rebuild Berth's view from the host, and Compose's
+    own (``replica_labels`` adds the replica's)."""
+    return {
+        **host.managed(),
+        "berth.tenant": str(app.tenant_id),
+        "berth.cluster": str(app.cluster_id),
+        "berth.application": str(app.pk),
+        "berth.application.name": app.name,
+        "berth.service": service.name,
+        "com.docker.compose.project": app.name,
+        "com.docker.compose.service": service.name,
+        "com.docker.compose.oneoff": "False",
+    }
+
+
+def replica_labels(release: Release | None, index: int) -> dict[str, str]:
+    """The labels that differ between the containers of one service: the replica and the release that made it."""
+    return {
+        "berth.release": str(release.pk) if release is not None else "",
+        "berth.replica": str(index),
+        "com.docker.compose.container-number": str(index),
+    }
+
+
+def container_name(app: Application, service: Service, index: int) -> str:
+    """``<app>_<service>_<index>``."""
+    return f"{app.name}_{service.name}_{index}"
+
+
+def service_spec(app: Application, service: Service) -> host.ContainerSpec:
+    """What every container of ``service`` is created with, before its replica's own part: ``container_spec`` adds
+    the name, the replica and release labels, the node's publish address, and the host ports Berth pins."""
+    if not service.spec:  # an application made from one image
+        ports: dict[str, tuple[str, int | None]] = {}
+        if service.container_port:
+            ports[f"{service.container_port}/{service.protocol}"] = ("", service.host_port)
+        return host.ContainerSpec(
+            name="",
+            image=image_of(service),
+            command=service.command,
+            environment=service.environment,
+            labels=service_labels(app, service),
+            network=app.network_name,
+            network_aliases=[service.name],
+            ports=ports,
+            stop_timeout=settings.BERTH_STOP_TIMEOUT,
+        )
+    options = spec_options(app, service, None)
     networks = network_names(app, service)
     env = {k: str(v) for k, v in (service.spec.get("environment") or {}).items() if v is not None}
     user_labels = {
@@ -188,11 +222,11 @@ def container_spec(
     }
     stop = options["stop"]
     return host.ContainerSpec(
-        name=container.name,
+        name="",
         image=image_of(service),
         command=service.spec.get("command"),
         environment=env,
-        labels={**user_labels, **labels},
+        labels={**user_labels, **service_labels(app, service)},
         network=networks[0],
         network_aliases=[service.name],
         ports=options["ports"],
@@ -203,6 +237,53 @@ def container_spec(
         create_options=options["create_options"],
         more_networks=tuple((n, (service.name,)) for n in networks[1:]),
     )
+
+
+SCALE_LABELS = ("aliyun.scale",)
+"""Labels that say how many containers a service has, not what one is: a change of scale recreates nothing."""
+
+
+def fingerprint(app: Application, service: Service) -> str:
+    """The fingerprint of the containers of ``service``: a hash of what each would be created with now
+    (``service_spec``: image or pinned digest, command, environment, ports, mounts, limits, networks, labels…),
+    without what differs between its replicas or says its scale. A container whose ``spec_hash`` differs was made
+    from something else and is recreated: the plan (``apps.stacks.plan``) and the run (``desired_changes``) both
+    decide with this function and ``needs_recreate``."""
+    spec = service_spec(app, service)
+    made = asdict(spec)
+    made["labels"] = {k: v for k, v in spec.labels.items() if k not in SCALE_LABELS}
+    return hashlib.sha1(json.dumps(made, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def needs_recreate(container: Container, current: str) -> bool:
+    """Whether ``container`` was made from something else than the fingerprint ``current`` (a row whose
+    fingerprint is not known, written before fingerprints were kept, is left alone)."""
+    return bool(container.spec_hash) and container.spec_hash != current
+
+
+def container_spec(
+    app: Application, service: Service, release: Release | None, container: Container
+) -> host.ContainerSpec:
+    """The spec of one container of the service on its node: ``service_spec`` with the replica's name and labels,
+    and the node's publish address for ports that name none. Ports without a host port are pinned at creation
+    (``HostPorts``)."""
+    base = service_spec(app, service)
+    return replace(
+        base,
+        name=container.name,
+        labels={**base.labels, **replica_labels(release, container.index)},
+        ports={key: (ip or container.node.publish_ip, port) for key, (ip, port) in base.ports.items()},
+    )
+
+
+def spec_for(container: Container) -> host.ContainerSpec:
+    """The spec to (re)create ``container`` on its current node, labelled with the application's latest release."""
+    service = container.service
+    app = service.application
+    release = (
+        app.releases.filter(kind=Release.Kind.DEPLOY).order_by("-id").first() or app.releases.order_by("-id").first()
+    )
+    return container_spec(app, service, release, container)
 
 
 def image_of(service: Service) -> str:
@@ -255,28 +336,179 @@ def prepare_node(
 
 
 def desired_changes(app: Application, services: list[Service], *, recreate_all: bool) -> dict[str, Any]:
-    """Rows to remove (past the scale), to recreate (other spec), and what stays placed, per service."""
+    """Rows to remove (past the scale), to recreate (made from something else: ``needs_recreate``), and what stays
+    placed, per service."""
     remove, recreate, keep = [], [], {}
+    rows_of: dict[int, list[Container]] = {}
+    for row in Container.objects.filter(service__in=services).select_related("node"):
+        rows_of.setdefault(row.service_id, []).append(row)
     for service in services:
-        rows = list(service.containers.select_related("node"))
         wanted = None if service.is_global else set(range(1, service.scale + 1))
-        current = spec_hash(service)
+        current = fingerprint(app, service)
         keep[service.name] = {}
-        for row in rows:
+        for row in rows_of.get(service.pk, []):
             if wanted is not None and row.index not in wanted:
                 remove.append(row)
                 continue
             keep[service.name][row.index] = row.node_id
-            if recreate_all or (row.spec_hash and row.spec_hash != current):
+            if recreate_all or needs_recreate(row, current):
                 recreate.append(row)
     return {"remove": remove, "recreate": recreate, "keep": keep}
 
 
-def transaction_safe_create(service: Service, node_id: int, index: int, name: str) -> Container:
-    with transaction.atomic():
-        row, _created = Container.objects.get_or_create(
-            service=service,
+def create_rows(app: Application, services: list[Service], assignment: dict[str, dict[int, int]]) -> None:
+    """Rows of the replicas the scheduler placed (service name → index → node), with the fingerprint of what they
+    will be made from; a row an earlier attempt wrote stays as it is."""
+    by_name = {s.name: s for s in services}
+    rows = [
+        Container(
+            service=by_name[name],
             index=index,
-            defaults={"node_id": node_id, "name": name, "state": "pending", "spec_hash": spec_hash(service)},
+            node_id=node_id,
+            name=container_name(app, by_name[name], index),
+            state="pending",
+            spec_hash=fingerprint(app, by_name[name]),
         )
-    return row
+        for name, placed in assignment.items()
+        for index, node_id in sorted(placed.items())
+    ]
+    if rows:
+        with transaction.atomic():
+            Container.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+# --- one container on its node ---------------------------------------------------------------------
+
+PORT_ATTEMPTS = 5
+"""How many host ports a container is offered before its creation fails (each refused one was taken meanwhile)."""
+PORT_TAKEN_RE = re.compile(r":(\d+)(?:: bind: address already in use| failed: port is already allocated)")
+
+
+class ContainerFailed(WorkFailed):
+    """A container could not be made or started; the message is for people."""
+
+
+class HostPorts:
+    """The host ports Berth pins on one node for container ports published without a host port.
+
+    The engine would choose another free port at every start (32768 → 32771 → 32772). Berth chooses one once, when
+    it creates the container, from BERTH_HOST_PORTS (Docker's own range by default), writes it into the container's
+    port binding, and records it in the container's ``berth.ports`` label: the binding holds across stop and start,
+    ``docker restart`` and engine restarts, for the life of the container, and a recreated replica keeps it. A port
+    is free when no container of the node publishes it and none holds it in its label (stopped ones too, of any
+    Berth installation on the engine); a port something else took since is refused by the engine, and another is
+    offered (``ensure_running``). Thread-safe: the threads of one release share one per node.
+    """
+
+    def __init__(self, endpoint: host.Endpoint) -> None:
+        self.endpoint = endpoint
+        self._lock = threading.Lock()
+        self._taken: set[int] | None = None
+
+    def pin(self, spec: host.ContainerSpec, keep: dict[str, int] | None = None) -> host.ContainerSpec:
+        """``spec`` with a host port for every port that has none: the one in ``keep`` (the port key → host port of
+        the container this one replaces), else a free one."""
+        dynamic = [key for key, (_ip, port) in spec.ports.items() if port is None]
+        if not dynamic:
+            return spec
+        chosen: dict[str, int] = {}
+        with self._lock:
+            if self._taken is None:
+                self._taken = host.taken_ports(self.endpoint)
+            for key in dynamic:
+                port = (keep or {}).get(key) or self._free()
+                self._taken.add(port)
+                chosen[key] = port
+        ports = {key: (ip, chosen.get(key, port)) for key, (ip, port) in spec.ports.items()}
+        return replace(spec, ports=ports, labels={**spec.labels, host.PORTS_LABEL: host.ports_label(chosen)})
+
+    def _free(self) -> int:
+        assert self._taken is not None
+        low, high = settings.BERTH_HOST_PORTS
+        for _attempt in range(64):
+            port = random.randint(low, high)  # noqa: S311 - not a secret; spread, so that concurrent releases rarely meet
+            if port not in self._taken:
+                return port
+        for port in range(low, high + 1):
+            if port not in self._taken:
+                return port
+        raise host.HostError(f"no free host port between {low} and {high} on the node")
+
+
+def _port_refused(exc: Exception, spec: host.ContainerSpec) -> bool:
+    """Whether the engine refused to start the container because a port Berth pinned is taken (not a fixed one)."""
+    pinned = set(host.pinned_ports(spec.labels).values())
+    return any(int(p) in pinned for m in PORT_TAKEN_RE.finditer(str(exc)) for p in m.groups() if p)
+
+
+@dataclass
+class Made:
+    """A container that exists on its node (just created, or adopted from an earlier attempt), not started yet."""
+
+    id: str
+    spec: host.ContainerSpec  # as it was asked for (``make_container`` pins its ports)
+    made: host.ContainerSpec  # as it was created (pinned ports, their label)
+    ports: dict[str, int]  # the host ports of its binding
+    created: bool  # by this call (removed again if it cannot start)
+    running: host.ContainerState | None = None  # adopted while running: nothing to start
+
+
+def make_container(
+    endpoint: host.Endpoint, spec: host.ContainerSpec, ports: HostPorts, keep: dict[str, int] | None = None
+) -> Made:
+    """Create the container (not started), its ports without a host port pinned (``HostPorts``; ``keep`` for a
+    replacement). Creation is tried first (one round trip in the common case); a name conflict means an earlier
+    attempt got that far, and the existing container is adopted if it is this application's."""
+    made = ports.pin(spec, keep)
+    try:
+        container_id = host.create_container(endpoint, made)
+    except host.HostError as exc:
+        if "already in use" not in str(exc):
+            raise
+        existing = host.find_container(endpoint, made.name)
+        if existing is None or existing.labels.get("berth.application") != made.labels["berth.application"]:
+            raise ContainerFailed(
+                _("A container named %(name)s already exists on the node.") % {"name": made.name}
+            ) from exc
+        running = existing if existing.state == "running" else None
+        return Made(existing.id, spec, replace(made, labels=existing.labels), existing.ports, False, running)
+    return Made(container_id, spec, made, {key: port for key, (_ip, port) in made.ports.items() if port}, True)
+
+
+def start_made(endpoint: host.Endpoint, made: Made, ports: HostPorts) -> tuple[host.ContainerState, bool]:
+    """Start a container ``make_container`` made; return its state and whether it was created (not adopted).
+
+    A pinned port something else took meanwhile is given up for another: the container is made again with a new
+    one (an adopted stopped container too). A container that cannot start and was created here is removed. The
+    state is "running" as the engine acknowledged the start, with the ports of the binding (no inspect); a
+    container that dies at once is reported by the events watcher.
+    """
+    for attempt in range(PORT_ATTEMPTS):
+        if made.running is not None:
+            return made.running, False
+        try:
+            host.start_container(endpoint, made.id, inspect=False)
+        except host.HostError as exc:
+            retry = attempt < PORT_ATTEMPTS - 1 and _port_refused(exc, made.made)
+            if made.created or retry:
+                host.remove_container(endpoint, made.id)
+            if retry:
+                made = make_container(endpoint, made.spec, ports)
+                continue
+            raise ContainerFailed(
+                _("Container %(name)s did not start: %(reason)s") % {"name": made.made.name, "reason": exc}
+            ) from exc
+        return host.ContainerState(made.id, made.made.name, "running", made.made.labels, made.ports), made.created
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def ensure_running(
+    endpoint: host.Endpoint,
+    spec: host.ContainerSpec,
+    ports: HostPorts | None = None,
+    keep: dict[str, int] | None = None,
+) -> tuple[host.ContainerState, bool]:
+    """Make the container exist and run (``make_container``, then ``start_made``); return its state and whether
+    this call created it."""
+    ports = ports or HostPorts(endpoint)
+    return start_made(endpoint, make_container(endpoint, spec, ports, keep), ports)

@@ -69,3 +69,17 @@ class ImageApplicationForm(forms.Form):
             container_port=data.get("container_port"),
             host_port=data.get("host_port"),
         )
+
+
+class UpdateForm(forms.Form):
+    """A Compose application's next template text and variables (the update page)."""
+
+    compose = forms.CharField(
+        label=_("Compose file"), strip=False, widget=forms.Textarea(attrs={"rows": 16, "class": "code"})
+    )
+    variables = forms.CharField(
+        label=_("Variables"),
+        required=False,
+        help_text=_("One NAME=value per line."),
+        widget=forms.Textarea(attrs={"rows": 4, "class": "code"}),
+    )

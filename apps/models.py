@@ -7,8 +7,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
+from accounts.decisions import ResourceColumns, resource_text
 from accounts.models import NAME_VALIDATOR
 from accounts.permissions import Resource, TenantQuerySet
 from clusters.models import cluster_resource
@@ -37,10 +39,31 @@ def _application_rows(queryset: models.QuerySet, prefix: str = "") -> Iterable[t
         yield pk, Resource(f"{parent}/application/{name}", (parent,), cluster_id=cluster_id, owner_id=owner)
 
 
+def _application_columns(prefix: str = "") -> ResourceColumns:
+    """``_application_rows`` in SQL."""
+    parent = (
+        "acs:cs:",
+        F(f"{prefix}cluster__region"),
+        ":",
+        F(f"{prefix}tenant_id"),
+        ":cluster/",
+        F(f"{prefix}cluster_id"),
+    )
+    return ResourceColumns(
+        resource_text(*parent, "/application/", F(f"{prefix}name")),
+        (resource_text(*parent),),
+        cluster=f"{prefix}cluster_id",
+        owner=f"{prefix}created_by_id",
+    )
+
+
 class ApplicationQuerySet(TenantQuerySet):
     """A user can see an application when it is in the user's tenant and it may describe it (or its cluster)."""
 
     read_action = "cs:DescribeApplications"
+
+    def resource_columns(self) -> ResourceColumns:
+        return _application_columns()
 
     def resource_rows(self) -> Iterable[tuple[int, Resource]]:
         return _application_rows(self)
@@ -149,6 +172,9 @@ class ContainerQuerySet(TenantQuerySet):
     tenant_path = "service__application__tenant"
     read_action = "cs:DescribeApplications"
 
+    def resource_columns(self) -> ResourceColumns:
+        return _application_columns("service__application__")
+
     def resource_rows(self) -> Iterable[tuple[int, Resource]]:
         return _application_rows(self, "service__application__")
 
@@ -175,6 +201,14 @@ class Container(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def address(self) -> str:
+        """Where the container answers (its node's publish address and its host port) while it runs; "" otherwise:
+        a stopped container answers nowhere (its pinned port comes back with it)."""
+        if self.published_port and self.state == "running":
+            return f"{self.node.publish_ip}:{self.published_port}"
+        return ""
+
     def as_live(self) -> dict[str, Any]:
         """What the browser shows of a container."""
         return {
@@ -183,7 +217,7 @@ class Container(models.Model):
             "name": self.name,
             "state": self.state,
             "node": self.node.name,
-            "address": f"{self.node.publish_ip}:{self.published_port}" if self.published_port else "",
+            "address": self.address,
         }
 
 
@@ -192,6 +226,9 @@ class ReleaseQuerySet(TenantQuerySet):
 
     tenant_path = "application__tenant"
     read_action = "cs:DescribeApplications"
+
+    def resource_columns(self) -> ResourceColumns:
+        return _application_columns("application__")
 
     def resource_rows(self) -> Iterable[tuple[int, Resource]]:
         return _application_rows(self, "application__")
@@ -211,6 +248,7 @@ class Release(LongWork):
         KILL = "kill", _("kill")
         REDEPLOY = "redeploy", _("redeploy")
         CONTAINER = "container", _("container action")
+        ROLLBACK = "rollback", _("rollback")
 
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="releases")
     params = models.JSONField(default=dict, blank=True)
@@ -220,6 +258,15 @@ class Release(LongWork):
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            # One active release per application, held by the database: operations lock the application's row
+            # before they check (apps.operations._start_release); a write that still races is refused here (409).
+            models.UniqueConstraint(
+                fields=["application"],
+                condition=models.Q(status__in=sorted(LongWork.ACTIVE)),
+                name="release_one_active_per_app",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk}"
@@ -269,6 +316,9 @@ class TemplateQuerySet(TenantQuerySet):
 
     read_action = "cs:DescribeTemplates"
 
+    def resource_columns(self) -> ResourceColumns:
+        return ResourceColumns(resource_text("acs:cs:*:", F("tenant_id"), ":template/", F("name")))
+
     def resource_rows(self) -> Iterable[tuple[int, Resource]]:
         for pk, name, tenant_id in self.values_list("pk", "name", "tenant_id"):
             yield pk, Resource(f"acs:cs:*:{tenant_id}:template/{name}")
@@ -294,11 +344,19 @@ class Template(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def resource_name(self) -> str:
+        """``acs:cs:*:<tenant-id>:template/<name>``."""
+        return f"acs:cs:*:{self.tenant_id}:template/{self.name}"
+
 
 class ConfigSetQuerySet(TenantQuerySet):
     """A user can see a config set of its tenant when it may describe config sets."""
 
     read_action = "cs:DescribeConfigSets"
+
+    def resource_columns(self) -> ResourceColumns:
+        return ResourceColumns(resource_text("acs:cs:*:", F("tenant_id"), ":configset/", F("name")))
 
     def resource_rows(self) -> Iterable[tuple[int, Resource]]:
         for pk, name, tenant_id in self.values_list("pk", "name", "tenant_id"):
@@ -324,6 +382,11 @@ class ConfigSet(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def resource_name(self) -> str:
+        """``acs:cs:*:<tenant-id>:configset/<name>``."""
+        return f"acs:cs:*:{self.tenant_id}:configset/{self.name}"
 
 
 class AppVersion(models.Model):

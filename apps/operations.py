@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import NAME_VALIDATOR
 from accounts.permissions import authorize
 from apps import stacks
-from apps.models import MAX_SCALE, Application, Release, Service
+from apps.models import MAX_SCALE, Application, ConfigSet, Release, Service
 from apps.scheduler import PlacementError
 from clusters.models import Cluster
 from console import audit, context, work
@@ -98,26 +99,62 @@ def validate_spec(spec: ImageAppSpec) -> tuple[list[str] | None, dict[str, str]]
     return argv, {k: str(v) for k, v in spec.environment.items()}
 
 
+NAME_TAKEN = gettext_lazy("An application with this name already exists in the cluster.")
+
+
+def _lock(row: Application | Cluster | ConfigSet) -> None:
+    """Lock ``row`` until the caller's transaction ends: a second request that locks it waits for the first to
+    commit, and its checks then see what the first wrote (on SQLite, whose writers take turns, a no-op)."""
+    list(type(row)._default_manager.select_for_update().filter(pk=row.pk).values_list("pk", flat=True))
+
+
 def _start_release(actor: Any, app: Application, kind: str, params: dict[str, Any] | None = None) -> Release:
     """Create the release row (refusing when another is active) and send it to a worker after commit.
 
+    One active release per application: the application's row is locked before the check, and the database
+    holds the rule too (``release_one_active_per_app``); a write that still meets another is the same conflict.
     The row is the accepted work: when the broker cannot be reached the request still answers 202 and the
     release waits, pending, until the reaper sends it again (console.work).
     """
     from apps.tasks import run_release
 
+    busy = OperationConflict(_("Another operation on %(app)s is still in progress.") % {"app": app.name})
+    _lock(app)
     if Release.objects.filter(application=app, status__in=Release.ACTIVE).exists():
-        raise OperationConflict(_("Another operation on %(app)s is still in progress.") % {"app": app.name})
-    release = Release.objects.create(
-        application=app,
-        kind=kind,
-        params=params or {},
-        actor=actor,
-        request_id=context.request_id.get(),
-        source=context.source.get(),
-    )
+        raise busy
+    try:
+        with transaction.atomic():
+            release = Release.objects.create(
+                application=app,
+                kind=kind,
+                params=params or {},
+                actor=actor,
+                request_id=context.request_id.get(),
+                source=context.source.get(),
+            )
+    except IntegrityError as exc:
+        raise busy from exc
     work.enqueue(lambda release_id: run_release.delay(release_id), release.pk)
     return release
+
+
+def _claim_name(cluster: Cluster, name: str) -> None:
+    """Refuse ``name`` when a live application of the cluster has it, with the cluster's row locked until the
+    transaction ends: deploys in one cluster take turns, so the checks that precede their writes (the name, host
+    ports) see every deploy before them."""
+    _lock(cluster)
+    if Application.objects.filter(cluster=cluster, name=name, deleted_at__isnull=True).exists():
+        raise ValidationError({"name": [NAME_TAKEN]})
+
+
+def _create_application(cluster: Cluster, name: str, **fields: Any) -> Application:
+    """The application's row (after ``_claim_name``); the database holds the name rule too (``app_name_unique_live``):
+    a write that still meets another application of the name is the same refusal, a 400."""
+    try:
+        with transaction.atomic():
+            return Application.objects.create(tenant=cluster.tenant, cluster=cluster, name=name, **fields)
+    except IntegrityError as exc:
+        raise ValidationError({"name": [NAME_TAKEN]}) from exc
 
 
 def deploy_application(actor: Any, cluster: Cluster, spec: ImageAppSpec) -> Release:
@@ -127,8 +164,7 @@ def deploy_application(actor: Any, cluster: Cluster, spec: ImageAppSpec) -> Rele
         argv, env = validate_spec(spec)
         with transaction.atomic():
             authorize(actor, "cs:CreateApplication", cluster)  # re-checked inside the transaction
-            if Application.objects.filter(cluster=cluster, name=spec.name, deleted_at__isnull=True).exists():
-                raise ValidationError({"name": _("An application with this name already exists in the cluster.")})
+            _claim_name(cluster, spec.name)
             if (
                 spec.host_port is not None
                 and Service.objects.filter(
@@ -141,9 +177,7 @@ def deploy_application(actor: Any, cluster: Cluster, spec: ImageAppSpec) -> Rele
                         % {"port": spec.host_port}
                     }
                 )
-            app = Application.objects.create(
-                tenant=cluster.tenant, cluster=cluster, name=spec.name, description=spec.description, created_by=actor
-            )
+            app = _create_application(cluster, spec.name, description=spec.description, created_by=actor)
             Service.objects.create(
                 application=app,
                 name=spec.name,
@@ -294,7 +328,7 @@ def deploy_compose(
     except ValidationError as exc:
         raise ValidationError({"name": exc.messages}) from exc
     if Application.objects.filter(cluster=cluster, name=name, deleted_at__isnull=True).exists():
-        raise ValidationError({"name": [_("An application with this name already exists in the cluster.")]})
+        raise ValidationError({"name": [NAME_TAKEN]})
     try:
         prepared = stacks.prepare(actor, cluster, name, compose, variables or {}, config_set)
         try:
@@ -316,34 +350,35 @@ def deploy_compose(
             raise ValidationError({"ports": conflicts})
     if dry_run:
         return the_plan
-    with transaction.atomic():
-        authorize(actor, "cs:CreateApplication", cluster)
-        app = Application.objects.create(
-            tenant=cluster.tenant,
-            cluster=cluster,
-            name=name,
-            description=description,
-            created_by=actor,
-            template=template,
-            config_set=config_set,
-        )
-        stacks.write_services(app, prepared.services)
-        stacks.add_version(app, compose, {k: v for k, v in (variables or {}).items()}, actor, note="created")
-        release = _start_release(actor, app, Release.Kind.DEPLOY)
-        audit.record(
-            "cs:CreateApplication",
-            actor=actor,
-            resource=app.resource_name,
-            target=app.name,
-            cluster_id=cluster.pk,
-            parameters={
-                "services": [r.name for r in prepared.services],
-                "variables": sorted(variables or {}),  # names only: values are secrets until shown otherwise
-                "release": release.pk,
-                "template": template.name if template else None,
-            },
-            outcome=audit.OperationLog.Outcome.ACCEPTED,
-        )
+    try:
+        with transaction.atomic():
+            authorize(actor, "cs:CreateApplication", cluster)
+            _claim_name(cluster, name)  # a deploy of the same name that committed since the first check
+            if config_set is not None:
+                _lock(config_set)  # its deletion checks for users under the same lock (library.delete_config_set)
+            app = _create_application(
+                cluster, name, description=description, created_by=actor, template=template, config_set=config_set
+            )
+            stacks.write_services(app, prepared.services)
+            stacks.add_version(app, compose, {k: v for k, v in (variables or {}).items()}, actor, note="created")
+            release = _start_release(actor, app, Release.Kind.DEPLOY)
+            audit.record(
+                "cs:CreateApplication",
+                actor=actor,
+                resource=app.resource_name,
+                target=app.name,
+                cluster_id=cluster.pk,
+                parameters={
+                    "services": [r.name for r in prepared.services],
+                    "variables": sorted(variables or {}),  # names only: values are secrets until shown otherwise
+                    "release": release.pk,
+                    "template": template.name if template else None,
+                },
+                outcome=audit.OperationLog.Outcome.ACCEPTED,
+            )
+    except ValidationError as exc:
+        _audit_failure(actor, "cs:CreateApplication", cluster, name, exc)
+        raise
     return release
 
 
@@ -356,13 +391,16 @@ def update_application(
     dry_run: bool = False,
     note: str = "updated",
     pins: dict[str, str] | None = None,
+    rollback_to: int | None = None,
 ) -> dict[str, Any] | Release:
     """Apply a new Compose text and/or variables as the next version (plan first with ``dry_run``).
 
     ``pins`` (service → ``repo@digest``, a rollback's recorded digests) make those services run exactly
-    that image rather than what their tag points to now.
+    that image rather than what their tag points to now. ``rollback_to`` (the version a rollback restores) makes
+    it a rollback: its own action, release kind and log entry.
     """
-    authorize(actor, "cs:UpdateApplication", app)
+    action = "cs:RollbackApplication" if rollback_to else "cs:UpdateApplication"
+    authorize(actor, action, app)
     current = app.versions.order_by("-number").first()
     if app.config_set is not None and compose is not None and not app.versions.filter(compose=compose).exists():
         # A text this application never ran, interpolated with the config set's secrets: the same right as a deploy.
@@ -388,48 +426,43 @@ def update_application(
         return the_plan
     with transaction.atomic():
         app = Application.objects.select_for_update().get(pk=app.pk)
-        authorize(actor, "cs:UpdateApplication", app)
-        release = _start_release(actor, app, Release.Kind.UPDATE)
+        authorize(actor, action, app)
+        release = _start_release(actor, app, Release.Kind.ROLLBACK if rollback_to else Release.Kind.UPDATE)
         stacks.write_services(app, prepared.services)
         version = stacks.add_version(app, text, values, actor, note=note)
+        rolled = {"to_version": rollback_to} if rollback_to else {}
         audit.record(
-            "cs:UpdateApplication",
+            action,
             actor=actor,
             resource=app.resource_name,
             target=app.name,
             cluster_id=app.cluster_id,
-            parameters={"version": version.number, "variables": sorted(values), "release": release.pk},
+            parameters={"version": version.number, "variables": sorted(values), "release": release.pk, **rolled},
             outcome=audit.OperationLog.Outcome.ACCEPTED,
         )
     return release
 
 
-def rollback_application(actor: Any, app: Application, number: int | None = None) -> Release:
-    """Restore exactly a previous version (its template text and variables) as a new version."""
+def rollback_application(
+    actor: Any, app: Application, number: int | None = None, *, dry_run: bool = False
+) -> dict[str, Any] | Release:
+    """Restore exactly a previous version (its template text and variables) as a new version: the plan with
+    ``dry_run``, else a release of kind rollback."""
     authorize(actor, "cs:RollbackApplication", app)
     versions = app.versions.order_by("-number")
     target = versions.filter(number=number).first() if number else versions[1:2].first()
     if target is None:
         raise ValidationError({"version": [_("No such earlier version.")]})
-    release = update_application(
+    return update_application(
         actor,
         app,
         compose=target.compose,
         variables=stacks.version_variables(target),
         note=f"rollback to v{target.number}",
         pins=target.digests,
+        dry_run=dry_run,
+        rollback_to=target.number,
     )
-    assert isinstance(release, Release)
-    audit.record(
-        "cs:RollbackApplication",
-        actor=actor,
-        resource=app.resource_name,
-        target=app.name,
-        cluster_id=app.cluster_id,
-        parameters={"to_version": target.number, "release": release.pk},
-        outcome=audit.OperationLog.Outcome.ACCEPTED,
-    )
-    return release
 
 
 def scale_service(actor: Any, app: Application, service_name: str, scale: int) -> Release:
@@ -444,11 +477,13 @@ def scale_service(actor: Any, app: Application, service_name: str, scale: int) -
         raise ValidationError({"scale": [_("A global service runs one container on every node.")]})
     check_policy(actor, app)  # more containers of a spec the primary account made are still the sub-account's
     with transaction.atomic():
+        _lock(app)  # a start, update or scale at the same moment waits: one active release, the scale read after it
         authorize(actor, "cs:ScaleService", app)
-        Service.objects.filter(pk=service.pk).update(scale=scale)
+        service = Service.objects.get(pk=service.pk)
         release = _start_release(
             actor, app, Release.Kind.SCALE, {"service": service_name, "from": service.scale, "to": scale}
         )
+        Service.objects.filter(pk=service.pk).update(scale=scale)
         audit.record(
             "cs:ScaleService",
             actor=actor,

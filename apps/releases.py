@@ -1,8 +1,11 @@
-"""Carrying out a release against the hosts. Called by the Celery task; safe to run twice.
+"""The steps of each kind of release (deploy, update, scale, redeploy, start, stop, restart, kill, delete, one
+container's action), carried out by the one long-work engine (``console.work``: claim, attempts, heartbeat, cancel
+checkpoints, progress, and the finish with its operation-log entry and live message). Called by the Celery task;
+safe to run twice.
 
-Docker is never called inside a database transaction: rows are written in short atomic steps
-before and after each host call. Host calls run in a thread pool; the database is written only
-from the calling thread as results arrive.
+Docker is never called inside a database transaction: rows are written in short atomic steps before and after
+each host call. Host calls run in a thread pool, at most BERTH_WORKERS_PER_RELEASE at a time on one node and all
+nodes at once; the database is written only from the calling thread as results arrive.
 """
 
 from __future__ import annotations
@@ -10,23 +13,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import F
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps import stacks
-from apps.models import Application, Container, Release, ReleaseEvent, Service
+from apps import converge, stacks
+from apps.models import Application, AppVersion, Container, Release, ReleaseEvent, Service
 from apps.scheduler import PlacementError
 from clusters import docker_host as host
 from clusters.models import Node
 from clusters.pulls import PullProgress, human_bytes
-from console import audit, live
+from console import live, work
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,6 +39,7 @@ PULL_PUBLISH_SECONDS = 0.25  # at most this often a live pull message per node a
 ACTIONS = {
     Release.Kind.DEPLOY: "cs:CreateApplication",
     Release.Kind.UPDATE: "cs:UpdateApplication",
+    Release.Kind.ROLLBACK: "cs:RollbackApplication",
     Release.Kind.SCALE: "cs:ScaleService",
     Release.Kind.REDEPLOY: "cs:RedeployApplication",
     Release.Kind.KILL: "cs:KillApplication",
@@ -45,78 +49,105 @@ ACTIONS = {
     Release.Kind.RESTART: "cs:RestartApplication",
     Release.Kind.DELETE: "cs:DeleteApplication",
 }
+STATUS_DURING = {
+    Release.Kind.DEPLOY: Application.Status.DEPLOYING,
+    Release.Kind.UPDATE: Application.Status.DEPLOYING,
+    Release.Kind.ROLLBACK: Application.Status.DEPLOYING,
+    Release.Kind.SCALE: Application.Status.DEPLOYING,
+    Release.Kind.REDEPLOY: Application.Status.DEPLOYING,
+    Release.Kind.KILL: Application.Status.STOPPING,
+    Release.Kind.CONTAINER: Application.Status.RUNNING,
+    Release.Kind.START: Application.Status.STARTING,
+    Release.Kind.STOP: Application.Status.STOPPING,
+    Release.Kind.RESTART: Application.Status.RESTARTING,
+    Release.Kind.DELETE: Application.Status.DELETING,
+}
+STATUS_AFTER = {
+    Release.Kind.DEPLOY: Application.Status.RUNNING,
+    Release.Kind.UPDATE: Application.Status.RUNNING,
+    Release.Kind.ROLLBACK: Application.Status.RUNNING,
+    Release.Kind.SCALE: Application.Status.RUNNING,
+    Release.Kind.REDEPLOY: Application.Status.RUNNING,
+    Release.Kind.KILL: Application.Status.STOPPED,
+    Release.Kind.CONTAINER: Application.Status.RUNNING,
+    Release.Kind.START: Application.Status.RUNNING,
+    Release.Kind.STOP: Application.Status.STOPPED,
+    Release.Kind.RESTART: Application.Status.RUNNING,
+    Release.Kind.DELETE: Application.Status.DELETED,
+}
 
 
-class Canceled(Exception):
-    """The user asked to cancel; raised at a checkpoint."""
-
-
-class ReleaseFailed(Exception):
+class ReleaseFailed(work.WorkFailed):
     """The release cannot complete; the message is for people."""
 
 
-def labels_for(app: Application, service: Service, release: Release, index: int) -> dict[str, str]:
-    """Labels of a Berth container: enough to rebuild Berth's view from the host, and Compose's own."""
-    return {
-        **host.managed(),
-        "berth.tenant": str(app.tenant_id),
-        "berth.cluster": str(app.cluster_id),
-        "berth.application": str(app.pk),
-        "berth.application.name": app.name,
-        "berth.service": service.name,
-        "berth.release": str(release.pk),
-        "berth.replica": str(index),
-        "com.docker.compose.project": app.name,
-        "com.docker.compose.service": service.name,
-        "com.docker.compose.container-number": str(index),
-        "com.docker.compose.oneoff": "False",
-    }
+class Run(work.Runner):
+    """One execution of a release: the engine's runner with the application's status, events and log entry."""
 
-
-def container_name(app: Application, service: Service, index: int) -> str:
-    """``<app>_<service>_<index>``."""
-    return f"{app.name}_{service.name}_{index}"
-
-
-class Run:
-    """The context of one execution of a release: progress, events, heartbeats, cancel checks."""
+    model = Release
+    live_group = "application"
+    failures = (host.HostError, PlacementError)
 
     def __init__(self, release: Release) -> None:
+        super().__init__(release)
         self.release = release
         self.app = release.application
         self.masker = stacks.masker_of(self.app)  # events and errors are read by whoever may see the application
         self.retired = False  # a first deploy failed and left nothing on the nodes: the application goes too
 
+    @classmethod
+    def rows(cls) -> QuerySet[Release]:
+        return Release.objects.select_related("application", "application__cluster", "application__tenant", "actor")
+
+    def live_id(self) -> int:
+        return self.app.pk
+
+    def steps(self) -> None:
+        RUNNERS[self.release.kind](self)
+
+    def begin(self) -> None:
+        self.app_status(STATUS_DURING[self.release.kind])
+        self.event(_("%(kind)s started.") % {"kind": self.release.get_kind_display().capitalize()})
+
+    def conclude(self, final: str, error: str) -> None:
+        """The application's status after the release, and its last event."""
+        release = self.release
+        kind = release.get_kind_display().capitalize()
+        if final == Release.Status.SUCCESSFUL:
+            extra = {"deleted_at": timezone.now()} if release.kind == Release.Kind.DELETE else {}
+            self.app_status(STATUS_AFTER[release.kind], **extra)
+            self.event(_("%(kind)s finished.") % {"kind": kind})
+            return
+        if self.retired:  # a first deploy that left nothing: no failed application stays behind
+            self.app_status(Application.Status.DELETED, deleted_at=timezone.now())
+        else:
+            self.app_status(Application.Status.FAILED)
+        self.event(_("%(kind)s %(status)s: %(error)s") % {"kind": kind, "status": final, "error": error}, "error")
+
+    def log_entry(self) -> dict[str, Any]:
+        release, app = self.release, self.app
+        return {
+            "action": ACTIONS[release.kind],
+            "actor": release.actor,
+            "tenant": app.tenant,
+            "resource": app.resource_name,
+            "target": app.name,
+            "cluster_id": app.cluster_id,
+            "parameters": {"release": release.pk, "kind": release.kind, "attempts": release.attempts},
+            "source": "task",
+        }
+
     def event(self, message: str, level: str = "info") -> None:
+        """A line of the release's progress: a ``ReleaseEvent`` (replayed to reconnecting pages), sent live."""
         message = self.masker.text(message)[:500]
         ev = ReleaseEvent.objects.create(release=self.release, application=self.app, message=message, level=level)
         live.publish("application", self.app.pk, ev.as_live())
 
-    def set_total(self, total: int) -> None:
-        Release.objects.filter(pk=self.release.pk).update(progress_total=total, progress_done=0)
-        self.release.progress_total, self.release.progress_done = total, 0
-        self._publish()
+    def mask(self, text: str) -> str:
+        return self.masker.text(text)
 
-    def step(self, message: str | None = None) -> None:
-        """One unit of progress done; also a heartbeat. Only the task's own thread calls it."""
-        self.release.progress_done += 1
-        Release.objects.filter(pk=self.release.pk).update(
-            progress_done=self.release.progress_done, heartbeat_at=timezone.now()
-        )
-        if message:
-            self.event(message)
-        self._publish()
-
-    def heartbeat(self) -> None:
-        Release.objects.filter(pk=self.release.pk).update(heartbeat_at=timezone.now())
-
-    def checkpoint(self) -> None:
-        self.heartbeat()
-        if Release.objects.filter(pk=self.release.pk, cancel_requested=True).exists():
-            raise Canceled(_("Canceled by request."))
-
-    def _publish(self) -> None:
-        live.publish("application", self.app.pk, self.release.as_live())
+    def lost_reason(self) -> str:
+        return _("The worker running this release stopped answering (%(n)s attempts).") % {"n": self.release.attempts}
 
     def container_changed(self, container: Container) -> None:
         live.publish("application", self.app.pk, container.as_live())
@@ -127,22 +158,36 @@ class Run:
         live.publish("application", self.app.pk, {"type": "application", "id": self.app.pk, "status": status})
 
 
+def execute(release_id: int) -> str:
+    """Carry out release ``release_id`` if it is still active (``console.work.execute``); its final status, or
+    "skipped". Running it twice is harmless."""
+    return work.execute(Run, release_id)
+
+
 def _pool_map(
     items: Iterable[T],
     fn: Callable[[T], Any],
     on_result: Callable[[T, Any, BaseException | None], None],
     tick: Callable[[], None] | None = None,
+    node_of: Callable[[T], Hashable] | None = None,
 ) -> None:
-    """Run ``fn`` over ``items`` in a bounded pool; call ``on_result`` in this thread as each finishes,
-    and ``tick`` every few seconds while waiting (a heartbeat during long work such as pulls)."""
+    """Run ``fn`` over ``items`` in a pool: at most BERTH_WORKERS_PER_RELEASE at a time on one node
+    (``node_of(item)``; without it, on the whole), every node at once. ``on_result`` is called in this thread as
+    each finishes, and ``tick`` every few seconds while waiting (a heartbeat during long work such as pulls)."""
+    items = list(items)
+    if not items:
+        return
+    per_node = max(1, settings.BERTH_WORKERS_PER_RELEASE)
+    limits = {key: threading.Semaphore(per_node) for key in {node_of(i) if node_of else None for i in items}}
 
     def wrapped(item: T) -> Any:
         try:
-            return fn(item)
+            with limits[node_of(item) if node_of else None]:
+                return fn(item)
         finally:
             connections.close_all()
 
-    with ThreadPoolExecutor(max_workers=max(1, settings.BERTH_WORKERS_PER_RELEASE)) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(items), per_node * len(limits))) as pool:
         futures: dict[Future[Any], T] = {pool.submit(wrapped, item): item for item in items}
         pending = set(futures)
         while pending:
@@ -154,27 +199,6 @@ def _pool_map(
                 on_result(futures[future], None if exc else future.result(), exc)
 
 
-def _spec(app: Application, service: Service, release: Release, container: Container) -> host.ContainerSpec:
-    if service.spec:
-        from apps.converge import container_spec
-
-        return container_spec(app, service, release, container, labels_for(app, service, release, container.index))
-    ports: dict[str, tuple[str, int | None]] = {}
-    if service.container_port:
-        ports[f"{service.container_port}/{service.protocol}"] = (container.node.publish_ip, service.host_port)
-    return host.ContainerSpec(
-        name=container.name,
-        image=service.image,
-        command=service.command,
-        environment=service.environment,
-        labels=labels_for(app, service, release, container.index),
-        network=app.network_name,
-        network_aliases=[service.name],
-        ports=ports,
-        stop_timeout=settings.BERTH_STOP_TIMEOUT,
-    )
-
-
 def _record_state(run: Run, container: Container, state: host.ContainerState, spec_hash: str | None = None) -> None:
     port = next(iter(state.ports.values()), None)
     fields: dict[str, Any] = {"docker_id": state.id, "state": state.state, "published_port": port}
@@ -183,37 +207,6 @@ def _record_state(run: Run, container: Container, state: host.ContainerState, sp
     Container.objects.filter(pk=container.pk).update(**fields)
     container.docker_id, container.state, container.published_port = state.id, state.state, port
     run.container_changed(container)
-
-
-def ensure_running(endpoint: host.Endpoint, spec: host.ContainerSpec) -> tuple[host.ContainerState, bool]:
-    """Make the container exist and run; return its state and whether this call created it.
-
-    Creation is tried first (one round trip in the common case); a name conflict means an earlier
-    attempt got that far, and the existing container is adopted if it is this application's.
-    """
-    created = False
-    try:
-        container_id = host.create_container(endpoint, spec)
-        created = True
-    except host.HostError as exc:
-        if "already in use" not in str(exc):
-            raise
-        existing = host.find_container(endpoint, spec.name)
-        if existing is None or existing.labels.get("berth.application") != spec.labels["berth.application"]:
-            raise ReleaseFailed(
-                _("A container named %(name)s already exists on the node.") % {"name": spec.name}
-            ) from exc
-        if existing.state == "running":
-            return existing, False
-        container_id = existing.id
-    try:
-        return host.start_container(endpoint, container_id, inspect=bool(spec.ports)), created
-    except host.HostError as exc:
-        if created:
-            host.remove_container(endpoint, container_id)
-        raise ReleaseFailed(
-            _("Container %(name)s did not start: %(reason)s") % {"name": spec.name, "reason": exc}
-        ) from exc
 
 
 def deploy(run: Run, *, pull: bool = False, recreate_all: bool = False) -> None:
@@ -227,22 +220,21 @@ def deploy(run: Run, *, pull: bool = False, recreate_all: bool = False) -> None:
     services = list(app.services.all())
     try:
         _converge(run, services, pull=pull, recreate_all=recreate_all)
-    except (ReleaseFailed, PlacementError, host.HostError, Canceled) as exc:
+    except (work.WorkFailed, work.Canceled, PlacementError, host.HostError) as exc:
+        ending = work.Canceled if isinstance(exc, work.Canceled) else ReleaseFailed
         if not first_deploy:
-            raise ReleaseFailed(str(exc)) from exc
+            raise ending(str(exc)) from exc
         run.event(_("Removing what this deploy created."), "warning")
         try:
             _remove_everything(run, count_progress=False)
-        except (ReleaseFailed, host.HostError) as cleanup:
+        except (work.WorkFailed, host.HostError) as cleanup:
             raise ReleaseFailed(
                 _("%(error)s (cleanup incomplete: %(cleanup)s)") % {"error": exc, "cleanup": cleanup}
             ) from exc
         if run.release.kind == Release.Kind.DEPLOY:
             run.retired = True
-            raise ReleaseFailed(
-                _("%(error)s Nothing was deployed; the application is removed.") % {"error": exc}
-            ) from exc
-        raise ReleaseFailed(str(exc)) from exc
+            raise ending(_("%(error)s Nothing was deployed; the application is removed.") % {"error": exc}) from exc
+        raise ending(str(exc)) from exc
 
 
 def _within_policy(run: Run) -> None:
@@ -259,40 +251,39 @@ def _within_policy(run: Run) -> None:
 
 
 def _converge(run: Run, services: list[Service], *, pull: bool, recreate_all: bool) -> None:
-    from apps import converge
-
     app = run.app
     _within_policy(run)
     changes = converge.desired_changes(app, services, recreate_all=recreate_all)
     assignment = stacks.placement(app.name, app.cluster, app, stacks.rows_of_services(services), changes["keep"])
-    by_name = {s.name: s for s in services}
-    for service_name, placed in assignment.items():
-        service = by_name[service_name]
-        for index, node_id in sorted(placed.items()):
-            converge.transaction_safe_create(service, node_id, index, container_name(app, service, index))
+    converge.create_rows(app, services, assignment)
     removing = {r.pk for r in changes["remove"]}
+    recreate_ids = {r.pk for r in changes["recreate"]}
     rows = list(Container.objects.filter(service__application=app).select_related("node", "service"))
     for row in rows:
         run.container_changed(row)
-    pending = [r for r in rows if r.pk not in removing and (not r.docker_id or r.state != "running")]
-    work = {r.pk: r for r in [*pending, *[r for r in rows if r.pk in {x.pk for x in changes["recreate"]}]]}
-    run.set_total(len(work) + len(changes["remove"]))
+    todo = {
+        r.pk: r
+        for r in rows
+        if r.pk not in removing and (r.pk in recreate_ids or not r.docker_id or r.state != "running")
+    }
+    run.set_total(len(todo) + len(changes["remove"]))
     involved = {r.node_id: r.node for r in rows if r.pk not in removing}
     renewed = _prepare_nodes(run, involved, services, pull=pull)
-    recreate_ids = {r.pk for r in changes["recreate"]}
     for row in rows:  # a pull brought a new image for the tag: its containers are made again from it (as Compose)
         if row.docker_id and row.pk not in removing and (row.node_id, converge.image_of(row.service)) in renewed:
-            if row.pk not in work:
-                work[row.pk] = row
+            if row.pk not in todo:
+                todo[row.pk] = row
                 run.event(_("%(name)s will be recreated: its image is new.") % {"name": row.name})
             recreate_ids.add(row.pk)
-    if len(work) + len(changes["remove"]) != run.release.progress_total:
-        run.set_total(len(work) + len(changes["remove"]))
+    if len(todo) + len(changes["remove"]) != run.release.progress_total:
+        run.set_total(len(todo) + len(changes["remove"]))
     _remove_rows(run, changes["remove"])
+    endpoints = {node_id: host.Endpoint.of(node) for node_id, node in involved.items()}
+    ports = {node_id: converge.HostPorts(endpoint) for node_id, endpoint in endpoints.items()}
     for level in stacks.levels(stacks.rows_of_services(services)):
-        group = [r for r in work.values() if r.service.name in level]
+        group = [r for r in todo.values() if r.service.name in level]
         if group:  # services of one level do not depend on each other: all their containers at once
-            _start_containers(run, services, group, recreate_ids)
+            _start_containers(run, services, group, recreate_ids, endpoints, ports)
     _remove_strays(run)
 
 
@@ -365,8 +356,6 @@ def _prepare_nodes(
 ) -> set[tuple[int, str]]:
     """On each node in parallel: images there (pulled when missing or asked, with live progress per
     layer), networks and volumes made. Returns the (node id, image) pairs a pull changed."""
-    from apps import converge
-
     app = run.app
     errors: list[str] = []
     reporter = _PullReporter(run)
@@ -384,20 +373,44 @@ def _prepare_nodes(
     def prepare(node: Node) -> list[Any]:
         return converge.prepare_node(node, app, services, pull=pull, on_pull=reporter.for_node(node))
 
-    _pool_map(nodes.values(), prepare, done, tick=run.heartbeat)
+    _pool_map(nodes.values(), prepare, done, tick=run.heartbeat, node_of=lambda node: node.pk)
     if errors:
         raise ReleaseFailed("; ".join(errors))
     run.checkpoint()
     return renewed
 
 
+Reach = dict[int, "host.Endpoint | host.HostError"]
+
+
+def _endpoints(nodes: Iterable[Node]) -> Reach:
+    """Each node's endpoint, read once for a whole pool (its threads then only talk to Docker); a node Berth may
+    not reach has the refusal instead, which each of its items raises (``_reach``)."""
+    found: Reach = {}
+    for node in nodes:
+        if node.pk not in found:
+            try:
+                found[node.pk] = host.Endpoint.of(node)
+            except host.HostError as exc:
+                found[node.pk] = exc
+    return found
+
+
+def _reach(endpoints: Reach, node_id: int) -> host.Endpoint:
+    endpoint = endpoints[node_id]
+    if isinstance(endpoint, host.HostError):
+        raise host.HostError(str(endpoint))
+    return endpoint
+
+
 def _remove_rows(run: Run, rows: list[Container]) -> None:
     """Remove the containers of these rows (scale-down: highest indexes), then the rows."""
     errors: list[str] = []
+    endpoints = _endpoints(c.node for c in rows if c.docker_id)
 
-    def work(c: Container) -> None:
+    def remove(c: Container) -> None:
         if c.docker_id:
-            host.remove_container(host.Endpoint.of(c.node), c.docker_id)
+            host.remove_container(_reach(endpoints, c.node_id), c.docker_id)
 
     def done(c: Container, _r: Any, exc: BaseException | None) -> None:
         if exc is not None:
@@ -407,7 +420,7 @@ def _remove_rows(run: Run, rows: list[Container]) -> None:
         live.publish("application", run.app.pk, {"type": "container", "name": c.name, "state": "removed"})
         run.step(_("%(name)s removed.") % {"name": c.name})
 
-    _pool_map(sorted(rows, key=lambda c: -c.index), work, done)
+    _pool_map(sorted(rows, key=lambda c: -c.index), remove, done, node_of=lambda c: c.node_id)
     if errors:
         raise ReleaseFailed("; ".join(errors))
 
@@ -429,34 +442,60 @@ def _remove_strays(run: Run) -> None:
 
 
 def _start_containers(
-    run: Run, services: list[Service], containers: list[Container], recreate: set[int] | frozenset[int] = frozenset()
+    run: Run,
+    services: list[Service],
+    containers: list[Container],
+    recreate: set[int],
+    endpoints: Reach,
+    ports: dict[int, converge.HostPorts],
 ) -> None:
-    from apps import converge
-
+    """Make ``containers``, then start them, as Compose does: first every container is created (those in
+    ``recreate`` replace their current container and keep its pinned host ports), then every one is started, each
+    phase all at once within each node's limit. Creating first keeps the quick creations from queueing behind the
+    engine's slow starts. Each row records its container and the fingerprint it was made from."""
     app, release = run.app, run.release
     by_service = {s.pk: s for s in services}
-    hashes = {s.pk: converge.spec_hash(s) for s in services}
+    fingerprints = {s.pk: converge.fingerprint(app, s) for s in services}
+    specs = {c.pk: converge.container_spec(app, by_service[c.service_id], release, c) for c in containers}
+    made: dict[int, converge.Made] = {}
     errors: list[str] = []
 
-    def work(c: Container) -> tuple[host.ContainerState, bool]:
-        endpoint = host.Endpoint.of(c.node)
-        if c.pk in recreate and c.docker_id:
-            host.remove_container(endpoint, c.docker_id)
-        return ensure_running(endpoint, _spec(app, by_service[c.service_id], release, c))
+    def failed(c: Container, exc: BaseException) -> None:
+        errors.append(f"{c.name}: {exc}")
+        Container.objects.filter(pk=c.pk).update(state="failed")
+        c.state = "failed"
+        run.container_changed(c)
+        run.event(_("%(name)s failed: %(reason)s") % {"name": c.name, "reason": exc}, "error")
 
-    def done(c: Container, result: Any, exc: BaseException | None) -> None:
+    def create(c: Container) -> converge.Made:
+        endpoint = _reach(endpoints, c.node_id)
+        keep = None
+        if c.pk in recreate and c.docker_id:
+            if any(port is None for _ip, port in specs[c.pk].ports.values()):
+                old = host.find_container(endpoint, c.docker_id)
+                keep = host.pinned_ports(old.labels) if old is not None else None
+            host.remove_container(endpoint, c.docker_id)
+        return converge.make_container(endpoint, specs[c.pk], ports[c.node_id], keep)
+
+    def created(c: Container, result: Any, exc: BaseException | None) -> None:
         if exc is not None:
-            errors.append(f"{c.name}: {exc}")
-            Container.objects.filter(pk=c.pk).update(state="failed")
-            c.state = "failed"
-            run.container_changed(c)
-            run.event(_("%(name)s failed: %(reason)s") % {"name": c.name, "reason": exc}, "error")
+            failed(c, exc)
+        else:
+            made[c.pk] = result
+
+    def start(c: Container) -> tuple[host.ContainerState, bool]:
+        return converge.start_made(_reach(endpoints, c.node_id), made[c.pk], ports[c.node_id])
+
+    def started(c: Container, result: Any, exc: BaseException | None) -> None:
+        if exc is not None:
+            failed(c, exc)
             return
         state, _created = result
-        _record_state(run, c, state, spec_hash=hashes[c.service_id])
+        _record_state(run, c, state, spec_hash=fingerprints[c.service_id])
         run.step(_("%(name)s is %(state)s on %(node)s.") % {"name": c.name, "state": state.state, "node": c.node.name})
 
-    _pool_map(containers, work, done)
+    _pool_map(containers, create, created, node_of=lambda c: c.node_id)
+    _pool_map([c for c in containers if c.pk in made], start, started, node_of=lambda c: c.node_id)
     if errors:
         raise ReleaseFailed("; ".join(errors))
 
@@ -479,7 +518,8 @@ def _each_container(
             _record_state(run, c, result)
         run.step(_("%(name)s %(verb)s.") % {"name": c.name, "verb": verb})
 
-    _pool_map(containers, lambda c: action(host.Endpoint.of(c.node), c), done)
+    endpoints = _endpoints(c.node for c in containers)
+    _pool_map(containers, lambda c: action(_reach(endpoints, c.node_id), c), done, node_of=lambda c: c.node_id)
     if errors:
         raise ReleaseFailed("; ".join(errors))
 
@@ -529,11 +569,12 @@ def _remove_everything(run: Run, *, count_progress: bool) -> None:
         else:
             found[node.id] = result
 
-    _pool_map(nodes, scan, scanned)
+    _pool_map(nodes, scan, scanned, node_of=lambda node: node.pk)
     if count_progress:
         run.set_total(sum(len(v) for v in found.values()) + len(nodes))
     node_by_id = {n.id: n for n in nodes}
-    work = [(node_by_id[nid], state) for nid, states in found.items() for state in states]
+    doomed = [(node_by_id[nid], state) for nid, states in found.items() for state in states]
+    endpoints = _endpoints(node_by_id[nid] for nid in found)
 
     def removed(item: tuple[Node, host.ContainerState], _r: Any, exc: BaseException | None) -> None:
         node, state = item
@@ -545,7 +586,12 @@ def _remove_everything(run: Run, *, count_progress: bool) -> None:
         if count_progress:
             run.step(_("%(name)s removed from %(node)s.") % {"name": state.name, "node": node.name})
 
-    _pool_map(work, lambda item: host.remove_container(host.Endpoint.of(item[0]), item[1].id), removed)
+    _pool_map(
+        doomed,
+        lambda item: host.remove_container(_reach(endpoints, item[0].pk), item[1].id),
+        removed,
+        node_of=lambda item: item[0].pk,
+    )
 
     def drop_network(node: Node, _r: Any, exc: BaseException | None) -> None:
         if exc is not None:
@@ -553,7 +599,12 @@ def _remove_everything(run: Run, *, count_progress: bool) -> None:
         elif count_progress:
             run.step(_("Network %(net)s removed from %(node)s.") % {"net": app.network_name, "node": node.name})
 
-    _pool_map(nodes, lambda node: host.remove_network(host.Endpoint.of(node), app.network_name), drop_network)
+    _pool_map(
+        nodes,
+        lambda node: host.remove_network(host.Endpoint.of(node), app.network_name),
+        drop_network,
+        node_of=lambda node: node.pk,
+    )
     # Rows of containers that never reached a host go in any case; the others only when their nodes answered.
     for name in Container.objects.filter(service__application=app, docker_id="").values_list("name", flat=True):
         live.publish("application", app.pk, {"type": "container", "name": name, "state": "removed"})
@@ -647,20 +698,25 @@ def _record_digests(run: Run, *, new_version_if_changed: bool = False) -> None:
     With ``new_version_if_changed`` (a redeploy), images that changed under the same tags make a new
     version with the same text and variables, so that the earlier version keeps its own digests.
     """
-    from apps.converge import image_of
-    from apps.models import AppVersion
-
     version = AppVersion.objects.filter(application=run.app, number=run.app.version).first()
     if version is None:
         return
-    digests = {}
+    digests: dict[str, str] = {}
+    known: dict[tuple[int, str], str] = {}  # one question per node and image, however many services run it
+    first = {}
+    for row in Container.objects.filter(service__application=run.app).select_related("node").order_by("index"):
+        first.setdefault(row.service_id, row)
     for service in run.app.services.all():
-        row = service.containers.select_related("node").first()
-        if row is not None:
+        row = first.get(service.pk)
+        if row is None:
+            continue
+        key = (row.node_id, converge.image_of(service))
+        if key not in known:
             try:
-                digests[service.name] = host.image_digest(host.Endpoint.of(row.node), image_of(service))
+                known[key] = host.image_digest(host.Endpoint.of(row.node), key[1])
             except host.HostError:
                 continue
+        digests[service.name] = known[key]
     renewed = version.digests and digests != version.digests and version.release_id != run.release.pk
     if new_version_if_changed and renewed:
         with transaction.atomic():
@@ -678,6 +734,7 @@ def _record_digests(run: Run, *, new_version_if_changed: bool = False) -> None:
 RUNNERS: dict[str, Callable[[Run], None]] = {
     Release.Kind.DEPLOY: deploy_and_record,
     Release.Kind.UPDATE: update,
+    Release.Kind.ROLLBACK: update,
     Release.Kind.SCALE: scale,
     Release.Kind.REDEPLOY: redeploy,
     Release.Kind.KILL: kill,
@@ -687,112 +744,3 @@ RUNNERS: dict[str, Callable[[Run], None]] = {
     Release.Kind.RESTART: restart,
     Release.Kind.DELETE: delete,
 }
-
-STATUS_DURING = {
-    Release.Kind.DEPLOY: Application.Status.DEPLOYING,
-    Release.Kind.UPDATE: Application.Status.DEPLOYING,
-    Release.Kind.SCALE: Application.Status.DEPLOYING,
-    Release.Kind.REDEPLOY: Application.Status.DEPLOYING,
-    Release.Kind.KILL: Application.Status.STOPPING,
-    Release.Kind.CONTAINER: Application.Status.RUNNING,
-    Release.Kind.START: Application.Status.STARTING,
-    Release.Kind.STOP: Application.Status.STOPPING,
-    Release.Kind.RESTART: Application.Status.RESTARTING,
-    Release.Kind.DELETE: Application.Status.DELETING,
-}
-STATUS_AFTER = {
-    Release.Kind.DEPLOY: Application.Status.RUNNING,
-    Release.Kind.UPDATE: Application.Status.RUNNING,
-    Release.Kind.SCALE: Application.Status.RUNNING,
-    Release.Kind.REDEPLOY: Application.Status.RUNNING,
-    Release.Kind.KILL: Application.Status.STOPPED,
-    Release.Kind.CONTAINER: Application.Status.RUNNING,
-    Release.Kind.START: Application.Status.RUNNING,
-    Release.Kind.STOP: Application.Status.STOPPED,
-    Release.Kind.RESTART: Application.Status.RUNNING,
-    Release.Kind.DELETE: Application.Status.DELETED,
-}
-
-
-def execute(release_id: int) -> str:
-    """Run the release if it is still active; return its final status. Running it twice is harmless."""
-    release = (
-        Release.objects.select_related("application", "application__cluster", "actor").filter(pk=release_id).first()
-    )
-    if release is None or release.status in Release.TERMINAL:
-        return "skipped"
-    if not release.claim():  # pending → running: a second copy of the message finds it running
-        return "skipped"
-    Release.objects.filter(pk=release.pk).update(attempts=F("attempts") + 1)
-    run = Run(release)
-    run.app_status(STATUS_DURING[release.kind])
-    run.event(_("%(kind)s started.") % {"kind": release.get_kind_display().capitalize()})
-    started = time.monotonic()
-    error = ""
-    try:
-        if release.cancel_requested:
-            raise Canceled(_("Canceled by request."))
-        RUNNERS[release.kind](run)
-    except Canceled as exc:
-        error = str(exc)
-        final = Release.Status.CANCELED
-    except (ReleaseFailed, host.HostError, PlacementError) as exc:
-        error = str(exc)
-        final = Release.Status.FAILED
-    except Exception as exc:  # an unexpected bug still ends the release cleanly, with the reason kept
-        log.exception("release %s crashed", release.pk)
-        error = f"{exc.__class__.__name__}: {exc}"
-        final = Release.Status.FAILED
-    else:
-        final = Release.Status.SUCCESSFUL
-    return finish(run, final, error, duration_ms=int((time.monotonic() - started) * 1000))
-
-
-def finish(run: Run, final: str, error: str, *, duration_ms: int | None = None) -> str:
-    """Move the release to its terminal status, set the application's status and write the operation log.
-
-    All three happen in one transaction, so whoever sees the release finished also sees its log entry.
-    """
-    release, app = run.release, run.app
-    error = run.masker.text(error)
-    with transaction.atomic():
-        if not release.move(Release.ACTIVE, final, error=error[:4000]):
-            return release.status
-        release.refresh_from_db(fields=["attempts", "progress_done", "progress_total"])
-        kind = release.get_kind_display().capitalize()
-        if final == Release.Status.SUCCESSFUL:
-            extra = {"deleted_at": timezone.now()} if release.kind == Release.Kind.DELETE else {}
-            run.app_status(STATUS_AFTER[release.kind], **extra)
-            run.event(_("%(kind)s finished.") % {"kind": kind})
-        else:
-            if run.retired:  # a first deploy that left nothing: no failed application stays behind
-                run.app_status(Application.Status.DELETED, deleted_at=timezone.now())
-            else:
-                run.app_status(Application.Status.FAILED)
-            run.event(_("%(kind)s %(status)s: %(error)s") % {"kind": kind, "status": final, "error": error}, "error")
-        run._publish()
-        outcome = audit.OperationLog.Outcome
-        audit.record(
-            ACTIONS[release.kind],
-            actor=release.actor,
-            tenant=app.tenant,
-            resource=app.resource_name,
-            target=app.name,
-            cluster_id=app.cluster_id,
-            parameters={"release": release.pk, "kind": release.kind, "attempts": release.attempts},
-            outcome=outcome.SUCCESS if final == Release.Status.SUCCESSFUL else outcome.FAILURE,
-            error=error,
-            duration_ms=duration_ms,
-            source="task",
-        )
-    return final
-
-
-def spec_for(container: Container) -> host.ContainerSpec:
-    """The spec to (re)create ``container`` on its current node, labelled with the application's latest release."""
-    service = container.service
-    app = service.application
-    release = (
-        app.releases.filter(kind=Release.Kind.DEPLOY).order_by("-id").first() or app.releases.order_by("-id").first()
-    )
-    return _spec(app, service, release, container)  # type: ignore[arg-type]

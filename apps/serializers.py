@@ -61,7 +61,7 @@ class ContainerSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_address(self, obj: Container) -> str:
-        return f"{obj.node.publish_ip}:{obj.published_port}" if obj.published_port else ""
+        return obj.address
 
 
 class ServiceSerializer(serializers.ModelSerializer):
@@ -111,6 +111,9 @@ class ApplicationSerializer(serializers.ModelSerializer):
     """An application with its services and containers."""
 
     cluster = serializers.IntegerField(source="cluster_id", read_only=True)
+    resource_name = serializers.CharField(
+        read_only=True, help_text="its RAM resource name, what policies are written against (acs:cs:…)"
+    )
     services = ServiceSerializer(many=True, read_only=True)
     latest_release = serializers.SerializerMethodField()
 
@@ -119,6 +122,7 @@ class ApplicationSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "name",
+            "resource_name",
             "cluster",
             "description",
             "status",
@@ -130,11 +134,17 @@ class ApplicationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_latest_release(self, obj: Application) -> dict[str, Any] | None:
-        if "releases" in getattr(obj, "_prefetched_objects_cache", {}):  # the list prefetches them: no query each
+        if hasattr(obj, "latest_releases"):  # loaded with the page (apps.api.with_details): no query each
+            release = obj.latest_releases[0] if obj.latest_releases else None
+        elif "releases" in getattr(obj, "_prefetched_objects_cache", {}):
             release = max(obj.releases.all(), key=lambda r: r.pk, default=None)
         else:
             release = obj.releases.order_by("-id").first()
-        return ReleaseSerializer(release).data if release else None
+        if release is None:
+            return None
+        if not hasattr(self, "_release_shape"):  # one for the whole list: a serializer builds its fields once
+            self._release_shape = ReleaseSerializer()
+        return self._release_shape.to_representation(release)
 
 
 class ImageApplicationCreateSerializer(RequestBody):
@@ -225,3 +235,53 @@ class ConfigSetBody(RequestBody):
         default=dict,
         help_text=f"variable name (matching {CONFIG_VARIABLE_RE.pattern}) → its value",
     )
+
+
+# --- list shapes (one page of a list: console.api.ListEndpoint) -----------------------------------------------
+
+
+class VersionSerializer(serializers.Serializer):
+    """One version of an application: its digests and note; the template text and the variables' values only to
+    callers who may change the application (``null`` otherwise), config-set secret values never."""
+
+    version = serializers.IntegerField(read_only=True)
+    current = serializers.BooleanField(read_only=True)
+    note = serializers.CharField(read_only=True)
+    compose = serializers.CharField(read_only=True, allow_null=True)
+    digests = serializers.DictField(child=serializers.CharField(), read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    variables = serializers.DictField(child=serializers.CharField(allow_null=True), read_only=True)
+
+
+class TemplateParameter(serializers.Serializer):
+    name = serializers.CharField(read_only=True)
+    default = serializers.CharField(read_only=True, allow_null=True)
+    required = serializers.BooleanField(read_only=True)
+    message = serializers.CharField(read_only=True, allow_null=True)
+
+
+class TemplateSerializer(serializers.Serializer):
+    """A template of the tenant, or a public sample (``sample``: true, no resource name, no ``updated_at``)."""
+
+    name = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    compose = serializers.CharField(read_only=True)
+    parameters = TemplateParameter(many=True, read_only=True)
+    sample = serializers.BooleanField(read_only=True)
+    resource_name = serializers.CharField(read_only=True, allow_null=True)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+
+class ConfigSetVariable(serializers.Serializer):
+    value = serializers.CharField(read_only=True, allow_null=True, help_text="null for a secret: never shown")
+    secret = serializers.BooleanField(read_only=True)
+
+
+class ConfigSetSerializer(serializers.Serializer):
+    """A config set as anyone sees it: secret values never; the live applications that use it, by name."""
+
+    name = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    resource_name = serializers.CharField(read_only=True)
+    variables = serializers.DictField(child=ConfigSetVariable(), read_only=True)
+    applications = serializers.ListField(child=serializers.CharField(), read_only=True)

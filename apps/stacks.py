@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.utils.translation import gettext as _
 
-from apps import compose, security
+from apps import compose, converge, security
 from apps.masking import Masker, secret_named
 from apps.models import MAX_SCALE, Application, AppVersion, ConfigSet, Container, Service
 from apps.scheduler import (
@@ -73,14 +73,16 @@ def pin(rows: list[ServiceRow], digests: dict[str, str]) -> list[ServiceRow]:
 
 @dataclass
 class Prepared:
-    """A Compose text checked and understood: the model, its services, the variables used, and the masker
-    every message made from it passes through (its secret values never leave)."""
+    """A Compose text checked and understood: the model, its services, the variables used, the masker every
+    message made from it passes through (its secret values never leave), and the loader's warnings (an unset
+    variable read as empty, an Alibaba label Berth does not know), shown with the plan."""
 
     model: dict[str, Any]
     services: list[ServiceRow]
     variables: dict[str, str]
     secret_values: list[str] = field(default_factory=list)
     masker: Masker = field(default_factory=Masker)
+    warnings: list[str] = field(default_factory=list)
 
 
 def config_values(config_set: ConfigSet | None) -> tuple[dict[str, str], list[str]]:
@@ -182,9 +184,10 @@ def prepare(
     env = {**base, **{k: str(v) for k, v in (variables or {}).items()}}
     masker = Masker.of(secrets, secret_named(env))
     try:
-        model = compose.load(text, env=env, project=name)
+        loaded = compose.load_with_warnings(text, env=env, project=name)
     except compose.ComposeError as exc:
         raise ValidationError({"compose": [masker.text(str(p)) for p in exc.errors]}) from exc
+    model = loaded.model
     refused = policy_refusals(actor, cluster, model, name)
     if refused:
         raise ValidationError({"compose": [masker.text(r) for r in refused]})
@@ -197,7 +200,7 @@ def prepare(
     ]
     if crowded:
         raise ValidationError({"compose": crowded})
-    return Prepared(model, rows, env, secrets, masker)
+    return Prepared(model, rows, env, secrets, masker, [masker.text(str(w)) for w in loaded.warnings])
 
 
 def capacities(cluster: Cluster, app: Application | None, exclude: set[int] = frozenset()) -> list[NodeCapacity]:
@@ -324,13 +327,6 @@ def levels(rows: list[ServiceRow] | list[Service]) -> list[set[str]]:
     return grouped
 
 
-def _comparable(spec: dict[str, Any]) -> str:
-    trimmed = {k: v for k, v in spec.items() if k not in ("deploy", "scale")}
-    labels = {k: v for k, v in (trimmed.get("labels") or {}).items() if k != "aliyun.scale"}
-    trimmed["labels"] = labels
-    return json.dumps(trimmed, sort_keys=True, default=str)
-
-
 def plan(app_name: str, cluster: Cluster, app: Application | None, prepared: Prepared) -> dict[str, Any]:
     """What applying ``prepared`` to ``app`` (None: a new application) would do; PlacementError when impossible."""
     existing = {s.name: s for s in (app.services.all() if app else [])}
@@ -344,11 +340,14 @@ def plan(app_name: str, cluster: Cluster, app: Application | None, prepared: Pre
     for row in prepared.services:
         old = existing.get(row.name)
         containers = current.get(row.name, [])
-        changed = old is not None and (
-            _comparable(old.spec) != _comparable(row.spec) or old.pinned_image != row.pinned_image
-        )
         old_image = (old.pinned_image or old.image) if old else ""
         keep[row.name] = {c.index: c.node_id for c in containers if row.is_global or c.index <= row.scale}
+        kept = [c for c in containers if c.index in keep[row.name]]
+        # What the run will do with each container it keeps, decided as the run decides (apps.converge): one made
+        # from something else than this row is recreated, one that never reached its node is created.
+        made_from = (
+            converge.fingerprint(app, Service(application=app, name=row.name, **service_fields(row))) if app else ""
+        )
         services.append(
             {
                 "name": row.name,
@@ -360,13 +359,13 @@ def plan(app_name: str, cluster: Cluster, app: Application | None, prepared: Pre
                 "global": row.is_global,
                 "recreate": [
                     {"container": c.name, "node": c.node.name}
-                    for c in containers
-                    if changed and c.index in keep[row.name]
+                    for c in kept
+                    if c.docker_id and converge.needs_recreate(c, made_from)
                 ],
                 "remove": [
                     {"container": c.name, "node": c.node.name} for c in containers if c.index not in keep[row.name]
                 ],
-                "create": [],
+                "create": [{"container": c.name, "node": c.node.name} for c in kept if not c.docker_id],
             }
         )
     removed = [name for name in existing if name not in {r.name for r in prepared.services}]
@@ -385,6 +384,7 @@ def plan(app_name: str, cluster: Cluster, app: Application | None, prepared: Pre
         ],
         "port_conflicts": port_conflicts(cluster, app, prepared.services),
         "missing_images": missing_images(cluster, prepared.services),
+        "warnings": prepared.warnings,
     }
 
 
@@ -426,32 +426,35 @@ def missing_images(cluster: Cluster, rows: list[ServiceRow]) -> dict[str, list[s
     return missing
 
 
+def service_fields(row: ServiceRow) -> dict[str, Any]:
+    """The fields of the Service row that stores ``row`` (its spec as the database gives it back)."""
+    first_port = next(iter(row.spec.get("ports") or []), {})
+    published = str(first_port.get("published") or "")
+    env = {k: ("" if v is None else str(v)) for k, v in (row.spec.get("environment") or {}).items()}
+    return {
+        "image": row.image,
+        "pinned_image": row.pinned_image,
+        "command": row.spec.get("command"),
+        "environment": env,
+        "scale": row.scale,
+        "container_port": first_port.get("target"),
+        "host_port": int(published) if published.isdigit() else None,
+        "protocol": first_port.get("protocol", "tcp"),
+        "spec": json.loads(json.dumps(row.spec, default=str)),
+        "rules": row.rules,
+        "depends_on": row.depends_on,
+        "is_global": row.is_global,
+        "latest_image": row.latest_image,
+        "reschedule_on_node_failure": row.reschedule,
+    }
+
+
 def write_services(app: Application, rows: list[ServiceRow]) -> None:
     """Make the application's Service rows say what ``rows`` say (new ones created, dropped ones deleted)."""
     keep = []
     for row in rows:
-        first_port = next(iter(row.spec.get("ports") or []), {})
-        published = str(first_port.get("published") or "")
-        env = {k: ("" if v is None else str(v)) for k, v in (row.spec.get("environment") or {}).items()}
         service, _created = Service.objects.update_or_create(
-            application=app,
-            name=row.name,
-            defaults={
-                "image": row.image,
-                "pinned_image": row.pinned_image,
-                "command": row.spec.get("command"),
-                "environment": env,
-                "scale": row.scale,
-                "container_port": first_port.get("target"),
-                "host_port": int(published) if published.isdigit() else None,
-                "protocol": first_port.get("protocol", "tcp"),
-                "spec": row.spec,
-                "rules": row.rules,
-                "depends_on": row.depends_on,
-                "is_global": row.is_global,
-                "latest_image": row.latest_image,
-                "reschedule_on_node_failure": row.reschedule,
-            },
+            application=app, name=row.name, defaults=service_fields(row)
         )
         keep.append(service.pk)
     Service.objects.filter(application=app).exclude(pk__in=keep).delete()

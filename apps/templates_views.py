@@ -20,9 +20,19 @@ from apps import library, operations
 from apps.models import ConfigSet, Template
 from apps.scheduler import PlacementError
 from clusters.models import Cluster
-from console.pages import every, page, page_object
+from console.audit import SECRET_KEY_PATTERN
+from console.pages import every, page, page_object, with_resources
+from console.paging import page_of
 
 MAX_COMPOSE_BYTES = 1024 * 1024
+
+
+STARTER = """services:
+  web:
+    image: local/busybox:1
+    command: ["sleep", "3600"]
+"""
+"""What the empty editor shows as its placeholder: the smallest template (typed text replaces it)."""
 
 
 class TemplateForm(forms.Form):
@@ -32,7 +42,11 @@ class TemplateForm(forms.Form):
         label=gettext_lazy("Compose file"),
         max_length=MAX_COMPOSE_BYTES + 1,
         strip=False,
-        widget=forms.Textarea(attrs={"rows": 18, "spellcheck": "false", "class": "code"}),
+        help_text=gettext_lazy(
+            "Docker Compose with aliyun.* labels; ${NAME} or ${NAME:-default} makes a parameter the deploy form asks "
+            "for. The services and parameters below follow what you type."
+        ),
+        widget=forms.Textarea(attrs={"rows": 18, "spellcheck": "false", "class": "code", "placeholder": STARTER}),
     )
 
 
@@ -49,10 +63,11 @@ def _source(request: HttpRequest, kind: str, key: str) -> tuple[str, str, Templa
 
 @page(get="cs:DescribeTemplates")
 def template_list(request: HttpRequest) -> HttpResponse:
+    listing = page_of(request, Template.objects.visible_to(request.user))
     return render(
         request,
         "apps/template_list.html",
-        {"templates": Template.objects.visible_to(request.user), "samples": library.samples()},
+        {"templates": with_resources(list(listing.object_list)), "samples": library.samples(), "page": listing},
     )
 
 
@@ -64,22 +79,21 @@ def template_list(request: HttpRequest) -> HttpResponse:
 )
 def template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     instance = page_object(request, Template.objects.all(), pk=pk) if pk is not None else None
-    initial = (
-        {"name": instance.name, "description": instance.description, "compose": instance.compose}
-        if instance
-        else {"compose": (library.sample(request.GET.get("from", "")) or library.samples()[0]).compose}
-    )
+    copied = library.sample(request.GET.get("from", "")) if instance is None else None
+    if instance is not None:
+        initial = {"name": instance.name, "description": instance.description, "compose": instance.compose}
+    else:  # a copy of the sample asked for, or an empty editor (its placeholder shows the smallest template)
+        initial = {"name": copied.name, "compose": copied.compose} if copied else {}
     form = TemplateForm(request.POST or None, initial=initial)
     graph = None
     if request.method == "POST" and form.is_valid():
+        fields = {k: form.cleaned_data[k] for k in ("name", "description")}
+        text = form.cleaned_data["compose"]
         try:
-            saved = library.save_template(
-                request.user,
-                name=form.cleaned_data["name"],
-                compose_text=form.cleaned_data["compose"],
-                description=form.cleaned_data["description"],
-                template=instance,
-            )
+            if instance is None:
+                saved = library.create_template(request.user, compose_text=text, **fields)
+            else:
+                saved = library.update_template(request.user, instance, compose_text=text, **fields)
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
@@ -87,10 +101,7 @@ def template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             messages.success(request, _("Template %(name)s saved.") % {"name": saved.name})
             return redirect("apps:template_edit", pk=saved.pk)
     text = form.data.get("compose") if form.is_bound else initial.get("compose", "")
-    try:
-        graph = library.graph(library.check(text or ""))
-    except ValidationError:
-        graph = None
+    graph = _graph_or_none(text) if text else None
     return render(
         request,
         "apps/template_form.html",
@@ -123,11 +134,13 @@ def deploy_form_class(parameters: list[dict[str, Any]], user: Any) -> type[forms
         ),
     }
     for item in parameters:
+        secret = bool(SECRET_KEY_PATTERN.search(item["name"]))  # DB_PASSWORD, API_TOKEN…: typed unseen
         fields[f"var_{item['name']}"] = forms.CharField(
             label=item["name"],
             required=False,
             initial=item["default"] or "",
             help_text=item["message"] or (_("required") if item["required"] else ""),
+            widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "off"}) if secret else None,
         )
     return type("DeployForm", (forms.Form,), fields)
 
@@ -178,6 +191,7 @@ def template_deploy(request: HttpRequest, kind: str, key: str) -> HttpResponse:
             "plan": plan,
             "plan_json": json.dumps(plan, indent=1) if plan else "",
             "graph": _graph_or_none(text),
+            "no_cluster": not form.fields["cluster"].queryset.exists(),  # say so rather than show a dead form
         },
     )
 
@@ -231,18 +245,14 @@ def config_sets(request: HttpRequest, name: str | None = None) -> HttpResponse:
         lines = [f"secret:{k}" if v["secret"] else f"{k}={v['value']}" for k, v in shown.items()]
         initial = {"name": chosen.name, "description": chosen.description, "variables": "\n".join(lines)}
     form = ConfigSetForm(request.POST or None, initial=initial)
-    users: list[str] = (
-        list(chosen.applications.filter(deleted_at__isnull=True).values_list("name", flat=True)) if chosen else []
-    )
+    users: list[str] = library.users_of(chosen) if chosen else []
     if request.method == "POST" and form.is_valid():
+        fields = {"name": form.cleaned_data["name"], "description": form.cleaned_data["description"]}
         try:
-            saved, users = library.save_config_set(
-                request.user,
-                name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"],
-                variables=form.parsed(),
-                config_set=chosen,
-            )
+            if chosen is None:
+                saved, users = library.create_config_set(request.user, variables=form.parsed(), **fields)
+            else:
+                saved, users = library.update_config_set(request.user, chosen, variables=form.parsed(), **fields)
             if request.POST.get("redeploy") == "1":
                 released = library.redeploy_users(request.user, saved)
                 messages.info(request, _("%(n)s application(s) are being updated.") % {"n": len(released)})
@@ -263,3 +273,18 @@ def config_sets(request: HttpRequest, name: str | None = None) -> HttpResponse:
         "apps/config_sets.html",
         {"sets": ConfigSet.objects.visible_to(request.user), "form": form, "chosen": chosen, "users": users},
     )
+
+
+@page(post="cs:DeleteConfigSet")
+@require_POST
+def config_set_delete(request: HttpRequest, name: str) -> HttpResponse:
+    """Delete a config set (refused while applications use it: the page says which)."""
+    chosen = page_object(request, ConfigSet.objects.all(), name=name)
+    try:
+        library.delete_config_set(request.user, chosen)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+        return redirect("apps:config_set", name=chosen.name)
+    messages.success(request, _("Config set %(name)s deleted.") % {"name": chosen.name})
+    return redirect("apps:config_sets")

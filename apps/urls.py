@@ -23,4 +23,5 @@ urlpatterns = [
     path("templates/<str:kind>/<str:key>/deploy/", templates_views.template_deploy, name="template_deploy"),
     path("config-sets/", templates_views.config_sets, name="config_sets"),
     path("config-sets/<str:name>/", templates_views.config_sets, name="config_set"),
+    path("config-sets/<str:name>/delete/", templates_views.config_set_delete, name="config_set_delete"),
 ]

@@ -2,35 +2,47 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from apps import operations, stacks
+from apps import operations, preflight, stacks
 from apps.disclosure import Disclosure
-from apps.forms import ImageApplicationForm
+from apps.forms import ImageApplicationForm, UpdateForm
 from apps.models import Application, Container, Release, Service
+from apps.scheduler import PlacementError
+from clusters import docker_host as host
 from clusters.models import Cluster
 from console.pages import page, page_object
+from console.paging import page_of
 
 
 @page(get="cs:DescribeApplications")
 def application_list(request: HttpRequest) -> HttpResponse:
-    apps = list(
+    listing = page_of(
+        request,
         Application.objects.visible_to(request.user)
         .filter(deleted_at__isnull=True)
         .select_related("cluster", "config_set")
-        .prefetch_related("services__containers")
+        .prefetch_related("services__containers"),
     )
+    apps = list(listing.object_list)
     shown = Disclosure.of(request.user, apps)
     for app in apps:
         _shown_images(shown, app, app.services.all())
-    return render(request, "apps/application_list.html", {"applications": apps})
+    return render(request, "apps/application_list.html", {"applications": apps, "page": listing})
+
+
+def _deploy_targets(user: object) -> QuerySet[Cluster]:
+    """The clusters where the user may create an application."""
+    return Cluster.objects.visible_to(user, "cs:CreateApplication")
 
 
 def _shown_images(shown: Disclosure, app: Application, services: Iterable[Service]) -> None:
@@ -47,22 +59,32 @@ def _shown_images(shown: Disclosure, app: Application, services: Iterable[Servic
     scope={"cs:CreateApplication": Cluster.objects.all()},
 )
 def application_create(request: HttpRequest) -> HttpResponse:
+    """Create an application from one image: the form, then the plan (where its containers go, which nodes pull
+    the image; an image no node has and no registry gives is refused here), then create on confirm."""
+    if not _deploy_targets(request.user).exists():  # nothing to deploy to: say so rather than show a dead form
+        return render(request, "apps/application_form.html", {"form": None})
     form = ImageApplicationForm(request.user, request.POST or None, initial={"cluster": request.GET.get("cluster")})
+    plan = None
     if request.method == "POST" and form.is_valid():
+        confirm = request.POST.get("confirm") == "1"
         try:
-            release = operations.deploy_application(request.user, form.cleaned_data["cluster"], form.spec())
+            plan = preflight.image_plan(request.user, form.cleaned_data["cluster"], form.spec())
+            if confirm:
+                release = operations.deploy_application(request.user, form.cleaned_data["cluster"], form.spec())
+                return redirect("apps:detail", pk=release.application_id)
         except ValidationError as exc:
+            plan = None
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
-        else:
-            return redirect("apps:detail", pk=release.application_id)
-    return render(request, "apps/application_form.html", {"form": form})
+    return render(request, "apps/application_form.html", {"form": form, "plan": plan})
 
 
 @page(get="cs:DescribeApplications")
 def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
     app = page_object(request, Application.objects.live().select_related("cluster"), pk=pk)
-    containers = Container.objects.filter(service__application=app).select_related("node", "service")
+    containers = list(Container.objects.filter(service__application=app).select_related("node", "service"))
+    for container in containers:
+        container.shown_address = container.as_live()["address"]
     releases = Release.objects.filter(application=app).order_by("-id")[:10]
     versions = app.versions.order_by("-number")[:10]
     services = list(app.services.all())
@@ -77,9 +99,13 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "latest": releases[0] if releases else None,
             "services": services,
             "versions": versions,
-            "container_actions": [("restart", _("Restart")), ("stop", _("Stop")), ("remove", _("Remove"))],
+            "stoppable": STOPPABLE,
         },
     )
+
+
+STOPPABLE = ("running", "restarting", "paused")
+"""Container states in which Stop means something (the page hides it for the others, live too)."""
 
 
 ACTIONS = {
@@ -124,7 +150,7 @@ def application_action(request: HttpRequest, pk: int, action: str) -> HttpRespon
 @page(post={"scale": "cs:ScaleService", "rollback": "cs:RollbackApplication"}, verb="change")
 @require_POST
 def application_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
-    """Scale one service, or roll back to a version."""
+    """Scale one service, or roll back to a version: the rollback's plan first, applied on confirm."""
     app = page_object(request, Application.objects.live().select_related("cluster"), pk=pk)
     try:
         if change == "scale":
@@ -132,9 +158,15 @@ def application_change(request: HttpRequest, pk: int, change: str) -> HttpRespon
                 request.user, app, request.POST.get("service", ""), int(request.POST.get("scale", "-1"))
             )
         elif change == "rollback":
-            operations.rollback_application(request.user, app, int(request.POST.get("version", "0")) or None)
+            number = int(request.POST.get("version", "0")) or None
+            if request.POST.get("confirm") != "1":
+                plan = operations.rollback_application(request.user, app, number, dry_run=True)
+                return render(request, "apps/application_rollback.html", {"app": app, "plan": plan, "version": number})
+            operations.rollback_application(request.user, app, number)
         else:
             return HttpResponse(status=404)
+    except PlacementError as exc:
+        messages.error(request, str(exc))
     except (ValidationError, ValueError, operations.OperationConflict) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
     return redirect("apps:detail", pk=app.pk)
@@ -143,10 +175,6 @@ def application_change(request: HttpRequest, pk: int, change: str) -> HttpRespon
 @page(get="cs:DescribeApplications")
 def container_detail(request: HttpRequest, pk: int, container: str) -> HttpResponse:
     """One container: state, node, recent logs and ``docker inspect`` (quick reads), shown as apps.disclosure allows."""
-    import json
-
-    from clusters import docker_host as host
-
     app = page_object(request, Application.objects.live().select_related("cluster"), pk=pk)
     row = get_object_or_404(
         Container.objects.visible_to(request.user).select_related("node", "service"),
@@ -159,9 +187,8 @@ def container_detail(request: HttpRequest, pk: int, container: str) -> HttpRespo
         try:
             endpoint = host.Endpoint.of(row.node, timeout=5)
             logs = host.container_logs(endpoint, row.docker_id, 300)
-            inspect = json.dumps(
-                shown.inspect(app.pk, host.inspect_container(endpoint, row.docker_id)), indent=2, default=str
-            )
+            found = shown.inspect(app.pk, host.inspect_container(endpoint, row.docker_id))
+            inspect = json.dumps(found, indent=2, default=str, ensure_ascii=False)  # "…" as itself, not \\u2026
         except host.HostError as exc:
             problem = str(exc)
     return render(
@@ -197,27 +224,12 @@ def container_change(request: HttpRequest, pk: int, container: str, change: str)
 @page(get="cs:UpdateApplication", post="cs:UpdateApplication")
 def application_update(request: HttpRequest, pk: int) -> HttpResponse:
     """Change a Compose application's template text or variables: plan first, apply on confirm."""
-    from django import forms as dj_forms
-
-    from apps.scheduler import PlacementError
-
     app = page_object(request, Application.objects.live().select_related("cluster"), pk=pk)
     current = app.versions.order_by("-number").first()
     if current is None:
         messages.error(request, _("This application was made from an image; it has no template to change."))
         return redirect("apps:detail", pk=app.pk)
     values = stacks.version_variables(current)
-
-    class UpdateForm(dj_forms.Form):
-        compose = dj_forms.CharField(
-            label=_("Compose file"), strip=False, widget=dj_forms.Textarea(attrs={"rows": 16, "class": "code"})
-        )
-        variables = dj_forms.CharField(
-            label=_("Variables"),
-            required=False,
-            help_text=_("One NAME=value per line."),
-            widget=dj_forms.Textarea(attrs={"rows": 4, "class": "code"}),
-        )
 
     form = UpdateForm(
         request.POST or None,

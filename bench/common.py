@@ -16,14 +16,15 @@ sys.path.insert(0, str(ROOT))
 
 from console.cli import Client  # noqa: E402
 
-DATA = ROOT / "var" / "bench"
+NAME = os.environ.get("BERTH_BENCH_NAME", "bench")  # another name lets two benchmarks run side by side
+DATA = ROOT / "var" / NAME
 ENV = {
     "BERTH_DATA_DIR": str(DATA),
     "DATABASE_URL": f"sqlite:///{DATA / 'bench.sqlite3'}",
-    "BERTH_CELERY_QUEUE": "berth-bench",
-    "BERTH_CHANNEL_PREFIX": "berth-bench",
-    "BERTH_INSTANCE": "berth-bench",
-    "REDIS_URL": "redis://127.0.0.1:6379/14",
+    "BERTH_CELERY_QUEUE": f"berth-{NAME}",
+    "BERTH_CHANNEL_PREFIX": f"berth-{NAME}",
+    "BERTH_INSTANCE": f"berth-{NAME}",
+    "REDIS_URL": os.environ.get("BERTH_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
     "BERTH_STOP_TIMEOUT": "1",
     "BERTH_LOG_LEVEL": "WARNING",
     "DJANGO_SETTINGS_MODULE": "console.settings",
@@ -41,6 +42,15 @@ class Api(Client):
 
     def __init__(self, key: str) -> None:
         super().__init__(f"http://127.0.0.1:{PORT}", key)
+
+    def items(self, path: str) -> list[dict]:
+        """The rows of a list endpoint (its first page: ``results`` of a paginated answer)."""
+        answer = self.call("GET", path)
+        return answer["results"] if isinstance(answer, dict) else answer
+
+    def local_cluster(self) -> int:
+        """The id of the cluster "local" (this machine's engine) that setup made."""
+        return self.items("/api/v1/clusters")[0]["id"]
 
     def wait_release(self, release: dict, limit: float = 600) -> dict:
         return self.follow(release, limit=limit)

@@ -21,8 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, berth  # noqa: E402
+from common import NAME, ROOT, berth  # noqa: E402
 from deploy import raw_round  # noqa: E402
+
+PROJECT = NAME.replace("-", "") + "compose"  # Compose's project (its containers and network)
 
 
 def compose_file(services: int, replicas: int) -> str:
@@ -55,18 +57,18 @@ def compose_round(text: str, total: int) -> float:
         path.write_text(text)
         started = time.monotonic()
         subprocess.run(
-            [str(binary), "-p", "benchcompose", "-f", str(path), "up", "-d", "--quiet-pull"],
+            [str(binary), "-p", PROJECT, "-f", str(path), "up", "-d", "--quiet-pull"],
             check=True,
             capture_output=True,
         )
         client = docker.from_env()
         running = client.containers.list(
-            filters={"label": "com.docker.compose.project=benchcompose", "status": "running"}
+            filters={"label": f"com.docker.compose.project={PROJECT}", "status": "running"}
         )
         elapsed = time.monotonic() - started
         assert len(running) == total, f"compose: {len(running)} of {total} running"
         subprocess.run(
-            [str(binary), "-p", "benchcompose", "-f", str(path), "down", "-t", "1"], check=True, capture_output=True
+            [str(binary), "-p", PROJECT, "-f", str(path), "down", "-t", "1"], check=True, capture_output=True
         )
     return elapsed
 
@@ -80,11 +82,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--services", type=int, default=10)
     parser.add_argument("--replicas", type=int, default=5)
+    parser.add_argument(
+        "--netns", default="61,62", help="the two netns node numbers of the 3-node run; 'none' skips it"
+    )
     args = parser.parse_args()
     text = compose_file(args.services, args.replicas)
     total = args.services * args.replicas
     with berth() as api:
-        local = api.call("GET", "/api/v1/clusters")[0]["id"]
+        local = api.local_cluster()
         times: dict[str, list[float]] = {"berth": [], "compose": [], "raw": []}
         runs = {
             "compose": lambda r: compose_round(text, total),
@@ -103,7 +108,7 @@ def main() -> None:
         script = str(ROOT / "scripts" / "netns-node.sh")
         nodes = []
         try:
-            for number in (61, 62):
+            for number in [] if args.netns == "none" else [int(n) for n in args.netns.split(",")]:
                 endpoint = subprocess.run(
                     [script, "up", str(number)], check=True, capture_output=True, text=True
                 ).stdout.strip()
@@ -113,7 +118,7 @@ def main() -> None:
                     f"/api/v1/clusters/{local}/nodes",
                     {"name": f"n{number}", "endpoint": endpoint, "publish_ip": f"10.250.{number}.2"},
                 )
-            spread = berth_round(api, local, text, "benchspread")
+            spread = berth_round(api, local, text, "benchspread") if nodes else float("nan")
         finally:
             for number in nodes:
                 subprocess.run([script, "down", str(number)], check=False, capture_output=True)

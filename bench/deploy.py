@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     with berth() as api:
-        cluster = api.call("GET", "/api/v1/clusters")[0]["id"]
+        cluster = api.local_cluster()
         berth_times, raw_times = [], []
         for r in range(1, args.rounds + 1):
             raw_times.append(raw_round(args.containers, r))

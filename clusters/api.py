@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
@@ -26,7 +26,7 @@ from clusters import attach, certificates, registries, rotation
 from clusters import operations as ops
 from clusters.models import Cluster, Node, NodeTask, RegistryCredential, UserCertificate
 from clusters.providers import PROVIDERS
-from console.api import BerthAPIView, RequestBody, refused
+from console.api import BerthAPIView, ListEndpoint, RequestBody, refused
 from console.api import strict_data as _strict
 
 ZONE_VALIDATOR = RegexValidator(ops.ZONE_RE, _("Lower-case letters, digits and hyphens."))
@@ -34,7 +34,11 @@ DOMAIN_VALIDATOR = RegexValidator(ops.DOMAIN_RE.pattern, _("A domain name such a
 LABEL_KEYS = f"label name → value; a name matches {ops.LABEL_KEY_RE.pattern}, a value has no '=', ',' or line break"
 
 
+RESOURCE_NAME = "its RAM resource name, what policies are written against (acs:cs:…)"
+
+
 class NodeSerializer(serializers.ModelSerializer):
+    resource_name = serializers.CharField(read_only=True, help_text=RESOURCE_NAME)
     containers = serializers.SerializerMethodField()
     tls = serializers.BooleanField(source="uses_tls", read_only=True)
     ca = serializers.SerializerMethodField(
@@ -46,6 +50,7 @@ class NodeSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "name",
+            "resource_name",
             "endpoint",
             "publish_ip",
             "zone",
@@ -65,13 +70,21 @@ class NodeSerializer(serializers.ModelSerializer):
         return obj.ca_standing(obj.cluster)
 
     def get_containers(self, obj: Node) -> list[dict[str, Any]]:
-        return [
-            {"name": c.name, "state": c.state, "application": c.service.application.name}
-            for c in obj.containers.select_related("service__application")
-        ]
+        if "containers" in getattr(obj, "_prefetched_objects_cache", {}):  # a list loads them with the page
+            found = obj.containers.all()
+        else:
+            found = obj.containers.select_related("service__application")
+        return [{"name": c.name, "state": c.state, "application": c.service.application.name} for c in found]
+
+
+def with_containers(nodes: Any) -> Any:
+    """Nodes with their containers and the containers' applications (what ``NodeSerializer`` shows), in the same
+    number of queries for any number of nodes."""
+    return nodes.select_related("cluster").prefetch_related("containers__service__application")
 
 
 class ClusterSerializer(serializers.ModelSerializer):
+    resource_name = serializers.CharField(read_only=True, help_text=RESOURCE_NAME)
     nodes = NodeSerializer(many=True, read_only=True)
     applications = serializers.IntegerField(source="app_count", read_only=True, default=0)
     nodes_ready = serializers.IntegerField(read_only=True, default=0)
@@ -84,6 +97,7 @@ class ClusterSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "name",
+            "resource_name",
             "region",
             "zones",
             "network_mode",
@@ -161,25 +175,32 @@ class NodeTaskSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-def clusters_for(user: Any) -> Any:
-    """Clusters with the live summary the list shows (nodes ready/total, applications, containers running/total)."""
-    from apps.models import Container
+def _count(relation: str, condition: Q | None = None) -> Subquery:
+    """How many ``relation`` rows (matching ``condition``) a cluster has, counted in a subquery of its own: counts
+    of several relations joined in one query would multiply each other's rows."""
+    per_cluster = Cluster.objects.filter(pk=OuterRef("pk")).annotate(n=Count(relation, filter=condition))
+    return Subquery(per_cluster.values("n"))
 
-    live_nodes = ~Q(nodes__state=Node.State.REMOVED)
+
+def clusters_for(user: Any) -> Any:
+    """Clusters with the live summary the list shows (nodes ready/total, applications, containers running/total)
+    and their nodes, in the same number of queries for any number of them."""
     return (
         Cluster.objects.visible_to(user)
         .annotate(
-            app_count=Count("applications", filter=Q(applications__deleted_at__isnull=True), distinct=True),
-            nodes_total=Count("nodes", filter=live_nodes, distinct=True),
-            nodes_ready=Count("nodes", filter=Q(nodes__state=Node.State.READY), distinct=True),
-            containers_total=Count("nodes__containers", distinct=True),
-            containers_running=Count("nodes__containers", filter=Q(nodes__containers__state="running"), distinct=True),
+            app_count=_count("applications", Q(applications__deleted_at__isnull=True)),
+            nodes_total=_count("nodes", ~Q(nodes__state=Node.State.REMOVED)),
+            nodes_ready=_count("nodes", Q(nodes__state=Node.State.READY)),
+            containers_total=_count("nodes__containers"),
+            containers_running=_count("nodes__containers", Q(nodes__containers__state="running")),
         )
-        .prefetch_related(
-            Prefetch("nodes", queryset=Node.objects.visible_to(user).exclude(state=Node.State.REMOVED)),
-            Prefetch("nodes__containers", queryset=Container.objects.select_related("service")),
-        )
+        .prefetch_related(Prefetch("nodes", queryset=Node.objects.visible_to(user).exclude(state=Node.State.REMOVED)))
     )
+
+
+def clusters_shown(user: Any) -> Any:
+    """``clusters_for`` with what ``ClusterSerializer`` shows of their nodes (containers and their applications)."""
+    return clusters_for(user).prefetch_related("nodes__containers__service__application")
 
 
 def _cluster(request: Request, cluster_id: int) -> Cluster:
@@ -199,14 +220,14 @@ def _node(request: Request, cluster: Cluster, node: str) -> Node:
     return found
 
 
-class ClusterListView(BerthAPIView):
-    """``GET /api/v1/clusters``; ``POST`` creates one (with its own CA)."""
+class ClusterListView(ListEndpoint, BerthAPIView):
+    """``GET /api/v1/clusters`` (a page: ``limit``, ``offset``); ``POST`` creates one (with its own CA)."""
 
     action_map = {"GET": "cs:DescribeClusters", "POST": "cs:CreateCluster"}
 
     @extend_schema(responses=ClusterSerializer(many=True), operation_id="clusters_list")
     def get(self, request: Request) -> Response:
-        return Response(ClusterSerializer(clusters_for(request.user), many=True).data)
+        return self.paginated(clusters_shown(request.user), lambda page: ClusterSerializer(page, many=True).data)
 
     @extend_schema(
         request=ClusterWrite,
@@ -216,7 +237,7 @@ class ClusterListView(BerthAPIView):
     def post(self, request: Request) -> Response:
         cluster = ops.create_cluster(request.user, **_strict(ClusterWrite, request.data))
         return Response(
-            ClusterSerializer(clusters_for(request.user).get(pk=cluster.pk)).data, status=status.HTTP_201_CREATED
+            ClusterSerializer(clusters_shown(request.user).get(pk=cluster.pk)).data, status=status.HTTP_201_CREATED
         )
 
 
@@ -227,7 +248,7 @@ class ClusterDetailView(BerthAPIView):
 
     @extend_schema(responses=ClusterSerializer, operation_id="clusters_retrieve")
     def get(self, request: Request, cluster_id: int) -> Response:
-        return Response(ClusterSerializer(get_object_or_404(clusters_for(request.user), pk=cluster_id)).data)
+        return Response(ClusterSerializer(get_object_or_404(clusters_shown(request.user), pk=cluster_id)).data)
 
     @extend_schema(
         request=ClusterWrite,
@@ -279,8 +300,8 @@ class NodeCreate(RequestBody):
     provider = serializers.ChoiceField(choices=sorted(PROVIDERS), required=False)
 
 
-class NodeListView(BerthAPIView):
-    """``GET`` the cluster's nodes; ``POST`` registers an engine by endpoint (201), or with ``"provider"``
+class NodeListView(ListEndpoint, BerthAPIView):
+    """``GET`` the cluster's nodes (a page); ``POST`` registers an engine by endpoint (201), or with ``"provider"``
     asks a provider for a new host (202 with the task)."""
 
     action_map = {"GET": "cs:DescribeClusterNodes", "POST": "cs:AddClusterNodes"}
@@ -291,9 +312,9 @@ class NodeListView(BerthAPIView):
             Node.objects.visible_to(request.user)
             .filter(cluster=_cluster(request, cluster_id))
             .exclude(state=Node.State.REMOVED)
-            .select_related("cluster")
+            .order_by("name", "id")
         )
-        return Response(NodeSerializer(nodes, many=True).data)
+        return self.paginated(with_containers(nodes), lambda page: NodeSerializer(page, many=True).data)
 
     @extend_schema(
         request=NodeCreate, responses={201: NodeSerializer, 202: NodeTaskSerializer}, operation_id="nodes_create"
@@ -460,13 +481,24 @@ class CertsView(BerthAPIView):
 class UserCertificateSerializer(serializers.ModelSerializer):
     """An issued certificate: who, which serial, until when, and whether it still counts (never its key)."""
 
+    resource_name = serializers.CharField(read_only=True, help_text=RESOURCE_NAME)
     user = serializers.CharField(source="user_login", read_only=True)
     status = serializers.CharField(read_only=True, help_text="valid, expired or revoked")
     status_reason = serializers.CharField(read_only=True)
 
     class Meta:
         model = UserCertificate
-        fields = ["serial", "user", "fingerprint", "created_at", "not_after", "status", "status_reason", "revoked_at"]
+        fields = [
+            "serial",
+            "resource_name",
+            "user",
+            "fingerprint",
+            "created_at",
+            "not_after",
+            "status",
+            "status_reason",
+            "revoked_at",
+        ]
         read_only_fields = fields
 
     def to_representation(self, instance: UserCertificate) -> dict[str, Any]:
@@ -475,8 +507,9 @@ class UserCertificateSerializer(serializers.ModelSerializer):
         return super().to_representation(instance)
 
 
-class UserCertificateListView(BerthAPIView):
-    """``GET /api/v1/clusters/{id}/certificates``: the client certificates issued for the cluster (no keys)."""
+class UserCertificateListView(ListEndpoint, BerthAPIView):
+    """``GET /api/v1/clusters/{id}/certificates``: the client certificates issued for the cluster (no keys), newest
+    first, a page at a time."""
 
     action_map = {"GET": "cs:DescribeClusterCertificates"}
 
@@ -487,11 +520,13 @@ class UserCertificateListView(BerthAPIView):
             .filter(cluster=_cluster(request, cluster_id))
             .select_related("user", "cluster")
         )
-        found = []
-        for certificate, state, reason in certificates.statuses(rows):
-            certificate.status, certificate.status_reason = state, reason  # type: ignore[attr-defined]
-            found.append(certificate)
-        return Response(UserCertificateSerializer(found, many=True).data)
+
+        def shapes(page: list[UserCertificate]) -> Any:
+            for certificate, state, reason in certificates.statuses(page):
+                certificate.status, certificate.status_reason = state, reason  # type: ignore[attr-defined]
+            return UserCertificateSerializer(page, many=True).data
+
+        return self.paginated(rows, shapes)
 
 
 class RevokeBody(RequestBody):
@@ -520,9 +555,11 @@ class UserCertificateDetailView(BerthAPIView):
 class RegistryCredentialSerializer(serializers.ModelSerializer):
     """A credential as anyone sees it: never the password."""
 
+    resource_name = serializers.CharField(read_only=True, help_text=RESOURCE_NAME)
+
     class Meta:
         model = RegistryCredential
-        fields = ["id", "registry", "username", "created_at", "updated_at"]
+        fields = ["id", "registry", "resource_name", "username", "created_at", "updated_at"]
         read_only_fields = fields
 
 
@@ -550,15 +587,16 @@ def _credential(request: Request, credential_id: int) -> RegistryCredential:
     return get_object_or_404(RegistryCredential.objects.visible_to(request.user), pk=credential_id)
 
 
-class RegistryCredentialListView(BerthAPIView):
-    """``GET /api/v1/registry-credentials``; ``POST {registry, username, password}`` (the password is write-only)."""
+class RegistryCredentialListView(ListEndpoint, BerthAPIView):
+    """``GET /api/v1/registry-credentials`` (a page); ``POST {registry, username, password}`` (the password is
+    write-only)."""
 
     action_map = {"GET": "cs:DescribeRegistryCredentials", "POST": "cs:CreateRegistryCredential"}
 
     @extend_schema(responses=RegistryCredentialSerializer(many=True), operation_id="registry_credentials_list")
     def get(self, request: Request) -> Response:
         rows = RegistryCredential.objects.visible_to(request.user)
-        return Response(RegistryCredentialSerializer(rows, many=True).data)
+        return self.paginated(rows, lambda page: RegistryCredentialSerializer(page, many=True).data)
 
     @extend_schema(
         request=RegistryCredentialCreate,

@@ -203,15 +203,21 @@ class Endpoint:
         return transport.EngineAdapter(self.tls.context() if self.tls is not None else None, pin)
 
     def make_client(self, timeout: float | None | object = ...) -> docker.DockerClient:
-        """A new client for this endpoint (``timeout=None`` for streams); refuses an engine with another ID."""
+        """A new client for this endpoint (``timeout=None`` for streams); refuses an engine with another ID.
+
+        The engine's ID and API version are asked once per ENGINE_CHECK_SECONDS and endpoint in this process, not
+        once per client: a release's pool opens a client per thread, and every ``/info`` costs the engine more than
+        a container creation (clients already made keep their check for their life, as before).
+        """
+        known = _engine_checked(self)
         made = docker.DockerClient.__new__(docker.DockerClient)
         made.api = _IsolatedAPIClient(
             base_url=self.base_url(),
-            version=self.api_version,
+            version=known or self.api_version,
             timeout=self.timeout if timeout is ... else timeout,
             adapter=self.adapter(),
         )
-        if self.engine_id:
+        if self.engine_id and not known:
             try:
                 found = made.api.info().get("ID", "")
             except DockerException:
@@ -221,7 +227,24 @@ class Endpoint:
                 made.close()
                 log.warning("engine at %s has ID %r, the node was registered with %r", self.url, found, self.engine_id)
                 raise EngineMismatch("another engine than the registered one answers at this endpoint")
+        if self.engine_id:
+            with _lock:
+                _checked[(self.base_url(), self.engine_id)] = (time.monotonic(), made.api.api_version)
         return made
+
+
+ENGINE_CHECK_SECONDS = 60.0
+"""How long this process trusts that an endpoint's engine has the node's engine ID, for new clients."""
+_checked: dict[tuple[str, str], tuple[float, str]] = {}  # (base URL, engine ID) → (when checked, its API version)
+
+
+def _engine_checked(endpoint: Endpoint) -> str:
+    """The API version of the endpoint's engine if it showed the node's engine ID within ENGINE_CHECK_SECONDS."""
+    if not endpoint.engine_id:
+        return ""
+    with _lock:
+        at, version = _checked.get((endpoint.base_url(), endpoint.engine_id), (0.0, ""))
+    return version if at and time.monotonic() - at < ENGINE_CHECK_SECONDS else ""
 
 
 class _NoRegistryAuth(docker.auth.AuthConfig):
@@ -345,16 +368,24 @@ def client(endpoint: Endpoint) -> docker.DockerClient:
         made = endpoint.make_client()
     except (DockerException, RequestsConnectionError, ReadTimeout) as exc:
         raise HostUnreachable(f"engine at {endpoint.url} did not answer: {_short_reason(exc)}") from exc
+    alive = {t.ident for t in threading.enumerate()}
     with _lock:
         _clients[key] = made
+        gone = [k for k in _clients if k[1] not in alive]  # clients of pool threads that ended
+        closing = [_clients.pop(k) for k in gone]
+    for old in closing:
+        old.close()
     return made
 
 
 def forget(endpoint: Endpoint) -> None:
-    """Drop cached clients of an endpoint (after it failed)."""
+    """Drop cached clients of an endpoint (after it failed), and what this process knew of its engine."""
     with _lock:
-        for key in [k for k in _clients if k[0].url == endpoint.url]:
-            _clients.pop(key).close()
+        for key in [k for k in _checked if k[0] == endpoint.base_url()]:
+            _checked.pop(key)
+        closing = [_clients.pop(k) for k in [k for k in _clients if k[0].url == endpoint.url]]
+    for old in closing:
+        old.close()
 
 
 def _short_reason(exc: BaseException) -> str:
@@ -535,13 +566,49 @@ class ContainerState:
 
 
 def _state_of(raw: Any) -> ContainerState:
+    """A container's state; its ports are those it publishes now, or, while it does not run, those its binding
+    names (a port the engine would choose at the next start is not known before)."""
     attrs = raw.attrs
     ports: dict[str, int] = {}
     for key, bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items():
         if bindings:
             ports[key] = int(bindings[0]["HostPort"])
     state = (attrs.get("State") or {}).get("Status") or raw.status
+    if state != "running":
+        for key, bindings in ((attrs.get("HostConfig") or {}).get("PortBindings") or {}).items():
+            if bindings and str(bindings[0].get("HostPort") or "").isdigit():
+                ports.setdefault(key, int(bindings[0]["HostPort"]))
     return ContainerState(id=raw.id, name=raw.name, state=state, labels=raw.labels, ports=ports)
+
+
+PORTS_LABEL = "berth.ports"
+"""The host ports Berth pinned in a container's binding (``80/tcp=32771,…``), readable from a listing even while
+the container is stopped (the engine lists the ports of running containers only)."""
+
+
+def ports_label(ports: dict[str, int]) -> str:
+    """The ``berth.ports`` label of pinned ports (port key → host port)."""
+    return ",".join(f"{key}={port}" for key, port in sorted(ports.items()))
+
+
+def pinned_ports(labels: dict[str, str]) -> dict[str, int]:
+    """The pinned ports a container's labels record (port key → host port)."""
+    found: dict[str, int] = {}
+    for item in (labels.get(PORTS_LABEL) or "").split(","):
+        key, _sep, port = item.partition("=")
+        if key and port.isdigit():
+            found[key] = int(port)
+    return found
+
+
+def taken_ports(endpoint: Endpoint) -> set[int]:
+    """Host ports a new container on the engine must not take: those its containers publish now, and those Berth
+    pinned for containers that are stopped (their ``berth.ports`` label), of any Berth installation. One call."""
+    taken: set[int] = set()
+    for found in _call(endpoint, client(endpoint).api.containers, all=True):
+        taken.update(int(p["PublicPort"]) for p in found.get("Ports") or [] if p.get("PublicPort"))
+        taken.update(pinned_ports(found.get("Labels") or {}).values())
+    return taken
 
 
 def find_container(endpoint: Endpoint, name: str) -> ContainerState | None:
@@ -728,3 +795,19 @@ def copy_image(source: Endpoint, target: Endpoint, image: str) -> None:
     """Copy an image between engines without a registry (``docker save`` streamed into ``docker load``)."""
     data = _call(source, client(source).api.get_image, image)
     _call(target, client(target).api.load_image, b"".join(data))
+
+
+def registry_lookup(endpoint: Endpoint, image: str) -> str:
+    """Ask the engine whether a registry has ``image`` (its manifest, fetched by the engine: a quick read, nothing
+    is pulled), sending only the node's tenant's credential for that registry. Returns "" when the registry has it,
+    else the reason in words (no registry answers, or it has no such image)."""
+    registry = docker.auth.resolve_repository_name(split_reference(image)[0])[0]
+    auth = registries.auth_for_node(endpoint.node_id, registry) if endpoint.node_id else None
+    try:
+        client(endpoint).api.inspect_distribution(image, auth_config=auth or {})
+    except (RequestsConnectionError, ReadTimeout) as exc:
+        forget(endpoint)
+        raise HostUnreachable(explain(exc)) from exc
+    except DockerException as exc:
+        return explain(exc)
+    return ""

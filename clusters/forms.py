@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import NAME_VALIDATOR
-from clusters.operations import SYSTEM_SERVICES
 
 
 def _words(text: str) -> list[str]:
@@ -30,6 +29,9 @@ def parse_labels(text: str) -> dict[str, str]:
 
 
 class ClusterForm(forms.Form):
+    """A cluster's name, region, zones and root domain. Its system services (routing, logging, monitoring,
+    volumes) have no control here: nothing uses them yet, and a control that does nothing is not shown."""
+
     name = forms.CharField(label=_("Cluster name"), max_length=63, validators=[NAME_VALIDATOR])
     region = forms.CharField(label=_("Region"), max_length=63, initial="local")
     zones = forms.CharField(label=_("Zones"), required=False, help_text=_("Names separated by spaces, e.g. a b c."))
@@ -39,10 +41,6 @@ class ClusterForm(forms.Form):
         required=False,
         help_text=_("Routing gives applications names under this domain."),
     )
-    routing = forms.BooleanField(label=_("Routing service"), required=False, initial=True)
-    logging = forms.BooleanField(label=_("Logging service"), required=False)
-    monitoring = forms.BooleanField(label=_("Monitoring service"), required=False, initial=True)
-    volumes = forms.BooleanField(label=_("Volume service"), required=False)
 
     def values(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -51,7 +49,6 @@ class ClusterForm(forms.Form):
             "region": data["region"],
             "zones": _words(data.get("zones", "")),
             "root_domain": data.get("root_domain", ""),
-            "system_services": {key: bool(data.get(key)) for key in SYSTEM_SERVICES},
         }
 
 

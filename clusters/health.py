@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
@@ -156,9 +156,13 @@ def _start_failover(node: Node) -> None:
         return
     if NodeTask.objects.filter(node=node, status__in=NodeTask.ACTIVE).exists():
         return
-    task = NodeTask.objects.create(
-        cluster=node.cluster, node=node, kind=NodeTask.Kind.FAILOVER, source="system", target_name=node.name
-    )
+    try:
+        with transaction.atomic():
+            task = NodeTask.objects.create(
+                cluster=node.cluster, node=node, kind=NodeTask.Kind.FAILOVER, source="system", target_name=node.name
+            )
+    except IntegrityError:  # a task a request started since the check holds the node (one active task per node)
+        return
     work.enqueue(lambda task_id: run_node_task.delay(task_id), task.pk)  # a broker outage never fails it
 
 

@@ -7,8 +7,10 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
+from accounts.decisions import ResourceColumns, resource_text
 from accounts.models import NAME_VALIDATOR
 from accounts.permissions import Resource, TenantQuerySet
 from clusters.pki import CertificateProblem, fingerprint
@@ -25,10 +27,20 @@ def cluster_resource(region: str, tenant_id: int, cluster_id: int) -> str:
     return f"acs:cs:{region}:{tenant_id}:cluster/{cluster_id}"
 
 
+def cluster_resource_sql(path: str = "") -> tuple[str | F, ...]:
+    """The parts of ``cluster_resource`` in SQL (``accounts.decisions.resource_text``), ``path`` leading from the
+    row to its cluster (``"cluster__"``; empty for a cluster)."""
+    cluster = f"{path}pk" if not path else f"{path[:-2]}_id"
+    return ("acs:cs:", F(f"{path}region"), ":", F(f"{path}tenant_id"), ":cluster/", F(cluster))
+
+
 class ClusterQuerySet(TenantQuerySet):
     """A user can see a cluster when it is in the user's tenant and it may describe clusters."""
 
     read_action = "cs:DescribeClusters"
+
+    def resource_columns(self) -> ResourceColumns:
+        return ResourceColumns(resource_text(*cluster_resource_sql()), cluster="pk")
 
     def resource_rows(self) -> Iterable[tuple[int, Resource]]:
         for pk, region, tenant_id in self.values_list("pk", "region", "tenant_id"):
@@ -97,6 +109,12 @@ class NodeQuerySet(TenantQuerySet):
 
     tenant_path = "cluster__tenant"
     read_action = "cs:DescribeClusterNodes"
+
+    def resource_columns(self) -> ResourceColumns:
+        parent = cluster_resource_sql("cluster__")
+        return ResourceColumns(
+            resource_text(*parent, "/node/", F("name")), (resource_text(*parent),), cluster="cluster_id"
+        )
 
     def resource_rows(self) -> Iterable[tuple[int, Resource]]:
         rows = self.values_list("pk", "name", "cluster_id", "cluster__region", "cluster__tenant_id")
@@ -235,6 +253,9 @@ class NodeTaskQuerySet(TenantQuerySet):
     tenant_path = "cluster__tenant"
     read_action = "cs:DescribeClusterNodes"
 
+    def resource_columns(self) -> ResourceColumns:
+        return ResourceColumns(resource_text(*cluster_resource_sql("cluster__")), cluster="cluster_id")
+
     def resource_rows(self) -> Iterable[tuple[int, Resource]]:
         for pk, cluster_id, region, tenant_id in self.values_list(
             "pk", "cluster_id", "cluster__region", "cluster__tenant_id"
@@ -268,6 +289,15 @@ class NodeTask(LongWork):
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            # One active task per node, held by the database: operations lock the node's row before they check
+            # (clusters.operations._start_task); a write that still races is refused here (409).
+            models.UniqueConstraint(
+                fields=["node"],
+                condition=models.Q(status__in=sorted(LongWork.ACTIVE)),
+                name="node_task_one_active_per_node",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk}"
@@ -358,6 +388,9 @@ class UserCertificateQuerySet(TenantQuerySet):
     tenant_path = "cluster__tenant"
     read_action = "cs:DescribeClusterCertificates"
 
+    def resource_columns(self) -> ResourceColumns:
+        return ResourceColumns(resource_text(*cluster_resource_sql("cluster__")), cluster="cluster_id")
+
     def resource_rows(self) -> Iterable[tuple[int, Resource]]:
         for pk, cluster_id, region, tenant_id in self.values_list(
             "pk", "cluster_id", "cluster__region", "cluster__tenant_id"
@@ -405,6 +438,9 @@ class RegistryCredentialQuerySet(TenantQuerySet):
     """A user can see a registry credential of its tenant (never its password) when it may describe them."""
 
     read_action = "cs:DescribeRegistryCredentials"
+
+    def resource_columns(self) -> ResourceColumns:
+        return ResourceColumns(resource_text("acs:cs:*:", F("tenant_id"), ":registrycredential/", F("registry")))
 
     def resource_rows(self) -> Iterable[tuple[int, Resource]]:
         for pk, registry, tenant_id in self.values_list("pk", "registry", "tenant_id"):

@@ -1,5 +1,6 @@
-"""Carrying out node tasks: provision, drain and remove, remove, reset, failover after a node failure, and the
-re-certification of a rotated CA.
+"""The steps of node tasks: provision, drain and remove, remove, reset, failover after a node failure, and the
+re-certification of a rotated CA, carried out by the one long-work engine (``console.work``: claim, attempts,
+heartbeat, cancel checkpoints, progress, and the finish with its operation-log entry and live message).
 
 Like releases, each is safe to run twice: a container already moved is skipped, a replacement that
 an earlier attempt created is adopted, and never more copies run than the desired scale. A node leaves its
@@ -15,47 +16,78 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
-from apps import stacks
+from apps import converge, stacks
 from apps.models import Container, Service
 from apps.scheduler import PlacementError
 from clusters import authority, hostaccess, rotation
 from clusters import docker_host as host
 from clusters.models import Cluster, Node, NodeTask
 from clusters.providers import PROVIDERS
-from console import audit, live
+from console import audit, live, work
 
 log = logging.getLogger(__name__)
 
 
-class TaskFailed(Exception):
+class TaskFailed(work.WorkFailed):
     """The task cannot complete; the message is for people."""
 
 
-class Progress:
-    """Progress, heartbeat and cancel checks of one node task (only the task's own thread writes)."""
+class Task(work.Runner):
+    """One execution of a node task: the engine's runner with the cluster's live group and the node's state."""
+
+    model = NodeTask
+    live_group = "cluster"
+    failures = (PlacementError, host.HostError)
 
     def __init__(self, task: NodeTask) -> None:
+        super().__init__(task)
         self.task = task
 
-    def total(self, n: int) -> None:
-        NodeTask.objects.filter(pk=self.task.pk).update(progress_total=n, progress_done=0, heartbeat_at=timezone.now())
-        self.task.progress_total, self.task.progress_done = n, 0
-        self.publish()
+    @classmethod
+    def rows(cls) -> QuerySet[NodeTask]:
+        return NodeTask.objects.select_related("cluster", "cluster__tenant", "node", "actor")
 
-    def step(self, message: str = "") -> None:
-        self.task.progress_done += 1
-        NodeTask.objects.filter(pk=self.task.pk).update(
-            progress_done=self.task.progress_done, heartbeat_at=timezone.now()
-        )
-        if message:
-            log.info("node task %s: %s", self.task.pk, message)
-        self.publish()
+    def live_id(self) -> int:
+        return self.task.cluster_id
 
-    def publish(self, extra: dict[str, Any] | None = None) -> None:
-        live.publish("cluster", self.task.cluster_id, {**self.task.as_live(), **(extra or {})})
+    def steps(self) -> None:
+        RUNNERS[self.task.kind](self.task, self)
+
+    def conclude(self, final: str, error: str) -> None:
+        """A drain that did not finish gives the node back to the cluster."""
+        task = self.task
+        if task.kind == NodeTask.Kind.DRAIN and final != NodeTask.Status.SUCCESSFUL and task.node_id:
+            Node.objects.filter(pk=task.node_id, state=Node.State.DRAINING).update(state=Node.State.READY)
+
+    def log_entry(self) -> dict[str, Any]:
+        task = self.task
+        return {
+            "action": ACTIONS[task.kind],
+            "actor": task.actor,
+            "tenant": task.cluster.tenant,
+            "resource": task.cluster.resource_name,
+            "target": task.target_name or (task.node.name if task.node else task.cluster.name),
+            "cluster_id": task.cluster_id,
+            "parameters": {
+                "task": task.pk,
+                "kind": task.kind,
+                "done": task.progress_done,
+                "total": task.progress_total,
+            },
+            "source": "task" if task.actor else "system",
+        }
+
+    def lost_reason(self) -> str:
+        return _("The worker running this task stopped answering (%(n)s attempts).") % {"n": self.task.attempts}
+
+
+def execute(task_id: int) -> str:
+    """Carry out node task ``task_id`` if it is still active (``console.work.execute``); its final status, or
+    "skipped". Safe to run twice."""
+    return work.execute(Task, task_id)
 
 
 # --- placement of moved containers -----------------------------------------------------------------
@@ -103,14 +135,11 @@ def move_container(container: Container, target: Node, *, remove_old: bool = Tru
     Returns a warning when the old copy could not be removed (its node did not answer); it is removed
     when that node answers again (``remove_stale``).
     """
-    from apps.converge import prepare_node
-    from apps.releases import ensure_running, spec_for
-
     old_node, old_id = container.node, container.docker_id
     app = container.service.application
-    prepare_node(target, app, [container.service], pull=False)
+    converge.prepare_node(target, app, [container.service], pull=False)
     container.node = target
-    state, _created = ensure_running(host.Endpoint.of(target), spec_for(container))
+    state, _created = converge.ensure_running(host.Endpoint.of(target), converge.spec_for(container))
     port = next(iter(state.ports.values()), None)
     with transaction.atomic():
         Container.objects.filter(pk=container.pk).update(
@@ -165,20 +194,17 @@ def remove_stale(node: Node) -> int | None:
 # --- the task kinds --------------------------------------------------------------------------------
 
 
-def drain(task: NodeTask, progress: Progress) -> None:
+def drain(task: NodeTask, run: Task) -> None:
     """Move every container off the node, then take the node out of the cluster."""
     node = task.node
     assert node is not None
     containers = list(Container.objects.filter(node=node).select_related("service__application", "node"))
-    progress.total(len(containers) + 1)
+    run.set_total(len(containers) + 1)
     plan = plan_moves(containers, node.cluster, {node.pk})
     targets = {n.pk: n for n in Node.objects.filter(pk__in=set(plan.values()))}
     warnings: list[str] = []
     for container in containers:
-        if NodeTask.objects.filter(pk=task.pk, cancel_requested=True).exists():
-            raise TaskFailed(
-                _("Canceled by request; %(n)s container(s) were already moved.") % {"n": progress.task.progress_done}
-            )
+        run.checkpoint(_("Canceled by request; %(n)s container(s) were already moved.") % {"n": task.progress_done})
         target = targets[plan[container.pk]]
         warning = move_container(container, target)
         if warning:
@@ -196,13 +222,13 @@ def drain(task: NodeTask, progress: Progress) -> None:
             outcome=audit.OperationLog.Outcome.FAILURE if warning else audit.OperationLog.Outcome.SUCCESS,
             error=warning,
         )
-        progress.step(_("%(name)s moved to %(node)s") % {"name": container.name, "node": targets[plan[container.pk]]})
+        run.step(_("%(name)s moved to %(node)s") % {"name": container.name, "node": targets[plan[container.pk]]})
     if warnings:
         raise TaskFailed(
             _("Every container was moved, but the node stopped answering: %(w)s") % {"w": "; ".join(warnings)}
         )
     _leave(node)
-    progress.step(_("%(node)s left the cluster") % {"node": node.name})
+    run.step(_("%(node)s left the cluster") % {"node": node.name})
 
 
 def _leave(node: Node) -> None:
@@ -216,10 +242,10 @@ def _leave(node: Node) -> None:
     live.publish("cluster", node.cluster_id, node.as_live())
 
 
-def remove(task: NodeTask, progress: Progress) -> None:
+def remove(task: NodeTask, run: Task) -> None:
     """Without drain: remove Berth's containers from the node (or from every node of a deleted cluster)."""
     nodes = [task.node] if task.node else list(task.cluster.nodes.exclude(state=Node.State.REMOVED))
-    progress.total(len(nodes))
+    run.set_total(len(nodes))
     errors = []
     for node in nodes:
         if node.state != Node.State.REMOVED:  # a resumed task: a node already gone is not touched again
@@ -229,7 +255,7 @@ def remove(task: NodeTask, progress: Progress) -> None:
                 if not task.params.get("force"):
                     errors.append(f"{node.name}: {exc}")
             _leave(node)  # a host that does not go away fails the task here: the node stays, to try again
-        progress.step()
+        run.step()
     if errors:
         raise TaskFailed("; ".join(errors))
     if task.params.get("delete_cluster"):
@@ -251,15 +277,15 @@ def _reset(node: Node) -> int:
     return len(found)
 
 
-def reset(task: NodeTask, progress: Progress) -> None:
+def reset(task: NodeTask, run: Task) -> None:
     """Remove every Berth container from the node."""
     assert task.node is not None
-    progress.total(1)
+    run.set_total(1)
     count = _reset(task.node)
-    progress.step(_("%(n)s container(s) removed") % {"n": count})
+    run.step(_("%(n)s container(s) removed") % {"n": count})
 
 
-def failover(task: NodeTask, progress: Progress) -> None:
+def failover(task: NodeTask, run: Task) -> None:
     """Recreate, on healthy nodes, the containers of the failed node whose services ask for it."""
     node = task.node
     assert node is not None
@@ -268,7 +294,7 @@ def failover(task: NodeTask, progress: Progress) -> None:
             "service__application", "node"
         )
     )
-    progress.total(len(wanted))
+    run.set_total(len(wanted))
     if not wanted:
         return
     plan = plan_moves(wanted, node.cluster, {node.pk})
@@ -278,12 +304,12 @@ def failover(task: NodeTask, progress: Progress) -> None:
             break  # the node came back: its containers stay where they are
         Node.objects.filter(pk=node.pk).update(stale_copies=True)  # the copy there goes when it answers
         move_container(container, targets[plan[container.pk]], remove_old=False)
-        progress.step(
+        run.step(
             _("%(name)s recreated on %(node)s") % {"name": container.name, "node": targets[plan[container.pk]].name}
         )
 
 
-def provision(task: NodeTask, progress: Progress) -> None:
+def provision(task: NodeTask, run: Task) -> None:
     """Ask the provider for a host, then register it as a node behind the cluster's TLS."""
     from clusters.operations import register_node
 
@@ -291,11 +317,11 @@ def provision(task: NodeTask, progress: Progress) -> None:
     provider = PROVIDERS[params["provider"]]
     if provider.on_this_machine and not hostaccess.has_grant(task.cluster.tenant_id):
         raise TaskFailed(str(hostaccess.NOT_GRANTED))  # the operator took the grant back since the request
-    progress.total(3)
+    run.set_total(3)
     ca = authority.cluster_ca(task.cluster)
     made = provider.create_host(task.cluster, params["name"], ca)
     NodeTask.objects.filter(pk=task.pk).update(params={**params, "host": made.ref})
-    progress.step(_("host %(ref)s started") % {"ref": made.ref})
+    run.step(_("host %(ref)s started") % {"ref": made.ref})
     try:
         node = register_node(
             task.actor or task.cluster.created_by or _owner(task.cluster),
@@ -316,30 +342,30 @@ def provision(task: NodeTask, progress: Progress) -> None:
         provider.destroy_host(made.ref)
         raise
     NodeTask.objects.filter(pk=task.pk).update(node=node)
-    progress.step(_("%(node)s registered") % {"node": node.name})
+    run.step(_("%(node)s registered") % {"node": node.name})
     for image in provider.seed_images():
         provider.copy_image(image, node)
-    progress.step()
+    run.step()
 
 
-def rotate(task: NodeTask, progress: Progress) -> None:
+def rotate(task: NodeTask, run: Task) -> None:
     """Re-certify the cluster's nodes on its current CA (after ``rotation.rotate_ca``): each host a provider
     started gets a server certificate of the new CA and its engine is restarted with it (its containers come back by
     their restart policy), then Berth stores its new material for the node. Other nodes keep their old material
     until their renew command runs. A node already on the current CA is skipped, so a resumed task goes on."""
     cluster = task.cluster
     nodes = [n for n in Node.objects.filter(cluster=cluster).exclude(state=Node.State.REMOVED) if n.uses_tls]
-    progress.total(len(nodes))
+    run.set_total(len(nodes))
     waiting: list[str] = []
     errors: list[str] = []
     for node in nodes:
         provider = PROVIDERS.get(node.provider)
         if node.ca_standing(cluster) == "current":
-            progress.step()
+            run.step()
             continue
         if provider is None or not node.provider_ref:
             waiting.append(node.name)
-            progress.step(_("%(node)s waits for its renew command") % {"node": node.name})
+            run.step(_("%(node)s waits for its renew command") % {"node": node.name})
             continue
         try:
             host.admit(node)
@@ -347,7 +373,7 @@ def rotate(task: NodeTask, progress: Progress) -> None:
             rotation.adopt_current(node, actor=task.actor, via="rotation", source="task")
         except host.HostError as exc:
             errors.append(f"{node.name}: {exc}")
-        progress.step(_("%(node)s runs on the new CA") % {"node": node.name})
+        run.step(_("%(node)s runs on the new CA") % {"node": node.name})
     NodeTask.objects.filter(pk=task.pk).update(params={**task.params, "waiting_for_renewal": waiting})
     if errors:
         raise TaskFailed(
@@ -365,7 +391,7 @@ def _owner(cluster: Cluster) -> Any:
     return User.objects.get(tenant_id=cluster.tenant_id, is_primary=True)
 
 
-RUNNERS: dict[str, Callable[[NodeTask, Progress], None]] = {
+RUNNERS: dict[str, Callable[[NodeTask, Task], None]] = {
     NodeTask.Kind.PROVISION: provision,
     NodeTask.Kind.DRAIN: drain,
     NodeTask.Kind.REMOVE: remove,
@@ -381,54 +407,3 @@ ACTIONS = {
     NodeTask.Kind.FAILOVER: "cs:RescheduleContainers",
     NodeTask.Kind.ROTATE: "cs:RotateClusterCertificates",
 }
-
-
-def execute(task_id: int) -> str:
-    """Run the node task if it is still active; return its final status. Safe to run twice."""
-    import time
-
-    task = NodeTask.objects.select_related("cluster", "node", "actor").filter(pk=task_id).first()
-    if task is None or task.status in NodeTask.TERMINAL:
-        return "skipped"
-    if not task.claim():  # pending → running: a second copy of the message (the reaper resends) finds it running
-        return "skipped"
-    NodeTask.objects.filter(pk=task.pk).update(attempts=task.attempts + 1)
-    progress = Progress(task)
-    started = time.monotonic()
-    error = ""
-    try:
-        RUNNERS[task.kind](task, progress)
-        final = NodeTask.Status.SUCCESSFUL
-    except (TaskFailed, PlacementError, host.HostError) as exc:
-        error, final = str(exc), NodeTask.Status.FAILED
-    except Exception as exc:  # a bug still ends the task cleanly, with the reason kept
-        log.exception("node task %s crashed", task.pk)
-        error, final = f"{exc.__class__.__name__}: {exc}", NodeTask.Status.FAILED
-    return finish(task, final, error, int((time.monotonic() - started) * 1000))
-
-
-def finish(task: NodeTask, final: str, error: str, duration_ms: int | None = None) -> str:
-    """Terminal status, node state and the operation log, in one transaction."""
-    with transaction.atomic():
-        if not task.move(NodeTask.ACTIVE, final, error=error[:4000]):
-            return task.status
-        if task.kind == NodeTask.Kind.DRAIN and final != NodeTask.Status.SUCCESSFUL and task.node_id:
-            Node.objects.filter(pk=task.node_id, state=Node.State.DRAINING).update(state=Node.State.READY)
-        target = task.target_name or (task.node.name if task.node else task.cluster.name)
-        audit.record(
-            ACTIONS[task.kind],
-            actor=task.actor,
-            tenant=task.cluster.tenant,
-            resource=task.cluster.resource_name,
-            target=target,
-            cluster_id=task.cluster_id,
-            parameters={"task": task.pk, "kind": task.kind, "done": task.progress_done, "total": task.progress_total},
-            outcome=audit.OperationLog.Outcome.SUCCESS
-            if final == NodeTask.Status.SUCCESSFUL
-            else audit.OperationLog.Outcome.FAILURE,
-            error=error,
-            duration_ms=duration_ms,
-            source="task" if task.actor else "system",
-        )
-        Progress(task).publish()
-    return final

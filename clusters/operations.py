@@ -218,24 +218,36 @@ def _delete_cluster_rows(cluster: Cluster) -> None:
 
 def _start_task(actor: Any, cluster: Cluster, node: Node | None, kind: str, params: dict[str, Any]) -> NodeTask:
     """A node task row (enqueued after commit); refused while another runs on the node or the cluster's CA is
-    being rotated (a rotation restarts engines). The task keeps the name of what it works on."""
+    being rotated (a rotation restarts engines). The task keeps the name of what it works on.
+
+    One active task per node: the node's row is locked until the caller's transaction ends before the check (a
+    second request waits, then sees the first's task), and the database holds the rule too
+    (``node_task_one_active_per_node``); a write that still meets another is the same conflict."""
     from clusters.tasks import run_node_task
 
-    if node is not None and NodeTask.objects.filter(node=node, status__in=NodeTask.ACTIVE).exists():
-        raise OperationConflict(_("Another operation on node %(node)s is still in progress.") % {"node": node.name})
+    target = node.name if node is not None else str(params.get("name") or cluster.name)
+    busy = OperationConflict(_("Another operation on node %(node)s is still in progress.") % {"node": target})
+    if node is not None:
+        list(Node.objects.select_for_update().filter(pk=node.pk).values_list("pk", flat=True))
+        if NodeTask.objects.filter(node=node, status__in=NodeTask.ACTIVE).exists():
+            raise busy
     rotating = NodeTask.objects.filter(cluster=cluster, kind=NodeTask.Kind.ROTATE, status__in=NodeTask.ACTIVE)
     if rotating.exists():
         raise OperationConflict(_("The cluster's CA is being rotated; try again when that is done."))
-    task = NodeTask.objects.create(
-        cluster=cluster,
-        node=node,
-        kind=kind,
-        params=params,
-        target_name=(node.name if node is not None else str(params.get("name") or cluster.name))[:100],
-        actor=actor,
-        request_id=context.request_id.get(),
-        source=context.source.get(),
-    )
+    try:
+        with transaction.atomic():
+            task = NodeTask.objects.create(
+                cluster=cluster,
+                node=node,
+                kind=kind,
+                params=params,
+                target_name=target[:100],
+                actor=actor,
+                request_id=context.request_id.get(),
+                source=context.source.get(),
+            )
+    except IntegrityError as exc:
+        raise busy from exc
     work.enqueue(lambda task_id: run_node_task.delay(task_id), task.pk)  # a broker outage never fails it
     return task
 

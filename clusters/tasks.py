@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from django.utils.translation import gettext as _
-
-from clusters import certificates
-from clusters.models import NodeTask
+from clusters import certificates, nodework
 from console import work
 from console.celery import berth_task
 
@@ -13,8 +10,6 @@ from console.celery import berth_task
 @berth_task("clusters.run_node_task", soft_time_limit=3600, time_limit=3700)
 def run_node_task(task_id: int) -> str:
     """Carry out node task ``task_id`` (idempotent)."""
-    from clusters import nodework
-
     return nodework.execute(task_id)
 
 
@@ -30,14 +25,7 @@ def check_nodes() -> dict[str, int]:
 def reap_node_tasks() -> dict[str, int]:
     """Keep node tasks moving (console.work.reap): resume those whose worker vanished, or fail them after too many
     attempts, and send again the pending ones whose message was lost."""
-    from clusters import nodework
-
-    def fail(task: NodeTask) -> bool:
-        reason = _("The worker running this task stopped answering (%(n)s attempts).") % {"n": task.attempts}
-        return nodework.finish(task, NodeTask.Status.FAILED, reason) == NodeTask.Status.FAILED
-
-    rows = NodeTask.objects.select_related("cluster", "node", "actor")
-    return work.reap(rows, lambda task_id: run_node_task.delay(task_id), fail)
+    return work.reap(nodework.Task, lambda task_id: run_node_task.delay(task_id))
 
 
 @berth_task("clusters.sweep_certificates", soft_time_limit=60, time_limit=90)

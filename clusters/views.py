@@ -19,7 +19,8 @@ from clusters import operations as ops
 from clusters.api import clusters_for
 from clusters.forms import ClusterForm, NodeEditForm, ProvisionForm, RegisterNodeForm, RegistryCredentialForm
 from clusters.models import Cluster, Node, NodeTask, RegistryCredential, UserCertificate
-from console.pages import every, page, page_object
+from console.pages import every, page, page_object, with_resources
+from console.paging import page_of
 
 
 def _form_errors(form: object, exc: ValidationError) -> None:
@@ -33,7 +34,8 @@ def _form_errors(form: object, exc: ValidationError) -> None:
 
 @page(get="cs:DescribeClusters")
 def cluster_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "clusters/cluster_list.html", {"clusters": clusters_for(request.user)})
+    listing = page_of(request, clusters_for(request.user))
+    return render(request, "clusters/cluster_list.html", {"clusters": list(listing.object_list), "page": listing})
 
 
 @page(get="cs:CreateCluster", post="cs:CreateCluster", scope={"cs:CreateCluster": every("cs", "cluster")})
@@ -109,8 +111,6 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "cluster": cluster,
             "may_issue": may(request.user, certificates.ISSUE, resource),
-            "may_revoke": may(request.user, certificates.REVOKE, resource),
-            "may_rotate": may(request.user, rotation.ROTATE, resource),
             "old_ca_nodes": [n for n in nodes if n.ca_state == "old"],
             "ca_fingerprint": pki.fingerprint(cluster.ca_cert) if cluster.ca_cert else "",
             "issued": certificates.statuses(issued),
@@ -128,7 +128,6 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     "region": cluster.region,
                     "zones": " ".join(cluster.zones),
                     "root_domain": cluster.root_domain,
-                    **{k: v for k, v in (cluster.system_services or {}).items()},
                 }
             ),
         },
@@ -175,8 +174,10 @@ def node_list(request: HttpRequest) -> HttpResponse:
         .exclude(state=Node.State.REMOVED)
         .select_related("cluster")
         .prefetch_related("containers")
+        .order_by("cluster_id", "name", "id")
     )
-    return render(request, "clusters/node_list.html", {"nodes": nodes})
+    listing = page_of(request, nodes)
+    return render(request, "clusters/node_list.html", {"nodes": list(listing.object_list), "page": listing})
 
 
 @page(get="cs:DescribeClusterNodes", post="cs:ModifyClusterNode")
@@ -205,7 +206,6 @@ def node_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "containers": containers,
             "tasks": tasks,
             "cluster": node.cluster,
-            "may_rotate": may(request.user, rotation.ROTATE, resource_of(node.cluster)),
         },
     )
 
@@ -277,7 +277,7 @@ def registry_credentials(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Credential for %(registry)s saved.") % {"registry": made.registry})
             return redirect("clusters:registry_credentials")
-    rows = RegistryCredential.objects.visible_to(request.user)
+    rows = with_resources(list(RegistryCredential.objects.visible_to(request.user)))
     return render(request, "clusters/registry_credentials.html", {"form": form, "credentials": rows})
 
 

@@ -5,14 +5,15 @@ access-key scheme, closed request bodies, the error answers)."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular import generators, openapi
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import serializers, status
+from rest_framework import pagination, serializers, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -70,6 +71,57 @@ class BerthAPIView(APIView):
     @property
     def allowed_methods(self) -> list[str]:
         return [m for m in super().allowed_methods if m in self.action_map or m == "OPTIONS"]
+
+
+class ListEndpoint:
+    """A list endpoint: its ``GET`` answers one page of rows (the settings' pagination, ``console.paging``), and the
+    schema says so (drf-spectacular reads ``pagination_class`` for a response of ``many=True``).
+
+    A view hands :meth:`paginated` the rows (a queryset, cut in SQL, or a sequence) and a function that turns one
+    page of them into the API's shapes: what that function costs is per page, so a list whose page is loaded with
+    ``select_related``/``prefetch_related`` makes the same number of queries however many rows there are.
+    """
+
+    request: Any
+
+    @property
+    def pagination_class(self) -> type[pagination.BasePagination]:
+        """The settings' ``DEFAULT_PAGINATION_CLASS`` (``console.paging.Pagination``)."""
+        return api_settings.DEFAULT_PAGINATION_CLASS
+
+    def paginated(self, rows: Iterable[Any], shapes: Callable[[list[Any]], Any]) -> Response:
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(rows, self.request, view=self)
+        return paginator.get_paginated_response(shapes(list(page)))
+
+
+class Chained(Sequence[Any]):
+    """Rows of a queryset followed by a list (a tenant's templates, then the samples), counted and cut without
+    loading what the page does not show."""
+
+    def __init__(self, queryset: Any, tail: Sequence[Any]) -> None:
+        self.queryset, self.tail = queryset, tail
+        self._head: int | None = None
+
+    def head(self) -> int:
+        """How many rows the queryset has (counted once)."""
+        if self._head is None:
+            self._head = self.queryset.count()
+        return self._head
+
+    def count(self, *_value: Any) -> int:  # what the paginator asks
+        return self.head() + len(self.tail)
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: Any) -> Any:
+        if not isinstance(index, slice):
+            return self[index : index + 1][0]
+        start, stop = index.start or 0, len(self) if index.stop is None else index.stop
+        head = self.head()
+        rows = list(self.queryset[start:stop]) if start < head else []
+        return rows + list(self.tail[max(start - head, 0) : max(stop - head, 0)])
 
 
 class RequestBody(serializers.Serializer):

@@ -1,15 +1,16 @@
-"""Request context for the audit log (and the record of refused requests), the first-run redirect, and the
-websocket origin check."""
+"""Request context for the audit log (and the record of refused requests), the refusal of NUL characters, the
+first-run redirect, and the websocket origin check."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.http.request import split_domain_port, validate_host
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
@@ -44,6 +45,53 @@ def route_action(request: HttpRequest) -> str:
             return ""
     method = request.method or ""
     return view_actions(match.func).get(method, "") or page_action(match.func, method, match.kwargs)
+
+
+JSON_NUL = re.compile(rb"(?:^|[^\\])(?:\\\\)*\\u0000")
+r"""A ``\u0000`` escape in JSON text (not an escaped backslash followed by ``u0000``)."""
+
+
+def nul_in_request(request: HttpRequest) -> bool:
+    """Whether the request's query string, a header, a JSON body or a page's form fields carry a NUL character.
+
+    The API reads JSON only (another body is 415 there), so its stream is left to it: only a JSON body is read here
+    (Django keeps it for the parser). A page's form is parsed anyway (the CSRF check reads it); files stay bytes.
+    """
+    if any("\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists()):
+        return True
+    headers = (value for key, value in request.META.items() if key.startswith("HTTP_") and isinstance(value, str))
+    if any("\x00" in value for value in headers):
+        return True
+    content_type = request.content_type or ""
+    if content_type == "application/json" or content_type.endswith("+json"):
+        return b"\x00" in request.body or bool(JSON_NUL.search(request.body))
+    forms = ("application/x-www-form-urlencoded", "multipart/form-data")
+    if request.method == "POST" and content_type in forms and not request.path.startswith("/api/"):
+        return any("\x00" in key or any("\x00" in v for v in values) for key, values in request.POST.lists())
+    return False
+
+
+class NulCharacterMiddleware:
+    """No name, filter or value Berth keeps holds a NUL character, and PostgreSQL refuses one in text: a request
+    carrying one is refused here, once, before any view, lookup or the request log reads it (it answered 500 on
+    PostgreSQL). In the path it names nothing (404); in the query string, a header, a form or a JSON body it is a
+    bad request (400). API answers keep the API's shape (``{"detail": …}``)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        api = request.path.startswith("/api/")
+        if "\x00" in request.path:
+            if api:
+                return JsonResponse({"detail": "Not found."}, status=404)
+            raise Http404
+        if nul_in_request(request):
+            message = "The request carries a NUL character (\\u0000): no name, filter or value may hold one."
+            if api:
+                return JsonResponse({"detail": message}, status=400)
+            return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
 
 
 class RequestContextMiddleware:

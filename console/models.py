@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from accounts.decisions import TenantQuerySet
+from accounts.decisions import ResourceColumns, TenantQuerySet, permitted, resource_text
 
 
 class OperationLogQuerySet(TenantQuerySet):
@@ -30,15 +30,12 @@ class OperationLogQuerySet(TenantQuerySet):
             return scoped
         wanted = action or self.read_action
         log_name = f"acs:cs:*:{user.tenant_id}:operationlog"
-        clusters = dict(Cluster.objects.filter(tenant_id=user.tenant_id).resource_rows())
-        allowed = [
-            pk
-            for pk, res in clusters.items()
-            if decide(user, wanted, Resource(f"{res.name}/operationlog", (res.name,), cluster_id=pk)).allowed
-        ]
-        visible = models.Q(cluster_id__in=allowed)
+        clusters = Cluster.objects.filter(tenant_id=user.tenant_id)
+        cluster = clusters.resource_columns().name
+        logs = ResourceColumns(resource_text(cluster, "/operationlog"), (cluster,), "pk")
+        visible = models.Q(cluster_id__in=permitted(clusters, user, wanted, logs).values("pk"))
         if decide(user, wanted, Resource(log_name)).allowed:
-            visible |= models.Q(cluster_id__isnull=True) | ~models.Q(cluster_id__in=list(clusters))
+            visible |= models.Q(cluster_id__isnull=True) | ~models.Q(cluster_id__in=clusters.values("pk"))
         return scoped.filter(visible)
 
     def update(self, **kwargs: Any) -> int:  # pragma: no cover - guarded path

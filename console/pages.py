@@ -24,6 +24,11 @@ as ``authorize_tenant`` does, or a tenant-owned queryset (allowed when the actio
 its rows: "some cluster where the user may create an application"); the operation then decides on the very
 object the form names. Pages of the signed-in user's own account (``own=True``) open for every user; their
 operations apply the self-service rules.
+
+What the door would answer is also what the console shows: :func:`permits` asks, without refusing or recording
+anything, whether a user may make a request of a page (a button's form, a link), from the same declaration and on
+the object the page shows (``{% permit %}`` in templates, ``console.templatetags.berth``), so a control the user may
+not use is shown disabled with the action it needs, or not at all.
 """
 
 from __future__ import annotations
@@ -35,10 +40,14 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ImproperlyConfigured
+from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.urls import resolve, reverse
+from django.utils.functional import SimpleLazyObject, empty
 
 from accounts import permissions
-from accounts.decisions import TenantQuerySet
+from accounts.decisions import Resource, TenantQuerySet
+from accounts.operations import CREDENTIAL_ACTIONS, SELF_SERVICE_ACTIONS
 from accounts.roles import is_read_action
 
 Scope = str | TenantQuerySet
@@ -105,16 +114,34 @@ def _target(request: HttpRequest) -> str:
     return f"{request.method} {request.path}"
 
 
+def _scope_allows(user: Any, action: str, scope: Scope) -> bool:
+    """Whether ``action`` is allowed on its scope: a resource name (``{tenant}`` filled in), or a queryset of which
+    at least one row allows it (the primary account may, rows or not). Kept on the user object for a request."""
+    if user.is_primary and not isinstance(scope, str):
+        return True
+    who = permissions.principal(user) if not user.is_primary else None
+    cached = user.__dict__.get("_berth_scopes")
+    if cached is None or cached[0] is not who:  # the policies or grants were read again: so are the answers
+        cached = user.__dict__["_berth_scopes"] = (who, {})
+    known: dict[tuple[str, str], bool] = cached[1]
+    key = (action, scope if isinstance(scope, str) else scope.model._meta.label)
+    if key not in known:
+        if isinstance(scope, str):
+            known[key] = permissions.may(user, action, scope.format(tenant=user.tenant_id))
+        else:
+            known[key] = scope.visible_to(user, action).exists()
+    return known[key]
+
+
 def _decide_on_scope(request: HttpRequest, declared: PageActions, action: str) -> None:
     """Decide a change on its scope before the view runs (a refusal on record otherwise)."""
     scope = declared.scope.get(action)
     if scope is None:
         raise ImproperlyConfigured(f"{request.path}: {action} names no object and has no scope")
     user = request.user
-    if isinstance(scope, str):
-        permissions.authorize_tenant(user, action, scope.format(tenant=user.tenant_id), target=_target(request))
-    elif not user.is_primary and not scope.visible_to(user, action).exists():  # the primary may, rows or not
-        permissions.refuse(user, action, target=_target(request))
+    if not _scope_allows(user, action, scope):
+        resource = scope.format(tenant=user.tenant_id) if isinstance(scope, str) else ""
+        permissions.refuse(user, action, resource=resource, target=_target(request))
 
 
 def page(
@@ -180,3 +207,93 @@ def page_action(callback: Any, method: str, kwargs: Mapping[str, Any]) -> str:
     if declared is None:
         return ""
     return declared.action(method, kwargs) or ""
+
+
+# --- what the console shows: the door's answer, asked before the request ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Permit:
+    """What the door would answer a request of a page: allowed or not, and the action the request needs."""
+
+    allowed: bool
+    action: str
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+Target = models.Model | Resource | str | None
+
+
+def _unwrapped(lazy: Any) -> Any:
+    """The object behind a lazy one (``request.user``, which middleware may wrap more than once)."""
+    while isinstance(lazy, SimpleLazyObject):
+        if lazy._wrapped is empty:
+            lazy._setup()
+        lazy = lazy._wrapped
+    return lazy
+
+
+def _resource(on: models.Model | Resource | str) -> Resource:
+    """The RAM resource of the object a page shows (kept on the object: a page asks about it for every button)."""
+    if isinstance(on, Resource):
+        return on
+    if isinstance(on, str):
+        return Resource(on)
+    on = _unwrapped(on)
+    cached = on.__dict__.get("_berth_resource")
+    if cached is None:
+        cached = permissions.resource_of(on)
+        on.__dict__["_berth_resource"] = cached
+    return cached
+
+
+def with_resources(rows: list[Any]) -> list[Any]:
+    """Read the RAM resources of the rows a list page shows in one query (``permits`` asks about each row)."""
+    if rows:
+        model = type(rows[0])
+        found = dict(model._default_manager.filter(pk__in=[r.pk for r in rows]).resource_rows())
+        for row in rows:
+            if row.pk in found:
+                row.__dict__["_berth_resource"] = found[row.pk]
+    return rows
+
+
+def permits(user: Any, view_name: str, *args: Any, method: str = "POST", on: Target = None) -> Permit:
+    """Whether the door would let ``user`` make the ``method`` request of the page ``view_name`` (with the URL
+    arguments ``args``), asked without refusing or recording anything.
+
+    The action is the one the page declares for that method and verb. It is decided on ``on``, the object the
+    request acts on (a model instance the page shows, or its RAM resource or resource name; the primary account
+    may do everything in its tenant); without one, a change is decided on the page's ``scope`` as the door does
+    it, and a read is allowed (a list shows what ``visible_to`` gives). On one's own account pages the
+    self-service actions (password, MFA) are every user's, and the others are decided on the user's own RAM user,
+    as their operations decide; nobody but the primary account touches its credentials
+    (``accounts.operations``). A request of an object the page acts on needs ``on``.
+    """
+    match = resolve(reverse(view_name, args=args))
+    declared: PageActions | None = getattr(match.func, "berth_page", None)
+    if declared is None:
+        raise ImproperlyConfigured(f"{view_name} is not a page declared with console.pages.page")
+    action = declared.action(method, match.kwargs)
+    if not action:
+        return Permit(False, "")
+    if user is None or not getattr(user, "is_authenticated", False) or getattr(user, "tenant_id", None) is None:
+        return Permit(False, action)
+    if declared.own and action in SELF_SERVICE_ACTIONS:
+        return Permit(True, action)
+    if action in CREDENTIAL_ACTIONS and getattr(on, "is_primary", False) is True and on.pk != user.pk:
+        return Permit(False, action)  # the primary account's credentials are its own alone, whatever policies say
+    if declared.own and on is None:
+        on = user.resource_name  # one's own account: decided on one's own RAM user, as its operations decide
+    if on is not None:
+        return Permit(bool(user.is_primary) or permissions.may(user, action, _resource(on)), action)
+    if declared.needs_scope(action, match.kwargs):
+        scope = declared.scope.get(action)
+        if scope is None:
+            raise ImproperlyConfigured(f"{view_name}: {action} names no object and has no scope")
+        return Permit(_scope_allows(user, action, scope), action)
+    if is_read_action(action):
+        return Permit(True, action)
+    raise ImproperlyConfigured(f"{view_name}: {action} acts on an object: ask with on=<the object>")

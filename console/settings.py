@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "console.middleware.NulCharacterMiddleware",
     "console.middleware.RequestContextMiddleware",
     "console.middleware.MethodNotAllowedPageMiddleware",
     "console.middleware.FirstRunMiddleware",
@@ -203,7 +204,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_SCHEMA_CLASS": "console.api.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # Every list is paginated (console.api.ListEndpoint, console.paging): ?limit= (50, at most 500) and ?offset=.
+    "DEFAULT_PAGINATION_CLASS": "console.paging.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "console.api.exception_handler",
 }
@@ -263,6 +265,8 @@ BERTH_LOCAL_PROVIDER_IMAGES = env_list("BERTH_LOCAL_PROVIDER_IMAGES", ["local/bu
 BERTH_LOCAL_DOCKER_URL = env_str("BERTH_LOCAL_DOCKER_URL", "unix:///var/run/docker.sock")
 BERTH_LOCAL_PUBLISH_IP = env_str("BERTH_LOCAL_PUBLISH_IP", "127.0.0.1")
 BERTH_WORKERS_PER_RELEASE = env_int("BERTH_WORKERS_PER_RELEASE", 4)
+# Host ports Berth pins for container ports published without one ("LOW-HIGH"; Docker's own range by default).
+BERTH_HOST_PORTS = tuple(int(p) for p in env_str("BERTH_HOST_PORTS", "32768-60999").split("-", 1))
 BERTH_STOP_TIMEOUT = env_int("BERTH_STOP_TIMEOUT", 10)
 BERTH_REAPER_TIMEOUT = env_float("BERTH_REAPER_TIMEOUT", 120.0)
 BERTH_RELEASE_MAX_ATTEMPTS = env_int("BERTH_RELEASE_MAX_ATTEMPTS", 2)

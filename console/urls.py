@@ -137,6 +137,7 @@ api_v1 = [
     path("ram/grants/<str:grant_id>", ram_api.GrantDetailView.as_view(), name="api-ram-grant"),
     path("ram/simulate", ram_api.SimulateView.as_view(), name="api-ram-simulate"),
     path("ram/actions", ram_api.ActionCatalogueView.as_view(), name="api-ram-actions"),
+    path("account", ram_api.AccountView.as_view(), name="api-account"),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
 ]
 

@@ -14,6 +14,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from apps.models import Application, Container
 from clusters.models import Cluster, Node
@@ -46,6 +48,19 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 FILTERS = ("since", "until", "actor", "action", "resource", "outcome", "q")
+TIME_FILTERS = ("since", "until")
+LABELS = {"since": _lazy("From"), "until": _lazy("To")}
+
+
+def bad_filters(params: Any) -> dict[str, str]:
+    """The time filters whose value is not a date and time, each with what was typed (the page says so; they are
+    not applied)."""
+    bad = {}
+    for name in TIME_FILTERS:
+        typed = str(params.get(name, "")).strip()[:200]
+        if typed and parse_datetime(typed) is None:
+            bad[name] = typed
+    return bad
 
 
 def filter_entries(entries: QuerySet[OperationLog], params: Any) -> tuple[QuerySet[OperationLog], dict[str, str]]:
@@ -145,8 +160,21 @@ def operation_logs(request: HttpRequest) -> HttpResponse:
     template = (
         "console/_operation_log_table.html" if request.headers.get("HX-Request") else "console/operation_logs.html"
     )
+    bad = bad_filters(request.GET)
+    invalid = [
+        _("“%(value)s” is not a date and time (for example 2025-01-31 14:00); “%(name)s” is not applied.")
+        % {"value": typed, "name": LABELS[name]}
+        for name, typed in bad.items()
+    ]
     return render(
         request,
         template,
-        {"page": page_obj, "outcomes": OperationLog.Outcome.choices, "filters": values, "query": query},
+        {
+            "page": page_obj,
+            "outcomes": OperationLog.Outcome.choices,
+            "filters": {**values, **bad},  # what was typed stays in its box
+            "query": query,
+            "filtered": any(values.values()),
+            "invalid": invalid,
+        },
     )

@@ -13,7 +13,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.decisions import Resource, TenantQuerySet
+from accounts.decisions import Resource, ResourceColumns, TenantQuerySet, resource_text
 
 NAME_VALIDATOR = RegexValidator(
     r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
@@ -67,6 +67,9 @@ class UserQuerySet(TenantQuerySet):
     """A user can see a RAM user of its tenant when it may get that user (``ram:GetUser``)."""
 
     read_action = "ram:GetUser"
+
+    def resource_columns(self) -> ResourceColumns:
+        return ResourceColumns(resource_text("acs:ram:*:", models.F("tenant_id"), ":user/", models.F("name")))
 
     def resource_rows(self) -> Iterable[tuple[int, Resource]]:
         for pk, name, tenant_id in self.values_list("pk", "name", "tenant_id"):

@@ -10,7 +10,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from accounts.decisions import Resource, TenantQuerySet, may
+from accounts.decisions import Resource, ResourceColumns, TenantQuerySet, permitted, resource_text
 from accounts.models.identity import USERNAME_VALIDATOR, Tenant, User
 
 
@@ -18,6 +18,9 @@ class RamGroupQuerySet(TenantQuerySet):
     """A user can see a group when it is in its tenant and it may list groups."""
 
     read_action = "ram:ListGroups"
+
+    def resource_columns(self) -> ResourceColumns:
+        return ResourceColumns(resource_text("acs:ram:*:", models.F("tenant_id"), ":group/", models.F("name")))
 
     def resource_rows(self) -> Iterable[tuple[int, Resource]]:
         for pk, name, tenant_id in self.values_list("pk", "name", "tenant_id"):
@@ -63,13 +66,8 @@ class PolicyQuerySet(TenantQuerySet):
         scoped = self.filter(models.Q(tenant_id=user.tenant_id) | models.Q(tenant__isnull=True))
         if user.is_primary:
             return scoped
-        wanted = action or self.read_action
-        allowed = [
-            pk
-            for pk, name in scoped.values_list("pk", "name")
-            if may(user, wanted, f"acs:ram:*:{user.tenant_id}:policy/{name}")
-        ]
-        return scoped.filter(pk__in=allowed)
+        columns = ResourceColumns(resource_text(f"acs:ram:*:{user.tenant_id}:policy/", models.F("name")))
+        return permitted(scoped, user, action or self.read_action, columns)
 
 
 class Policy(models.Model):

@@ -167,6 +167,8 @@ def account(request: HttpRequest) -> HttpResponse:
         "mfa_enabled": TOTPDevice.objects.filter(user=user, confirmed=True).exists(),
         "pending": pending,
         "qr": _qr_svg(pending.config_url) if pending else None,
+        # The key an authenticator app asks for when typed in: the secret in base32, not the whole otpauth URI.
+        "mfa_secret": base64.b32encode(pending.bin_key).decode().rstrip("=") if pending else "",
         "mfa_form": MfaForm(prefix="mfa"),
         "keys": AccessKey.objects.filter(user=user),
     }

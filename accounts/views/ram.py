@@ -32,6 +32,7 @@ from accounts.permissions import may
 from accounts.views.auth import create_access_key_once
 from clusters.models import Cluster
 from console.pages import every, page, page_object
+from console.paging import page_of
 
 
 def _attempt(request: HttpRequest, work: Callable[[], Any], success: str | None = None) -> bool:
@@ -84,15 +85,17 @@ def users(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Sub-account %(login)s created.") % {"login": user.login})
             return redirect("accounts:ram_user", name=user.name)
-    listing = User.objects.visible_to(request.user, "ram:ListUsers").prefetch_related("groups__ram_group")
+    listing = page_of(
+        request, User.objects.visible_to(request.user, "ram:ListUsers").prefetch_related("groups__ram_group")
+    )
     return render(
         request,
         "accounts/ram/users.html",
         {
-            "users": listing,
+            "users": list(listing.object_list),
+            "page": listing,
             "form": form,
             "tab": "users",
-            "can_create": may(request.user, "ram:CreateUser", ops.ram_resource(request.user.tenant_id, "user", "*")),
         },
     )
 
@@ -167,8 +170,12 @@ def groups(request: HttpRequest) -> HttpResponse:
             _form_errors(form, exc)
         else:
             return redirect("accounts:ram_group", name=group.name)
-    listing = RamGroup.objects.visible_to(request.user)
-    return render(request, "accounts/ram/groups.html", {"groups": listing, "form": form, "tab": "groups"})
+    listing = page_of(request, RamGroup.objects.visible_to(request.user))
+    return render(
+        request,
+        "accounts/ram/groups.html",
+        {"groups": list(listing.object_list), "page": listing, "form": form, "tab": "groups"},
+    )
 
 
 @page(get="ram:GetGroup", also=("ram:ListPoliciesForGroup",))
@@ -237,8 +244,12 @@ def policies(request: HttpRequest) -> HttpResponse:
             _form_errors(form, exc)
         else:
             return redirect("accounts:ram_policy", name=pol.name)
-    listing = Policy.objects.visible_to(request.user).prefetch_related("attachments")
-    return render(request, "accounts/ram/policies.html", {"policies": listing, "form": form, "tab": "policies"})
+    listing = page_of(request, Policy.objects.visible_to(request.user).prefetch_related("attachments"))
+    return render(
+        request,
+        "accounts/ram/policies.html",
+        {"policies": list(listing.object_list), "page": listing, "form": form, "tab": "policies"},
+    )
 
 
 @page(get="ram:GetPolicy", post="ram:CreatePolicyVersion", also=("ram:ListPolicyVersions",))
@@ -257,6 +268,8 @@ def policy_detail(request: HttpRequest, name: str) -> HttpResponse:
             return redirect("accounts:ram_policy", name=pol.name)
     context = {
         "policy": pol,
+        # What its buttons are decided on: a custom policy of the tenant, by name (as its operations decide).
+        "policy_resource": ops.ram_resource(request.user.tenant_id, "policy", pol.name),
         "versions": pol.versions.order_by("-number"),
         "form": form,
         "tab": "policies",
@@ -317,10 +330,11 @@ def authorizations(request: HttpRequest) -> HttpResponse:
                 _("Role granted."),
             ):
                 return redirect("accounts:ram_authorizations")
+    revocable = {row["id"] for row in grant_rows(actor, "cs:RevokePermissions")}  # what authorization_revoke takes
     return render(
         request,
         "accounts/ram/authorizations.html",
-        {"grants": grant_rows(actor), "form": form, "tab": "authorizations"},
+        {"grants": grant_rows(actor), "form": form, "tab": "authorizations", "revocable": revocable},
     )
 
 

@@ -21,6 +21,62 @@
     return b;
   }
 
+  // Times as the server writes them (Django's "H:i:s" and "Y-m-d H:i:s"): 24-hour, in the console's time zone,
+  // so a value the page first showed and one a live message brought read the same way.
+  const timeZone = document.body.dataset.timeZone || "UTC";
+  let clockFormat = null;
+  function parts(iso) {
+    if (!clockFormat) {
+      const options = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" };
+      try {
+        clockFormat = new Intl.DateTimeFormat("en-GB", { ...options, timeZone: timeZone });
+      } catch (e) {
+        clockFormat = new Intl.DateTimeFormat("en-GB", { ...options, timeZone: "UTC" });
+      }
+    }
+    const found = {};
+    clockFormat.formatToParts(new Date(iso)).forEach((p) => {
+      found[p.type] = p.value;
+    });
+    return found;
+  }
+  function clock(iso) {
+    const p = parts(iso);
+    return p.hour + ":" + p.minute + ":" + p.second;
+  }
+  function stamp(iso) {
+    const p = parts(iso);
+    return p.year + "-" + p.month + "-" + p.day + " " + clock(iso);
+  }
+
+  // Parts of a page that only the server draws (a node that was not there, a version's image digests): fetched
+  // again and swapped in, by id, when a change they depend on is over.
+  let refreshing = null;
+  function refresh() {
+    if (refreshing) return refreshing;
+    refreshing = fetch(location.href, { credentials: "same-origin", headers: { "X-Requested-With": "live" } })
+      .then((response) => (response.ok ? response.text() : ""))
+      .then((html) => {
+        if (!html) return;
+        const fresh = new DOMParser().parseFromString(html, "text/html");
+        document.querySelectorAll("[data-refresh][id]").forEach((old) => {
+          const found = fresh.getElementById(old.id);
+          if (found) old.replaceWith(document.importNode(found, true));
+        });
+        const added = fresh.querySelectorAll("[data-refresh][id]");
+        added.forEach((part) => {
+          if (document.getElementById(part.id)) return;
+          const before = part.previousElementSibling && part.previousElementSibling.id && document.getElementById(part.previousElementSibling.id);
+          if (before) before.after(document.importNode(part, true));
+        });
+      })
+      .catch(() => {})
+      .finally(() => {
+        refreshing = null;
+      });
+    return refreshing;
+  }
+
   function applicationPage(root) {
     const id = Number(root.dataset.liveId);
     const tbody = root.querySelector("#containers tbody");
@@ -29,34 +85,68 @@
     let lastEvent = 0;
     let socket = null;
     let retry = 500;
+    let stopped = false;
+
+    const pattern = root.querySelector("#container-row");
+    let gone = false;
+
+    // A container that was not on the page: the same row the server draws (its link and its actions), from the
+    // page's pattern; without one (a deleted application) a row of text only.
+    function newRow(name) {
+      if (pattern && !gone) {
+        const row = pattern.content.firstElementChild.cloneNode(true);
+        row.dataset.container = name;
+        row.querySelectorAll("[href], [action]").forEach((node) => {
+          ["href", "action"].forEach((attr) => {
+            const value = node.getAttribute(attr);
+            if (value) node.setAttribute(attr, value.replace("__name__", encodeURIComponent(name)));
+          });
+        });
+        row.querySelector(".name a").textContent = name;
+        return row;
+      }
+      const row = el("tr");
+      row.dataset.container = name;
+      row.append(el("td", "name", name), el("td", "state"), el("td", "node"), el("td", "address"), el("td", "actions"));
+      return row;
+    }
 
     function onContainer(msg) {
+      if (gone) return;
       let row = tbody.querySelector('tr[data-container="' + CSS.escape(msg.name) + '"]');
       if (msg.state === "removed") {
         if (row) row.remove();
       } else {
         if (!row) {
-          row = el("tr");
-          row.dataset.container = msg.name;
-          row.append(el("td", "", msg.name), el("td", "state"), el("td", "node"), el("td", "address"));
+          row = newRow(msg.name);
           const rows = Array.from(tbody.querySelectorAll("tr[data-container]"));
           const after = rows.find((r) => r.dataset.container.localeCompare(msg.name, undefined, { numeric: true }) > 0);
           tbody.insertBefore(row, after || tbody.querySelector(".empty-row"));
         }
         row.querySelector(".state").replaceChildren(badge(msg.state));
+        // Actions that mean something in this state only (Stop for a running container).
+        row.querySelectorAll("[data-when]").forEach((form) => {
+          form.hidden = !form.dataset.when.split(" ").includes(msg.state);
+        });
         if (msg.node) row.querySelector(".node").textContent = msg.node;
-        // The watcher may report a state before the task has recorded the published port: keep a known address.
-        if (msg.address) row.querySelector(".address").textContent = msg.address;
+        // The watcher may report "running" before the task has recorded the port: keep a known address then.
+        // A container that does not run answers nowhere: no address.
+        if (msg.address || msg.state !== "running") row.querySelector(".address").textContent = msg.address || "";
       }
       const empty = tbody.querySelector(".empty-row");
       if (empty) empty.hidden = tbody.querySelectorAll("tr[data-container]").length > 0;
     }
 
+    const TERMINAL = ["successful", "failed", "canceled"];
+
     function onRelease(msg) {
       const box = root.querySelector("#release");
       const current = Number(box.dataset.releaseId || 0);
       if (msg.id < current) return;
+      // A release that just ended changed what only the server draws (services, versions and their images).
+      const ended = TERMINAL.includes(msg.status) && (msg.id !== current || !TERMINAL.includes(box.dataset.releaseStatus));
       box.dataset.releaseId = msg.id;
+      box.dataset.releaseStatus = msg.status;
       root.querySelector("#release-kind").textContent = label("kind:" + msg.kind);
       const status = root.querySelector("#release-status");
       status.className = "badge status-" + msg.status;
@@ -64,24 +154,39 @@
       root.querySelector("#release-count").textContent = msg.done + "/" + msg.total;
       const bar = root.querySelector("#release-progress");
       bar.setAttribute("aria-valuenow", msg.percent);
+      bar.setAttribute("aria-valuetext", msg.done + "/" + msg.total);
       bar.querySelector(".bar").style.width = msg.percent + "%";
       root.querySelector("#release-error").textContent = msg.error || "";
+      if (ended && !gone) refresh();
     }
 
     function onEvent(msg) {
       if (msg.id <= lastEvent) return;
       lastEvent = msg.id;
       const item = el("li", "event " + msg.level);
-      item.append(el("time", "", new Date(msg.at).toLocaleTimeString()), document.createTextNode(" " + msg.message));
+      const at = el("time", "", clock(msg.at));
+      at.setAttribute("datetime", msg.at);
+      item.append(at, document.createTextNode(" " + msg.message));
       events.prepend(item);
+    }
+
+    // A deleted application's page keeps what it shows and offers nothing more to do: every control goes, and so
+    // do its containers (a late message about one of them changes nothing).
+    function retire() {
+      gone = true;
+      root.querySelectorAll("form").forEach((form) => form.remove());
+      tbody.querySelectorAll("tr[data-container]").forEach((row) => row.remove());
+      const empty = tbody.querySelector(".empty-row");
+      if (empty) empty.hidden = false;
+      root.querySelectorAll("[data-app-actions]").forEach((node) => node.remove());
+      if (pattern) pattern.remove();
+      const note = root.querySelector("#app-gone");
+      if (note) note.hidden = false;
     }
 
     function onApplication(msg) {
       root.querySelector("#app-status").replaceChildren(badge(msg.status));
-      if (msg.status === "deleted") {
-        const actions = root.querySelector(".actions");
-        if (actions) actions.remove();
-      }
+      if (msg.status === "deleted") retire();
     }
 
     function onContainers(msg) {
@@ -162,10 +267,17 @@
       socket.onmessage = function (e) {
         const msg = JSON.parse(e.data);
         if (msg.type === "subscribed") liveState.textContent = liveState.dataset.live;
-        else if (msg.type === "error") liveState.textContent = msg.error;
+        else if (msg.type === "error" && msg.subscription) {
+          // The application is gone or no longer visible: say so and stop asking.
+          liveState.textContent = liveState.dataset.gone;
+          retire();
+          stopped = true;
+          socket.close();
+        } else if (msg.type === "error") liveState.textContent = msg.error;
         else if (handlers[msg.type]) handlers[msg.type](msg);
       };
       socket.onclose = function () {
+        if (stopped) return;
         liveState.textContent = liveState.dataset.reconnecting;
         setTimeout(connect, retry);
         retry = Math.min(retry * 2, 10000);
@@ -197,6 +309,7 @@
 
   function clusterView(root) {
     const id = Number(root.dataset.liveCluster);
+    const redrawn = new Set();
     function recount() {
       const badges = root.querySelectorAll("[data-live-node]");
       const ready = Array.from(badges).filter((b) => b.dataset.state === "ready").length;
@@ -205,6 +318,15 @@
       });
     }
     function onNode(msg) {
+      // A node this page does not list yet (just provisioned or registered) or no longer lists (removed): the
+      // server draws the table again.
+      const table = document.getElementById("nodes");
+      const listed = table && table.querySelector('[data-node-row="' + msg.id + '"]');
+      const seen = msg.id + ":" + msg.state;
+      if (table && (msg.state === "removed" ? listed : !listed) && !redrawn.has(seen)) {
+        redrawn.add(seen); // once per node and state: a node the server does not list either asks no more
+        refresh().then(recount);
+      }
       document.querySelectorAll('[data-live-node="' + msg.id + '"]').forEach((el) => {
         el.dataset.state = msg.state;
         if (el.classList.contains("badge")) {
@@ -213,7 +335,7 @@
         }
       });
       document.querySelectorAll('[data-node-seen="' + msg.id + '"]').forEach((el) => {
-        if (msg.last_seen) el.textContent = new Date(msg.last_seen).toLocaleTimeString();
+        if (msg.last_seen) el.textContent = el.dataset.format === "datetime" ? stamp(msg.last_seen) : clock(msg.last_seen);
       });
       document.querySelectorAll('[data-node-error="' + msg.id + '"]').forEach((el) => {
         el.textContent = msg.error || "";

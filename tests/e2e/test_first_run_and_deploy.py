@@ -37,7 +37,7 @@ def test_first_run_deploy_watch_stop_delete(stack: harness.Stack, page: Page) ->
     # A bad name is refused inline and nothing is created.
     page.get_by_label("Application name").fill("Bad Name")
     page.get_by_label("Image").fill("local/busybox:1")
-    page.get_by_role("button", name="Deploy").click()
+    page.get_by_test_id("show-plan").click()
     expect(page.get_by_test_id("error-name")).to_be_visible()
     assert not Application.objects.exists()
 
@@ -45,7 +45,10 @@ def test_first_run_deploy_watch_stop_delete(stack: harness.Stack, page: Page) ->
     page.get_by_label("Command").fill("httpd -f -p 80 -h /www")
     page.get_by_label("Containers").fill("2")
     page.get_by_label("Container port").fill("80")
-    page.get_by_role("button", name="Deploy").click()
+    page.get_by_test_id("show-plan").click()  # the plan first: where the two containers go; nothing made yet
+    expect(page.get_by_test_id("plan").locator("tr[data-plan-container]")).to_have_count(2)
+    assert not Application.objects.exists()
+    page.get_by_test_id("apply").click()
     expect(page.get_by_role("heading", name=re.compile("hello"))).to_be_visible()
 
     # From here on the page must not reload: everything arrives over the websocket.
@@ -76,6 +79,8 @@ def test_first_run_deploy_watch_stop_delete(stack: harness.Stack, page: Page) ->
     page.get_by_test_id("action-delete").click()
     expect(page.locator("#app-status")).to_contain_text("deleted")
     expect(rows).to_have_count(0)
+    expect(page.get_by_test_id("app-gone")).to_be_visible()  # nothing left to do on this page
+    expect(page.locator("#live-app form")).to_have_count(0)
 
     app = Application.objects.get(name="hello")
     engine = docker.from_env()

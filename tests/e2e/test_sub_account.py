@@ -60,8 +60,18 @@ def test_sub_account_sees_only_its_granted_cluster(stack: harness.Stack, page: P
 
     page.goto(f"{stack.url}/clusters/{alpha.pk}/")
     page.get_by_role("link", name="shop").click()
-    page.get_by_test_id("action-stop").click()
-    expect(page.get_by_test_id("not-permitted")).to_contain_text("You are not permitted to perform cs:StopApplication")
+    # Read-only: every action is shown disabled, saying which action it needs.
+    stop = page.get_by_test_id("action-stop")
+    expect(stop).to_be_disabled()
+    expect(stop).to_have_attribute("title", "Not permitted: this needs cs:StopApplication.")
+    expect(page.get_by_test_id("action-delete")).to_be_disabled()
+    page.screenshot(path=str(harness.LOG_DIR / "e2e-issue11-read-only.png"), full_page=True)
+    # A page it may not open says so, and does not send it to a simulator it may not use either.
+    page.goto(f"{stack.url}/applications/{app.pk}/update/")
+    expect(page.get_by_test_id("not-permitted")).to_contain_text(
+        "You are not permitted to perform cs:UpdateApplication"
+    )
+    expect(page.get_by_test_id("simulator-link")).to_have_count(0)
     assert not Release.objects.filter(application=app, kind="stop").exists()
     assert OperationLog.objects.filter(action="cs:GrantPermissions", outcome="success", cluster_id=alpha.pk).exists()
     assert OperationLog.objects.filter(action="ram:ConsoleSignin", actor_name="reader@acme").exists()

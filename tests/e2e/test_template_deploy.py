@@ -79,9 +79,9 @@ def test_template_to_live_deploy(stack: harness.Stack, page: Page, registry: Reg
     expect(pull.locator(".pull-status")).to_have_text("pulled")
     expect(pull.locator("[role=progressbar]")).to_have_attribute("aria-valuenow", "100")
     expect(pull).to_contain_text("3/3 layers")
-    expect(page.locator("#release-progress")).to_have_attribute("aria-valuenow", "100")
+    expect(page.locator("#release-progress")).to_have_attribute("aria-valuenow", "100", timeout=30_000)
     for name in ("greeter_web_1", "greeter_web_2", "greeter_api_1"):
-        expect(page.locator(f'tr[data-container="{name}"] .state')).to_have_text("running")
+        expect(page.locator(f'tr[data-container="{name}"] .state')).to_have_text("running", timeout=30_000)
     expect(page.locator('tr[data-service="web"]')).to_contain_text("2")
     page.screenshot(path=str(harness.LOG_DIR / "e2e-template.png"), full_page=True)
 

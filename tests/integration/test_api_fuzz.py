@@ -63,14 +63,17 @@ CHECKED_BEYOND_THE_SCHEMA: dict[str, tuple[str, ...]] = {
 
 
 def fuzz_config() -> SchemathesisConfig:
-    """Schemathesis' defaults, plus: the operations above may answer 400 to data their schema allows."""
+    """Schemathesis' defaults, plus: the operations above may answer 400 to data their schema allows; and no NUL
+    character in the data: every request that carries one is refused at the door, before any operation (400, or 404
+    in the path: console.middleware.NulCharacterMiddleware, tests/integration/test_nul_characters.py)."""
     expected = [*PositiveDataAcceptanceConfig().expected_statuses, "400"]
     return SchemathesisConfig.from_dict(
         {
+            "generation": {"allow-x00": False},
             "operations": [
                 {"include-name": name, "checks": {"positive_data_acceptance": {"expected-statuses": expected}}}
                 for name in CHECKED_BEYOND_THE_SCHEMA
-            ]
+            ],
         }
     )
 

@@ -38,7 +38,7 @@ def test_a_first_deploy_of_an_image_that_exists_nowhere_leaves_no_application(
     app = Application.objects.get(pk=release.application_id)
     assert app.status == Application.Status.DELETED and app.deleted_at is not None
     assert api.get(f"{url}/jobs").status_code == 404
-    assert "jobs" not in [a["name"] for a in api.get(url).json()]
+    assert "jobs" not in [a["name"] for a in api.get(url).json()["results"]]
     assert berth_containers(engine, app.pk) == []
     assert engine.networks.list(names=["jobs_default"]) == []
     assert engine.volumes.list(filters=ours(application=app.pk)) == []

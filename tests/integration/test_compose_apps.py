@@ -150,7 +150,7 @@ def test_three_service_template_across_three_nodes(api: APIClient, three: Cluste
         c.attrs["Config"]["Env"] for c in local.containers.list(filters=ours(application=app.pk), ignore_removed=True)
     ]
     assert any("GREETING=hi" in e for e in envs)
-    versions = api.get(f"{url}/shop/versions").json()
+    versions = api.get(f"{url}/shop/versions").json()["results"]
     assert versions[0]["version"] == 3 and versions[0]["variables"] == {"GREETING": "hi"}
     assert "rollback to v1" in versions[0]["note"]
 

@@ -134,7 +134,7 @@ def test_pulls_show_progress_and_versions_keep_exact_images(
     third = registry.push("berth/web", "1", build_image((900_000,), marker="three", seed=3))
     redeployed = wait_release(api.post(f"{url}/pulls/redeploy").json()["id"])
     assert redeployed.status == "successful", redeployed.error
-    versions = {v["version"]: v for v in api.get(f"{url}/pulls/versions").json()}
+    versions = {v["version"]: v for v in api.get(f"{url}/pulls/versions").json()["results"]}
     assert versions[3]["digests"]["web"].endswith(third) and versions[3]["note"] == "redeploy: new images"
     assert versions[2]["digests"]["web"].endswith(second)
 

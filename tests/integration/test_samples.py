@@ -30,7 +30,7 @@ def get(url: str) -> str:
 def sample_text(api: APIClient, name: str) -> str:
     listed = api.get("/api/v1/templates")
     assert listed.status_code == 200
-    return next(s["compose"] for s in listed.json()["samples"] if s["name"] == name)
+    return next(s["compose"] for s in listed.json()["results"] if s["sample"] and s["name"] == name)
 
 
 def addresses(api: APIClient, cluster: Cluster, app: str, service: str) -> list[str]:

@@ -76,7 +76,7 @@ def test_a_cluster_certificate_is_short_lived_and_recorded_by_serial(owner: User
     assert record.user == user and record.cluster == cluster and record.not_after == cert.not_valid_after_utc
     entry = OperationLog.objects.get(action="cs:IssueClusterCertificate", outcome="success")
     assert entry.actor == user and entry.parameters["serial"] == record.serial
-    listed = client_for(owner).get(f"/api/v1/clusters/{cluster.pk}/certificates").json()
+    listed = client_for(owner).get(f"/api/v1/clusters/{cluster.pk}/certificates").json()["results"]
     assert [(c["serial"], c["user"], c["status"]) for c in listed] == [(record.serial, user.login, "valid")]
     assert "PRIVATE" not in str(listed)
 
@@ -94,7 +94,7 @@ def test_a_revoked_certificate_is_recorded_and_shown_and_readers_cannot_revoke(o
     entry = OperationLog.objects.get(action="cs:RevokeClusterCertificate", outcome="success")
     assert entry.parameters == {"serial": serial, "holder": "admin@acme", "reason": "laptop lost"}
     assert entry.actor == owner and entry.target.startswith(serial)
-    shown = client_for(reader).get(f"/api/v1/clusters/{cluster.pk}/certificates").json()
+    shown = client_for(reader).get(f"/api/v1/clusters/{cluster.pk}/certificates").json()["results"]
     assert shown[0]["status"] == "revoked"
 
 
@@ -107,7 +107,9 @@ def test_certificates_of_a_holder_who_loses_the_grant_or_is_deleted_count_as_rev
         assert client_for(user).get(f"/api/v1/clusters/{cluster.pk}/certs").status_code == 200
     ram.revoke(owner, "user:boss", cluster)
     ram.delete_subaccount(owner, User.objects.get(pk=temp.pk))
-    listed = {c["user"]: c for c in client_for(owner).get(f"/api/v1/clusters/{cluster.pk}/certificates").json()}
+    listed = {
+        c["user"]: c for c in client_for(owner).get(f"/api/v1/clusters/{cluster.pk}/certificates").json()["results"]
+    }
     assert {login: c["status"] for login, c in listed.items()} == {"boss@acme": "revoked", "temp@acme": "revoked"}
     assert all(c["status_reason"] == certificates.HOLDER_GONE for c in listed.values())
     assert certificates.sweep() == 2  # the periodic task records it
@@ -178,7 +180,9 @@ def test_a_source_ip_condition_does_not_revoke_certificates_in_the_sweep(owner: 
 def test_the_viewers_address_does_not_change_a_certificates_status(owner: User, cluster: Cluster) -> None:
     user = with_policy(owner, cluster, "remote", office_only(cluster))
     assert client_for(user).get(f"/api/v1/clusters/{cluster.pk}/certs", REMOTE_ADDR="10.1.2.3").status_code == 200
-    listed = client_for(owner).get(f"/api/v1/clusters/{cluster.pk}/certificates", REMOTE_ADDR="192.0.2.7").json()
+    listed = (
+        client_for(owner).get(f"/api/v1/clusters/{cluster.pk}/certificates", REMOTE_ADDR="192.0.2.7").json()["results"]
+    )
     assert [c["status"] for c in listed] == ["valid"]
     page = client_for(owner)
     page.force_login(owner)
@@ -209,12 +213,12 @@ def test_the_certificate_list_takes_a_constant_number_of_queries(
     api.get(url)  # a first request writes what the key's first use writes
     reset_queries()  # each request starts with an empty query log: count from there
     with django_assert_max_num_queries(100) as two:
-        assert len(api.get(url).json()) == 2
+        assert len(api.get(url).json()["results"]) == 2
     listed = len(two.captured_queries)  # read before the log is reset again
     holders(6, 2)
     reset_queries()
     with django_assert_num_queries(listed):
-        assert len(api.get(url).json()) == 8
+        assert len(api.get(url).json()["results"]) == 8
     page = client_for(owner)
     page.force_login(owner)
     page.get(f"/clusters/{cluster.pk}/")

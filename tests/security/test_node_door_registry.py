@@ -148,7 +148,7 @@ def test_registry_passwords_are_write_only_and_stay_out_of_the_log(owner: User, 
     }
     # Another tenant neither sees nor deletes it.
     other = client_for(outsider)
-    assert other.get("/api/v1/registry-credentials").json() == []
+    assert other.get("/api/v1/registry-credentials").json()["results"] == []
     assert other.delete(f"/api/v1/registry-credentials/{body['id']}").status_code == 404
     assert api.delete(f"/api/v1/registry-credentials/{body['id']}").status_code == 204
     assert not RegistryCredential.objects.exists()

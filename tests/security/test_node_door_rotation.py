@@ -78,7 +78,7 @@ def test_a_rotation_ends_the_old_cas_certificates_and_attach_commands(owner: Use
     cluster.refresh_from_db()
     record = UserCertificate.objects.get()
     assert record.revoked_at is not None and "rotated" in record.revoked_reason
-    listed = client_for(owner).get(f"/api/v1/clusters/{cluster.pk}/certificates").json()
+    listed = client_for(owner).get(f"/api/v1/clusters/{cluster.pk}/certificates").json()["results"]
     assert [c["status"] for c in listed] == ["revoked"]
     answer = APIClient().post(f"/api/v1/attach/{token}/certificates", {"address": "10.250.65.2"})
     assert answer.status_code == 403 and b"PRIVATE KEY" not in answer.content
@@ -117,7 +117,7 @@ def test_nodes_on_the_old_ca_are_shown_with_a_renew_command_bound_to_them(owner:
     cluster.refresh_from_db()
     node.refresh_from_db()
     assert node.ca_standing(cluster) == "old"
-    listed = client_for(owner).get(f"/api/v1/clusters/{cluster.pk}/nodes").json()
+    listed = client_for(owner).get(f"/api/v1/clusters/{cluster.pk}/nodes").json()["results"]
     assert [(n["name"], n["ca"]) for n in listed] == [("n1", "old")]
     page = Client()
     page.force_login(owner)

@@ -95,7 +95,7 @@ def test_release_events_and_errors_do_not_carry_config_set_secrets(
     release.refresh_from_db()
     run = releases.Run(release)
     run.event(f"app_web_1 failed: exec echo {SECRET}: no such file")  # what Docker answers echoes the command
-    releases.finish(run, Release.Status.FAILED, f"app_web_1: container exited: {SECRET}; redis://u:pw-77@r/0")
+    run.finish(Release.Status.FAILED, f"app_web_1: container exited: {SECRET}; redis://u:pw-77@r/0")
     release.refresh_from_db()
     events = " ".join(ReleaseEvent.objects.filter(release=release).values_list("message", flat=True))
     logged = OperationLog.objects.filter(action="cs:CreateApplication").order_by("-seq").first()

@@ -59,8 +59,9 @@ def test_read_only_subaccount_cannot_read_the_versions_text_or_variables(
     assert response.status_code == 200
     text = response.content.decode()
     assert "tok-literal-4711" not in text and "hello-from-v1" not in text
-    assert response.json()[0]["variables"] == {"GREETING": None} and response.json()[0]["compose"] is None
-    mine = client_for(owner).get(f"{deploy_url(cluster)}/shop/versions").json()[0]
+    assert response.json()["results"][0]["variables"] == {"GREETING": None}
+    assert response.json()["results"][0]["compose"] is None
+    mine = client_for(owner).get(f"{deploy_url(cluster)}/shop/versions").json()["results"][0]
     assert mine["variables"] == {"GREETING": "hello-from-v1"} and "tok-literal-4711" in mine["compose"]
 
 

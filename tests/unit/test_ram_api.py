@@ -123,7 +123,7 @@ def test_system_policies_cannot_change(client: APIClient) -> None:
 def test_attach_detach_and_the_effect(client: APIClient, owner: User, member: User) -> None:
     cluster = Cluster.objects.create(tenant=owner.tenant, name="c1")
     dev = as_user(member)
-    assert dev.get("/api/v1/clusters").json() == []
+    assert dev.get("/api/v1/clusters").json()["results"] == []
     assert (
         client.post("/api/v1/ram/users/dev/policies", {"policy": "AliyunCSReadOnlyAccess"}, format="json").status_code
         == 201
@@ -132,8 +132,10 @@ def test_attach_detach_and_the_effect(client: APIClient, owner: User, member: Us
         client.post("/api/v1/ram/users/dev/policies", {"policy": "AliyunCSReadOnlyAccess"}, format="json").status_code
         == 400
     )
-    assert [c["name"] for c in dev.get("/api/v1/clusters").json()] == ["c1"]
-    assert client.get("/api/v1/ram/users/dev/policies").json() == [{"name": "AliyunCSReadOnlyAccess", "kind": "system"}]
+    assert [c["name"] for c in dev.get("/api/v1/clusters").json()["results"]] == ["c1"]
+    assert client.get("/api/v1/ram/users/dev/policies").json()["results"] == [
+        {"name": "AliyunCSReadOnlyAccess", "kind": "system"}
+    ]
     assert (
         client.post("/api/v1/ram/users/admin/policies", {"policy": "AliyunCSReadOnlyAccess"}, format="json").status_code
         == 400
@@ -143,10 +145,10 @@ def test_attach_detach_and_the_effect(client: APIClient, owner: User, member: Us
     client.post("/api/v1/ram/policies", {"name": "no-c1", "document": deny}, format="json")
     client.post("/api/v1/ram/groups", {"name": "g", "members": ["dev"]}, format="json")
     assert client.post("/api/v1/ram/groups/g/policies", {"policy": "no-c1"}, format="json").status_code == 201
-    assert dev.get("/api/v1/clusters").json() == []
+    assert dev.get("/api/v1/clusters").json()["results"] == []
     assert client.delete("/api/v1/ram/groups/g/policies/no-c1").status_code == 204
     assert client.delete("/api/v1/ram/users/dev/policies/AliyunCSReadOnlyAccess").status_code == 204
-    assert dev.get("/api/v1/clusters").json() == []
+    assert dev.get("/api/v1/clusters").json()["results"] == []
     assert client.delete("/api/v1/ram/policies/no-c1").status_code == 204
 
 
@@ -155,7 +157,7 @@ def test_access_keys_two_at_most_secret_once_disable(client: APIClient, member: 
     second = client.post("/api/v1/ram/users/dev/access-keys").json()
     assert first["secret"] and second["secret"]
     assert client.post("/api/v1/ram/users/dev/access-keys").status_code == 400
-    listed = client.get("/api/v1/ram/users/dev/access-keys").json()
+    listed = client.get("/api/v1/ram/users/dev/access-keys").json()["results"]
     assert {k["key_id"] for k in listed} == {first["key_id"], second["key_id"]}
     assert all("secret" not in k for k in listed)
     assert first["secret"] not in AccessKey.objects.get(key_id=first["key_id"]).secret_hash
@@ -191,10 +193,10 @@ def test_grants_api(client: APIClient, owner: User, member: User, outsider: User
     assert client.post("/api/v1/ram/grants", {**body, "role": "god"}, format="json").status_code == 400
     assert client.post("/api/v1/ram/grants", {**body, "principal": "user:ghost"}, format="json").status_code == 400
     client.post("/api/v1/ram/grants", {**body, "role": "operator"}, format="json")  # replaces read-only
-    rows = client.get("/api/v1/ram/grants").json()
+    rows = client.get("/api/v1/ram/grants").json()["results"]
     assert [(r["principal"], r["cluster_name"], r["role"]) for r in rows] == [("user:dev", "mine", "operator")]
     assert client.delete(f"/api/v1/ram/grants/{rows[0]['id']}").status_code == 204
-    assert client.get("/api/v1/ram/grants").json() == []
+    assert client.get("/api/v1/ram/grants").json()["results"] == []
     assert OperationLog.objects.filter(action="cs:GrantPermissions", cluster_id=mine.pk).count() == 2
 
 
