@@ -26,8 +26,7 @@ from accounts.models import (
     User,
 )
 from accounts.policy import CONDITION_KEYS
-from accounts.roles import ROLE_BY_CODENAME, ROLES
-from clusters.models import Cluster
+from accounts.roles import ROLE_BY_CODENAME, ROLES, is_read_action
 from console.api import BerthAPIView, ListEndpoint, RequestBody, refused
 from console.api import strict_data as _strict
 
@@ -35,18 +34,30 @@ PRINCIPAL_VALIDATOR = RegexValidator(rf"^(user|group):{USERNAME_PATTERN}$", _('U
 
 
 class RamView(BerthAPIView):
-    """A RAM endpoint. The user, group or policy its URL names is looked up through the permission door with
-    the endpoint's own action (``lookup_action``, from ``action_map``), so what is checked is what the
-    catalogue says; not visible → 404, with the refusal on record."""
+    """A RAM endpoint. The user, group or policy its URL names is looked up through the permission door for the
+    action the request asks for (``ram_action``, from ``action_map``; ``permissions.permitted_object``): not
+    visible → 404, visible but that action not allowed → 403, each refusal naming that action and on record.
+
+    One's own user is always visible to oneself (the console's "My account" shows it): what a user may not do on
+    itself is a 403 naming the action, never a 404 that hides an object the caller knows is there. The operation
+    then decides with its own rules (a user's self-service actions), as for every other object."""
 
     def user_named(self, name: str) -> User:
-        return ops.find_user(self.request.user, name, self.lookup_action)
+        actor, action = self.request.user, self.ram_action
+        if name != actor.name:
+            return permissions.permitted_object(actor, User.objects.all(), action, name=name)
+        own = User.objects.filter(pk=actor.pk)
+        if is_read_action(action) and not actor.is_primary and not own.visible_to(actor, action).exists():
+            permissions.refuse(actor, action, resource=actor.resource_name, target=actor.login)
+        return own.get()
 
     def group_named(self, name: str) -> RamGroup:
-        return ops.find_group(self.request.user, name, self.lookup_action)
+        groups = RamGroup.objects.select_related("auth_group")
+        return permissions.permitted_object(self.request.user, groups, self.ram_action, name=name)
 
     def policy_named(self, name: str) -> Policy:
-        return ops.find_policy(self.request.user, name, self.lookup_action)
+        policies = Policy.objects.order_by("-tenant_id")
+        return permissions.permitted_object(self.request.user, policies, self.ram_action, name=name)
 
 
 # --- users -----------------------------------------------------------------------------------------
@@ -561,8 +572,9 @@ class GrantRow(serializers.Serializer):
 
 
 def grant_rows(user: Any, action: str = "cs:DescribeUserPermissions") -> list[dict[str, Any]]:
-    """Every grant on the clusters where ``user`` may see grants (or do ``action``), as API rows."""
-    clusters = Cluster.objects.visible_to(user, action)
+    """Every grant on the clusters where ``user`` may see grants (or do ``action``), as API rows. (The clusters are
+    reached through the tenant: clusters sit above accounts, which never imports them.)"""
+    clusters = user.tenant.clusters.visible_to(user, action)
     rows: list[dict[str, Any]] = []
     for perm in ClusterUserObjectPermission.objects.filter(content_object__in=clusters).select_related(
         "user", "permission", "content_object"
@@ -610,7 +622,7 @@ class GrantListView(ListEndpoint, BerthAPIView):
     )
     def post(self, request: Request) -> Response:
         data = _strict(GrantBody, request.data)
-        cluster = Cluster.objects.visible_to(request.user).filter(pk=data["cluster"]).first()
+        cluster = request.user.tenant.clusters.visible_to(request.user).filter(pk=data["cluster"]).first()
         if cluster is None:
             raise serializers.ValidationError({"cluster": ["Unknown cluster."]})
         ops.grant(request.user, data["principal"], cluster, data["role"])
@@ -627,7 +639,7 @@ class GrantDetailView(BerthAPIView):
         row = next((r for r in grant_rows(request.user, self.ram_action) if r["id"] == grant_id), None)
         if row is None:
             permissions.refuse(request.user, self.ram_action, target=grant_id, not_found=True)
-        cluster = Cluster.objects.get(pk=row["cluster"])
+        cluster = request.user.tenant.clusters.get(pk=row["cluster"])
         ops.revoke(request.user, row["principal"], cluster)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -14,6 +14,8 @@ are administrator actions and should be granted as such.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import Group as AuthGroup
@@ -108,13 +110,19 @@ def check_password(tenant: Tenant, password: str, user: User | None = None) -> N
 # --- tenants ---------------------------------------------------------------------------------------
 
 
+FIRST_TENANT_GETS: list[Callable[[Tenant, User], Any]] = []
+"""What the first tenant gets besides its primary account, after its transaction: the layers above add to it when
+Django starts (clusters: the "local" cluster of this machine's own engine, ``clusters.apps``)."""
+
+
 def is_first_tenant() -> bool:
     """True while no tenant exists (decided before the tenant's transaction: two setups may both see True)."""
     return not Tenant.objects.exists()
 
 
 def create_tenant(*, name: str, alias: str, admin: str, password: str) -> User:
-    """Create a tenant and its primary account; the first tenant also gets the "local" cluster."""
+    """Create a tenant and its primary account; the first tenant also gets what ``FIRST_TENANT_GETS`` gives it (the
+    "local" cluster)."""
     if Tenant.objects.filter(alias=alias).exists():
         raise ValidationError({"alias": _("A tenant with this alias already exists.")})
     tenant = Tenant(name=name, alias=alias)
@@ -134,9 +142,8 @@ def create_tenant(*, name: str, alias: str, admin: str, password: str) -> User:
             parameters={"name": name, "alias": alias, "admin": admin},
         )
     if first:
-        from clusters.operations import ensure_local_cluster
-
-        ensure_local_cluster(tenant, actor=user, automatic=True)  # one tenant at most gets this machine
+        for give in FIRST_TENANT_GETS:
+            give(tenant, user)
     return user
 
 
@@ -603,8 +610,6 @@ def simulate(actor: Any, *, user_name: str, action: str, resource: str, context:
 
 def resource_for_simulation(tenant_id: int, name: str) -> permissions.Resource | None:
     """A resource name as typed, with its cluster ancestor and id when it names one; None for another tenant's."""
-    import re
-
     parts = name.split(":", 4)
     if len(parts) == 5 and parts[3] not in ("*", str(tenant_id)):
         return None
@@ -612,9 +617,7 @@ def resource_for_simulation(tenant_id: int, name: str) -> permissions.Resource |
     if not found:
         return permissions.Resource(name)
     cluster_name, cluster_id, rest = found.group(1), int(found.group(2)), found.group(3)
-    from clusters.models import Cluster
-
-    if not Cluster.objects.filter(pk=cluster_id, tenant_id=tenant_id).exists():
+    if not Tenant.objects.filter(pk=tenant_id, clusters__pk=cluster_id).exists():  # the clusters' own relation
         return permissions.Resource(name)
     return permissions.Resource(name, (cluster_name,) if rest else (), cluster_id=cluster_id)
 

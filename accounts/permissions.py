@@ -5,7 +5,7 @@
 * ``visible_object(user, queryset, action, **lookup)`` is the one object a lookup names, or ``Http404``.
 * ``permitted_object(user, queryset, action, **lookup)`` is the object a request that needs ``action`` names:
   ``Http404`` when the user may not see it, ``PermissionDenied`` when it may see it but not do ``action``
-  (the lookup of every console page, ``console.pages.page_object``).
+  (the lookup of every console page, ``accounts.pages.page_object``).
 * ``authorize(user, action, obj)`` raises ``Http404`` when the user may not see ``obj`` at all
   (another tenant's object is never revealed) and ``PermissionDenied`` when it may see but not act.
 * ``authorize_tenant(user, action, resource)`` does the same for tenant-wide actions (``PermissionDenied``).

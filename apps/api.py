@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -33,6 +33,14 @@ from apps.serializers import (
 from clusters.models import Cluster, Node
 from console.api import BerthAPIView, Chained, ListEndpoint, refused
 from console.api import strict_data as _strict
+
+DRY_RUN = OpenApiParameter(
+    "dry_run",
+    bool,
+    description="true: answer 200 with the plan (the same checks and refusals as the change itself) and change "
+    "nothing: no application, release, container or operation-log entry.",
+)
+PLAN = OpenApiResponse(description="The plan (``?dry_run=true``): nothing was changed.")
 
 
 def _config_set(request: Request, name: str | None) -> ConfigSet | None:
@@ -88,6 +96,7 @@ class ApplicationListView(ListEndpoint, BerthAPIView):
     (202 with the release)."""
 
     action_map = {"GET": "cs:DescribeApplications", "POST": "cs:CreateApplication"}
+    plans = ("POST",)
 
     @extend_schema(responses=ApplicationSerializer(many=True), operation_id="applications_list")
     def get(self, request: Request, cluster_id: int) -> Response:
@@ -100,12 +109,13 @@ class ApplicationListView(ListEndpoint, BerthAPIView):
             serializers=[ImageApplicationCreateSerializer, ComposeApplicationCreateSerializer],
             resource_type_field_name=None,
         ),
-        responses={202: ReleaseSerializer, 200: OpenApiResponse(description="the plan (?dry_run=true, Compose)")},
+        parameters=[DRY_RUN],
+        responses={202: ReleaseSerializer, 200: PLAN},
         operation_id="applications_create",
     )
     def post(self, request: Request, cluster_id: int) -> Response:
         cluster = _cluster(request, cluster_id)
-        dry_run = request.query_params.get("dry_run") in ("1", "true", "yes")
+        dry_run = self.dry_run
         if isinstance(request.data, dict) and ("compose" in request.data or "template" in request.data):
             data = _strict(ComposeApplicationCreateSerializer, request.data)
             template = None
@@ -133,8 +143,10 @@ class ApplicationListView(ListEndpoint, BerthAPIView):
                 return Response(result)
             return Response(ReleaseSerializer(result).data, status=status.HTTP_202_ACCEPTED)
         data = _strict(ImageApplicationCreateSerializer, request.data)
-        release = operations.deploy_application(request.user, cluster, operations.ImageAppSpec(**data))
-        return Response(ReleaseSerializer(release).data, status=status.HTTP_202_ACCEPTED)
+        result = operations.deploy_application(request.user, cluster, operations.ImageAppSpec(**data), dry_run=dry_run)
+        if dry_run:
+            return Response(result)
+        return Response(ReleaseSerializer(result).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ApplicationDetailView(BerthAPIView):
@@ -142,18 +154,21 @@ class ApplicationDetailView(BerthAPIView):
     (``{"compose", "variables"}``; ``?dry_run=true`` returns the plan); ``DELETE [?volumes=remove]``."""
 
     action_map = {"GET": "cs:DescribeApplications", "PATCH": "cs:UpdateApplication", "DELETE": "cs:DeleteApplication"}
+    plans = ("PATCH",)
 
     @extend_schema(
-        request=ComposeUpdateSerializer, responses={202: ReleaseSerializer}, operation_id="applications_update"
+        request=ComposeUpdateSerializer,
+        parameters=[DRY_RUN],
+        responses={202: ReleaseSerializer, 200: PLAN},
+        operation_id="applications_update",
     )
     def patch(self, request: Request, cluster_id: int, name: str) -> Response:
         app = _application(request, cluster_id, name)
         data = _strict(ComposeUpdateSerializer, request.data)
-        dry_run = request.query_params.get("dry_run") in ("1", "true", "yes")
         result = operations.update_application(
-            request.user, app, compose=data.get("compose"), variables=data.get("variables"), dry_run=dry_run
+            request.user, app, compose=data.get("compose"), variables=data.get("variables"), dry_run=self.dry_run
         )
-        if dry_run:
+        if self.dry_run:
             return Response(result)
         return Response(ReleaseSerializer(result).data, status=status.HTTP_202_ACCEPTED)
 

@@ -299,7 +299,7 @@ class Pull:
     image: str
     state: PullProgress | None
     seconds: float
-    error: str = ""  # the pull failed but the node has the image: the local copy is used
+    error: str = ""  # why the pull failed (``host.pull_reason``) while the node has the image: its copy is used
 
 
 def prepare_node(
@@ -324,9 +324,13 @@ def prepare_node(
                 state = host.pull_image(endpoint, image, on_pull)
                 pulls.append(Pull(image, state, time.monotonic() - started))
             except host.HostError as exc:
+                reason = exc.reason if isinstance(exc, host.ImageNotPulled) else str(exc)
                 if not host.image_present(endpoint, image):
+                    if isinstance(exc, host.ImageNotPulled):
+                        missing = f"{image} is not on {node.name} and could not be pulled: {reason}"
+                        raise host.HostError(missing) from exc
                     raise
-                pulls.append(Pull(image, None, time.monotonic() - started, error=str(exc)))
+                pulls.append(Pull(image, None, time.monotonic() - started, error=reason))
     labels = {**host.managed(), "berth.application": str(app.pk), "com.docker.compose.project": app.name}
     for name in sorted({n for s in services for n in network_names(app, s)}):
         host.ensure_network(endpoint, name, {**labels, "com.docker.compose.network": name[len(app.name) + 1 :]})

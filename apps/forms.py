@@ -10,7 +10,9 @@ from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import NAME_VALIDATOR
-from apps.operations import IMAGE_RE, MAX_SCALE, ImageAppSpec, parse_environment
+from apps.image_spec import IMAGE_RE, ImageAppSpec
+from apps.models import MAX_SCALE
+from apps.operations import parse_environment
 from clusters.models import Cluster
 
 IMAGE_VALIDATOR = RegexValidator(IMAGE_RE, _("Not a valid image reference (for example nginx:1.25)."))

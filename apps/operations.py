@@ -6,9 +6,6 @@ the long work after the transaction commits.
 
 from __future__ import annotations
 
-import re
-import shlex
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -18,35 +15,13 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import NAME_VALIDATOR
 from accounts.permissions import authorize
-from apps import stacks
+from apps import preflight, stacks
+from apps.image_spec import ImageAppSpec, validate_spec
 from apps.models import MAX_SCALE, Application, ConfigSet, Release, Service
 from apps.scheduler import PlacementError
 from clusters.models import Cluster
 from console import audit, context, work
 from console.errors import OperationConflict
-
-# A Docker image reference: [registry[:port]/]path[:tag][@sha256:digest]
-_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
-_DOMAIN = rf"(?:localhost|{_LABEL}(?:\.{_LABEL})+|{_LABEL}(?=:[0-9]))(?::[0-9]+)?"
-_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-IMAGE_RE = re.compile(
-    rf"^(?:{_DOMAIN}/)?{_PATH}(?:/{_PATH})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?(?:@sha256:[a-f0-9]{{64}})?$"
-)
-ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-
-
-@dataclass
-class ImageAppSpec:
-    """What a user gives to deploy an application from one image."""
-
-    name: str
-    image: str
-    command: str = ""
-    scale: int = 1
-    environment: dict[str, str] = field(default_factory=dict)
-    container_port: int | None = None
-    host_port: int | None = None
-    description: str = ""
 
 
 def parse_environment(text: str) -> dict[str, str]:
@@ -61,42 +36,6 @@ def parse_environment(text: str) -> dict[str, str]:
             raise ValidationError({"environment": _("Line %(n)s: use KEY=VALUE.") % {"n": number}})
         env[key.strip()] = value
     return env
-
-
-def validate_spec(spec: ImageAppSpec) -> tuple[list[str] | None, dict[str, str]]:
-    """Check every field; raise ValidationError with one message per bad field. Returns (argv, env)."""
-    errors: dict[str, list[str]] = {}
-
-    def bad(name: str, message: str) -> None:
-        errors.setdefault(name, []).append(message)
-
-    try:
-        NAME_VALIDATOR(spec.name)
-    except ValidationError as exc:
-        bad("name", exc.messages[0])
-    if not spec.image or len(spec.image) > 255 or not IMAGE_RE.match(spec.image):
-        bad("image", _("Not a valid image reference (for example nginx:1.25 or registry:5000/team/app:v2)."))
-    argv: list[str] | None = None
-    if spec.command.strip():
-        try:
-            argv = shlex.split(spec.command)
-        except ValueError as exc:
-            bad("command", _("Cannot parse the command: %(reason)s.") % {"reason": exc})
-    if not isinstance(spec.scale, int) or not 1 <= spec.scale <= MAX_SCALE:
-        bad("scale", _("Choose between 1 and %(max)s containers.") % {"max": MAX_SCALE})
-    for key, value in spec.environment.items():
-        if not ENV_KEY_RE.match(key) or len(key) > 255:
-            bad("environment", _("%(key)s is not a valid variable name.") % {"key": key[:50]})
-        if "\x00" in str(value):
-            bad("environment", _("The value of %(key)s contains a NUL character.") % {"key": key[:50]})
-    for field_name, port in (("container_port", spec.container_port), ("host_port", spec.host_port)):
-        if port is not None and not 1 <= port <= 65535:
-            bad(field_name, _("A port is a number from 1 to 65535."))
-    if spec.host_port is not None and spec.container_port is None:
-        bad("host_port", _("Give the container port that the host port publishes."))
-    if errors:
-        raise ValidationError(errors)
-    return argv, {k: str(v) for k, v in spec.environment.items()}
 
 
 NAME_TAKEN = gettext_lazy("An application with this name already exists in the cluster.")
@@ -157,10 +96,23 @@ def _create_application(cluster: Cluster, name: str, **fields: Any) -> Applicati
         raise ValidationError({"name": [NAME_TAKEN]}) from exc
 
 
-def deploy_application(actor: Any, cluster: Cluster, spec: ImageAppSpec) -> Release:
-    """Create an application of one service from an image, and deploy it."""
+def deploy_application(
+    actor: Any, cluster: Cluster, spec: ImageAppSpec, *, dry_run: bool = False
+) -> dict[str, Any] | Release:
+    """Create an application of one service from an image and deploy it: the plan with ``dry_run`` (nothing is
+    written, nothing is logged), else the release.
+
+    The plan is checked first, for a deploy as for a plan (``apps.preflight.image_plan``): every field, the name,
+    where the containers go, and the image: one that a node getting a container lacks and no registry gives is
+    refused here (400) rather than left behind as a failed application. Page, API and CLI all come here.
+    """
     authorize(actor, "cs:CreateApplication", cluster)
     try:
+        if Application.objects.filter(cluster=cluster, name=spec.name, deleted_at__isnull=True).exists():
+            raise ValidationError({"name": [NAME_TAKEN]})
+        the_plan = preflight.image_plan(actor, cluster, spec)
+        if dry_run:
+            return the_plan
         argv, env = validate_spec(spec)
         with transaction.atomic():
             authorize(actor, "cs:CreateApplication", cluster)  # re-checked inside the transaction
@@ -207,6 +159,8 @@ def deploy_application(actor: Any, cluster: Cluster, spec: ImageAppSpec) -> Rele
             )
             return release
     except ValidationError as exc:
+        if dry_run:
+            raise
         audit.record(
             "cs:CreateApplication",
             actor=actor,
@@ -488,9 +442,9 @@ def scale_service(actor: Any, app: Application, service_name: str, scale: int) -
             "cs:ScaleService",
             actor=actor,
             resource=app.resource_name,
-            target=f"{app.name}/{service_name}",
+            target=app.name,  # as every entry of the application, the task's that ends the release too
             cluster_id=app.cluster_id,
-            parameters={"from": service.scale, "to": scale, "release": release.pk},
+            parameters={"service": service_name, "from": service.scale, "to": scale, "release": release.pk},
             outcome=audit.OperationLog.Outcome.ACCEPTED,
         )
     return release

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from accounts.permissions import authorize
 from apps import stacks
-from apps.operations import ImageAppSpec, validate_spec
+from apps.image_spec import ImageAppSpec, validate_spec
 from apps.scheduler import PlacementError
 from clusters import docker_host as host
 from clusters.models import Cluster, Node

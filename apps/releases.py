@@ -143,6 +143,15 @@ class Run(work.Runner):
         ev = ReleaseEvent.objects.create(release=self.release, application=self.app, message=message, level=level)
         live.publish("application", self.app.pk, ev.as_live())
 
+    def events(self, messages: list[str], level: str = "info") -> None:
+        """Several lines of progress: one INSERT, one live message for them all."""
+        rows = [
+            ReleaseEvent(release=self.release, application=self.app, message=self.masker.text(m)[:500], level=level)
+            for m in messages
+        ]
+        ReleaseEvent.objects.bulk_create(rows)  # SQLite >= 3.35 and PostgreSQL give the ids back (pages replay by id)
+        live.publish_many("application", self.app.pk, [r.as_live() for r in rows])
+
     def mask(self, text: str) -> str:
         return self.masker.text(text)
 
@@ -151,6 +160,10 @@ class Run(work.Runner):
 
     def container_changed(self, container: Container) -> None:
         live.publish("application", self.app.pk, container.as_live())
+
+    def containers_changed(self, containers: list[Container]) -> None:
+        """Several containers' rows, as one live message."""
+        live.publish_many("application", self.app.pk, [c.as_live() for c in containers])
 
     def app_status(self, status: str, **extra: Any) -> None:
         Application.objects.filter(pk=self.app.pk).update(status=status, updated_at=timezone.now(), **extra)
@@ -170,10 +183,13 @@ def _pool_map(
     on_result: Callable[[T, Any, BaseException | None], None],
     tick: Callable[[], None] | None = None,
     node_of: Callable[[T], Hashable] | None = None,
+    settle: Callable[[], None] | None = None,
 ) -> None:
     """Run ``fn`` over ``items`` in a pool: at most BERTH_WORKERS_PER_RELEASE at a time on one node
     (``node_of(item)``; without it, on the whole), every node at once. ``on_result`` is called in this thread as
-    each finishes, and ``tick`` every few seconds while waiting (a heartbeat during long work such as pulls)."""
+    each finishes, and ``tick`` every few seconds while waiting (a heartbeat during long work such as pulls).
+    ``settle`` is called in this thread after the results of each wake-up, and at least every PROGRESS_SECONDS
+    while waiting: it writes what the results left to write together (``_Lines``)."""
     items = list(items)
     if not items:
         return
@@ -190,13 +206,47 @@ def _pool_map(
     with ThreadPoolExecutor(max_workers=min(len(items), per_node * len(limits))) as pool:
         futures: dict[Future[Any], T] = {pool.submit(wrapped, item): item for item in items}
         pending = set(futures)
+        heard = time.monotonic()  # when a result or a tick came last
         while pending:
-            finished, pending = wait(pending, timeout=TICK_SECONDS if tick else None, return_when=FIRST_COMPLETED)
-            if not finished and tick is not None:
+            wake = [t for t, wanted in ((TICK_SECONDS, tick), (work.PROGRESS_SECONDS, settle)) if wanted is not None]
+            finished, pending = wait(pending, timeout=min(wake, default=None), return_when=FIRST_COMPLETED)
+            now = time.monotonic()
+            if finished:
+                heard = now
+            elif tick is not None and now - heard >= TICK_SECONDS:
                 tick()
+                heard = now
             for future in finished:
                 exc = future.exception()
                 on_result(futures[future], None if exc else future.result(), exc)
+            if settle is not None:
+                settle()
+
+
+class _Lines:
+    """Steps done whose events are written together (``Runner.steps_done``: one INSERT, one live message), at
+    most every PROGRESS_SECONDS and at the end: a release of many containers does not write and send an event
+    per container. Container rows are not held back: their state is written (and sent) as each result arrives,
+    in order with what the events watcher writes."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.waiting: list[str] = []
+        self.written = time.monotonic()
+
+    def add(self, message: str) -> None:
+        self.waiting.append(message)
+
+    def settle(self) -> None:
+        """Write the waiting lines if the last write is PROGRESS_SECONDS old."""
+        if self.waiting and time.monotonic() - self.written >= work.PROGRESS_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the waiting lines now."""
+        lines, self.waiting = self.waiting, []
+        self.written = time.monotonic()
+        self.run.steps_done(lines)
 
 
 def _record_state(run: Run, container: Container, state: host.ContainerState, spec_hash: str | None = None) -> None:
@@ -259,8 +309,7 @@ def _converge(run: Run, services: list[Service], *, pull: bool, recreate_all: bo
     removing = {r.pk for r in changes["remove"]}
     recreate_ids = {r.pk for r in changes["recreate"]}
     rows = list(Container.objects.filter(service__application=app).select_related("node", "service"))
-    for row in rows:
-        run.container_changed(row)
+    run.containers_changed(rows)
     todo = {
         r.pk: r
         for r in rows
@@ -328,7 +377,7 @@ def _pull_events(run: Run, node: Node, pulls: list[Any]) -> None:
     for pull in pulls:
         if pull.state is None:
             run.event(
-                _("Could not pull %(image)s on %(node)s; using the copy the node has (%(reason)s).")
+                _("Could not pull %(image)s on %(node)s (%(reason)s): the node has a copy of it, which is used.")
                 % {"image": pull.image, "node": node.name, "reason": pull.error},
                 "warning",
             )
@@ -432,13 +481,29 @@ def _remove_strays(run: Run) -> None:
         (c.service.name, str(c.index), c.node_id)
         for c in Container.objects.filter(service__application=app).select_related("service")
     }
-    for node in Node.objects.filter(cluster_id=app.cluster_id, state=Node.State.READY):
+    labels = {**host.managed(), "berth.application": str(app.pk)}
+    failures: list[BaseException] = []
+
+    def sweep(node: Node) -> list[str]:  # one listing per node, every node at once
         endpoint = host.Endpoint.of(node)
-        for state in host.list_containers(endpoint, {**host.managed(), "berth.application": str(app.pk)}):
-            key = (state.labels.get("berth.service"), state.labels.get("berth.replica"), node.pk)
-            if key not in known:
+        removed = []
+        for state in host.list_containers(endpoint, labels, sparse=True):
+            if (state.labels.get("berth.service"), state.labels.get("berth.replica"), node.pk) not in known:
                 host.remove_container(endpoint, state.id)
-                run.event(_("%(name)s removed (no longer in the application).") % {"name": state.name})
+                removed.append(state.name)
+        return removed
+
+    def swept(node: Node, removed: Any, exc: BaseException | None) -> None:
+        if exc is not None:
+            failures.append(exc)
+            return
+        for name in removed:
+            run.event(_("%(name)s removed (no longer in the application).") % {"name": name})
+
+    nodes = Node.objects.filter(cluster_id=app.cluster_id, state=Node.State.READY)
+    _pool_map(nodes, sweep, swept, node_of=lambda node: node.pk)
+    if failures:
+        raise failures[0]
 
 
 def _start_containers(
@@ -462,8 +527,11 @@ def _start_containers(
 
     def failed(c: Container, exc: BaseException) -> None:
         errors.append(f"{c.name}: {exc}")
-        Container.objects.filter(pk=c.pk).update(state="failed")
-        c.state = "failed"
+        fields: dict[str, Any] = {"state": "failed"}
+        if c.pk not in made or made[c.pk].created:  # never made, or made here and removed again: none on the node
+            fields["docker_id"] = ""
+        Container.objects.filter(pk=c.pk).update(**fields)
+        c.state, c.docker_id = "failed", fields.get("docker_id", c.docker_id)
         run.container_changed(c)
         run.event(_("%(name)s failed: %(reason)s") % {"name": c.name, "reason": exc}, "error")
 
@@ -492,10 +560,12 @@ def _start_containers(
             return
         state, _created = result
         _record_state(run, c, state, spec_hash=fingerprints[c.service_id])
-        run.step(_("%(name)s is %(state)s on %(node)s.") % {"name": c.name, "state": state.state, "node": c.node.name})
+        lines.add(_("%(name)s is %(state)s on %(node)s.") % {"name": c.name, "state": state.state, "node": c.node.name})
 
+    lines = _Lines(run)
     _pool_map(containers, create, created, node_of=lambda c: c.node_id)
-    _pool_map([c for c in containers if c.pk in made], start, started, node_of=lambda c: c.node_id)
+    _pool_map([c for c in containers if c.pk in made], start, started, node_of=lambda c: c.node_id, settle=lines.settle)
+    lines.flush()
     if errors:
         raise ReleaseFailed("; ".join(errors))
 
@@ -561,7 +631,8 @@ def _remove_everything(run: Run, *, count_progress: bool) -> None:
     errors: list[str] = []
 
     def scan(node: Node) -> list[host.ContainerState]:
-        return host.list_containers(host.Endpoint.of(node), {**host.managed(), "berth.application": str(app.pk)})
+        mine = {**host.managed(), "berth.application": str(app.pk)}
+        return host.list_containers(host.Endpoint.of(node), mine, sparse=True)
 
     def scanned(node: Node, result: Any, exc: BaseException | None) -> None:
         if exc is not None:

@@ -31,15 +31,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from clusters.security_policy import DEFAULTS
+
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
-DEFAULTS: dict[str, Any] = {
-    "allow_privileged": False,
-    "allow_host_namespaces": False,
-    "allow_devices": False,
-    "allow_docker_socket": False,
-    "allow_host_ip": False,
-    "bind_allow": [],
-}
 DEFAULT_CAPABILITIES = frozenset(
     "AUDIT_WRITE CHOWN DAC_OVERRIDE FOWNER FSETID KILL MKNOD NET_BIND_SERVICE NET_RAW SETFCAP SETGID SETPCAP "
     "SETUID SYS_CHROOT".split()

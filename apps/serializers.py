@@ -11,9 +11,9 @@ from rest_framework import serializers
 
 from accounts.models import NAME_VALIDATOR
 from apps.disclosure import Disclosure
+from apps.image_spec import IMAGE_RE
 from apps.library import CONFIG_VARIABLE_RE
 from apps.models import MAX_SCALE, Application, Container, Release, Service
-from apps.operations import IMAGE_RE
 from console.api import RequestBody, checked_by_the_operation
 
 IMAGE_VALIDATOR = RegexValidator(IMAGE_RE, _("Not a valid image reference (for example nginx:1.25)."))
@@ -149,7 +149,7 @@ class ApplicationSerializer(serializers.ModelSerializer):
 
 class ImageApplicationCreateSerializer(RequestBody):
     """Deploy an application from one image. The operation checks the name, image, scale and ports itself
-    (``apps.operations.validate_spec``), so that a refused deploy is on the operation log."""
+    (``apps.image_spec.validate_spec``), so that a refused deploy is on the operation log."""
 
     name = checked_by_the_operation(serializers.CharField(max_length=63), NAME_VALIDATOR)
     image = checked_by_the_operation(serializers.CharField(max_length=255), IMAGE_VALIDATOR)

@@ -16,12 +16,12 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.models import NAME_VALIDATOR
+from accounts.pages import every, page, page_object, with_resources
 from apps import library, operations
 from apps.models import ConfigSet, Template
 from apps.scheduler import PlacementError
 from clusters.models import Cluster
 from console.audit import SECRET_KEY_PATTERN
-from console.pages import every, page, page_object, with_resources
 from console.paging import page_of
 
 MAX_COMPOSE_BYTES = 1024 * 1024
@@ -192,6 +192,7 @@ def template_deploy(request: HttpRequest, kind: str, key: str) -> HttpResponse:
             "plan_json": json.dumps(plan, indent=1) if plan else "",
             "graph": _graph_or_none(text),
             "no_cluster": not form.fields["cluster"].queryset.exists(),  # say so rather than show a dead form
+            "clusters_seen": Cluster.objects.visible_to(request.user).exists,  # asked only when no_cluster
         },
     )
 
@@ -268,10 +269,11 @@ def config_sets(request: HttpRequest, name: str | None = None) -> HttpResponse:
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
+    listing = page_of(request, ConfigSet.objects.visible_to(request.user))
     return render(
         request,
         "apps/config_sets.html",
-        {"sets": ConfigSet.objects.visible_to(request.user), "form": form, "chosen": chosen, "users": users},
+        {"page": listing, "sets": listing.object_list, "form": form, "chosen": chosen, "users": users},
     )
 
 

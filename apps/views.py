@@ -13,14 +13,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from apps import operations, preflight, stacks
+from accounts.pages import page, page_object
+from apps import operations, stacks
 from apps.disclosure import Disclosure
 from apps.forms import ImageApplicationForm, UpdateForm
 from apps.models import Application, Container, Release, Service
 from apps.scheduler import PlacementError
 from clusters import docker_host as host
 from clusters.models import Cluster
-from console.pages import page, page_object
 from console.paging import page_of
 
 
@@ -62,16 +62,19 @@ def application_create(request: HttpRequest) -> HttpResponse:
     """Create an application from one image: the form, then the plan (where its containers go, which nodes pull
     the image; an image no node has and no registry gives is refused here), then create on confirm."""
     if not _deploy_targets(request.user).exists():  # nothing to deploy to: say so rather than show a dead form
-        return render(request, "apps/application_form.html", {"form": None})
+        seen = Cluster.objects.visible_to(request.user).exists()
+        return render(request, "apps/application_form.html", {"form": None, "clusters_seen": seen})
     form = ImageApplicationForm(request.user, request.POST or None, initial={"cluster": request.GET.get("cluster")})
     plan = None
     if request.method == "POST" and form.is_valid():
         confirm = request.POST.get("confirm") == "1"
         try:
-            plan = preflight.image_plan(request.user, form.cleaned_data["cluster"], form.spec())
+            result = operations.deploy_application(
+                request.user, form.cleaned_data["cluster"], form.spec(), dry_run=not confirm
+            )
             if confirm:
-                release = operations.deploy_application(request.user, form.cleaned_data["cluster"], form.spec())
-                return redirect("apps:detail", pk=release.application_id)
+                return redirect("apps:detail", pk=result.application_id)
+            plan = result
         except ValidationError as exc:
             plan = None
             for field, errors in exc.message_dict.items():

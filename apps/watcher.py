@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 from django.db import close_old_connections
+from django.db.models import Case, Value, When
 
 from apps.models import Container
 from clusters import docker_host as host
@@ -46,6 +47,21 @@ def apply_state(node_id: int, labels: dict[str, str], state: str, docker_id: str
     except (KeyError, ValueError):
         return None
     if state == "removed":
+        # A row that still names this container (a start that failed removed it, or someone did outside Berth)
+        # has none on its node any more: what it shows and what a plan decides follow (no container to recreate).
+        named = Container.objects.filter(node_id=node_id, service__application_id=app_id, docker_id=docker_id)
+        kept = Case(When(state="failed", then=Value("failed")), default=Value("removed"))  # a failure stays one
+        if docker_id and named.update(docker_id="", state=kept):
+            row = (
+                Container.objects.filter(
+                    node_id=node_id, service__application_id=app_id, service__name=service, index=index
+                )
+                .select_related("node")
+                .first()
+            )
+            if row is not None:
+                live.publish("application", app_id, row.as_live())
+                return row
         # The row is gone already (the release removed it): tell the browsers, in this stream's order.
         name = labels.get("name") or f"{labels.get('com.docker.compose.project', '')}_{service}_{index}"
         live.publish("application", app_id, {"type": "container", "name": name, "state": "removed"})

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Api, berth  # noqa: E402
+from common import NAME, Api, berth  # noqa: E402
 
 IMAGE = "local/busybox:1"
 
@@ -30,13 +30,16 @@ def berth_round(api: Api, cluster: int, n: int, round_no: int) -> float:
     return api.timed_deploy(cluster, {"name": f"bench{round_no}", "image": IMAGE, "command": "sleep 3600", "scale": n})
 
 
-def raw_round(n: int, round_no: int) -> float:
-    """The same containers as Berth makes (own bridge network, init, restart policy, labels), raw SDK."""
+def raw_round(n: int, round_no: int, threads: int = 4) -> float:
+    """The same containers as Berth makes (own bridge network, init, restart policy, labels), raw SDK, ``threads``
+    at a time."""
     import docker
 
     client = docker.from_env()
-    network = f"rawbench{round_no}_default"
-    names = [f"rawbench{round_no}_rawbench{round_no}_{i}" for i in range(1, n + 1)]
+    project = f"raw{NAME.replace('-', '')}{round_no}"  # BERTH_BENCH_NAME: two benchmarks never touch each other's
+    network = f"{project}_default"
+    names = [f"{project}_{project}_{i}" for i in range(1, n + 1)]
+    mine = f"bench=raw-{NAME}"
 
     def up(name: str) -> None:
         c = client.containers.create(
@@ -47,19 +50,19 @@ def raw_round(n: int, round_no: int) -> float:
             network=network,
             restart_policy={"Name": "unless-stopped"},
             stop_signal="SIGTERM",
-            labels={"bench": "raw", "com.docker.compose.project": f"rawbench{round_no}"},
+            labels={"bench": f"raw-{NAME}", "com.docker.compose.project": project},
         )
         c.start()
 
     started = time.monotonic()
-    client.networks.create(network, driver="bridge", labels={"bench": "raw"})
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    client.networks.create(network, driver="bridge", labels={"bench": f"raw-{NAME}"})
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(up, names))
-    running = client.containers.list(filters={"label": "bench=raw", "status": "running"})
+    running = client.containers.list(filters={"label": mine, "status": "running"})
     elapsed = time.monotonic() - started
     assert len(running) == n, f"only {len(running)} of {n} running"
     with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(lambda c: c.remove(force=True), client.containers.list(all=True, filters={"label": "bench=raw"})))
+        list(pool.map(lambda c: c.remove(force=True), client.containers.list(all=True, filters={"label": mine})))
     client.networks.get(network).remove()
     return elapsed
 

@@ -21,11 +21,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import NAME_VALIDATOR
-from apps.security import DEFAULTS as SECURITY_DEFAULTS
 from clusters import attach, certificates, registries, rotation
 from clusters import operations as ops
 from clusters.models import Cluster, Node, NodeTask, RegistryCredential, UserCertificate
 from clusters.providers import PROVIDERS
+from clusters.security_policy import DEFAULTS as SECURITY_DEFAULTS
 from console.api import BerthAPIView, ListEndpoint, RequestBody, refused
 from console.api import strict_data as _strict
 

@@ -35,6 +35,7 @@ from clusters import registries, transport
 from clusters.models import PROVIDERS_ON_THIS_MACHINE, Node
 from clusters.pki import unseal
 from clusters.pulls import PullFailed, PullProgress
+from console.errors import HostFailure
 
 log = logging.getLogger(__name__)
 MANAGED_LABEL = "berth.managed"
@@ -47,8 +48,8 @@ def managed() -> dict[str, str]:
     return {MANAGED_LABEL: "true", INSTANCE_LABEL: settings.BERTH_INSTANCE}
 
 
-class HostError(Exception):
-    """A Docker host refused or failed an operation; ``str()`` is the reason for people."""
+class HostError(HostFailure):
+    """A Docker host refused or failed an operation; ``str()`` is the reason for people (the API answers 502)."""
 
 
 class HostUnreachable(HostError):
@@ -57,6 +58,15 @@ class HostUnreachable(HostError):
 
 class EngineMismatch(HostError):
     """Another engine than the node's own answers at its endpoint (its engine ID differs)."""
+
+
+class ImageNotPulled(HostError):
+    """A pull of ``image`` failed; ``reason`` says why in words a tenant may read (``pull_reason``)."""
+
+    def __init__(self, image: str, reason: str) -> None:
+        super().__init__(f"could not pull {image}: {reason}")
+        self.image = image
+        self.reason = reason
 
 
 class HostRefused(HostError):
@@ -468,6 +478,40 @@ def split_reference(image: str) -> tuple[str, str]:
     return image, "latest"
 
 
+# Docker's words for a registry it could not reach, one that has no such image, and one that refused the credential.
+REGISTRY_UNREACHABLE = (
+    "dial tcp",
+    "no such host",
+    "lookup ",
+    "connection refused",
+    "i/o timeout",
+    "network is unreachable",
+    "tls handshake timeout",
+    "server misbehaving",
+    "client.timeout",
+    "request canceled",
+)
+REGISTRY_HAS_NO_IMAGE = ("manifest unknown", "not found", "repository does not exist", "no such image")
+REGISTRY_REFUSED = ("unauthorized", "authentication required", "pull access denied", "denied")
+
+
+def pull_reason(image: str, exc: BaseException) -> str:
+    """Why a pull (or a registry lookup) of ``image`` failed, in words a tenant may read: the registry could not be
+    reached, has no such image, or refused the pull. Docker's own text names this machine's resolver and addresses
+    ("dial tcp: lookup … on 10.255.255.53:53"): it goes to the server log only."""
+    text = explain(exc)
+    log.warning("pull of %s failed: %s", image, text)
+    registry = docker.auth.resolve_repository_name(split_reference(image)[0])[0]
+    lowered = text.lower()
+    if any(word in lowered for word in REGISTRY_UNREACHABLE):
+        return f"the registry {registry} could not be reached"
+    if any(word in lowered for word in REGISTRY_REFUSED):
+        return f"the registry {registry} refused the pull (no such image, or a credential it does not accept)"
+    if any(word in lowered for word in REGISTRY_HAS_NO_IMAGE):
+        return f"the registry {registry} has no image {image}"
+    return f"the registry {registry} did not give it"
+
+
 def pull_image(
     endpoint: Endpoint,
     image: str,
@@ -501,7 +545,7 @@ def pull_image(
     except RequestsConnectionError as exc:
         raise HostUnreachable(explain(exc)) from exc
     except (DockerException, PullFailed) as exc:
-        raise HostError(f"image {image} is not on the node and could not be pulled: {explain(exc)}") from exc
+        raise ImageNotPulled(image, pull_reason(image, exc)) from exc
     finally:
         if response is not None:
             response.close()
@@ -769,11 +813,36 @@ def remove_container(endpoint: Endpoint, container_id: str) -> bool:
         raise
 
 
-def list_containers(endpoint: Endpoint, labels: dict[str, str]) -> list[ContainerState]:
-    """All containers (running or not) that carry every label in ``labels``."""
+def list_containers(endpoint: Endpoint, labels: dict[str, str], *, sparse: bool = False) -> list[ContainerState]:
+    """All containers (running or not) that carry every label in ``labels``.
+
+    ``sparse`` reads the engine's listing alone, one call however many containers match (without it, every
+    container is inspected too): the states then name only the ports published now, enough for callers that
+    need a container's id, name, state and labels.
+    """
     filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+    if sparse:
+        listed = _call(endpoint, client(endpoint).api.containers, all=True, filters=filters)
+        return [_state_of_listing(item) for item in listed]
     found = _call(endpoint, client(endpoint).containers.list, all=True, filters=filters)
     return [_state_of(c) for c in found]
+
+
+def _state_of_listing(item: dict[str, Any]) -> ContainerState:
+    """A container's state from one entry of the engine's listing (``GET /containers/json``)."""
+    ports = {
+        f"{p['PrivatePort']}/{p.get('Type', 'tcp')}": int(p["PublicPort"])
+        for p in item.get("Ports") or []
+        if p.get("PublicPort") and p.get("PrivatePort")
+    }
+    names = item.get("Names") or [""]
+    return ContainerState(
+        id=item["Id"],
+        name=names[0].lstrip("/"),
+        state=item.get("State") or "",
+        labels=item.get("Labels") or {},
+        ports=ports,
+    )
 
 
 def events(endpoint: Endpoint, labels: dict[str, str]) -> Iterator[dict[str, Any]]:
@@ -809,5 +878,5 @@ def registry_lookup(endpoint: Endpoint, image: str) -> str:
         forget(endpoint)
         raise HostUnreachable(explain(exc)) from exc
     except DockerException as exc:
-        return explain(exc)
+        return pull_reason(image, exc)
     return ""

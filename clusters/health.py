@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy
 from clusters import docker_host as host
 from clusters import hostaccess
 from clusters.models import Node, NodeTask
+from clusters.workload import workload
 from console import audit, live, work
 
 log = logging.getLogger(__name__)
@@ -149,10 +150,9 @@ def failed(node: Node, reason: str) -> int:
 
 
 def _start_failover(node: Node) -> None:
-    from apps.models import Container
     from clusters.tasks import run_node_task
 
-    if not Container.objects.filter(node=node, service__reschedule_on_node_failure=True).exists():
+    if not workload().wants_failover(node):
         return
     if NodeTask.objects.filter(node=node, status__in=NodeTask.ACTIVE).exists():
         return
@@ -168,11 +168,9 @@ def _start_failover(node: Node) -> None:
 
 def _cleanup_after_return(node: Node) -> None:
     """Remove the copies a drain or failover left on the node; when that has to wait, a later check does it."""
-    from clusters.nodework import remove_stale
-
     Node.objects.filter(pk=node.pk).update(stale_copies=False)
     try:
-        removed = remove_stale(node)
+        removed = workload().remove_stale(node)
     except host.HostError as exc:
         log.warning("health: stale containers on %s stay for now: %s", node.name, exc)
         removed = None

@@ -2,6 +2,10 @@
 re-certification of a rotated CA, carried out by the one long-work engine (``console.work``: claim, attempts,
 heartbeat, cancel checkpoints, progress, and the finish with its operation-log entry and live message).
 
+What runs on the nodes (containers) lives with applications, above clusters: this layer knows it only as the
+``Workload`` the applications hand it when Django starts (``apps.nodework``, from ``apps.apps``), with the steps of
+the kinds that move containers (drain, failover).
+
 Like releases, each is safe to run twice: a container already moved is skipped, a replacement that
 an earlier attempt created is adopted, and never more copies run than the desired scale. A node leaves its
 cluster only after its host is torn down (a host the provider started): a teardown that fails or is interrupted
@@ -15,18 +19,17 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
-from apps import converge, stacks
-from apps.models import Container, Service
-from apps.scheduler import PlacementError
 from clusters import authority, hostaccess, rotation
 from clusters import docker_host as host
 from clusters.models import Cluster, Node, NodeTask
+from clusters.operations import delete_cluster_rows, register_node
 from clusters.providers import PROVIDERS
-from console import audit, live, work
+from clusters.workload import workload
+from console import live, work
+from console.errors import Unsatisfiable
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ class Task(work.Runner):
 
     model = NodeTask
     live_group = "cluster"
-    failures = (PlacementError, host.HostError)
+    failures = (Unsatisfiable, host.HostError)
 
     def __init__(self, task: NodeTask) -> None:
         super().__init__(task)
@@ -54,7 +57,8 @@ class Task(work.Runner):
         return self.task.cluster_id
 
     def steps(self) -> None:
-        RUNNERS[self.task.kind](self.task, self)
+        runner = RUNNERS.get(self.task.kind) or workload().runners[self.task.kind]
+        runner(self.task, self)
 
     def conclude(self, final: str, error: str) -> None:
         """A drain that did not finish gives the node back to the cluster."""
@@ -90,148 +94,10 @@ def execute(task_id: int) -> str:
     return work.execute(Task, task_id)
 
 
-# --- placement of moved containers -----------------------------------------------------------------
-
-
-def plan_moves(containers: list[Container], cluster: Cluster, leaving: set[int]) -> dict[int, int]:
-    """container id → new node id for ``containers`` leaving the nodes in ``leaving``; PlacementError if impossible.
-
-    The scheduler is asked exactly as for a deploy (``stacks.moves``): the service's constraints, affinities,
-    zones, reservations and fixed host port hold for moved containers too."""
-    plan: dict[int, int] = {}
-    by_service: dict[int, list[Container]] = {}
-    for c in containers:
-        by_service.setdefault(c.service_id, []).append(c)
-    for service_id, moving in by_service.items():
-        service = Service.objects.select_related("application").get(pk=service_id)
-        staying = Container.objects.filter(service_id=service_id).exclude(node_id__in=leaving)
-        try:
-            assignment = stacks.moves(
-                cluster,
-                service.application,
-                service,
-                [c.index for c in moving],
-                {c.index: c.node_id for c in staying},
-                leaving,
-            )
-        except PlacementError as exc:
-            raise PlacementError(
-                _("The other nodes cannot hold %(service)s: %(reason)s") % {"service": service.name, "reason": exc}
-            ) from exc
-        for c in moving:
-            plan[c.pk] = assignment[c.index]
-    return plan
-
-
-def plan_drain(node: Node) -> dict[int, int]:
-    """The moves a drain of ``node`` would make (raises PlacementError with the reason when impossible)."""
-    containers = list(Container.objects.filter(node=node).select_related("service"))
-    return plan_moves(containers, node.cluster, {node.pk})
-
-
-def move_container(container: Container, target: Node, *, remove_old: bool = True) -> str:
-    """Recreate ``container`` on ``target`` (same name and index), point its row there, then remove the old copy.
-
-    Returns a warning when the old copy could not be removed (its node did not answer); it is removed
-    when that node answers again (``remove_stale``).
-    """
-    old_node, old_id = container.node, container.docker_id
-    app = container.service.application
-    converge.prepare_node(target, app, [container.service], pull=False)
-    container.node = target
-    state, _created = converge.ensure_running(host.Endpoint.of(target), converge.spec_for(container))
-    port = next(iter(state.ports.values()), None)
-    with transaction.atomic():
-        Container.objects.filter(pk=container.pk).update(
-            node=target, docker_id=state.id, state=state.state, published_port=port
-        )
-    container.docker_id, container.state, container.published_port = state.id, state.state, port
-    live.publish("application", app.pk, container.as_live())
-    if remove_old and old_id:
-        try:
-            host.remove_container(host.Endpoint.of(old_node, timeout=10), old_id)
-        except host.HostError as exc:
-            Node.objects.filter(pk=old_node.pk).update(stale_copies=True)
-            return _("%(name)s: the old copy on %(node)s stays until that node answers (%(reason)s)") % {
-                "name": container.name,
-                "node": old_node.name,
-                "reason": exc,
-            }
-    return ""
-
-
-def remove_stale(node: Node) -> int | None:
-    """Remove Berth containers on ``node`` whose replica now lives on another node (after a failover or a
-    drain that lost the node midway). Returns how many were removed; None when it must wait (containers
-    of the cluster are being moved)."""
-    from apps.models import Release
-
-    endpoint = host.Endpoint.of(node, timeout=10)
-    if NodeTask.objects.filter(cluster_id=node.cluster_id, status__in=NodeTask.ACTIVE).exists():
-        return None  # a drain or failover is moving containers: a copy made a moment ago is not stale
-    busy = {
-        str(pk)
-        for pk in Release.objects.filter(
-            application__cluster_id=node.cluster_id, status__in=Release.ACTIVE
-        ).values_list("application_id", flat=True)
-    }
-    removed = 0
-    for state in host.list_containers(endpoint, {**host.managed(), "berth.cluster": str(node.cluster_id)}):
-        labels = state.labels
-        if labels.get("berth.application") in busy:
-            continue
-        row = Container.objects.filter(
-            service__application_id=labels.get("berth.application"),
-            service__name=labels.get("berth.service"),
-            index=labels.get("berth.replica"),
-        ).first()
-        if row is None or row.node_id != node.pk:
-            host.remove_container(endpoint, state.id)
-            removed += 1
-    return removed
-
-
 # --- the task kinds --------------------------------------------------------------------------------
 
 
-def drain(task: NodeTask, run: Task) -> None:
-    """Move every container off the node, then take the node out of the cluster."""
-    node = task.node
-    assert node is not None
-    containers = list(Container.objects.filter(node=node).select_related("service__application", "node"))
-    run.set_total(len(containers) + 1)
-    plan = plan_moves(containers, node.cluster, {node.pk})
-    targets = {n.pk: n for n in Node.objects.filter(pk__in=set(plan.values()))}
-    warnings: list[str] = []
-    for container in containers:
-        run.checkpoint(_("Canceled by request; %(n)s container(s) were already moved.") % {"n": task.progress_done})
-        target = targets[plan[container.pk]]
-        warning = move_container(container, target)
-        if warning:
-            warnings.append(warning)
-        app = container.service.application
-        audit.record(
-            "cs:MigrateContainer",
-            actor=task.actor,
-            tenant=task.cluster.tenant,
-            resource=app.resource_name,
-            target=container.name,
-            cluster_id=task.cluster_id,
-            source="task",
-            parameters={"from": node.name, "to": target.name, "task": task.pk},
-            outcome=audit.OperationLog.Outcome.FAILURE if warning else audit.OperationLog.Outcome.SUCCESS,
-            error=warning,
-        )
-        run.step(_("%(name)s moved to %(node)s") % {"name": container.name, "node": targets[plan[container.pk]]})
-    if warnings:
-        raise TaskFailed(
-            _("Every container was moved, but the node stopped answering: %(w)s") % {"w": "; ".join(warnings)}
-        )
-    _leave(node)
-    run.step(_("%(node)s left the cluster") % {"node": node.name})
-
-
-def _leave(node: Node) -> None:
+def leave(node: Node) -> None:
     """Take the node out of its cluster: first its host is torn down when a provider started it (HostError, and
     the node stays, when anything of it remains: the task fails or is resumed and tries again), then the state."""
     provider = PROVIDERS.get(node.provider)
@@ -254,15 +120,13 @@ def remove(task: NodeTask, run: Task) -> None:
             except host.HostError as exc:
                 if not task.params.get("force"):
                     errors.append(f"{node.name}: {exc}")
-            _leave(node)  # a host that does not go away fails the task here: the node stays, to try again
+            leave(node)  # a host that does not go away fails the task here: the node stays, to try again
         run.step()
     if errors:
         raise TaskFailed("; ".join(errors))
     if task.params.get("delete_cluster"):
-        from clusters.operations import _delete_cluster_rows
-
         NodeTask.objects.filter(pk=task.pk).update(node=None)
-        _delete_cluster_rows(task.cluster)
+        delete_cluster_rows(task.cluster)
 
 
 def _reset(node: Node) -> int:
@@ -273,7 +137,7 @@ def _reset(node: Node) -> int:
     found = host.list_containers(endpoint, mine)
     for state in found:
         host.remove_container(endpoint, state.id)
-    Container.objects.filter(node=node).delete()
+    workload().forget_node(node)
     return len(found)
 
 
@@ -285,34 +149,8 @@ def reset(task: NodeTask, run: Task) -> None:
     run.step(_("%(n)s container(s) removed") % {"n": count})
 
 
-def failover(task: NodeTask, run: Task) -> None:
-    """Recreate, on healthy nodes, the containers of the failed node whose services ask for it."""
-    node = task.node
-    assert node is not None
-    wanted = list(
-        Container.objects.filter(node=node, service__reschedule_on_node_failure=True).select_related(
-            "service__application", "node"
-        )
-    )
-    run.set_total(len(wanted))
-    if not wanted:
-        return
-    plan = plan_moves(wanted, node.cluster, {node.pk})
-    targets = {n.pk: n for n in Node.objects.filter(pk__in=set(plan.values()))}
-    for container in wanted:
-        if Node.objects.filter(pk=node.pk, state=Node.State.READY).exists():
-            break  # the node came back: its containers stay where they are
-        Node.objects.filter(pk=node.pk).update(stale_copies=True)  # the copy there goes when it answers
-        move_container(container, targets[plan[container.pk]], remove_old=False)
-        run.step(
-            _("%(name)s recreated on %(node)s") % {"name": container.name, "node": targets[plan[container.pk]].name}
-        )
-
-
 def provision(task: NodeTask, run: Task) -> None:
     """Ask the provider for a host, then register it as a node behind the cluster's TLS."""
-    from clusters.operations import register_node
-
     params = task.params
     provider = PROVIDERS[params["provider"]]
     if provider.on_this_machine and not hostaccess.has_grant(task.cluster.tenant_id):
@@ -393,12 +231,11 @@ def _owner(cluster: Cluster) -> Any:
 
 RUNNERS: dict[str, Callable[[NodeTask, Task], None]] = {
     NodeTask.Kind.PROVISION: provision,
-    NodeTask.Kind.DRAIN: drain,
     NodeTask.Kind.REMOVE: remove,
     NodeTask.Kind.RESET: reset,
-    NodeTask.Kind.FAILOVER: failover,
     NodeTask.Kind.ROTATE: rotate,
 }
+"""The steps of the cluster's own kinds; those that move containers are the workload's (``Workload.runners``)."""
 ACTIONS = {
     NodeTask.Kind.PROVISION: "cs:AddClusterNodes",
     NodeTask.Kind.DRAIN: "cs:RemoveClusterNodes",

@@ -30,6 +30,8 @@ from clusters import docker_host as host
 from clusters.authority import ensure_ca
 from clusters.models import Cluster, HostGrant, Node, NodeTask
 from clusters.providers import PROVIDERS
+from clusters.security_policy import DEFAULTS
+from clusters.workload import workload
 from console import audit, context, work
 from console.errors import OperationConflict
 
@@ -72,8 +74,6 @@ def _clean_cluster_fields(data: dict[str, Any]) -> dict[str, Any]:
             errors["network_mode"] = [_("Choose one of: %(v)s.") % {"v": ", ".join(Cluster.NetworkMode.values)}]
         out["network_mode"] = data["network_mode"]
     if "security_policy" in data:
-        from apps.security import DEFAULTS
-
         policy = data["security_policy"]
         if (
             not isinstance(policy, dict)
@@ -163,12 +163,8 @@ def update_cluster(actor: Any, cluster: Cluster, **fields: Any) -> Cluster:
 def delete_cluster(actor: Any, cluster: Cluster, *, force: bool = False) -> NodeTask | None:
     """Delete a cluster. Refused while it has applications unless ``force``: then a task removes Berth's
     containers from its nodes first and deletes the cluster at the end."""
-    from apps.models import Application
-
     authorize(actor, "cs:DeleteCluster", cluster)
-    live_apps = list(
-        Application.objects.filter(cluster=cluster, deleted_at__isnull=True).values_list("name", flat=True)
-    )
+    live_apps = workload().applications_of(cluster)
     if live_apps and not force:
         audit.record(
             "cs:DeleteCluster",
@@ -189,7 +185,7 @@ def delete_cluster(actor: Any, cluster: Cluster, *, force: bool = False) -> Node
         authorize(actor, "cs:DeleteCluster", cluster)
         if not live_apps and not cluster.nodes.exclude(state=Node.State.REMOVED).exists():
             name, resource, pk = cluster.name, cluster.resource_name, cluster.pk
-            _delete_cluster_rows(cluster)
+            delete_cluster_rows(cluster)
             audit.record("cs:DeleteCluster", actor=actor, resource=resource, target=name, cluster_id=pk)
             return None
         task = _start_task(actor, cluster, None, NodeTask.Kind.REMOVE, {"delete_cluster": True, "force": force})
@@ -205,11 +201,9 @@ def delete_cluster(actor: Any, cluster: Cluster, *, force: bool = False) -> Node
     return task
 
 
-def _delete_cluster_rows(cluster: Cluster) -> None:
-    from apps.models import Application, Container
-
-    Container.objects.filter(node__cluster=cluster).delete()
-    Application.objects.filter(cluster=cluster).delete()
+def delete_cluster_rows(cluster: Cluster) -> None:
+    """Delete the cluster's row and the rows of what ran on it (``workload``: applications, containers)."""
+    workload().forget_cluster(cluster)
     cluster.delete()
 
 
@@ -487,9 +481,7 @@ def remove_node(actor: Any, node: Node, *, drain: bool = True) -> NodeTask:
     if node.state == Node.State.REMOVED:
         raise OperationConflict(_("The node has already been removed."))
     if drain:
-        from clusters.nodework import plan_drain
-
-        plan_drain(node)  # raises PlacementError naming the rule when the others cannot hold them
+        workload().plan_drain(node)  # raises PlacementError naming the rule when the others cannot hold them
     with transaction.atomic():
         authorize(actor, "cs:RemoveClusterNodes", node)
         kind = NodeTask.Kind.DRAIN if drain else NodeTask.Kind.REMOVE
@@ -581,6 +573,12 @@ def provision_node(
 
 
 # --- the built-in local cluster --------------------------------------------------------------------
+
+
+def give_this_machine(tenant: Tenant, primary: Any) -> None:
+    """Setup's gift to the first tenant (``accounts.operations.FIRST_TENANT_GETS``): the "local" cluster; one tenant
+    at most gets this machine."""
+    ensure_local_cluster(tenant, actor=primary, automatic=True)
 
 
 def ensure_local_cluster(tenant: Tenant, actor: Any = None, *, automatic: bool = False) -> Cluster | None:

@@ -10,16 +10,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from accounts.pages import every, page, page_object, with_resources
 from accounts.permissions import may, resource_of
-from apps.models import Application, Container
-from apps.scheduler import PlacementError
 from clusters import attach, certificates, hostaccess, pki, registries, rotation
 from clusters import docker_host as host
 from clusters import operations as ops
 from clusters.api import clusters_for
 from clusters.forms import ClusterForm, NodeEditForm, ProvisionForm, RegisterNodeForm, RegistryCredentialForm
 from clusters.models import Cluster, Node, NodeTask, RegistryCredential, UserCertificate
-from console.pages import every, page, page_object, with_resources
+from console.errors import Unsatisfiable
 from console.paging import page_of
 
 
@@ -99,7 +98,8 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .select_related("cluster")
         .prefetch_related("containers")
     )
-    apps = Application.objects.visible_to(request.user).filter(cluster=cluster, deleted_at__isnull=True)
+    # What runs on the cluster, through the relations the applications declare (they sit above clusters).
+    apps = cluster.applications.visible_to(request.user).filter(deleted_at__isnull=True)
     tasks = NodeTask.objects.visible_to(request.user).filter(cluster=cluster).select_related("node")[:8]
     resource = resource_of(cluster)
     issued = (
@@ -195,7 +195,7 @@ def node_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("Node saved."))
             return redirect("clusters:node", pk=node.pk)
-    containers = Container.objects.visible_to(request.user).filter(node=node).select_related("service__application")
+    containers = node.containers.visible_to(request.user).select_related("service__application")  # apps' relation
     tasks = NodeTask.objects.visible_to(request.user).filter(node=node)[:8]
     return render(
         request,
@@ -241,7 +241,7 @@ def node_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
         elif change == "reset":
             ops.reset_node(request.user, node)
             messages.info(request, _("Removing Berth's containers from %(node)s.") % {"node": node.name})
-    except (ValidationError, ops.OperationConflict, PlacementError, host.HostError) as exc:
+    except (ValidationError, ops.OperationConflict, Unsatisfiable, host.HostError) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
     return redirect("clusters:node", pk=node.pk)
 
@@ -277,8 +277,9 @@ def registry_credentials(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Credential for %(registry)s saved.") % {"registry": made.registry})
             return redirect("clusters:registry_credentials")
-    rows = with_resources(list(RegistryCredential.objects.visible_to(request.user)))
-    return render(request, "clusters/registry_credentials.html", {"form": form, "credentials": rows})
+    listing = page_of(request, RegistryCredential.objects.visible_to(request.user))
+    rows = with_resources(list(listing.object_list))
+    return render(request, "clusters/registry_credentials.html", {"form": form, "credentials": rows, "page": listing})
 
 
 @page(post="cs:DeleteRegistryCredential")

@@ -17,16 +17,14 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from console.errors import OperationConflict
+from console.errors import HostFailure, OperationConflict, Unsatisfiable
 
 FieldT = TypeVar("FieldT", bound=serializers.Field)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus: Django ValidationError → 400 with field errors; conflicts → 409; hosts → 502."""
-    from apps.scheduler import PlacementError
-    from clusters.docker_host import HostError
-
+    """DRF's handler, plus: Django ValidationError → 400 with field errors; conflicts → 409; what cannot be placed →
+    400; hosts → 502 (``console.errors``: the layers above raise subclasses of these)."""
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             body: dict[str, Any] = {k: [str(m) for e in v for m in e.messages] for k, v in exc.error_dict.items()}
@@ -35,11 +33,29 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, OperationConflict):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-    if isinstance(exc, PlacementError):
+    if isinstance(exc, Unsatisfiable):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, HostError):
+    if isinstance(exc, HostFailure):
         return Response({"detail": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
     return drf_exception_handler(exc, context)
+
+
+PLAN_WORDS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+"""How ``?dry_run=`` may be spelled (any case)."""
+
+
+def asks_for_plan(request: Any, plans: Iterable[str]) -> bool:
+    """Whether ``request`` asks for a plan only (``?dry_run=true``). A request that asks for one never changes
+    anything: to a method of the endpoint that has no plan (not in ``plans``), or with a value that is neither
+    true nor false, the answer is 400 and nothing is done. A read (``GET``) has nothing to plan and ignores it."""
+    if "dry_run" not in request.query_params or request.method in ("GET", "HEAD", "OPTIONS"):
+        return False
+    value = PLAN_WORDS.get(request.query_params.get("dry_run", "").strip().lower())
+    if value is None:
+        raise serializers.ValidationError({"dry_run": ["Use true or false."]})
+    if value and request.method not in plans:
+        raise serializers.ValidationError({"dry_run": ["This request has no plan to show: nothing was done."]})
+    return value
 
 
 class BerthAPIView(APIView):
@@ -49,17 +65,15 @@ class BerthAPIView(APIView):
     """
 
     action_map: dict[str, str] = {}
+    plans: tuple[str, ...] = ()
+    """The methods of the endpoint that answer ``?dry_run=true`` with the plan of what they would do, changing
+    nothing (:func:`asks_for_plan`); ``dry_run`` says whether the request asked for it."""
+    dry_run = False
 
     @property
     def ram_action(self) -> str:
         """The RAM action of the current request, from ``action_map`` (what the catalogue lists for it)."""
         return self.action_map.get(self.request.method, "")
-
-    @property
-    def lookup_action(self) -> str:
-        """The action the object a URL names is looked up with: the endpoint's ``GET`` action (see before you
-        change), else the request's own; the operation then checks the request's action itself."""
-        return self.action_map.get("GET") or self.ram_action
 
     def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
         from rest_framework.exceptions import MethodNotAllowed
@@ -67,6 +81,7 @@ class BerthAPIView(APIView):
         if request.method not in self.action_map and request.method not in ("HEAD", "OPTIONS"):
             raise MethodNotAllowed(request.method)
         super().initial(request, *args, **kwargs)
+        self.dry_run = asks_for_plan(request, self.plans)
 
     @property
     def allowed_methods(self) -> list[str]:
@@ -129,14 +144,47 @@ class RequestBody(serializers.Serializer):
 
     The schema says so (``additionalProperties: false``, :class:`AutoSchema`), and each field carries the rules its
     operation applies (the same validators and constants), so what the schema allows is what the API accepts.
+
+    A refused body has one message per bad field: unknown keys, the fields' own errors, and the rules left to the
+    operation (:func:`checked_by_the_operation`) on the fields that read well, which the operation would not see.
     """
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            unknown = sorted(str(key) for key in data if key not in self.fields)
-            if unknown:
-                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
-        return super().to_internal_value(data)
+        if not isinstance(data, Mapping):
+            return super().to_internal_value(data)
+        errors: dict[str, Any] = {
+            str(key): ["Unknown field."] for key in sorted(data, key=str) if key not in self.fields
+        }
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, Mapping):
+                raise
+            errors = {**exc.detail, **errors}
+        if not errors:
+            return value
+        raise serializers.ValidationError({**errors, **self.left_to_the_operation(data, errors)})
+
+    def left_to_the_operation(self, data: Mapping[str, Any], errors: Mapping[str, Any]) -> dict[str, list[str]]:
+        """What the rules left to the operation say of ``data``'s fields that have no error yet (in ``errors``)."""
+        found: dict[str, list[str]] = {}
+        for name, field in self.fields.items():
+            rules = operation_rules(field)
+            if not rules or name in errors or field.read_only:
+                continue
+            try:
+                value = field.run_validation(field.get_value(data))
+            except (serializers.ValidationError, serializers.SkipField):
+                continue
+            messages: list[str] = []
+            for rule in () if value is None else rules:
+                try:
+                    rule(value)
+                except (DjangoValidationError, serializers.ValidationError) as exc:
+                    messages.extend(serializers.as_serializer_error(exc).get(api_settings.NON_FIELD_ERRORS_KEY, []))
+            if messages:
+                found[name] = messages
+        return found
 
 
 def strict_data(serializer_class: type[RequestBody], data: Any, *, partial: bool = False) -> dict[str, Any]:
@@ -192,6 +240,14 @@ def checked_by_the_operation(field: FieldT, *validators: Any) -> FieldT:
     return field
 
 
+def operation_rules(field: Any) -> tuple[Any, ...]:
+    """The rules :func:`checked_by_the_operation` gave ``field``: read from the field as its serializer declares it,
+    since DRF hands each serializer instance fresh copies of its fields, made from their arguments only."""
+    parent = getattr(field, "parent", None)
+    declared = getattr(type(parent), "_declared_fields", {}).get(field.field_name) if parent is not None else None
+    return getattr(declared if declared is not None else field, "operation_validators", ())
+
+
 def refused(description: str) -> OpenApiResponse:
     """An error answer a view documents itself, ``description`` saying when: mostly the 400 of an operation that
     also refuses data its schema allows, for a rule JSON schema cannot state (a name already taken, a user that
@@ -228,7 +284,7 @@ class AutoSchema(openapi.AutoSchema):
     def _insert_field_validators(self, field: Any, schema: dict[str, Any]) -> None:
         """drf-spectacular's, plus what every text field of DRF refuses: NUL characters, and (when it trims and may
         not be blank) text of white space alone."""
-        shown = getattr(field, "operation_validators", ())
+        shown = operation_rules(field)
         if shown:
             field = copy.copy(field)
             field.validators = [*field.validators, *shown]

@@ -6,7 +6,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 
-from console.api import BerthAPIView
+from console.api import BerthAPIView, refused
+from console.context import SOURCES
+from console.log_filters import EXPORT_FORMATS, filter_entries, problems
 from console.models import OperationLog
 
 
@@ -43,24 +45,33 @@ FILTER_PARAMETERS = [
     OpenApiParameter("outcome", str, enum=[value for value, _label in OperationLog.Outcome.choices]),
     OpenApiParameter("q", str, description="Free text: target, resource, actor, error, action, address."),
     OpenApiParameter("request_id", str, description="One request's entries."),
-    OpenApiParameter("source", str, description="ui, api, task, trigger or system."),
-    OpenApiParameter("export", str, enum=["csv", "json"], description="Download every matching entry."),
+    OpenApiParameter("source", str, enum=list(SOURCES), description="Where the request came from."),
+    OpenApiParameter("export", str, enum=list(EXPORT_FORMATS), description="Download every matching entry."),
 ]
+BAD_FILTER = refused(
+    "A filter's value cannot be applied (a time that is not one, an outcome, source or export format not in its list): "
+    "one message per bad parameter, under its name."
+)
 
 
-@extend_schema_view(get=extend_schema(operation_id="operation_logs_list", parameters=FILTER_PARAMETERS))
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="operation_logs_list",
+        parameters=FILTER_PARAMETERS,
+        responses={200: OperationLogSerializer(many=True), 400: BAD_FILTER},
+    )
+)
 class OperationLogListView(BerthAPIView, generics.ListAPIView):
     """``GET /api/v1/operation-logs``: newest first. Filters: ``since``, ``until`` (ISO 8601), ``actor``,
     ``action``, ``resource``, ``outcome``, ``q`` (free text), ``request_id``, ``source``;
-    ``?export=csv|json`` downloads every matching entry."""
+    ``?export=csv|json`` downloads every matching entry. A filter whose value cannot be applied is a 400 naming it
+    (``console.log_filters.problems``): never the whole log in place of what was asked."""
 
     action_map = {"GET": "cs:DescribeOperationLogs"}
 
     serializer_class = OperationLogSerializer
 
     def get_queryset(self):  # noqa: ANN201 - a queryset
-        from console.views import filter_entries
-
         request: Request = self.request
         queryset, _values = filter_entries(OperationLog.objects.visible_to(request.user), request.query_params)
         for param in ("request_id", "source"):
@@ -70,6 +81,9 @@ class OperationLogListView(BerthAPIView, generics.ListAPIView):
         return queryset
 
     def list(self, request: Request, *args: object, **kwargs: object):  # noqa: ANN201 - a response
+        bad = problems(request.query_params)
+        if bad:
+            raise serializers.ValidationError({name: [reason + "."] for name, reason in bad.items()})
         fmt = request.query_params.get("export")
         if fmt in ("csv", "json"):
             from console.views import export

@@ -67,7 +67,6 @@ app.autodiscover_tasks(["apps", "clusters", "accounts", "console"])
 
 # Transport errors talking to a Docker engine are worth a retry; everything else is a real failure.
 try:
-    from docker.errors import APIError as _DockerAPIError  # noqa: F401
     from requests.exceptions import ConnectionError as _ConnError
     from requests.exceptions import Timeout as _Timeout
 

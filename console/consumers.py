@@ -193,7 +193,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=CLOSE_SIGNED_OUT)
 
     async def live_message(self, event: dict[str, Any]) -> None:
-        """Forward a live message once its subscriber and its subscription are checked again."""
+        """Forward a live message (or a batch of them, ``payloads``: one check for all) once its subscriber and its
+        subscription are checked again."""
         if not self.open:
             return
         group = event.get("group")
@@ -219,4 +220,5 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "error": "not found", "subscription": {"type": kind, "id": pk}})
         if gone:
             return
-        await self.send_json(event["payload"])
+        for payload in event["payloads"] if "payloads" in event else [event["payload"]]:  # a batch: in its order
+            await self.send_json(payload)

@@ -55,12 +55,18 @@ class _Publisher:
 
     async def _drain(self, queue: asyncio.Queue[Any]) -> None:
         while True:
-            group, payload = await queue.get()
+            group, payloads = await queue.get()
             layer = get_channel_layer()
             try:
                 if layer is not None:
                     # The group travels along: the consumer checks that subscription again before forwarding.
-                    await layer.group_send(group, {"type": "live.message", "group": group, "payload": payload})
+                    # A batch is one channel-layer message; the consumer forwards its payloads in order.
+                    message: dict[str, Any] = {"type": "live.message", "group": group}
+                    if len(payloads) == 1:
+                        message["payload"] = payloads[0]
+                    else:
+                        message["payloads"] = payloads
+                    await layer.group_send(group, message)
             except Exception:  # a browser missing one update must never fail the work that caused it
                 log.warning("live: could not publish to %s", group, exc_info=True)
             finally:
@@ -70,11 +76,15 @@ class _Publisher:
                         self._idle.set()
 
     def send(self, group: str, payload: dict[str, Any]) -> None:
+        self.send_batch(group, [payload])
+
+    def send_batch(self, group: str, payloads: list[dict[str, Any]]) -> None:
+        """Hand over messages for one group, sent together as one channel-layer message."""
         loop, queue = self._ensure_loop()
         with self._lock:
             self._backlog += 1
             self._idle.clear()
-        loop.call_soon_threadsafe(queue.put_nowait, (group, payload))
+        loop.call_soon_threadsafe(queue.put_nowait, (group, payloads))
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until every message handed over so far is sent (used at exit and by tests)."""
@@ -89,3 +99,14 @@ def publish(kind: str, pk: int, payload: dict[str, Any]) -> None:
     """Send ``payload`` to everyone watching ``kind`` ``pk``, once the current transaction commits."""
     group = group_name(kind, pk)
     transaction.on_commit(lambda: publisher.send(group, payload))
+
+
+def publish_many(kind: str, pk: int, payloads: list[dict[str, Any]]) -> None:
+    """Send ``payloads`` to everyone watching ``kind`` ``pk``, in order, once the current transaction commits: one
+    channel-layer message for the whole batch (a release's results of the last moments), not one per payload."""
+    group = group_name(kind, pk)
+    batch = list(payloads)
+    if len(batch) == 1:
+        transaction.on_commit(lambda: publisher.send(group, batch[0]))
+    elif batch:
+        transaction.on_commit(lambda: publisher.send_batch(group, batch))

@@ -18,9 +18,9 @@ from django.urls import Resolver404, resolve
 from django.utils.http import is_same_domain
 
 from accounts import permissions
+from accounts.pages import page_action
 from console import context
 from console.api import view_actions
-from console.pages import page_action
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -137,8 +137,9 @@ class RequestContextMiddleware:
 
 
 class MethodNotAllowedPageMiddleware:
-    """A console address that does not answer the method used (a form's target opened as a page) shows a page
-    that says so, not a blank 405; API answers keep their own shape."""
+    """A console address that does not answer the method used shows a page that says so, not a blank 405: a
+    button's or form's target opened as a page (a GET to a POST-only address), or a page sent a POST (or another
+    method) it does not take, which then links to the page itself. API answers keep their own shape."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -146,10 +147,33 @@ class MethodNotAllowedPageMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if response.status_code == 405 and not response.content and not request.path.startswith(("/api/", "/ws/")):
-            page = render(request, "405.html", status=405)
+            allowed = [m.strip() for m in response.get("Allow", "").split(",") if m.strip()]
+            page = render(request, "405.html", {"allowed": allowed, "opens": "GET" in allowed}, status=405)
             page["Allow"] = response.get("Allow", "")
             return page
         return response
+
+
+class ApiErrorShapeMiddleware:
+    """Every answer under /api/ is JSON: a path that routes nowhere (404) or a method an address does not answer
+    (405), whoever made the answer (Django's resolver, the HTML 404 page, the schema's YAML renderer, Swagger UI's
+    HTML), comes back as ``{"detail": …}`` with its status and ``Allow`` header, as DRF's own errors do."""
+
+    DETAILS = {404: "Not found.", 405: 'Method "{method}" not allowed.'}
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        detail = self.DETAILS.get(response.status_code)
+        json_already = response.get("Content-Type", "").startswith("application/json")
+        if detail is None or json_already or not request.path.startswith("/api/"):
+            return response
+        shaped = JsonResponse({"detail": detail.format(method=request.method)}, status=response.status_code)
+        if response.has_header("Allow"):
+            shaped["Allow"] = response["Allow"]
+        return shaped
 
 
 class FirstRunMiddleware:

@@ -4,39 +4,43 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from accounts.decisions import ResourceColumns, TenantQuerySet, permitted, resource_text
+SubAccountRule = Callable[[models.QuerySet, Any, str], models.QuerySet]
 
 
-class OperationLogQuerySet(TenantQuerySet):
+class OperationLogQuerySet(models.QuerySet):
     """A user can see an entry of its tenant when it may read the whole log (``cs:DescribeOperationLogs``),
-    or, for an entry about a cluster, when it may read that cluster's log (a role on the cluster gives it)."""
+    or, for an entry about a cluster, when it may read that cluster's log (a role on the cluster gives it).
 
+    The log is the ground every layer writes to, so what a sub-account may read of it is decided by the layer that
+    knows the clusters and the permission core: it hands its rule over when Django starts (:meth:`install`, from
+    ``clusters.apps``); until then a sub-account sees nothing."""
+
+    tenant_path = "tenant"
     read_action = "cs:DescribeOperationLogs"
+    sub_account_rule: ClassVar[SubAccountRule | None] = None
+
+    @classmethod
+    def install(cls, rule: SubAccountRule) -> None:
+        """Decide what a sub-account sees with ``rule(entries of its tenant, user, action)``."""
+        cls.sub_account_rule = rule
 
     def visible_to(self, user: Any, action: str | None = None) -> OperationLogQuerySet:
-        from accounts.permissions import Resource, decide
-        from clusters.models import Cluster
-
         if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
             return self.none()
-        scoped = self.filter(tenant_id=user.tenant_id)
+        scoped = self.filter(**{self.tenant_path: user.tenant_id})
         if user.is_primary:
             return scoped
-        wanted = action or self.read_action
-        log_name = f"acs:cs:*:{user.tenant_id}:operationlog"
-        clusters = Cluster.objects.filter(tenant_id=user.tenant_id)
-        cluster = clusters.resource_columns().name
-        logs = ResourceColumns(resource_text(cluster, "/operationlog"), (cluster,), "pk")
-        visible = models.Q(cluster_id__in=permitted(clusters, user, wanted, logs).values("pk"))
-        if decide(user, wanted, Resource(log_name)).allowed:
-            visible |= models.Q(cluster_id__isnull=True) | ~models.Q(cluster_id__in=clusters.values("pk"))
-        return scoped.filter(visible)
+        rule = type(self).sub_account_rule
+        if rule is None:
+            return self.none()
+        return rule(scoped, user, action or self.read_action)
 
     def update(self, **kwargs: Any) -> int:  # pragma: no cover - guarded path
         raise TypeError("the operation log is append-only")

@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "console.middleware.NulCharacterMiddleware",
     "console.middleware.RequestContextMiddleware",
     "console.middleware.MethodNotAllowedPageMiddleware",
+    "console.middleware.ApiErrorShapeMiddleware",
     "console.middleware.FirstRunMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -264,7 +265,8 @@ BERTH_PUBLIC_URL = env_str("BERTH_PUBLIC_URL", "http://127.0.0.1:8000")
 BERTH_LOCAL_PROVIDER_IMAGES = env_list("BERTH_LOCAL_PROVIDER_IMAGES", ["local/busybox:1"])
 BERTH_LOCAL_DOCKER_URL = env_str("BERTH_LOCAL_DOCKER_URL", "unix:///var/run/docker.sock")
 BERTH_LOCAL_PUBLISH_IP = env_str("BERTH_LOCAL_PUBLISH_IP", "127.0.0.1")
-BERTH_WORKERS_PER_RELEASE = env_int("BERTH_WORKERS_PER_RELEASE", 4)
+# Host calls of one release at once per node (Compose v2 creates and starts a whole project at once; bench/README).
+BERTH_WORKERS_PER_RELEASE = env_int("BERTH_WORKERS_PER_RELEASE", 16)
 # Host ports Berth pins for container ports published without one ("LOW-HIGH"; Docker's own range by default).
 BERTH_HOST_PORTS = tuple(int(p) for p in env_str("BERTH_HOST_PORTS", "32768-60999").split("-", 1))
 BERTH_STOP_TIMEOUT = env_int("BERTH_STOP_TIMEOUT", 10)

@@ -13,14 +13,14 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 
+from accounts.pages import page
 from apps.models import Application, Container
 from clusters.models import Cluster, Node
+from console import log_filters
 from console.models import OperationLog
-from console.pages import page
+from console.times import iso_utc
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -45,56 +45,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "recent": OperationLog.objects.visible_to(user)[:8],
     }
     return render(request, "console/dashboard.html", context)
-
-
-FILTERS = ("since", "until", "actor", "action", "resource", "outcome", "q")
-TIME_FILTERS = ("since", "until")
-LABELS = {"since": _lazy("From"), "until": _lazy("To")}
-
-
-def bad_filters(params: Any) -> dict[str, str]:
-    """The time filters whose value is not a date and time, each with what was typed (the page says so; they are
-    not applied)."""
-    bad = {}
-    for name in TIME_FILTERS:
-        typed = str(params.get(name, "")).strip()[:200]
-        if typed and parse_datetime(typed) is None:
-            bad[name] = typed
-    return bad
-
-
-def filter_entries(entries: QuerySet[OperationLog], params: Any) -> tuple[QuerySet[OperationLog], dict[str, str]]:
-    """Apply the operation-log filters (time range, actor, action, resource, outcome, free text)."""
-    values = {name: str(params.get(name, "")).strip()[:200] for name in FILTERS}
-    for name, lookup in (("since", "created_at__gte"), ("until", "created_at__lte")):
-        if values[name]:
-            moment = parse_datetime(values[name])
-            if moment is None:
-                values[name] = ""
-                continue
-            if timezone.is_naive(moment):
-                moment = timezone.make_aware(moment)
-            entries = entries.filter(**{lookup: moment})
-    if values["actor"]:
-        entries = entries.filter(actor_name__icontains=values["actor"])
-    if values["action"]:
-        entries = entries.filter(action__icontains=values["action"])
-    if values["resource"]:
-        entries = entries.filter(resource__icontains=values["resource"])
-    if values["outcome"]:
-        entries = entries.filter(outcome=values["outcome"])
-    if values["q"]:
-        text = values["q"]
-        entries = entries.filter(
-            Q(target__icontains=text)
-            | Q(resource__icontains=text)
-            | Q(actor_name__icontains=text)
-            | Q(error__icontains=text)
-            | Q(request_id=text)
-            | Q(source_ip=text)
-            | Q(action__icontains=text)
-        )
-    return entries, values
 
 
 EXPORT_FIELDS = [
@@ -134,14 +84,15 @@ def export(entries: QuerySet[OperationLog], fmt: str) -> HttpResponse:
     rows = entries.values(*EXPORT_FIELDS)[:EXPORT_LIMIT]
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if fmt == "json":
-        data = [{**row, "created_at": row["created_at"].isoformat()} for row in rows]
+        data = [{**row, "created_at": iso_utc(row["created_at"])} for row in rows]
         response = HttpResponse(json.dumps(data, indent=1), content_type="application/json")
     else:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
         writer.writeheader()
         for row in rows:
-            cells = {**row, "parameters": json.dumps(row["parameters"], sort_keys=True)}
+            cells = {**row, "created_at": iso_utc(row["created_at"])}  # as the JSON export and the API write it
+            cells["parameters"] = json.dumps(row["parameters"], sort_keys=True)
             writer.writerow({key: spreadsheet_safe(value) for key, value in cells.items()})
         response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="operation-log-{stamp}.{fmt}"'
@@ -150,21 +101,21 @@ def export(entries: QuerySet[OperationLog], fmt: str) -> HttpResponse:
 
 @page(get="cs:DescribeOperationLogs")
 def operation_logs(request: HttpRequest) -> HttpResponse:
-    """The tenant's operation log, newest first, filtered; exported as CSV or JSON with ``?export=csv|json``."""
-    entries, values = filter_entries(OperationLog.objects.visible_to(request.user), request.GET)
+    """The tenant's operation log, newest first, filtered; exported as CSV or JSON with ``?export=csv|json``. A
+    filter whose value cannot be applied (``log_filters.problems``) is left out, and the page says so."""
+    entries, values = log_filters.filter_entries(OperationLog.objects.visible_to(request.user), request.GET)
+    bad = {name: reason for name, reason in log_filters.problems(request.GET).items() if name in log_filters.LABELS}
     fmt = request.GET.get("export")
-    if fmt in ("csv", "json"):
+    if fmt in log_filters.EXPORT_FORMATS:
         return export(entries, fmt)
     page_obj = Paginator(entries, 50).get_page(request.GET.get("page"))
     query = urlencode({k: v for k, v in values.items() if v})
     template = (
         "console/_operation_log_table.html" if request.headers.get("HX-Request") else "console/operation_logs.html"
     )
-    bad = bad_filters(request.GET)
     invalid = [
-        _("“%(value)s” is not a date and time (for example 2025-01-31 14:00); “%(name)s” is not applied.")
-        % {"value": typed, "name": LABELS[name]}
-        for name, typed in bad.items()
+        _("%(reason)s; “%(name)s” is not applied.") % {"reason": reason, "name": log_filters.LABELS[name]}
+        for name, reason in bad.items()
     ]
     return render(
         request,
@@ -172,7 +123,7 @@ def operation_logs(request: HttpRequest) -> HttpResponse:
         {
             "page": page_obj,
             "outcomes": OperationLog.Outcome.choices,
-            "filters": {**values, **bad},  # what was typed stays in its box
+            "filters": {**values, **{name: log_filters.typed(request.GET, name) for name in bad}},  # stays in its box
             "query": query,
             "filtered": any(values.values()),
             "invalid": invalid,

@@ -10,9 +10,9 @@ consequences; the engine does the rest, the same for every kind:
 
 * it starts only a row it ``claim``s (pending → running), so a second copy of a message is skipped, and counts the
   attempt;
-* steps report progress (``set_total``, ``step``: written and sent live at most every PROGRESS_SECONDS, and at the
-  end), heartbeat (``heartbeat``), and check for a cancel request at checkpoints (``checkpoint`` raises
-  ``Canceled``);
+* steps report progress (``set_total``, ``step``, or ``steps_done`` for a batch of results: written and sent live at
+  most every PROGRESS_SECONDS, and at the end), heartbeat (``heartbeat``), and check for a cancel request at
+  checkpoints (``checkpoint`` raises ``Canceled``);
 * ``finish`` moves the row to its terminal status and, in the same transaction, applies the kind's consequences,
   writes the operation-log entry and sends the live message (after commit). A step that raises ``WorkFailed`` or
   one of the kind's ``failures`` fails the row with its message; any other exception (a bug, a soft time limit)
@@ -165,6 +165,11 @@ class Runner:
         """A line of progress for people (the server log unless the kind keeps its own)."""
         log.info("%s %s: %s", self.model.__name__, self.row.pk, message)
 
+    def events(self, messages: list[str], level: str = "info") -> None:
+        """Several lines of progress at once, in order (a kind that keeps events writes them together)."""
+        for message in messages:
+            self.event(message, level)
+
     def mask(self, text: str) -> str:
         """What an error or event may show (a kind hides secrets here)."""
         return text
@@ -199,6 +204,17 @@ class Runner:
         self.row.progress_done += 1
         if message:
             self.event(message, level)
+        now = time.monotonic()
+        if self.row.progress_done >= self.row.progress_total or now - self._written >= PROGRESS_SECONDS:
+            self._write_progress(now)
+
+    def steps_done(self, messages: list[str], level: str = "info") -> None:
+        """One step done per message (a batch of results handled together), each message an event (``events``);
+        progress is written as ``step`` writes it."""
+        if not messages:
+            return
+        self.row.progress_done += len(messages)
+        self.events(messages, level)
         now = time.monotonic()
         if self.row.progress_done >= self.row.progress_total or now - self._written >= PROGRESS_SECONDS:
             self._write_progress(now)

@@ -10,6 +10,7 @@ PY=.venv/bin/python
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports --no-cache  # the layering contracts of pyproject.toml ([tool.importlinter])
 echo "== manage.py check / makemigrations --check"
 $PY manage.py check
 DJANGO_SETTINGS_MODULE=console.settings BERTH_HTTPS=true $PY manage.py check --deploy --fail-level WARNING

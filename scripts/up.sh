@@ -1,10 +1,43 @@
 #!/usr/bin/env bash
 # `make up`: set everything up, then run the console (ASGI server, Celery worker and beat, Docker
-# events watcher) in the foreground with honcho. Ctrl-C stops them all.
+# events watcher) in the foreground with honcho. Ctrl-C stops them all, and is the normal way to stop the
+# console: the script then ends with status 0 (not make's "Error 130"). dockerd and Redis run in their own
+# session (scripts/services.sh) and keep running.
+#
+# `scripts/up.sh --console-only [PROCFILE]` runs only the console part (what the tests drive).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-.venv/bin/python manage.py bootstrap_local
-echo "Berth console: http://${BERTH_BIND:-127.0.0.1}:${BERTH_PORT:-8000}/"
 export PATH="$PWD/.venv/bin:$PATH"
-exec honcho start -f Procfile
+procfile=Procfile
+if [ "${1:-}" = "--console-only" ]; then
+  procfile="${2:-Procfile}"
+else
+  scripts/setup.sh
+  .venv/bin/python manage.py bootstrap_local
+  echo "Berth console: http://${BERTH_BIND:-127.0.0.1}:${BERTH_PORT:-8000}/"
+fi
+
+# honcho runs in the background so that this shell sees Ctrl-C (SIGINT) and SIGTERM at once and hands them on as
+# SIGTERM: honcho stops its processes and exits; then so does this script, successfully.
+stopping=0
+honcho_pid=""
+stop() {
+  stopping=1
+  if [ -n "$honcho_pid" ]; then kill -TERM "$honcho_pid" 2>/dev/null || true; fi
+}
+trap stop INT TERM
+honcho start -f "$procfile" &
+honcho_pid=$!
+status=0
+while :; do
+  set +e
+  wait "$honcho_pid"
+  status=$?
+  set -e
+  kill -0 "$honcho_pid" 2>/dev/null || break # a signal interrupted `wait`: wait until honcho has stopped
+done
+if [ "$stopping" = 1 ]; then
+  echo "Berth console stopped."
+  exit 0
+fi
+exit "$status"

@@ -23,9 +23,9 @@ from accounts import operations, permissions
 from accounts.backends import find_login
 from accounts.forms import LoginForm, MfaForm, PasswordChangeForm, SetupForm
 from accounts.models import AccessKey, Tenant, User
+from accounts.pages import page
+from accounts.templatetags.berth import ONCE_FIELD
 from console import audit
-from console.pages import page
-from console.templatetags.berth import ONCE_FIELD
 
 BACKEND = "accounts.backends.TenantLoginBackend"
 

@@ -28,10 +28,9 @@ from accounts.forms import (
     SubAccountForm,
 )
 from accounts.models import AccessKey, Policy, RamGroup, User
+from accounts.pages import every, page, page_object
 from accounts.permissions import may
 from accounts.views.auth import create_access_key_once
-from clusters.models import Cluster
-from console.pages import every, page, page_object
 from console.paging import page_of
 
 
@@ -67,8 +66,10 @@ def _attach_or_detach(request: HttpRequest, change: str, **holder: Any) -> None:
 POLICIES = Policy.objects.order_by("-tenant_id")
 
 
-def _attachable(request: HttpRequest) -> list[str]:
-    return list(Policy.objects.visible_to(request.user).values_list("name", flat=True))
+def _attachable(request: HttpRequest, attached: Any) -> list[str]:
+    """The policies the user may see that are not attached yet (``attached``: the holder's attachments)."""
+    visible = Policy.objects.visible_to(request.user).exclude(pk__in=attached.values("policy_id"))
+    return list(visible.values_list("name", flat=True))
 
 
 # --- users -----------------------------------------------------------------------------------------
@@ -108,7 +109,7 @@ def user_detail(request: HttpRequest, name: str) -> HttpResponse:
         "tab": "users",
         "groups": RamGroup.objects.filter(auth_group__user=subject),
         "attachments": subject.policy_attachments.select_related("policy"),
-        "attach_form": AttachForm(_attachable(request)),
+        "attach_form": AttachForm(_attachable(request, subject.policy_attachments.all())),
         "reset_form": ResetPasswordForm(),
         "keys": AccessKey.objects.filter(user=subject)
         if may(request.user, "ram:ListAccessKeys", subject.resource_name)
@@ -189,7 +190,7 @@ def group_detail(request: HttpRequest, name: str) -> HttpResponse:
         "members": members,
         "candidates": candidates,
         "attachments": group.policy_attachments.select_related("policy"),
-        "attach_form": AttachForm(_attachable(request)),
+        "attach_form": AttachForm(_attachable(request, group.policy_attachments.all())),
         "rename_form": GroupForm(initial={"name": group.name, "description": group.description}),
         "grants": [g for g in grant_rows(request.user) if g["principal"] == f"group:{group.name}"],
     }
@@ -306,10 +307,16 @@ def policy_change(request: HttpRequest, name: str, change: str) -> HttpResponse:
 # --- authorizations, simulator, settings, catalogue ------------------------------------------------
 
 
+def tenant_clusters(user: Any) -> Any:
+    """The clusters of the user's tenant, where roles are granted: reached through the tenant's relation (clusters
+    sit above accounts, which never imports them)."""
+    return user.tenant.clusters.all()
+
+
 @page(
     get="cs:DescribeUserPermissions",
     post="cs:GrantPermissions",
-    scope={"cs:GrantPermissions": Cluster.objects.all()},
+    scope={"cs:GrantPermissions": tenant_clusters},
 )
 def authorizations(request: HttpRequest) -> HttpResponse:
     """The role grants on the clusters the user may see, and a form to grant a role on one it may grant on."""
@@ -319,11 +326,11 @@ def authorizations(request: HttpRequest) -> HttpResponse:
         (f"group:{g.name}", _("group %(name)s") % {"name": g.name})
         for g in RamGroup.objects.filter(tenant_id=actor.tenant_id)
     ]
-    clusters = [(c.pk, c.name) for c in Cluster.objects.visible_to(actor, "cs:GrantPermissions")]
+    clusters = [(c.pk, c.name) for c in tenant_clusters(actor).visible_to(actor, "cs:GrantPermissions")]
     form = GrantForm(principals, clusters, request.POST or None)
     if request.method == "POST":
         if form.is_valid():
-            cluster = page_object(request, Cluster.objects.all(), pk=form.cleaned_data["cluster"])
+            cluster = page_object(request, tenant_clusters(actor), pk=form.cleaned_data["cluster"])
             if _attempt(
                 request,
                 lambda: ops.grant(actor, form.cleaned_data["principal"], cluster, form.cleaned_data["role"]),
@@ -338,7 +345,7 @@ def authorizations(request: HttpRequest) -> HttpResponse:
     )
 
 
-@page(post="cs:RevokePermissions", scope={"cs:RevokePermissions": Cluster.objects.all()})
+@page(post="cs:RevokePermissions", scope={"cs:RevokePermissions": tenant_clusters})
 def authorization_revoke(request: HttpRequest) -> HttpResponse:
     """Remove the grant the form names (``revoke``: its id), on a cluster where the user may revoke grants."""
     actor = request.user
@@ -346,7 +353,7 @@ def authorization_revoke(request: HttpRequest) -> HttpResponse:
     row = next((r for r in grant_rows(actor, "cs:RevokePermissions") if r["id"] == wanted), None)
     if row is None:
         permissions.refuse(actor, "cs:RevokePermissions", target=wanted, not_found=True)
-    cluster = page_object(request, Cluster.objects.all(), pk=row["cluster"])
+    cluster = page_object(request, tenant_clusters(actor), pk=row["cluster"])
     _attempt(request, lambda: ops.revoke(actor, row["principal"], cluster), _("Grant removed."))
     return redirect("accounts:ram_authorizations")
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from console.errors import Unsatisfiable
+
 MIB = 1024 * 1024
 
 
-class PlacementError(Exception):
-    """No placement satisfies the rules; the message names the rule that failed."""
+class PlacementError(Unsatisfiable):
+    """No placement satisfies the rules; the message names the rule that failed (the API answers 400)."""
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,12 @@
     return b;
   }
 
-  // Times as the server writes them (Django's "H:i:s" and "Y-m-d H:i:s"): 24-hour, in the console's time zone,
-  // so a value the page first showed and one a live message brought read the same way.
+  // One rule for every time a page shows, the same as the server's ``when`` filter (accounts/templatetags/berth.py):
+  // the time of day alone for a moment of today, the date and time otherwise, 24-hour, in the console's time zone
+  // (named at the foot of the page), so a value the page first showed and one a live message brought read alike.
   const timeZone = document.body.dataset.timeZone || "UTC";
   let clockFormat = null;
-  function parts(iso) {
+  function parts(date) {
     if (!clockFormat) {
       const options = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" };
       try {
@@ -35,18 +36,25 @@
       }
     }
     const found = {};
-    clockFormat.formatToParts(new Date(iso)).forEach((p) => {
+    clockFormat.formatToParts(date).forEach((p) => {
       found[p.type] = p.value;
     });
     return found;
   }
-  function clock(iso) {
-    const p = parts(iso);
-    return p.hour + ":" + p.minute + ":" + p.second;
+  function when(iso) {
+    const p = parts(new Date(iso));
+    const today = parts(new Date());
+    const time = p.hour + ":" + p.minute + ":" + p.second;
+    const day = p.year + "-" + p.month + "-" + p.day;
+    return day === today.year + "-" + today.month + "-" + today.day ? time : day + " " + time;
   }
-  function stamp(iso) {
-    const p = parts(iso);
-    return p.year + "-" + p.month + "-" + p.day + " " + clock(iso);
+  // The <time> element the server's filter writes: the instant in ISO 8601 (UTC) and the text by the rule above.
+  function timeNode(iso) {
+    const node = el("time", "", when(iso));
+    node.setAttribute("datetime", new Date(iso).toISOString());
+    const p = parts(new Date(iso));
+    node.title = p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + ":" + p.second + " " + timeZone;
+    return node;
   }
 
   // Parts of a page that only the server draws (a node that was not there, a version's image digests): fetched
@@ -164,16 +172,21 @@
       if (msg.id <= lastEvent) return;
       lastEvent = msg.id;
       const item = el("li", "event " + msg.level);
-      const at = el("time", "", clock(msg.at));
-      at.setAttribute("datetime", msg.at);
-      item.append(at, document.createTextNode(" " + msg.message));
+      item.append(timeNode(msg.at), document.createTextNode(" " + msg.message));
       events.prepend(item);
     }
 
     // A deleted application's page keeps what it shows and offers nothing more to do: every control goes, and so
-    // do its containers (a late message about one of them changes nothing).
+    // do its containers (a late message about one of them changes nothing); the counts of its services and of the
+    // summary say none, the foot of the page says it is gone, and the page stops listening.
     function retire() {
+      if (gone) return;
       gone = true;
+      stopped = true;
+      liveState.textContent = liveState.dataset.gone;
+      root.querySelectorAll("[data-wanted]").forEach((node) => {
+        node.textContent = "0";
+      });
       root.querySelectorAll("form").forEach((form) => form.remove());
       tbody.querySelectorAll("tr[data-container]").forEach((row) => row.remove());
       const empty = tbody.querySelector(".empty-row");
@@ -182,6 +195,7 @@
       if (pattern) pattern.remove();
       const note = root.querySelector("#app-gone");
       if (note) note.hidden = false;
+      if (socket && socket.readyState <= 1) socket.close();
     }
 
     function onApplication(msg) {
@@ -266,18 +280,77 @@
       };
       socket.onmessage = function (e) {
         const msg = JSON.parse(e.data);
-        if (msg.type === "subscribed") liveState.textContent = liveState.dataset.live;
+        if (msg.type === "subscribed") {
+          if (!gone) liveState.textContent = liveState.dataset.live;
+        }
         else if (msg.type === "error" && msg.subscription) {
           // The application is gone or no longer visible: say so and stop asking.
-          liveState.textContent = liveState.dataset.gone;
           retire();
-          stopped = true;
-          socket.close();
         } else if (msg.type === "error") liveState.textContent = msg.error;
         else if (handlers[msg.type]) handlers[msg.type](msg);
       };
       socket.onclose = function () {
         if (stopped) return;
+        liveState.textContent = liveState.dataset.reconnecting;
+        setTimeout(connect, retry);
+        retry = Math.min(retry * 2, 10000);
+      };
+    }
+    connect();
+  }
+
+  // A container's page: its state as it changes, and a notice (its actions gone) when the container is removed or
+  // its application deleted, or no longer visible, while the page is open.
+  function containerPage(root) {
+    const name = root.dataset.liveContainer;
+    const state = root.querySelector("#container-state");
+    const liveState = root.querySelector("#live-state");
+    let socket = null;
+    let retry = 500;
+    let over = false;
+    // The container went (removed, or with its application): its notice, no actions, and no "Live" any more. The
+    // page keeps listening until it knows whether the application went too, which then says so instead.
+    function end(noticeId) {
+      const notice = root.querySelector(noticeId);
+      if (noticeId === "#app-gone") {
+        over = true;
+        root.querySelector("#container-gone").hidden = true;
+        if (socket && socket.readyState <= 1) socket.close();
+      }
+      if (notice) notice.hidden = false;
+      root.querySelectorAll("form, [data-container-actions]").forEach((node) => node.remove());
+      liveState.textContent = liveState.dataset.gone;
+      liveState.dataset.ended = "1";
+    }
+    const handlers = {
+      container(msg) {
+        if (msg.name !== name || over) return;
+        if (msg.state === "removed") end("#container-gone");
+        else state.replaceChildren(badge(msg.state));
+      },
+      containers(msg) {
+        if (!msg.names.includes(name) && !over) end("#container-gone");
+      },
+      application(msg) {
+        if (msg.status === "deleted") end("#app-gone");
+      },
+    };
+    function connect() {
+      const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+      socket = new WebSocket(scheme + location.host + "/ws/live/");
+      socket.onopen = function () {
+        retry = 500;
+        socket.send(JSON.stringify({ action: "subscribe", type: "application", id: Number(root.dataset.liveId), since: 0 }));
+      };
+      socket.onmessage = function (e) {
+        const msg = JSON.parse(e.data);
+        if (msg.type === "subscribed") {
+          if (!liveState.dataset.ended) liveState.textContent = liveState.dataset.live;
+        } else if (msg.type === "error" && msg.subscription) end("#app-gone");
+        else if (handlers[msg.type]) handlers[msg.type](msg);
+      };
+      socket.onclose = function () {
+        if (over) return;
         liveState.textContent = liveState.dataset.reconnecting;
         setTimeout(connect, retry);
         retry = Math.min(retry * 2, 10000);
@@ -335,7 +408,7 @@
         }
       });
       document.querySelectorAll('[data-node-seen="' + msg.id + '"]').forEach((el) => {
-        if (msg.last_seen) el.textContent = el.dataset.format === "datetime" ? stamp(msg.last_seen) : clock(msg.last_seen);
+        if (msg.last_seen) el.replaceChildren(timeNode(msg.last_seen));
       });
       document.querySelectorAll('[data-node-error="' + msg.id + '"]').forEach((el) => {
         el.textContent = msg.error || "";
@@ -368,6 +441,8 @@
   document.addEventListener("DOMContentLoaded", function () {
     const root = document.querySelector('[data-live-type="application"]');
     if (root) applicationPage(root);
+    const container = document.querySelector('[data-live-type="container"]');
+    if (container) containerPage(container);
     document.querySelectorAll("[data-live-cluster]").forEach(clusterView);
   });
 })();

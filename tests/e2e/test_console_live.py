@@ -99,6 +99,19 @@ def test_image_application_planned_then_live_until_deleted_elsewhere(stack: harn
     expect(third.get_by_role("button", name="Stop")).to_have_count(0)
     expect(third.get_by_role("button", name="Restart")).to_be_visible()
 
+    # The Copy button next to the resource name reads on the white card (it was white on white).
+    copy = page.locator(".resource-name button[data-copy]")
+    color = copy.evaluate("b => getComputedStyle(b).color")
+    assert color not in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)"), color
+    expect(page.get_by_test_id("time-zone")).to_contain_text("UTC")
+    page.screenshot(path=str(SHOTS / "e2e-issue11-application-page.png"), full_page=True)
+
+    # A container's page open in another tab follows it, and says so when its application goes.
+    container_page = page.context.new_page()
+    container_page.goto(f"{stack.url}/applications/{app.pk}/containers/hello_hello_1/")
+    expect(container_page.get_by_test_id("live-state")).to_have_text("Live", timeout=SLOW)
+    expect(container_page.get_by_test_id("app-gone")).to_be_hidden()
+
     # Deleted from another tab: this page turns read-only and says why.
     other = page.context.new_page()
     other.goto(f"{stack.url}/applications/{app.pk}/")
@@ -108,7 +121,19 @@ def test_image_application_planned_then_live_until_deleted_elsewhere(stack: harn
     expect(page.locator("#app-status")).to_contain_text("deleted")
     expect(page.locator("#live-app form")).to_have_count(0)
     expect(page.get_by_role("button", name="Scale")).to_have_count(0)
+    # All of it says gone: the foot of the page, the services' counts and the summary (no containers left).
+    expect(page.get_by_test_id("live-state")).to_have_text("This application is gone.")
+    expect(page.locator("#containers tr[data-container]")).to_have_count(0)
+    assert set(page.locator("[data-wanted]").all_inner_texts()) == {"0"}
     page.screenshot(path=str(SHOTS / "e2e-issue11-deleted-elsewhere.png"), full_page=True)
+    expect(container_page.get_by_test_id("app-gone")).to_be_visible(timeout=SLOW)
+    expect(container_page.get_by_test_id("live-state")).to_have_text("No longer live: this container is gone.")
+    container_page.screenshot(path=str(SHOTS / "e2e-issue11-container-deleted-elsewhere.png"), full_page=True)
+    # The operation log names the scale once, and writes its times on one line.
+    other.goto(f"{stack.url}/operation-logs/?action=cs:ScaleService")
+    targets = other.locator("table.oplog tbody td:nth-child(4)").all_inner_texts()
+    assert targets and set(targets) == {"hello"}, targets
+    other.screenshot(path=str(SHOTS / "e2e-issue11-operation-log.png"), full_page=True)
     page.reload()
     expect(page.get_by_test_id("not-found")).to_be_visible()
 

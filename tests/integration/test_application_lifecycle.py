@@ -99,18 +99,22 @@ def test_full_lifecycle_through_the_api(api: APIClient, cluster: Cluster, engine
     assert done.actor_name == accepted.actor_name == "admin@acme"
 
 
-def test_unknown_image_fails_with_the_reason_and_leaves_nothing(
+def test_unknown_image_is_refused_up_front_with_the_reason_and_leaves_nothing(
     api: APIClient, cluster: Cluster, engine: docker.DockerClient
 ) -> None:
-    release = deploy(api, cluster, name="noimage", image="local/does-not-exist:1", scale=2)
-    assert release.status == "failed"
-    assert "local/does-not-exist:1" in release.error
-    app = Application.objects.get(name="noimage")
-    assert app.status == "deleted"  # a first deploy that failed leaves no application behind either
-    assert berth_containers(engine, app.pk) == []
+    """The real engine lacks the image and no registry answers for it: the API refuses with 400 before anything is
+    made (it answered 202, then a failed release), and its plan says the same (issue 11)."""
+    body = {"name": "noimage", "image": "local/does-not-exist:1", "scale": 2}
+    url = f"/api/v1/clusters/{cluster.pk}/applications"
+    for query in ("?dry_run=true", ""):
+        response = api.post(url + query, body, format="json")
+        assert response.status_code == 400, response.content
+        [message] = response.json()["image"]
+        assert message.startswith("local/does-not-exist:1 is not on ") and "cannot be pulled" in message
+    assert not Application.objects.filter(name="noimage").exists()
     assert engine.networks.list(names=["noimage_default"]) == []
-    entry = OperationLog.objects.get(target="noimage", source="task")
-    assert entry.outcome == "failure" and "local/does-not-exist:1" in entry.error
+    entry = OperationLog.objects.get(target="noimage")  # the request, not its plan
+    assert entry.outcome == "failure" and entry.source == "api" and "local/does-not-exist:1" in entry.error
 
 
 def test_taken_host_port_fails_and_removes_created_containers(
@@ -130,9 +134,14 @@ def test_taken_host_port_fails_and_removes_created_containers(
 
 
 def test_fixed_host_port_with_more_containers_than_nodes_names_the_rule(api: APIClient, cluster: Cluster) -> None:
-    release = deploy(api, cluster, name="twoonport", scale=2, host_port=18999)
-    assert release.status == "failed"
-    assert "18999" in release.error and "once per node" in release.error
+    """Placement is checked with the plan, before anything is made (issue 11): a 400 naming the rule."""
+    body = {"name": "twoonport", "image": "local/busybox:1", "command": HTTPD, "container_port": 80}
+    response = api.post(
+        f"/api/v1/clusters/{cluster.pk}/applications", {**body, "scale": 2, "host_port": 18999}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert "18999" in str(response.json()) and "once per node" in str(response.json())
+    assert not Application.objects.filter(name="twoonport").exists()
 
 
 def test_unreachable_engine_fails_cleanly(api: APIClient, cluster: Cluster) -> None:

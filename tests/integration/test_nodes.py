@@ -473,6 +473,7 @@ def test_dead_node_turns_unreachable_fails_over_and_cleans_up_on_return(
 def test_node_dying_mid_drain_fails_cleanly_and_loses_nothing(
     owner: User, three_nodes: tuple[Cluster, list], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from apps import nodework as container_moves
     from clusters import nodework
 
     cluster, netns = three_nodes
@@ -485,7 +486,7 @@ def test_node_dying_mid_drain_fails_cleanly_and_loses_nothing(
     on_it = Container.objects.filter(service__application_id=app_id, node=draining).count()
     assert on_it >= 2
     # The engine dies right after the first container has moved (run in this process to time it exactly).
-    original = nodework.move_container
+    original = container_moves.move_container
     moved: list[str] = []
 
     def move_then_die(container: Container, target: Node, *, remove_old: bool = True) -> str:
@@ -497,7 +498,7 @@ def test_node_dying_mid_drain_fails_cleanly_and_loses_nothing(
 
     from clusters import tasks as node_tasks
 
-    monkeypatch.setattr(nodework, "move_container", move_then_die)
+    monkeypatch.setattr(container_moves, "move_container", move_then_die)
     monkeypatch.setattr(node_tasks.run_node_task, "delay", lambda task_id: None)  # this process runs it
     task = ops.remove_node(owner, draining, drain=True)
     final = nodework.execute(task.pk)

@@ -85,3 +85,30 @@ def test_ctrl_c_on_the_start_command_leaves_dockerd_and_redis_running(spare_serv
         if console.poll() is None:
             os.killpg(console.pid, signal.SIGKILL)
             console.wait(5)
+
+
+def test_ctrl_c_stops_the_console_and_the_start_command_ends_successfully(tmp_path: Path) -> None:
+    """Ctrl-C is the normal way to stop `make up`: the console's processes stop and the script ends with 0 (make
+    said "Error 130" before)."""
+    procfile = tmp_path / "Procfile"
+    procfile.write_text("napper: sleep 3217\n")
+    console = subprocess.Popen(
+        ["bash", str(harness.ROOT / "scripts" / "up.sh"), "--console-only", str(procfile)],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+    def napping() -> bool:
+        found = subprocess.run(["pgrep", "-f", "sleep 3217"], capture_output=True, check=False)
+        return found.returncode == 0
+
+    try:
+        harness.wait_until(napping, 60, 0.2, "the console's process to start")
+        os.killpg(console.pid, signal.SIGINT)  # Ctrl-C: SIGINT to the whole foreground process group
+        assert console.wait(30) == 0, console.stdout.read().decode() if console.stdout else ""
+        harness.wait_until(lambda: not napping(), 10, 0.2, "the console's process to stop")
+    finally:
+        if console.poll() is None:
+            os.killpg(console.pid, signal.SIGKILL)
+            console.wait(5)

@@ -1,6 +1,6 @@
 """A console page opens only with the action its request needs (review of issue 9, F3): the update page of an
 application needs ``cs:UpdateApplication``, not only the right to describe the application, because it shows
-the Compose text and every variable value. Pages declare the action of each method (``console.pages.page``) and
+the Compose text and every variable value. Pages declare the action of each method (``accounts.pages.page``) and
 look up their object through the door with it; the catalogue walk below proves it for every page of the URL
 configuration with a read-only sub-account."""
 
@@ -17,12 +17,12 @@ from django.urls import get_resolver
 from accounts import operations as ram
 from accounts.catalogue import _walk
 from accounts.models import AccessKey, User
+from accounts.pages import PageActions
 from accounts.roles import is_read_action
 from apps.models import Application, ConfigSet, Container, Template
 from clusters import registries
 from clusters.models import Cluster
 from console.models import OperationLog
-from console.pages import PageActions
 from tests.conftest import PASSWORD
 from tests.security.app_world import client_for, deploy_url, make_cluster, subaccount
 

@@ -103,7 +103,7 @@ def test_refused_ram_change_is_one_entry(world: World) -> None:
     assert response.status_code == 404  # the reader may not even see RAM users
     response = api(world.denied).post("/api/v1/ram/groups", {"name": "mine"}, format="json")
     assert response.status_code == 403
-    assert [e.action for e in denied(world.reader)] == ["ram:GetUser"]
+    assert [e.action for e in denied(world.reader)] == ["ram:UpdateUser"]  # the action asked for (issue 11)
     assert [e.action for e in denied(world.denied)] == ["ram:CreateGroup"]
 
 

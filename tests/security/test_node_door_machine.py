@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 from accounts.models import User
+from apps import nodework as container_moves
 from apps.models import Application, Container, Service
 from clusters import docker_host as host
 from clusters import health, hostaccess, nodework
@@ -205,7 +206,7 @@ def test_a_node_without_engine_id_is_reached_only_to_identify_it(services: None,
     with pytest.raises(host.HostRefused, match="not identified"):
         host.Endpoint.of(node)
     with pytest.raises(host.HostRefused):
-        nodework.remove_stale(node)
+        container_moves.remove_stale(node)
     health.check_all()  # the health check identifies it: then it is reachable again
     node.refresh_from_db()
     assert node.engine_id and host.Endpoint.of(node).engine_id == node.engine_id

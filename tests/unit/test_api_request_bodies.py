@@ -90,6 +90,8 @@ def test_the_schema_carries_the_operations_rules(schema: dict) -> None:
     assert user_name["pattern"] == "^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$"
     assert components["GrantBodyRequest"]["properties"]["principal"]["pattern"].startswith("^(user|group):")
     assert components["ScaleRequest"]["properties"]["scale"]["maximum"] == 100
+    image = components["ImageApplicationCreateRequest"]["properties"]  # rules the operation checks itself, shown
+    assert image["name"]["pattern"] == cluster["name"]["pattern"] and image["scale"]["maximum"] == 100
     assert set(components["SimulateBodyRequest"]["properties"]["context"]["properties"]) == {
         "acs:SourceIp",
         "acs:MFAPresent",
@@ -132,3 +134,34 @@ def test_a_sub_account_changes_its_own_password_with_the_current_one(owner: User
     assert right.status_code == 200, right.content
     member.refresh_from_db()
     assert member.check_password("Another-Horse-7")
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "bad"),
+    [
+        (
+            "/api/v1/clusters/{cluster}/applications",
+            {"name": "Not A Name!", "image": "local/busybox:1", "scale": "many", "colour": "red"},
+            {"name", "scale", "colour"},
+        ),
+        (
+            "/api/v1/clusters",
+            {"name": "Not A Name!", "network_mode": "carrier-pigeon", "colour": "red"},
+            {"name", "network_mode", "colour"},
+        ),
+        (
+            "/api/v1/ram/users",
+            {"name": "not a name!", "password": PASSWORD, "display_name": "x" * 101, "colour": "red"},
+            {"name", "display_name", "colour"},
+        ),
+    ],
+)
+def test_an_unknown_field_does_not_hide_the_other_bad_fields(owner: User, url: str, body: dict, bad: set) -> None:
+    """One message per bad field (the README's promise): an unknown key is reported with the others, not alone."""
+    cluster = Cluster.objects.create(tenant=owner.tenant, name="c1")
+    response = client_for(owner).post(url.format(cluster=cluster.pk), body)
+    assert response.status_code == 400
+    errors = response.json()
+    assert set(errors) == bad, errors
+    assert errors["colour"] == ["Unknown field."]
+    assert all(len(messages) == 1 for messages in errors.values()), errors

@@ -15,11 +15,11 @@ from django.utils import timezone
 
 from accounts import operations as ram
 from accounts.models import User
+from accounts.pages import permits
 from apps import operations
 from apps.models import Application, Container, Release, Service
 from clusters.models import Node, UserCertificate
 from console.models import OperationLog
-from console.pages import permits
 from tests.conftest import make_tenant
 from tests.personas import World, build_world
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import User
-from clusters import health, nodework
+from apps import nodework
+from clusters import health
 from clusters.models import Cluster, Node
 
 pytestmark = pytest.mark.django_db

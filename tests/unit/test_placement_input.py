@@ -7,9 +7,9 @@ import pytest
 
 from accounts.models import User
 from apps.models import Application, Container, Service
+from apps.nodework import plan_drain
 from apps.scheduler import PlacementError
 from clusters.models import Cluster, Node
-from clusters.nodework import plan_drain
 
 
 def _node(cluster: Cluster, name: str, **fields: object) -> Node:

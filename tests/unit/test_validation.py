@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from apps.operations import IMAGE_RE, ImageAppSpec, parse_environment, validate_spec
+from apps.image_spec import IMAGE_RE, ImageAppSpec, validate_spec
+from apps.operations import parse_environment
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ operations apply the self-service rules.
 
 What the door would answer is also what the console shows: :func:`permits` asks, without refusing or recording
 anything, whether a user may make a request of a page (a button's form, a link), from the same declaration and on
-the object the page shows (``{% permit %}`` in templates, ``console.templatetags.berth``), so a control the user may
+the object the page shows (``{% permit %}`` in templates, ``accounts.templatetags.berth``), so a control the user may
 not use is shown disabled with the action it needs, or not at all.
 """
 
@@ -39,18 +39,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
-from django.urls import resolve, reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils.functional import SimpleLazyObject, empty
+from django.utils.translation import gettext as _
 
 from accounts import permissions
 from accounts.decisions import Resource, TenantQuerySet
 from accounts.operations import CREDENTIAL_ACTIONS, SELF_SERVICE_ACTIONS
 from accounts.roles import is_read_action
 
-Scope = str | TenantQuerySet
+Scope = str | TenantQuerySet | Callable[[Any], TenantQuerySet]
 
 
 def every(service: str, kind: str) -> str:
@@ -116,9 +117,12 @@ def _target(request: HttpRequest) -> str:
 
 def _scope_allows(user: Any, action: str, scope: Scope) -> bool:
     """Whether ``action`` is allowed on its scope: a resource name (``{tenant}`` filled in), or a queryset of which
-    at least one row allows it (the primary account may, rows or not). Kept on the user object for a request."""
+    at least one row allows it (the primary account may, rows or not), or a function giving that queryset for the
+    user (rows of a layer above, reached through the user's tenant). Kept on the user object for a request."""
     if user.is_primary and not isinstance(scope, str):
         return True
+    if callable(scope):
+        scope = scope(user)
     who = permissions.principal(user) if not user.is_primary else None
     cached = user.__dict__.get("_berth_scopes")
     if cached is None or cached[0] is not who:  # the policies or grants were read again: so are the answers
@@ -193,11 +197,16 @@ def page_object(request: HttpRequest, queryset: TenantQuerySet, *, action: str |
     see it, 403 when it may not do the action on it; each refusal on record with the path as its target."""
     declared: PageActions | None = getattr(request, "berth_page", None)
     if declared is None:
-        raise ImproperlyConfigured("page_object outside a page declared with console.pages.page")
+        raise ImproperlyConfigured("page_object outside a page declared with accounts.pages.page")
     wanted = action or request.berth_action  # type: ignore[attr-defined]
     if wanted not in declared.actions:
         raise ImproperlyConfigured(f"{request.path}: {wanted} is not an action the page declares")
-    return permissions.permitted_object(request.user, queryset, wanted, target=_target(request), **lookup)
+    try:
+        return permissions.permitted_object(request.user, queryset, wanted, target=_target(request), **lookup)
+    except PermissionDenied:
+        # Seen but not permitted: the refusal page leads back to it (``accounts.templatetags.berth.way_back``).
+        request.berth_refused_on = queryset.filter(**lookup).visible_to(request.user).first()  # type: ignore[attr-defined]
+        raise
 
 
 def page_action(callback: Any, method: str, kwargs: Mapping[str, Any]) -> str:
@@ -275,7 +284,7 @@ def permits(user: Any, view_name: str, *args: Any, method: str = "POST", on: Tar
     match = resolve(reverse(view_name, args=args))
     declared: PageActions | None = getattr(match.func, "berth_page", None)
     if declared is None:
-        raise ImproperlyConfigured(f"{view_name} is not a page declared with console.pages.page")
+        raise ImproperlyConfigured(f"{view_name} is not a page declared with accounts.pages.page")
     action = declared.action(method, match.kwargs)
     if not action:
         return Permit(False, "")
@@ -297,3 +306,41 @@ def permits(user: Any, view_name: str, *args: Any, method: str = "POST", on: Tar
     if is_read_action(action):
         return Permit(True, action)
     raise ImproperlyConfigured(f"{view_name}: {action} acts on an object: ask with on=<the object>")
+
+
+@dataclass(frozen=True)
+class WayBack:
+    """A link from a refusal page to a page the user may open: its path and what the link says."""
+
+    path: str
+    label: str
+
+
+def way_back(request: HttpRequest) -> WayBack | None:
+    """Where a refused request leads back to: the nearest page up its path (the page itself, for a refused
+    ``POST`` to it) that the user may open: the page of the refused object when the user may see it
+    (``page_object`` keeps it), a page under that object, or a list. None when there is nothing but the overview."""
+    user = getattr(request, "user", None)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    refused_on = getattr(request, "berth_refused_on", None)
+    parts = [p for p in request.path.split("/") if p]
+    lengths = range(len(parts) if request.method != "GET" else len(parts) - 1, 0, -1)
+    for length in lengths:
+        path = "/" + "/".join(parts[:length]) + "/"
+        try:
+            match = resolve(path)
+        except Resolver404:
+            continue
+        declared: PageActions | None = getattr(match.func, "berth_page", None)
+        action = declared.action("GET", match.kwargs) if declared else None
+        if not declared or not action or not is_read_action(action):
+            continue
+        if not declared.names_object(match.kwargs):
+            return WayBack(path, _("Back to the list"))
+        if refused_on is None or not (user.is_primary or permissions.may(user, action, _resource(refused_on))):
+            continue
+        if [str(value) for value in match.kwargs.values()] == [str(refused_on.pk)]:
+            return WayBack(path, _("Back to %(name)s") % {"name": refused_on})
+        return WayBack(path, _("Back to the page"))
+    return None
