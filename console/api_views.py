@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers
 from rest_framework.request import Request
@@ -37,8 +38,8 @@ class OperationLogSerializer(serializers.ModelSerializer):
 
 
 FILTER_PARAMETERS = [
-    OpenApiParameter("since", str, description="Entries at or after this time (ISO 8601)."),
-    OpenApiParameter("until", str, description="Entries at or before this time (ISO 8601)."),
+    OpenApiParameter("since", OpenApiTypes.DATETIME, description="Entries at or after this time (ISO 8601)."),
+    OpenApiParameter("until", OpenApiTypes.DATETIME, description="Entries at or before this time (ISO 8601)."),
     OpenApiParameter("actor", str, description="Part of the actor's name."),
     OpenApiParameter("action", str, description="Part of the action (e.g. DeleteApplication)."),
     OpenApiParameter("resource", str, description="Part of the resource name."),
