@@ -283,7 +283,9 @@ def deploy(run: Run, *, pull: bool = False, recreate_all: bool = False) -> None:
             ) from exc
         if run.release.kind == Release.Kind.DEPLOY:
             run.retired = True
-            raise ending(_("%(error)s Nothing was deployed; the application is removed.") % {"error": exc}) from exc
+            said = str(exc).rstrip()
+            said += "" if said.endswith((".", "!", "?")) else "."  # a sentence of its own before the next
+            raise ending(_("%(error)s Nothing was deployed; the application is removed.") % {"error": said}) from exc
         raise ending(str(exc)) from exc
 
 
