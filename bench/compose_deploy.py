@@ -91,6 +91,9 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=10)
     parser.add_argument("--replicas", type=int, default=5)
     parser.add_argument(
+        "--pause", type=float, default=5.0, help="seconds of rest before each run (the engine tears the last one down)"
+    )
+    parser.add_argument(
         "--netns", default="61,62", help="the two netns node numbers of the 3-node run; 'none' skips it"
     )
     args = parser.parse_args()
@@ -110,6 +113,7 @@ def main() -> None:
             order = ["compose", "berth", "raw"]
             order = order[(r - 1) % 3 :] + order[: (r - 1) % 3]
             for tool in order:
+                time.sleep(args.pause)  # network namespaces of the last teardown are destroyed in the background
                 times[tool].append(runs[tool](r))
             print("round " + str(r) + ": " + "  ".join(f"{t} {times[t][-1]:.2f}s" for t in order), flush=True)
         # Across three nodes: the local engine and two engines in network namespaces.
@@ -136,6 +140,8 @@ def main() -> None:
     print(f"docker compose up -d (Compose v2), 1 node: {compose_median:.2f}s")
     print(f"berth (API -> Celery -> engine), 1 node:   {berth_median:.2f}s")
     print(f"ratio berth/compose: {berth_median / compose_median:.2f}  (target <= 0.8)")
+    paired = statistics.median(b / c for b, c in zip(times["berth"], times["compose"], strict=True))
+    print(f"  median of the rounds' own ratios: {paired:.2f}")
     print(f"raw docker SDK, {RAW_THREADS} threads:            {raw_median:.2f}s")
     print(f"ratio raw/compose: {raw_median / compose_median:.2f}")
     print(f"berth across 3 nodes:                      {spread:.2f}s")

@@ -27,7 +27,8 @@ IMAGE = "local/busybox:1"
 
 
 def berth_round(api: Api, cluster: int, n: int, round_no: int) -> float:
-    return api.timed_deploy(cluster, {"name": f"bench{round_no}", "image": IMAGE, "command": "sleep 3600", "scale": n})
+    name = f"b{NAME.replace('-', '')}{round_no}"  # container names are the engine's: BERTH_BENCH_NAME keeps them apart
+    return api.timed_deploy(cluster, {"name": name, "image": IMAGE, "command": "sleep 3600", "scale": n})
 
 
 def raw_round(n: int, round_no: int, threads: int = 4) -> float:
