@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make up`: set everything up, then run the console (ASGI server, Celery worker and beat, Docker
-# events watcher) in the foreground with honcho. Ctrl-C stops them all, and is the normal way to stop the
-# console: the script then ends with status 0 (not make's "Error 130"). dockerd and Redis run in their own
-# session (scripts/services.sh) and keep running.
+# events watcher) in the foreground with honcho. Ctrl-C (or SIGTERM) stops them all, and is the normal way to
+# stop the console: this script then ends with status 0. Under `make up` make itself gets the terminal's Ctrl-C
+# and ends as interrupted, whatever its recipe returns. dockerd and Redis run in their own session
+# (scripts/services.sh) and keep running.
 #
 # `scripts/up.sh --console-only [PROCFILE]` runs only the console part (what the tests drive).
 set -euo pipefail
@@ -36,7 +37,9 @@ while :; do
   set -e
   kill -0 "$honcho_pid" 2>/dev/null || break # a signal interrupted `wait`: wait until honcho has stopped
 done
-if [ "$stopping" = 1 ]; then
+# Stopped by Ctrl-C or SIGTERM: honcho may have got the terminal's SIGINT itself and ended before this shell ran
+# its trap (130), or ended on the trap's SIGTERM (143).
+if [ "$stopping" = 1 ] || [ "$status" = 130 ] || [ "$status" = 143 ]; then
   echo "Berth console stopped."
   exit 0
 fi

@@ -88,8 +88,8 @@ def test_ctrl_c_on_the_start_command_leaves_dockerd_and_redis_running(spare_serv
 
 
 def test_ctrl_c_stops_the_console_and_the_start_command_ends_successfully(tmp_path: Path) -> None:
-    """Ctrl-C is the normal way to stop `make up`: the console's processes stop and the script ends with 0 (make
-    said "Error 130" before)."""
+    """Ctrl-C is the normal way to stop the console: its processes stop and scripts/up.sh ends with 0, whether honcho
+    or this script's trap sees the terminal's SIGINT first (it ended with 130 when honcho did)."""
     procfile = tmp_path / "Procfile"
     procfile.write_text("napper: sleep 3217\n")
     console = subprocess.Popen(
