@@ -26,7 +26,7 @@ from accounts.models import (
     User,
 )
 from accounts.policy import CONDITION_KEYS
-from accounts.roles import ROLE_BY_CODENAME, ROLES, is_read_action
+from accounts.roles import ROLE_BY_CODENAME, ROLES
 from console.api import BerthAPIView, ListEndpoint, RequestBody, refused
 from console.api import strict_data as _strict
 
@@ -43,13 +43,8 @@ class RamView(BerthAPIView):
     then decides with its own rules (a user's self-service actions), as for every other object."""
 
     def user_named(self, name: str) -> User:
-        actor, action = self.request.user, self.ram_action
-        if name != actor.name:
-            return permissions.permitted_object(actor, User.objects.all(), action, name=name)
-        own = User.objects.filter(pk=actor.pk)
-        if is_read_action(action) and not actor.is_primary and not own.visible_to(actor, action).exists():
-            permissions.refuse(actor, action, resource=actor.resource_name, target=actor.login)
-        return own.get()
+        """The user ``name`` names, through the door (one's own user: ``permissions.own_user``)."""
+        return permissions.permitted_object(self.request.user, User.objects.all(), self.ram_action, name=name)
 
     def group_named(self, name: str) -> RamGroup:
         groups = RamGroup.objects.select_related("auth_group")

@@ -205,7 +205,10 @@ def page_object(request: HttpRequest, queryset: TenantQuerySet, *, action: str |
         return permissions.permitted_object(request.user, queryset, wanted, target=_target(request), **lookup)
     except PermissionDenied:
         # Seen but not permitted: the refusal page leads back to it (``accounts.templatetags.berth.way_back``).
-        request.berth_refused_on = queryset.filter(**lookup).visible_to(request.user).first()  # type: ignore[attr-defined]
+        refused_on = permissions.own_user(request.user, queryset, **lookup)
+        if refused_on is None:
+            refused_on = queryset.filter(**lookup).visible_to(request.user).first()
+        request.berth_refused_on = refused_on  # type: ignore[attr-defined]
         raise
 
 
@@ -324,6 +327,8 @@ def way_back(request: HttpRequest) -> WayBack | None:
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     refused_on = getattr(request, "berth_refused_on", None)
+    if refused_on is not None and refused_on == user and not user.is_primary:
+        return WayBack(reverse("accounts:account"), _("Go to My account"))  # one's own user, as it may see it
     parts = [p for p in request.path.split("/") if p]
     lengths = range(len(parts) if request.method != "GET" else len(parts) - 1, 0, -1)
     for length in lengths:

@@ -99,6 +99,9 @@ class Refusal:
     target: str = ""
     cluster_id: int | None = None
     not_found: bool = False
+    absent: bool = False
+    """A 404 of something that does not exist at all: not a refusal, so never written (it is noted only so that
+    the request's other recorders know the door answered it)."""
 
 
 def _signed_in(user: Any) -> bool:
@@ -128,6 +131,8 @@ def note_refusal(refusal: Refusal) -> None:
     if not _signed_in(refusal.actor):
         return
     pending = context.refusals.get()
+    if refusal.absent and pending is None:
+        return
     if pending is None:
         _write(refusal)
     elif not pending:
@@ -146,7 +151,7 @@ def refusals_recorded(target: str = "") -> Iterator[list[Refusal]]:
         yield pending
     finally:
         context.refusals.reset(token)
-        if pending:
+        if pending and not pending[0].absent:
             try:
                 _write(pending[0], target)
             except Exception:  # the answer (403/404) must not turn into a 500 because the log is busy
@@ -162,9 +167,11 @@ def refuse(
     cluster_id: int | None = None,
     not_found: bool = False,
     message: str | None = None,
+    absent: bool = False,
 ) -> NoReturn:
-    """Record a refusal and raise it: ``Http404`` with ``not_found``, else ``PermissionDenied``."""
-    note_refusal(Refusal(user, action, resource, target, cluster_id, not_found))
+    """Record a refusal and raise it: ``Http404`` with ``not_found``, else ``PermissionDenied``. With ``absent``
+    (what was asked for does not exist, in any tenant) it is a 404 and no refusal: nothing is written."""
+    note_refusal(Refusal(user, action, resource, target, cluster_id, not_found or absent, absent))
     if not_found:
         raise Http404(_("Not found."))
     raise PermissionDenied(message or _("You are not permitted to perform %(action)s.") % {"action": action})
@@ -188,8 +195,17 @@ def visible_object(
     found = queryset.filter(**lookup).visible_to(user, action).first()
     if found is None:
         asked = target or " ".join(str(value) for value in lookup.values())
-        refuse(user, action or queryset.read_action, target=asked, not_found=True)
+        absent = not queryset.filter(**lookup).exists()
+        refuse(user, action or queryset.read_action, target=asked, not_found=True, absent=absent)
     return found
+
+
+def own_user(user: User | Any, queryset: TenantQuerySet, **lookup: Any) -> Any:
+    """The caller's own user when ``lookup`` names it in ``queryset`` (None otherwise): one's own user is always
+    visible to oneself (My account shows it), whatever the policies say."""
+    if not _signed_in(user) or not isinstance(user, queryset.model):
+        return None
+    return queryset.filter(pk=user.pk, **lookup).first()
 
 
 def _resource_or_none(obj: models.Model) -> Resource | None:
@@ -208,13 +224,28 @@ def permitted_object(
     (:func:`visible_object`: ``Http404`` otherwise). Any other action needs the object visible (the queryset's
     read action; ``Http404`` otherwise) and ``action`` allowed on it (``PermissionDenied`` otherwise), as
     :func:`authorize` decides. Every refusal names ``action`` and is on record; the target of a 404 is what the
-    caller asked for (``target``, else the lookup's values).
+    caller asked for (``target``, else the lookup's values). A 404 of nothing that exists is not a refusal: it is
+    not written.
+
+    One's own user (:func:`own_user`) is always visible to oneself: a read of it that the policies do not allow is
+    a 403 naming the action (never a 404 hiding what the caller knows is there); any other action on it is left to
+    the operation's own rules (a user's self-service actions). The API and the pages decide the same way here.
     """
+    own = own_user(user, queryset, **lookup)
+    if own is not None:
+        if (
+            is_read_action(action)
+            and not user.is_primary
+            and not queryset.filter(pk=own.pk).visible_to(user, action).exists()
+        ):
+            refuse(user, action, resource=own.resource_name, target=own.login)
+        return own
     if is_read_action(action):
         return visible_object(user, queryset, action, target=target, **lookup)
     found = queryset.filter(**lookup).visible_to(user).first()
     if found is None:
-        refuse(user, action, target=target or " ".join(str(value) for value in lookup.values()), not_found=True)
+        asked = target or " ".join(str(value) for value in lookup.values())
+        refuse(user, action, target=asked, not_found=True, absent=not queryset.filter(**lookup).exists())
     if not user.is_primary and not queryset.filter(pk=found.pk).visible_to(user, action).exists():
         resource = _resource_or_none(found)
         refuse(

@@ -142,6 +142,7 @@ def validate(actor: Any, text: str, variables: dict[str, str] | None = None) -> 
 
 def _write_template(actor: Any, action: str, template: Template, name: str, text: str, description: str) -> Template:
     _check_name(name)
+    text = operations.unix_newlines(text)
     others = Template.objects.filter(tenant_id=actor.tenant_id, name=name).exclude(pk=template.pk)
     if others.exists():
         raise ValidationError({"name": [TEMPLATE_TAKEN]})
@@ -197,7 +198,7 @@ def _seal_variables(items: dict[str, Any], previous: dict[str, Any]) -> dict[str
         if value is None and secret and key in previous:  # a secret not typed again keeps its value
             out[key] = previous[key]
             continue
-        value = "" if value is None else str(value)
+        value = "" if value is None else operations.unix_newlines(str(value))
         out[key] = {"value": seal(value, secret=settings.BERTH_ENCRYPTION_KEY) if secret else value, "secret": secret}
     return out
 
@@ -306,6 +307,9 @@ def redeploy_users(actor: Any, config_set: ConfigSet) -> list[int]:
     for app in Application.objects.visible_to(actor, "cs:UpdateApplication").filter(
         config_set=config_set, deleted_at__isnull=True
     ):
-        release = operations.update_application(actor, app, note=f"config set {config_set.name} changed")
+        try:
+            release = operations.update_application(actor, app, note=f"config set {config_set.name} changed")
+        except operations.NothingToChange:  # the values it uses did not change: nothing to release
+            continue
         released.append(release.pk)
     return released

@@ -202,6 +202,11 @@ class Container(models.Model):
         return self.name
 
     @property
+    def resource_name(self) -> str:
+        """Its application's (``ContainerQuerySet``: a container is authorized as its application)."""
+        return self.service.application.resource_name
+
+    @property
     def address(self) -> str:
         """Where the container answers (its node's publish address and its host port) while it runs; "" otherwise:
         a stopped container answers nowhere (its pinned port comes back with it)."""

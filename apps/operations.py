@@ -17,11 +17,17 @@ from accounts.models import NAME_VALIDATOR
 from accounts.permissions import authorize
 from apps import preflight, stacks
 from apps.image_spec import ImageAppSpec, validate_spec
-from apps.models import MAX_SCALE, Application, ConfigSet, Release, Service
+from apps.models import MAX_SCALE, Application, AppVersion, ConfigSet, Release, Service
 from apps.scheduler import PlacementError
 from clusters.models import Cluster
 from console import audit, context, work
 from console.errors import OperationConflict
+
+
+def unix_newlines(text: str) -> str:
+    """``text`` with every line ending ``\n``: a browser's textarea sends ``\r\n``, and a template, config value or
+    Compose text is stored and answered as typed on any system, whatever sent it."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def parse_environment(text: str) -> dict[str, str]:
@@ -275,6 +281,7 @@ def deploy_compose(
 ) -> dict[str, Any] | Release:
     """Create an application from a Compose text (or a template's) with variables: the plan, or the release."""
     authorize(actor, "cs:CreateApplication", cluster)
+    compose = unix_newlines(compose)
     if config_set is not None:
         authorize(actor, "cs:UseConfigSet", config_set)  # its secrets reach the containers: a permission of its own
     try:
@@ -336,6 +343,36 @@ def deploy_compose(
     return release
 
 
+class NothingToChange(ValidationError):
+    """An update that would change nothing: refused (400) before any version, release or log entry is made."""
+
+
+NOTHING_TO_CHANGE = gettext_lazy(
+    "Nothing to change: the template and variables are those of the current version and every container is "
+    "already as they say."
+)
+
+
+def changes_nothing(current: AppVersion, text: str, values: dict[str, str], the_plan: dict[str, Any]) -> bool:
+    """Whether applying ``text`` and ``values`` (planned as ``the_plan``) over version ``current`` would change
+    nothing: the same text and variables, and no container to create, recreate or remove, no image, scale or
+    service to change, and no image to pull again."""
+    if text != current.compose or values != stacks.version_variables(current):
+        return False
+    if the_plan["removed_services"]:
+        return False
+    return not any(
+        item["new"]
+        or item["image_change"]
+        or item["pull_always"]
+        or item["scale"]["from"] != item["scale"]["to"]
+        or item["create"]
+        or item["recreate"]
+        or item["remove"]
+        for item in the_plan["services"]
+    )
+
+
 def update_application(
     actor: Any,
     app: Application,
@@ -355,6 +392,7 @@ def update_application(
     """
     action = "cs:RollbackApplication" if rollback_to else "cs:UpdateApplication"
     authorize(actor, action, app)
+    compose = None if compose is None else unix_newlines(compose)
     current = app.versions.order_by("-number").first()
     if app.config_set is not None and compose is not None and not app.versions.filter(compose=compose).exists():
         # A text this application never ran, interpolated with the config set's secrets: the same right as a deploy.
@@ -376,8 +414,11 @@ def update_application(
         the_plan = prepared.masker.data(stacks.plan(app.name, app.cluster, app, prepared))
     except PlacementError as exc:
         raise prepared.masker.error(stacks.explain(exc)) from exc
+    the_plan["nothing_changes"] = changes_nothing(current, text, values, the_plan)
     if dry_run:
         return the_plan
+    if the_plan["nothing_changes"]:
+        raise NothingToChange({"detail": [NOTHING_TO_CHANGE]})
     with transaction.atomic():
         app = Application.objects.select_for_update().get(pk=app.pk)
         authorize(actor, action, app)

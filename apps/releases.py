@@ -110,19 +110,30 @@ class Run(work.Runner):
         self.event(_("%(kind)s started.") % {"kind": self.release.get_kind_display().capitalize()})
 
     def conclude(self, final: str, error: str) -> None:
-        """The application's status after the release, and its last event."""
+        """The application's status after the release, and its last event.
+
+        When the application goes (a delete, or a first deploy that left nothing), the release's final state and
+        its last event are sent before the application's "deleted": a page stops listening on that message, so
+        whatever came after it would never be shown (the page would keep "delete running" forever)."""
         release = self.release
         kind = release.get_kind_display().capitalize()
+        if final == Release.Status.SUCCESSFUL and release.kind == Release.Kind.DELETE:
+            self.event(_("%(kind)s finished.") % {"kind": kind})
+            self.publish()  # the release's final state; the engine sends it again after this, harmlessly
+            self.app_status(Application.Status.DELETED, deleted_at=timezone.now())
+            return
         if final == Release.Status.SUCCESSFUL:
-            extra = {"deleted_at": timezone.now()} if release.kind == Release.Kind.DELETE else {}
-            self.app_status(STATUS_AFTER[release.kind], **extra)
+            self.app_status(STATUS_AFTER[release.kind])
             self.event(_("%(kind)s finished.") % {"kind": kind})
             return
+        failed = _("%(kind)s %(status)s: %(error)s") % {"kind": kind, "status": final, "error": error}
         if self.retired:  # a first deploy that left nothing: no failed application stays behind
+            self.event(failed, "error")
+            self.publish()
             self.app_status(Application.Status.DELETED, deleted_at=timezone.now())
-        else:
-            self.app_status(Application.Status.FAILED)
-        self.event(_("%(kind)s %(status)s: %(error)s") % {"kind": kind, "status": final, "error": error}, "error")
+            return
+        self.app_status(Application.Status.FAILED)
+        self.event(failed, "error")
 
     def log_entry(self) -> dict[str, Any]:
         release, app = self.release, self.app
@@ -667,7 +678,18 @@ def _remove_everything(run: Run, *, count_progress: bool) -> None:
     )
 
     def drop_network(node: Node, _r: Any, exc: BaseException | None) -> None:
-        if exc is not None:
+        if isinstance(exc, host.NetworkInUse):  # the containers are gone; the engine's fault keeps the network
+            log.warning("network %s on node %s left behind: %s", app.network_name, node.name, exc)
+            run.event(
+                _(
+                    "Network %(net)s stays on %(node)s: the engine still counts a container on it although none is "
+                    "left (a Docker 20.10 fault); it is freed when that engine restarts, and reused by an "
+                    "application of the same name meanwhile."
+                )
+                % {"net": app.network_name, "node": node.name},
+                "warning",
+            )
+        elif exc is not None:
             errors.append(f"{node.name}: {exc}")
         elif count_progress:
             run.step(_("Network %(net)s removed from %(node)s.") % {"net": app.network_name, "node": node.name})

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -179,10 +179,8 @@ def application_change(request: HttpRequest, pk: int, change: str) -> HttpRespon
 def container_detail(request: HttpRequest, pk: int, container: str) -> HttpResponse:
     """One container: state, node, recent logs and ``docker inspect`` (quick reads), shown as apps.disclosure allows."""
     app = page_object(request, Application.objects.live().select_related("cluster"), pk=pk)
-    row = get_object_or_404(
-        Container.objects.visible_to(request.user).select_related("node", "service"),
-        service__application=app,
-        name=container,
+    row = page_object(
+        request, Container.objects.select_related("node", "service"), service__application=app, name=container
     )
     shown = Disclosure.of(request.user, [app])
     logs, inspect, problem = "", "", ""

@@ -194,7 +194,7 @@ def clusters_for(user: Any) -> Any:
             containers_total=_count("nodes__containers"),
             containers_running=_count("nodes__containers", Q(nodes__containers__state="running")),
         )
-        .prefetch_related(Prefetch("nodes", queryset=Node.objects.visible_to(user).exclude(state=Node.State.REMOVED)))
+        .prefetch_related(Prefetch("nodes", queryset=Node.objects.live().visible_to(user)))
     )
 
 
@@ -208,12 +208,7 @@ def _cluster(request: Request, cluster_id: int) -> Cluster:
 
 
 def _node(request: Request, cluster: Cluster, node: str) -> Node:
-    nodes = (
-        Node.objects.visible_to(request.user)
-        .filter(cluster=cluster)
-        .exclude(state=Node.State.REMOVED)
-        .select_related("cluster")
-    )
+    nodes = Node.objects.live().visible_to(request.user).filter(cluster=cluster).select_related("cluster")
     found = nodes.filter(name=node).first() or (nodes.filter(pk=int(node)).first() if node.isdigit() else None)
     if found is None:
         raise Http404
@@ -309,9 +304,9 @@ class NodeListView(ListEndpoint, BerthAPIView):
     @extend_schema(responses=NodeSerializer(many=True), operation_id="nodes_list")
     def get(self, request: Request, cluster_id: int) -> Response:
         nodes = (
-            Node.objects.visible_to(request.user)
+            Node.objects.live()
+            .visible_to(request.user)
             .filter(cluster=_cluster(request, cluster_id))
-            .exclude(state=Node.State.REMOVED)
             .order_by("name", "id")
         )
         return self.paginated(with_containers(nodes), lambda page: NodeSerializer(page, many=True).data)

@@ -56,6 +56,11 @@ class HostUnreachable(HostError):
     """The engine did not answer in time."""
 
 
+class NetworkInUse(HostError):
+    """The engine will not remove a network: it still counts an endpoint on it. After its containers are gone this is
+    Docker 20.10's leaked endpoint count (moby/moby#43286): only an engine restart frees the network."""
+
+
 class EngineMismatch(HostError):
     """Another engine than the node's own answers at its endpoint (its engine ID differs)."""
 
@@ -563,18 +568,36 @@ def ensure_network(endpoint: Endpoint, name: str, labels: dict[str, str]) -> str
     return net.id
 
 
+NETWORK_RELEASE_TRIES = 3
+"""Tries to remove a network that still counts an endpoint (the engine frees the endpoints of containers it just
+removed a moment later), a second apart; then ``NetworkInUse``."""
+
+
+def _remove_one_network(endpoint: Endpoint, net: Any) -> bool:
+    """Remove ``net``; False when it is already gone; ``NetworkInUse`` when the engine keeps counting an endpoint."""
+    for attempt in range(NETWORK_RELEASE_TRIES):
+        try:
+            _call(endpoint, net.remove)
+            return True
+        except HostError as exc:
+            reason = str(exc).lower()
+            if "not found" in reason:
+                return False
+            if "active endpoints" not in reason:
+                raise
+            if attempt == NETWORK_RELEASE_TRIES - 1:
+                raise NetworkInUse(str(exc)) from exc
+            time.sleep(1)
+    return False  # pragma: no cover - the loop returns or raises
+
+
 def remove_network(endpoint: Endpoint, name: str) -> bool:
-    """Remove the network ``name`` if present; return whether one was removed."""
+    """Remove the network ``name`` if present; return whether one was removed (``NetworkInUse``: see there)."""
     c = client(endpoint)
     removed = False
     for net in _call(endpoint, c.networks.list, names=[name]):
         if net.name == name:
-            try:
-                _call(endpoint, net.remove)
-                removed = True
-            except HostError as exc:
-                if "not found" not in str(exc).lower():
-                    raise
+            removed = _remove_one_network(endpoint, net) or removed
     return removed
 
 
@@ -729,11 +752,7 @@ def remove_networks(endpoint: Endpoint, labels: dict[str, str]) -> int:
     c = client(endpoint)
     found = _call(endpoint, c.networks.list, filters={"label": [f"{k}={v}" for k, v in labels.items()]})
     for network in found:
-        try:
-            _call(endpoint, network.remove)
-        except HostError as exc:
-            if "not found" not in str(exc).lower():
-                raise
+        _remove_one_network(endpoint, network)
     return len(found)
 
 

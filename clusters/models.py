@@ -122,6 +122,11 @@ class NodeQuerySet(TenantQuerySet):
             parent = cluster_resource(region, tenant_id, cluster_id)
             yield pk, Resource(f"{parent}/node/{name}", (parent,), cluster_id=cluster_id)
 
+    def live(self) -> NodeQuerySet:
+        """Nodes that are still in their cluster (a removed node keeps its row, its tasks and its log; its pages
+        and operations are gone)."""
+        return self.exclude(state=Node.State.REMOVED)
+
 
 class Node(models.Model):
     """One Docker engine of a cluster, reached at ``endpoint`` (``unix://`` or ``tcp://``)."""

@@ -180,6 +180,7 @@ def provision(task: NodeTask, run: Task) -> None:
         provider.destroy_host(made.ref)
         raise
     NodeTask.objects.filter(pk=task.pk).update(node=node)
+    task.node = node  # the task's live messages from here on name the node it made
     run.step(_("%(node)s registered") % {"node": node.name})
     for image in provider.seed_images():
         provider.copy_image(image, node)

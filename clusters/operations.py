@@ -32,7 +32,7 @@ from clusters.models import Cluster, HostGrant, Node, NodeTask
 from clusters.providers import PROVIDERS
 from clusters.security_policy import DEFAULTS
 from clusters.workload import workload
-from console import audit, context, work
+from console import audit, context, live, work
 from console.errors import OperationConflict
 
 log = logging.getLogger(__name__)
@@ -429,6 +429,8 @@ def register_node(
                 tls_cert=tls.cert_pem if tls else "",
                 tls_key_sealed=authority.seal(tls.key_pem) if tls else "",
             )
+            # Pages of the cluster that are open show it at once (after commit), as they show every later change.
+            live.publish("cluster", cluster.pk, node.as_live())
             if record_success:
                 audit.record(
                     "cs:AddClusterNodes",
@@ -449,25 +451,41 @@ def register_node(
     return node
 
 
+def node_removed(node: Node) -> OperationConflict:
+    """The one refusal of an operation on a node that has left its cluster (its row stays for its history)."""
+    return OperationConflict(_("Node %(node)s has been removed from the cluster.") % {"node": node.name})
+
+
+def _still_in_cluster(node: Node) -> None:
+    """Refuse (``node_removed``) a node that has left its cluster, as the database has it now: inside a
+    transaction the node's row is locked, so a removal cannot slip in between the check and the write."""
+    rows = Node.objects.live().filter(pk=node.pk)
+    if transaction.get_connection().in_atomic_block:
+        rows = rows.select_for_update()
+    if not rows.exists():
+        raise node_removed(node)
+
+
 def update_node(actor: Any, node: Node, *, labels: dict[str, str] | None = None, zone: str | None = None) -> Node:
-    """Edit a node's labels and zone (scheduling reads them)."""
+    """Edit a node's labels and zone (scheduling reads them). Refused for a removed node."""
     authorize(actor, "cs:ModifyClusterNode", node)
+    _still_in_cluster(node)
     changes: dict[str, Any] = {}
     if labels is not None:
         node.labels = changes["labels"] = _check_labels(labels)
     if zone is not None:
         node.zone = changes["zone"] = _check_zone(node.cluster, zone)
-    node.save(update_fields=["labels", "zone"])
-    audit.record(
-        "cs:ModifyClusterNode",
-        actor=actor,
-        resource=node.resource_name,
-        target=node.name,
-        cluster_id=node.cluster_id,
-        parameters=changes,
-    )
-    from console import live
-
+    with transaction.atomic():
+        _still_in_cluster(node)
+        node.save(update_fields=["labels", "zone"])
+        audit.record(
+            "cs:ModifyClusterNode",
+            actor=actor,
+            resource=node.resource_name,
+            target=node.name,
+            cluster_id=node.cluster_id,
+            parameters=changes,
+        )
     live.publish("cluster", node.cluster_id, node.as_live())
     return node
 
@@ -478,12 +496,12 @@ def remove_node(actor: Any, node: Node, *, drain: bool = True) -> NodeTask:
     Refused at once, with the reason, when the other nodes cannot hold the containers.
     """
     authorize(actor, "cs:RemoveClusterNodes", node)
-    if node.state == Node.State.REMOVED:
-        raise OperationConflict(_("The node has already been removed."))
+    _still_in_cluster(node)
     if drain:
         workload().plan_drain(node)  # raises PlacementError naming the rule when the others cannot hold them
     with transaction.atomic():
         authorize(actor, "cs:RemoveClusterNodes", node)
+        _still_in_cluster(node)
         kind = NodeTask.Kind.DRAIN if drain else NodeTask.Kind.REMOVE
         task = _start_task(actor, node.cluster, node, kind, {"drain": drain})
         if drain:
@@ -504,8 +522,10 @@ def reset_node(actor: Any, node: Node) -> NodeTask:
     """Remove every Berth container of the node's cluster from the node (the applications keep their desired
     scale). Refused (HostRefused) when Berth may not reach the node (``docker_host.admit``)."""
     authorize(actor, "cs:ResetClusterNode", node)
+    _still_in_cluster(node)
     host.admit(node)
     with transaction.atomic():
+        _still_in_cluster(node)
         task = _start_task(actor, node.cluster, node, NodeTask.Kind.RESET, {})
         audit.record(
             "cs:ResetClusterNode",

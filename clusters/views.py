@@ -92,9 +92,9 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             _form_errors(register if request.POST.get("form") == "register" else provision, exc)
     nodes = list(
-        Node.objects.visible_to(request.user)
+        Node.objects.live()
+        .visible_to(request.user)
         .filter(cluster=cluster)
-        .exclude(state=Node.State.REMOVED)
         .select_related("cluster")
         .prefetch_related("containers")
     )
@@ -170,8 +170,8 @@ def cluster_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
 @page(get="cs:DescribeClusterNodes")
 def node_list(request: HttpRequest) -> HttpResponse:
     nodes = (
-        Node.objects.visible_to(request.user)
-        .exclude(state=Node.State.REMOVED)
+        Node.objects.live()
+        .visible_to(request.user)
         .select_related("cluster")
         .prefetch_related("containers")
         .order_by("cluster_id", "name", "id")
@@ -182,7 +182,7 @@ def node_list(request: HttpRequest) -> HttpResponse:
 
 @page(get="cs:DescribeClusterNodes", post="cs:ModifyClusterNode")
 def node_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    node = page_object(request, Node.objects.select_related("cluster"), pk=pk)
+    node = page_object(request, Node.objects.live().select_related("cluster"), pk=pk)
     form = NodeEditForm(
         request.POST or None,
         initial={"zone": node.zone, "labels": "\n".join(f"{k}={v}" for k, v in node.labels.items())},
@@ -192,6 +192,9 @@ def node_detail(request: HttpRequest, pk: int) -> HttpResponse:
             ops.update_node(request.user, node, labels=form.cleaned_data["labels"], zone=form.cleaned_data["zone"])
         except ValidationError as exc:
             _form_errors(form, exc)
+        except ops.OperationConflict as exc:  # removed meanwhile: its page is gone, its cluster's is not
+            messages.error(request, str(exc))
+            return redirect("clusters:detail", pk=node.cluster_id)
         else:
             messages.success(request, _("Node saved."))
             return redirect("clusters:node", pk=node.pk)
@@ -221,7 +224,7 @@ def node_detail(request: HttpRequest, pk: int) -> HttpResponse:
 )
 @require_POST
 def node_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
-    node = page_object(request, Node.objects.select_related("cluster"), pk=pk)
+    node = page_object(request, Node.objects.live().select_related("cluster"), pk=pk)
     if change == "renew":
         try:
             command = attach.renew_command(request.user, node, console_url=request.build_absolute_uri("/"))
@@ -243,6 +246,8 @@ def node_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
             messages.info(request, _("Removing Berth's containers from %(node)s.") % {"node": node.name})
     except (ValidationError, ops.OperationConflict, Unsatisfiable, host.HostError) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    if not Node.objects.live().filter(pk=node.pk).exists():  # removed meanwhile: its page is gone
+        return redirect("clusters:detail", pk=node.cluster_id)
     return redirect("clusters:node", pk=node.pk)
 
 

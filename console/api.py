@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
 from drf_spectacular import generators, openapi
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import pagination, serializers, status
+from rest_framework import exceptions, pagination, serializers, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
@@ -24,7 +25,11 @@ FieldT = TypeVar("FieldT", bound=serializers.Field)
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus: Django ValidationError → 400 with field errors; conflicts → 409; what cannot be placed →
-    400; hosts → 502 (``console.errors``: the layers above raise subclasses of these)."""
+    400; hosts → 502 (``console.errors``: the layers above raise subclasses of these); and every 404 says the same
+    ``"Not found."``, whoever raised it (``get_object_or_404``'s "No Application matches the given query." would
+    name the model, and differ from the door's answer for what exists but may not be seen)."""
+    if isinstance(exc, (Http404, exceptions.NotFound)):
+        exc = exceptions.NotFound()
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             body: dict[str, Any] = {k: [str(m) for e in v for m in e.messages] for k, v in exc.error_dict.items()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -70,6 +71,14 @@ def problems(params: Any) -> dict[str, str]:
         if value and value not in allowed:
             found[name] = _("“%(value)s” is not one of %(allowed)s") % {"value": value, "allowed": ", ".join(allowed)}
     return found
+
+
+def export_links(applied: dict[str, str]) -> dict[str, str]:
+    """The page's export links, one per format: the filters that were applied (``filter_entries``' answer) and
+    nothing else, so what is downloaded is what the page shows — a filter the page left out (:func:`problems`) is
+    not carried into the download, where it would be left out again without a word."""
+    filters = {name: value for name, value in applied.items() if value}
+    return {fmt: "?" + urlencode({**filters, "export": fmt}) for fmt in EXPORT_FORMATS}
 
 
 def filter_entries(entries: QuerySet[OperationLog], params: Any) -> tuple[QuerySet[OperationLog], dict[str, str]]:

@@ -15,7 +15,7 @@ from django.http.request import split_domain_port, validate_host
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve
-from django.utils.http import is_same_domain
+from django.utils.http import is_same_domain, url_has_allowed_host_and_scheme
 
 from accounts import permissions
 from accounts.pages import page_action
@@ -105,6 +105,7 @@ class RequestContextMiddleware:
     """
 
     RECORDED = {403: False, 404: True}  # status -> recorded as "not found"
+    # A CSRF failure (``csrf_failure``) is not recorded: it refuses no one, a form outlived its token.
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -125,7 +126,8 @@ class RequestContextMiddleware:
         asked = f"{request.method} {request.path}"
         with permissions.refusals_recorded(asked) as refused:
             response = self.get_response(request)
-            if response.status_code in self.RECORDED and not refused:
+            csrf_failed = getattr(request, "berth_csrf_failed", False)
+            if response.status_code in self.RECORDED and not refused and not csrf_failed:
                 action = route_action(request)
                 if action:
                     refusal = permissions.Refusal(
@@ -134,6 +136,21 @@ class RequestContextMiddleware:
                     permissions.note_refusal(refusal)
         response["X-Request-Id"] = request.request_id
         return response
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``: a form sent without a valid token (the page was open too long, or its user signed
+    in again elsewhere, which rotates the token) gets the console's page saying so, with a link back to the page
+    it came from (the Referer's path when it is this console's own, else the overview). It is not a refusal: the
+    operation log does not record it (``RequestContextMiddleware``), and the 403 status stays."""
+    request.berth_csrf_failed = True  # type: ignore[attr-defined]
+    referer = request.META.get("HTTP_REFERER", "")
+    back = ""
+    if referer and url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = urlsplit(referer).path or "/"
+    return render(request, "csrf_failure.html", {"back": back}, status=403)
 
 
 class MethodNotAllowedPageMiddleware:
@@ -155,31 +172,41 @@ class MethodNotAllowedPageMiddleware:
 
 
 class ApiErrorShapeMiddleware:
-    """Every answer under /api/ is JSON: a path that routes nowhere (404) or a method an address does not answer
-    (405), whoever made the answer (Django's resolver, the HTML 404 page, the schema's YAML renderer, Swagger UI's
-    HTML), comes back as ``{"detail": …}`` with its status and ``Allow`` header, as DRF's own errors do."""
+    """Every answer under /api/ is JSON: every refusal (4xx) that is not JSON already — a path that routes nowhere
+    (404), a method an address does not answer (405), a body or ``Accept`` it cannot take (415, 406) — whoever made
+    the answer (Django's resolver, the HTML 404 page, the schema's YAML renderer, Swagger UI's HTML), comes back as
+    ``{"detail": …}`` with its status and ``Allow`` header, as DRF's own errors do. A ``text/plain`` answer is a
+    message an endpoint wrote on purpose for a shell (the attach script's calls, read by ``curl``): kept as written."""
 
-    DETAILS = {404: "Not found.", 405: 'Method "{method}" not allowed.'}
+    DETAILS = {
+        400: "Bad request.",
+        403: "You do not have permission to perform this action.",
+        404: "Not found.",
+        405: 'Method "{method}" not allowed.',
+        406: "Could not satisfy the request Accept header.",
+        415: "Unsupported media type in request.",
+    }
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        detail = self.DETAILS.get(response.status_code)
-        json_already = response.get("Content-Type", "").startswith("application/json")
-        if detail is None or json_already or not request.path.startswith("/api/"):
+        kept = response.get("Content-Type", "").startswith(("application/json", "text/plain"))
+        if not 400 <= response.status_code < 500 or kept or not request.path.startswith("/api/"):
             return response
+        detail = self.DETAILS.get(response.status_code, f"{response.reason_phrase}.")
         shaped = JsonResponse({"detail": detail.format(method=request.method)}, status=response.status_code)
-        if response.has_header("Allow"):
-            shaped["Allow"] = response["Allow"]
+        for header in ("Allow", "WWW-Authenticate", "Retry-After"):
+            if response.has_header(header):
+                shaped[header] = response[header]
         return shaped
 
 
 class FirstRunMiddleware:
     """Until the first tenant exists, every console page leads to the setup page (as Portainer does)."""
 
-    exempt_prefixes = ("/setup/", "/static/", "/api/", "/ws/", "/healthz")
+    exempt_prefixes = ("/setup/", "/static/", "/api/", "/ws/", "/healthz", "/favicon.ico")
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

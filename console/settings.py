@@ -25,6 +25,7 @@ if not SECRET_KEY:
     SECRET_KEY = key_file.read_text().strip()
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_FAILURE_VIEW = "console.middleware.csrf_failure"
 CSRF_TRUSTED_ORIGINS = env_list(
     "BERTH_CSRF_TRUSTED_ORIGINS", [f"http://{h}:{p}" for h in ("127.0.0.1", "localhost") for p in (8000,)]
 )

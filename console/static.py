@@ -1,6 +1,8 @@
-"""Static files served by the ASGI server itself (``BERTH_SERVE_STATIC``): Django's handler, except that a
-path that tries to leave the static directories (``/static/vendor/../../var/secret_key``) is a plain 404,
-not a server error."""
+"""Static files served by the ASGI server itself (``BERTH_SERVE_STATIC``): Django's handler, except that a miss —
+a file that is not there, a directory, or a path that tries to leave the static directories
+(``/static/vendor/../../var/secret_key``) — is a plain short 404 (``text/plain``), never a server error nor the
+console's page layout (static misses are asked for by the browser, not shown to the user, and run no middleware:
+the layout would offer "Sign in" to someone signed in)."""
 
 from __future__ import annotations
 
@@ -8,14 +10,14 @@ from typing import Any
 
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.exceptions import SuspiciousOperation
-from django.http import Http404
+from django.http import Http404, HttpResponseNotFound
 
 
 class StaticFiles(ASGIStaticFilesHandler):
-    """Serve ``/static/``; anything suspicious about the path answers 404 like a missing file."""
+    """Serve ``/static/``; a miss, or anything suspicious about the path, answers a plain 404."""
 
     def serve(self, request: Any) -> Any:
         try:
             return super().serve(request)
-        except SuspiciousOperation as exc:
-            raise Http404("Not found.") from exc
+        except (Http404, SuspiciousOperation):
+            return HttpResponseNotFound("Not found.\n", content_type="text/plain; charset=utf-8")

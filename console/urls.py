@@ -1,6 +1,9 @@
 """URLs: console pages, the REST API under /api/v1, its schema and Swagger UI."""
 
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as ram_api
@@ -144,6 +147,13 @@ api_v1 = [
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
+    # What browsers and tools ask for whatever a page links: the console's icon (a temporary redirect, so a new
+    # icon or static address is picked up).
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=lazy(static, str)("img/berth.svg"), http_method_names=["get", "head"]),
+        name="favicon",
+    ),
     path("operation-logs/", views.operation_logs, name="operation_logs"),
     path("api/v1/", include(api_v1)),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="console:api-schema"), name="api-docs"),

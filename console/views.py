@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_safe
 
 from accounts.pages import page
 from apps.models import Application, Container
@@ -23,8 +24,9 @@ from console.models import OperationLog
 from console.times import iso_utc
 
 
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness for scripts: answers once the ASGI server serves Django."""
+    """Liveness for scripts: answers ``GET``/``HEAD`` once the ASGI server serves Django (another method is 405)."""
     return JsonResponse({"status": "ok"})
 
 
@@ -125,6 +127,7 @@ def operation_logs(request: HttpRequest) -> HttpResponse:
             "outcomes": OperationLog.Outcome.choices,
             "filters": {**values, **{name: log_filters.typed(request.GET, name) for name in bad}},  # stays in its box
             "query": query,
+            "exports": log_filters.export_links(values),
             "filtered": any(values.values()),
             "invalid": invalid,
         },

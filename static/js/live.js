@@ -165,7 +165,8 @@
       bar.setAttribute("aria-valuetext", msg.done + "/" + msg.total);
       bar.querySelector(".bar").style.width = msg.percent + "%";
       root.querySelector("#release-error").textContent = msg.error || "";
-      if (ended && !gone) refresh();
+      // A delete that ended is followed by the application's "deleted" (sent after it): nothing to redraw.
+      if (ended && !gone && msg.kind !== "delete") refresh();
     }
 
     function onEvent(msg) {
@@ -380,9 +381,33 @@
     connect();
   }
 
+  const TASK_TERMINAL = ["successful", "failed", "canceled"];
+
   function clusterView(root) {
     const id = Number(root.dataset.liveCluster);
+    // A node's page follows its node only: that node's tasks, and its end when it leaves the cluster.
+    const nodePage = root.dataset.liveNodePage ? Number(root.dataset.liveNodePage) : null;
     const redrawn = new Set();
+    let gone = false;
+
+    // A removed node's page keeps what it shows and offers nothing more to do, like a deleted application's page:
+    // every control goes, so do the page's notices of what was just asked (a drain that is over) and its
+    // containers (they moved or went with it); a notice says it is gone. It still shows how its last task ends
+    // (a drain ends after the node has left).
+    function retireNode() {
+      if (gone) return;
+      gone = true;
+      root.querySelectorAll("form, [data-node-actions]").forEach((node) => node.remove());
+      document.querySelectorAll(".flash[role=status]").forEach((node) => node.remove());
+      const containers = root.querySelector("#node-containers tbody");
+      if (containers) {
+        containers.querySelectorAll("tr[data-node-container]").forEach((row) => row.remove());
+        const empty = containers.querySelector(".empty-row");
+        if (empty) empty.hidden = false;
+      }
+      const note = root.querySelector("#node-gone");
+      if (note) note.hidden = false;
+    }
     function recount() {
       const badges = root.querySelectorAll("[data-live-node]");
       const ready = Array.from(badges).filter((b) => b.dataset.state === "ready").length;
@@ -391,6 +416,7 @@
       });
     }
     function onNode(msg) {
+      if (gone) return;
       // A node this page does not list yet (just provisioned or registered) or no longer lists (removed): the
       // server draws the table again.
       const table = document.getElementById("nodes");
@@ -414,22 +440,30 @@
         el.textContent = msg.error || "";
       });
       recount();
+      if (nodePage !== null && msg.id === nodePage && msg.state === "removed") retireNode();
     }
     function onTask(msg) {
       const table = root.querySelector("#node-tasks tbody");
       if (!table) return;
+      if (nodePage !== null && msg.node !== nodePage) return; // another node's task
       let row = table.querySelector('tr[data-live-task="' + msg.id + '"]');
+      const before = row ? row.dataset.status : "";
       if (!row) {
         row = el("tr");
         row.dataset.liveTask = msg.id;
         const progress = el("td");
         progress.innerHTML = '<div class="progress small-bar"><div class="bar"></div></div><span class="task-count"></span>';
-        row.append(el("td", "", label("kind:" + msg.kind) + " #" + msg.id), el("td", "", ""),
+        row.append(el("td", "", label("kind:" + msg.kind) + " #" + msg.id), el("td", "task-node", msg.target || "—"),
           el("td", "task-status"), progress, el("td", "error-cell task-error"));
         table.prepend(row);
         const empty = table.querySelector(".empty-row");
         if (empty) empty.remove();
       }
+      if (msg.target) row.querySelector(".task-node").textContent = msg.target;
+      row.dataset.status = msg.status;
+      // A node's task that just ended changed what only the server draws of the node (its containers).
+      const ended = TASK_TERMINAL.includes(msg.status) && !TASK_TERMINAL.includes(before);
+      if (nodePage !== null && ended && !gone) refresh();
       row.querySelector(".task-status").replaceChildren(badge(msg.status));
       row.querySelector(".bar").style.width = msg.percent + "%";
       row.querySelector(".task-count").textContent = msg.done + "/" + msg.total;

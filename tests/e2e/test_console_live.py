@@ -119,6 +119,9 @@ def test_image_application_planned_then_live_until_deleted_elsewhere(stack: harn
     other.get_by_test_id("action-delete").click()
     expect(page.get_by_test_id("app-gone")).to_be_visible(timeout=SLOW)
     expect(page.locator("#app-status")).to_contain_text("deleted")
+    # The delete's end reached the page before the application's "deleted" (after which it stops listening).
+    expect(page.locator("#release-status")).to_contain_text("successful")
+    expect(page.locator("#events")).to_contain_text("Delete finished.")
     expect(page.locator("#live-app form")).to_have_count(0)
     expect(page.get_by_role("button", name="Scale")).to_have_count(0)
     # All of it says gone: the foot of the page, the services' counts and the summary (no containers left).
