@@ -289,7 +289,7 @@ def _glob(parts: tuple[Part, ...]) -> str:
 
 def _like(parts: tuple[Part, ...]) -> str:
     """A LIKE pattern with ``\\`` as its escape (PostgreSQL's default; case-sensitive there)."""
-    special = {}
+    special = {"\\": "\\\\", "%": "\\%", "_": "\\_"}  # literal in the name: only the pattern's wildcards match
     wildcard = {ANY: "%", ONE: "_"}
     return "".join(
         "".join(special.get(c, c) for c in value) if kind == "text" else wildcard[kind] for kind, value in parts

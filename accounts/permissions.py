@@ -187,6 +187,15 @@ def _queryset_of(model: type[models.Model]) -> TenantQuerySet:
     return queryset
 
 
+def _absent(user: User | Any, queryset: TenantQuerySet, lookup: dict[str, Any]) -> bool:
+    """Nothing of the caller's own tenant answers ``lookup``. Another tenant's object counts as absent: the answer
+    and what the caller's log keeps are the same as for a name that exists nowhere (its existence is never
+    revealed)."""
+    if not _signed_in(user):
+        return True
+    return not queryset.filter(**lookup, **{queryset.tenant_path: user.tenant_id}).exists()
+
+
 def visible_object(
     user: User | Any, queryset: TenantQuerySet, action: str | None = None, *, target: str = "", **lookup: Any
 ) -> Any:
@@ -195,8 +204,9 @@ def visible_object(
     found = queryset.filter(**lookup).visible_to(user, action).first()
     if found is None:
         asked = target or " ".join(str(value) for value in lookup.values())
-        absent = not queryset.filter(**lookup).exists()
-        refuse(user, action or queryset.read_action, target=asked, not_found=True, absent=absent)
+        refuse(
+            user, action or queryset.read_action, target=asked, not_found=True, absent=_absent(user, queryset, lookup)
+        )
     return found
 
 
@@ -245,7 +255,7 @@ def permitted_object(
     found = queryset.filter(**lookup).visible_to(user).first()
     if found is None:
         asked = target or " ".join(str(value) for value in lookup.values())
-        refuse(user, action, target=asked, not_found=True, absent=not queryset.filter(**lookup).exists())
+        refuse(user, action, target=asked, not_found=True, absent=_absent(user, queryset, lookup))
     if not user.is_primary and not queryset.filter(pk=found.pk).visible_to(user, action).exists():
         resource = _resource_or_none(found)
         refuse(

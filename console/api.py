@@ -55,7 +55,10 @@ def asks_for_plan(request: Any, plans: Iterable[str]) -> bool:
     true nor false, the answer is 400 and nothing is done. A read (``GET``) has nothing to plan and ignores it."""
     if "dry_run" not in request.query_params or request.method in ("GET", "HEAD", "OPTIONS"):
         return False
-    value = PLAN_WORDS.get(request.query_params.get("dry_run", "").strip().lower())
+    given = request.query_params.getlist("dry_run")
+    if len(given) > 1:  # which one counts would be a guess, and a wrong guess changes things
+        raise serializers.ValidationError({"dry_run": ["Give dry_run once."]})
+    value = PLAN_WORDS.get(given[0].strip().lower())
     if value is None:
         raise serializers.ValidationError({"dry_run": ["Use true or false."]})
     if value and request.method not in plans:

@@ -113,3 +113,11 @@ def test_a_dry_run_flag_that_is_neither_true_nor_false_is_refused(world: World, 
     response = send(world, PLANNED["image create"](world), f"?dry_run={spelling}")
     assert response.status_code == 400 and response.json() == {"dry_run": ["Use true or false."]}
     assert state() == before
+
+
+@pytest.mark.parametrize("query", ["?dry_run=true&dry_run=false", "?dry_run=false&dry_run=true"])
+def test_a_dry_run_flag_given_twice_is_refused_and_changes_nothing(world: World, query: str) -> None:
+    before = state()
+    response = send(world, PLANNED["image create"](world), query)
+    assert response.status_code == 400 and response.json() == {"dry_run": ["Give dry_run once."]}
+    assert state() == before
