@@ -59,9 +59,19 @@
 
   // Parts of a page that only the server draws (a node that was not there, a version's image digests): fetched
   // again and swapped in, by id, when a change they depend on is over.
+  // A change heard while a fetch is on its way may postdate what that fetch gets: one more fetch follows it.
   let refreshing = null;
+  let queued = null;
   function refresh() {
-    if (refreshing) return refreshing;
+    if (refreshing) {
+      if (!queued) {
+        queued = refreshing.then(() => {
+          queued = null;
+          return refresh();
+        });
+      }
+      return queued;
+    }
     refreshing = fetch(location.href, { credentials: "same-origin", headers: { "X-Requested-With": "live" } })
       .then((response) => (response.ok ? response.text() : ""))
       .then((html) => {
