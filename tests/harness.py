@@ -42,11 +42,13 @@ def free_port() -> int:
 def test_database_url() -> str:
     """The URL of the test database (``TEST.NAME`` of the test settings), for Berth's subprocesses: the SQLite
     file, or on PostgreSQL the database the test runner made on the server of DATABASE_URL."""
+    from django.db import connection
+
     db = settings.DATABASES["default"]
     name = db["TEST"]["NAME"]
-    if db["ENGINE"] == "django.db.backends.sqlite3":
+    if connection.vendor == "sqlite":
         return f"sqlite:///{name}"
-    if db["ENGINE"] != "django.db.backends.postgresql":
+    if connection.vendor != "postgresql":
         raise RuntimeError(f"the test harness runs on SQLite or PostgreSQL, not {db['ENGINE']}")
     credentials = quote(db.get("USER") or "", safe="")
     if db.get("PASSWORD"):

@@ -24,6 +24,8 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
     # Named after the URL's database (test_berth for …/berth), so runs on different databases never meet; the
     # harness hands this name to the subprocesses (they read it as their DATABASE_URL's database).
     DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", f"test_{DATABASES['default']['NAME']}")  # noqa: F405
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+        DATABASES["default"]["ENGINE"] = "tests.pgbackend"  # noqa: F405  (its flush survives a deadlock)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING["root"]["level"] = os.environ.get("BERTH_LOG_LEVEL", "WARNING")  # noqa: F405
 
