@@ -125,9 +125,11 @@ start_engine() {
   setsid -f $(dockerd_cmd) "${listen[@]}" </dev/null >"$run/dockerd.log" 2>&1
   for _ in $(seq 1 100); do docker -H "$sock" version >/dev/null 2>&1 && break; sleep 0.2; done
   docker -H "$sock" version >/dev/null 2>&1 || { echo "node $n did not start:" >&2; tail -20 "$run/dockerd.log" >&2; exit 1; }
-  if ! docker -H "$sock" image inspect local/busybox:1 >/dev/null 2>&1; then
-    docker save local/busybox:1 | docker -H "$sock" load >/dev/null
-  fi
+  for image in local/busybox:1 local/netbox:1; do
+    if ! docker -H "$sock" image inspect "$image" >/dev/null 2>&1; then
+      docker save "$image" | docker -H "$sock" load >/dev/null
+    fi
+  done
   echo "$endpoint"
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs (Debian) and starts what Berth needs on this machine: dockerd, Redis, the test image.
 # Safe to run again: it only installs what is missing and only starts what does not answer.
-#   scripts/services.sh            install + start dockerd and Redis, build local/busybox:1
+#   scripts/services.sh            install + start dockerd and Redis, build the test images
 #   scripts/services.sh --browser  also install Chromium (tests)
 set -euo pipefail
 
@@ -57,4 +57,4 @@ fi
 
 # Test image: no registry can be reached, so build it from Debian's busybox-static.
 "$(dirname "$0")/test-image.sh"
-echo "services: docker, redis and local/busybox:1 are ready"
+echo "services: docker, redis and the test images (local/busybox:1, local/netbox:1) are ready"
