@@ -26,17 +26,52 @@ from django.utils.translation import gettext as _
 
 from apps.models import Application, Container, Release, Service
 from clusters import docker_host as host
-from clusters.models import Node
+from clusters import network
+from clusters.models import Network, Node
 from clusters.pulls import PullProgress
 from console.work import WorkFailed
 
 DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
 
 
+NETWORKS_KEY = "x-berth-networks"
+"""A service's networks as planned (``apps.stacks.prepare``): Compose key → ``{"name": ..., "external": bool}``."""
+
+
+def attachments(app: Application, service: Service) -> list[tuple[str, tuple[str, ...]]]:
+    """The networks a container of the service joins, each with the names it answers to there: ``<app>_<network>``
+    (``<app>_default`` by default) or a shared network's own name; the service name, the Compose ``aliases`` of
+    that network and the service's ``hostname``."""
+    spec = service.spec or {}
+    resolved = spec.get(NETWORKS_KEY) or {}
+    hostname = spec.get("hostname")
+    found = []
+    for key, entry in (spec.get("networks") or {"default": None}).items():
+        name = (resolved.get(key) or {}).get("name") or f"{app.name}_{key}"
+        aliases = [service.name, *((entry or {}).get("aliases") or []), *([hostname] if hostname else [])]
+        found.append((name, tuple(dict.fromkeys(aliases))))
+    return found
+
+
 def network_names(app: Application, service: Service) -> list[str]:
-    """The networks a container of the service joins: ``<app>_<network>`` (``<app>_default`` by default)."""
-    keys = list((service.spec.get("networks") or {}).keys()) if service.spec else []
-    return [f"{app.name}_{key}" for key in (keys or ["default"])]
+    """The names of the networks a container of the service joins (``attachments``)."""
+    return [name for name, _aliases in attachments(app, service)]
+
+
+def shared_networks(service: Service) -> list[str]:
+    """The shared (external) networks the service joins."""
+    resolved = (service.spec or {}).get(NETWORKS_KEY) or {}
+    return sorted(v["name"] for v in resolved.values() if v.get("external"))
+
+
+def links(app: Application, service: Service) -> tuple[tuple[str, str], ...]:
+    """Compose V1 ``links`` (``db`` or ``db:alias``) as the engine's links: the first container of that service
+    answers to the alias for this container, on every network it joins."""
+    found = []
+    for link in (service.spec or {}).get("links") or []:
+        target, _sep, alias = str(link).partition(":")
+        found.append((f"{app.name}_{target}_1", alias or target))
+    return tuple(found)
 
 
 def volume_names(app: Application, service: Service) -> list[str]:
@@ -213,7 +248,7 @@ def service_spec(app: Application, service: Service) -> host.ContainerSpec:
             stop_timeout=settings.BERTH_STOP_TIMEOUT,
         )
     options = spec_options(app, service, None)
-    networks = network_names(app, service)
+    joined = attachments(app, service)
     env = {k: str(v) for k, v in (service.spec.get("environment") or {}).items() if v is not None}
     user_labels = {
         k: str(v)
@@ -227,15 +262,16 @@ def service_spec(app: Application, service: Service) -> host.ContainerSpec:
         command=service.spec.get("command"),
         environment=env,
         labels={**user_labels, **service_labels(app, service)},
-        network=networks[0],
-        network_aliases=[service.name],
+        network=joined[0][0],
+        network_aliases=list(joined[0][1]),
         ports=options["ports"],
         init=bool(options["init"]),
         stop_timeout=int(stop / 1_000_000_000) if stop else settings.BERTH_STOP_TIMEOUT,
         restart_policy=options["restart"],
         host_options=options["host_options"],
         create_options=options["create_options"],
-        more_networks=tuple((n, (service.name,)) for n in networks[1:]),
+        more_networks=tuple(joined[1:]),
+        links=links(app, service),
     )
 
 
@@ -332,11 +368,36 @@ def prepare_node(
                     raise
                 pulls.append(Pull(image, None, time.monotonic() - started, error=reason))
     labels = {**host.managed(), "berth.application": str(app.pk), "com.docker.compose.project": app.name}
-    for name in sorted({n for s in services for n in network_names(app, s)}):
-        host.ensure_network(endpoint, name, {**labels, "com.docker.compose.network": name[len(app.name) + 1 :]})
+    if not network.uses_overlay(app.cluster):  # the cluster network's are made once (prepare_networks)
+        for name in sorted({n for s in services for n in network_names(app, s)}):
+            host.ensure_network(endpoint, name, {**labels, "com.docker.compose.network": name[len(app.name) + 1 :]})
     for name in sorted({v for s in services for v in volume_names(app, s)}):
         host.ensure_volume(endpoint, name, {**labels, "com.docker.compose.volume": name[len(app.name) + 1 :]})
     return pulls
+
+
+def prepare_networks(app: Application, services: list[Service]) -> None:
+    """In the cluster network: the application's networks and the shared ones its services join, made once through
+    a manager (every ready node in the swarm first); the shared ones' address ranges recorded."""
+    cluster = app.cluster
+    if not network.uses_overlay(cluster):
+        return
+    base = {**host.managed(), "berth.tenant": str(cluster.tenant_id), "berth.cluster": str(cluster.pk)}
+    shared = {n for s in services for n in shared_networks(s)}
+    wanted: dict[str, dict[str, str]] = {}
+    for name in sorted({n for s in services for n in network_names(app, s)}):
+        if name in shared:
+            wanted[name] = {**base, "berth.network": name}
+        else:
+            wanted[name] = {
+                **base,
+                "berth.application": str(app.pk),
+                "com.docker.compose.project": app.name,
+                "com.docker.compose.network": name[len(app.name) + 1 :],
+            }
+    subnets = network.ensure_networks(cluster, wanted)
+    for name in shared:
+        Network.objects.filter(cluster=cluster, name=name, subnet="").update(subnet=subnets.get(name, ""))
 
 
 def desired_changes(app: Application, services: list[Service], *, recreate_all: bool) -> dict[str, Any]:

@@ -71,6 +71,7 @@ def move_container(container: Container, target: Node, *, remove_old: bool = Tru
     """
     old_node, old_id = container.node, container.docker_id
     app = container.service.application
+    converge.prepare_networks(app, [container.service])
     converge.prepare_node(target, app, [container.service], pull=False)
     container.node = target
     state, _created = converge.ensure_running(host.Endpoint.of(target), converge.spec_for(container))
@@ -203,6 +204,15 @@ class Containers(workload.Workload):
 
     def applications_of(self, cluster: Cluster) -> list[str]:
         return list(Application.objects.filter(cluster=cluster, deleted_at__isnull=True).values_list("name", flat=True))
+
+    def network_users(self, cluster: Cluster) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        rows = Service.objects.filter(application__cluster=cluster, application__deleted_at__isnull=True)
+        for app_name, spec in rows.order_by("application__name").values_list("application__name", "spec"):
+            for entry in ((spec or {}).get(converge.NETWORKS_KEY) or {}).values():
+                if entry.get("external") and app_name not in found.setdefault(entry["name"], []):
+                    found[entry["name"]].append(app_name)
+        return found
 
     def forget_node(self, node: Node) -> None:
         Container.objects.filter(node=node).delete()

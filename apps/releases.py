@@ -27,6 +27,7 @@ from apps import converge, stacks
 from apps.models import Application, AppVersion, Container, Release, ReleaseEvent, Service
 from apps.scheduler import PlacementError
 from clusters import docker_host as host
+from clusters import network
 from clusters.models import Node
 from clusters.pulls import PullProgress, human_bytes
 from console import live, work
@@ -435,6 +436,11 @@ def _prepare_nodes(
     def prepare(node: Node) -> list[Any]:
         return converge.prepare_node(node, app, services, pull=pull, on_pull=reporter.for_node(node))
 
+    try:
+        converge.prepare_networks(app, services)
+    except host.HostError as exc:
+        raise ReleaseFailed(_("The cluster network is not ready: %(e)s") % {"e": exc}) from exc
+
     _pool_map(nodes.values(), prepare, done, tick=run.heartbeat, node_of=lambda node: node.pk)
     if errors:
         raise ReleaseFailed("; ".join(errors))
@@ -694,12 +700,24 @@ def _remove_everything(run: Run, *, count_progress: bool) -> None:
         elif count_progress:
             run.step(_("Network %(net)s removed from %(node)s.") % {"net": app.network_name, "node": node.name})
 
-    _pool_map(
-        nodes,
-        lambda node: host.remove_network(host.Endpoint.of(node), app.network_name),
-        drop_network,
-        node_of=lambda node: node.pk,
-    )
+    if network.uses_overlay(app.cluster):
+        if not errors:  # its containers are gone from every node: its networks of the cluster network go
+            try:
+                for name in network.remove_networks(app.cluster, {**host.managed(), "berth.application": str(app.pk)}):
+                    if count_progress:
+                        run.event(_("Network %(net)s removed.") % {"net": name})
+            except host.HostError as exc:
+                errors.append(str(exc))
+        if count_progress:
+            for _node in nodes:
+                run.step()
+    else:
+        _pool_map(
+            nodes,
+            lambda node: host.remove_network(host.Endpoint.of(node), app.network_name),
+            drop_network,
+            node_of=lambda node: node.pk,
+        )
     # Rows of containers that never reached a host go in any case; the others only when their nodes answered.
     for name in Container.objects.filter(service__application=app, docker_id="").values_list("name", flat=True):
         live.publish("application", app.pk, {"type": "container", "name": name, "state": "removed"})

@@ -9,6 +9,7 @@ changes and port conflicts. ``apply`` writes the desired state and a version, th
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,7 +30,7 @@ from apps.scheduler import (
     place,
     place_application,
 )
-from clusters.models import Cluster, Node
+from clusters.models import Cluster, Network, Node
 
 
 @dataclass
@@ -191,6 +192,9 @@ def prepare(
     refused = policy_refusals(actor, cluster, model, name)
     if refused:
         raise ValidationError({"compose": [masker.text(r) for r in refused]})
+    unjoinable = resolve_networks(cluster, model, name)
+    if unjoinable:
+        raise ValidationError({"compose": [masker.text(r) for r in unjoinable]})
     rows = rows_of(model)
     crowded = [
         _("services.%(name)s: at most %(max)s containers per service, not %(scale)s")
@@ -325,6 +329,47 @@ def levels(rows: list[ServiceRow] | list[Service]) -> list[set[str]]:
     for name, level in depth.items():
         grouped[level].add(name)
     return grouped
+
+
+NETWORK_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+
+
+def resolve_networks(cluster: Cluster, model: dict[str, Any], project: str) -> list[str]:
+    """Name each service's networks as the cluster knows them (kept in the service's ``x-berth-networks``, which
+    ``apps.converge.attachments`` reads): ``<project>_<key>`` for the application's own, the name itself for an
+    ``external`` one, which must be a shared network of this cluster (made in the console or the API: any other
+    name, another tenant's included, is one the cluster does not have). Returns what cannot be joined."""
+    declared = model.get("networks") or {}
+    shared = set(Network.objects.filter(cluster=cluster).values_list("name", flat=True))
+    problems: list[str] = []
+    for service in (model.get("services") or {}).values():
+        resolved = {}
+        for key in service.get("networks") or {}:
+            entry = declared.get(key) or {}
+            external = bool(entry.get("external"))
+            name = str(entry.get("name") or key) if external else f"{project}_{key}"
+            if not NETWORK_NAME.match(name):
+                problems.append(
+                    _('networks.%(key)s: "%(name)s" is not a network name (letters, digits, "_", "." and "-")')
+                    % {"key": key, "name": name[:80]}
+                )
+            elif external and cluster.network_mode != Cluster.NetworkMode.OVERLAY:
+                problems.append(
+                    _("networks.%(key)s: shared networks need the cluster network (the cluster's network mode)")
+                    % {"key": key}
+                )
+            elif external and name not in shared:
+                problems.append(
+                    _(
+                        'networks.%(key)s: cluster %(cluster)s has no shared network "%(name)s" (create it on the '
+                        "cluster's Networks first)"
+                    )
+                    % {"key": key, "cluster": cluster.name, "name": name}
+                )
+            resolved[key] = {"name": name, "external": external}
+        if resolved:
+            service[converge.NETWORKS_KEY] = resolved
+    return list(dict.fromkeys(problems))
 
 
 def plan(app_name: str, cluster: Cluster, app: Application | None, prepared: Prepared) -> dict[str, Any]:

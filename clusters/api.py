@@ -44,6 +44,12 @@ class NodeSerializer(serializers.ModelSerializer):
     ca = serializers.SerializerMethodField(
         help_text="current (the cluster's CA), old (an earlier CA: renew it), own (uploaded material) or empty"
     )
+    network = serializers.CharField(
+        source="network_state",
+        read_only=True,
+        help_text="in the cluster network: manager or worker (joined), joining, not joined, unreachable, error, left; "
+        "empty in a bridge-mode cluster",
+    )
 
     class Meta:
         model = Node
@@ -59,6 +65,7 @@ class NodeSerializer(serializers.ModelSerializer):
             "provider",
             "tls",
             "ca",
+            "network",
             "info",
             "last_seen_at",
             "last_error",
@@ -101,6 +108,7 @@ class ClusterSerializer(serializers.ModelSerializer):
             "region",
             "zones",
             "network_mode",
+            "network_pool",
             "root_domain",
             "system_services",
             "security_policy",
@@ -147,6 +155,11 @@ class ClusterWrite(RequestBody):
         child=serializers.CharField(max_length=63, validators=[ZONE_VALIDATOR]), required=False, max_length=32
     )
     network_mode = serializers.ChoiceField(choices=Cluster.NetworkMode.choices, required=False)
+    network_pool = serializers.CharField(
+        max_length=43,
+        required=False,
+        help_text="the cluster network's private IPv4 range (each network takes a /24); fixed once a node joined",
+    )
     root_domain = serializers.CharField(max_length=253, required=False, allow_blank=True, validators=[DOMAIN_VALIDATOR])
     system_services = SystemServices(required=False)
     security_policy = SecurityPolicy(required=False)

@@ -455,6 +455,21 @@ def ping(endpoint: Endpoint) -> dict[str, Any]:
         "labels": info.get("Labels") or [],
         "hostname": info.get("Name", ""),
         "engine_id": info.get("ID", ""),
+        "swarm": swarm_summary(info),
+    }
+
+
+def swarm_summary(info: dict[str, Any]) -> dict[str, Any]:
+    """The engine's Swarm membership from ``docker info`` (``clusters.swarm.Membership`` reads it)."""
+    swarm = info.get("Swarm") or {}
+    return {
+        "state": swarm.get("LocalNodeState") or "inactive",
+        "node_id": swarm.get("NodeID") or "",
+        "address": swarm.get("NodeAddr") or "",
+        "manager": bool(swarm.get("ControlAvailable")),
+        "swarm_id": ((swarm.get("Cluster") or {}).get("ID")) or "",
+        "managers": [m.get("Addr", "") for m in swarm.get("RemoteManagers") or [] if m.get("Addr")],
+        "error": swarm.get("Error") or "",
     }
 
 
@@ -619,6 +634,7 @@ class ContainerSpec:
     host_options: dict[str, Any] = field(default_factory=dict)  # more create_host_config arguments
     create_options: dict[str, Any] = field(default_factory=dict)  # more create_container arguments
     more_networks: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (network, aliases) joined before start
+    links: tuple[tuple[str, str], ...] = ()  # (container name, alias) on every network (Compose V1 links)
 
 
 @dataclass(frozen=True)
@@ -705,7 +721,7 @@ def create_container(endpoint: Endpoint, spec: ContainerSpec) -> str:
         **spec.host_options,
     )
     networking = c.api.create_networking_config(
-        {spec.network: c.api.create_endpoint_config(aliases=spec.network_aliases)}
+        {spec.network: c.api.create_endpoint_config(aliases=spec.network_aliases, links=list(spec.links) or None)}
     )
     created = _call(
         endpoint,
@@ -723,7 +739,14 @@ def create_container(endpoint: Endpoint, spec: ContainerSpec) -> str:
         **spec.create_options,
     )
     for network, aliases in spec.more_networks:
-        _call(endpoint, c.api.connect_container_to_network, created["Id"], network, aliases=list(aliases))
+        _call(
+            endpoint,
+            c.api.connect_container_to_network,
+            created["Id"],
+            network,
+            aliases=list(aliases),
+            links=list(spec.links) or None,
+        )
     return created["Id"]
 
 

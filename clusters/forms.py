@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import NAME_VALIDATOR
+from clusters.models import Cluster
 
 
 def _words(text: str) -> list[str]:
@@ -41,6 +43,20 @@ class ClusterForm(forms.Form):
         required=False,
         help_text=_("Routing gives applications names under this domain."),
     )
+    network_mode = forms.ChoiceField(
+        label=_("Network mode"),
+        choices=Cluster.NetworkMode.choices,
+        required=False,
+        initial=Cluster.NetworkMode.OVERLAY,
+        help_text=_("Changes only while the cluster has no application."),
+    )
+    network_pool = forms.CharField(
+        label=_("Address pool"),
+        max_length=43,
+        required=False,
+        initial=settings.BERTH_NETWORK_POOL,
+        help_text=_("Private IPv4 range of the cluster network (each network takes a /24); fixed once a node joined."),
+    )
 
     def values(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -49,6 +65,8 @@ class ClusterForm(forms.Form):
             "region": data["region"],
             "zones": _words(data.get("zones", "")),
             "root_domain": data.get("root_domain", ""),
+            **({"network_mode": data["network_mode"]} if data.get("network_mode") else {}),
+            **({"network_pool": data["network_pool"].strip()} if data.get("network_pool", "").strip() else {}),
         }
 
 

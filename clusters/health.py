@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from clusters import docker_host as host
-from clusters import hostaccess
+from clusters import hostaccess, network
 from clusters.models import Node, NodeTask
 from clusters.workload import workload
 from console import audit, live, work
@@ -86,7 +86,19 @@ def check_all() -> dict[str, int]:
             if future in done:
                 log.info("health: node %s did not answer: %s", node.pk, future.exception())
             changed += failed(node, str(NO_ANSWER))
+    _keep_networks(nodes)
     return {"checked": len(nodes), "changed": changed}
+
+
+def _keep_networks(nodes: list[Node]) -> None:
+    """Ask for a converge of each cluster network whose nodes' memberships, as just read, are not what they should
+    be (a node that joined the cluster or came back, a manager that died)."""
+    by_cluster: dict[int, list[Node]] = {}
+    for node in nodes:
+        by_cluster.setdefault(node.cluster_id, []).append(node)
+    for cluster_nodes in by_cluster.values():
+        if network.out_of_shape(cluster_nodes[0].cluster, cluster_nodes):
+            network.nudge(cluster_nodes[0].cluster_id)
 
 
 def refused(node: Node, detail: str) -> int:

@@ -47,18 +47,33 @@ class ClusterQuerySet(TenantQuerySet):
             yield pk, Resource(cluster_resource(region, tenant_id, pk), cluster_id=pk)
 
 
+def default_network_mode() -> str:
+    """A new cluster's network mode: BERTH_NETWORK_MODE (``overlay`` unless the operator says ``bridge``)."""
+    return settings.BERTH_NETWORK_MODE
+
+
 class Cluster(models.Model):
     """A set of Docker hosts of one tenant, on which its applications run."""
 
     class NetworkMode(models.TextChoices):
-        BRIDGE = "bridge", _("bridge (a network per application per node)")
+        OVERLAY = "overlay", _("cluster network (one network per application across the nodes)")
+        BRIDGE = "bridge", _("bridge (a network per application per node: no names across nodes)")
 
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="clusters")
     name = models.CharField(_("name"), max_length=63, validators=[NAME_VALIDATOR])
     region = models.CharField(_("region"), max_length=63, default=settings.BERTH_REGION)
     zones = models.JSONField(_("zones"), default=list, blank=True)
     network_mode = models.CharField(
-        _("network mode"), max_length=16, choices=NetworkMode.choices, default=NetworkMode.BRIDGE
+        _("network mode"), max_length=16, choices=NetworkMode.choices, default=default_network_mode
+    )
+    network_pool = models.CharField(
+        _("address pool"),
+        max_length=43,
+        default=settings.BERTH_NETWORK_POOL,
+        help_text=_("The cluster network's addresses: each network takes a /24 of this range."),
+    )
+    swarm_id = models.CharField(
+        max_length=64, blank=True, default="", help_text="the swarm Berth made for the cluster network (never shown)"
     )
     root_domain = models.CharField(
         _("root domain"), max_length=253, blank=True, help_text=_("Routing gives applications names under this domain.")
@@ -240,6 +255,29 @@ class Node(models.Model):
     def resource_name(self) -> str:
         return f"{self.cluster.resource_name}/node/{self.name}"
 
+    @property
+    def network_state(self) -> str:
+        """The node in the cluster network, as the health check last read it: ``manager`` or ``worker`` (joined),
+        ``other swarm`` (in a swarm Berth did not make, which Berth never touches), ``joining``, ``not joined``,
+        ``unreachable``, ``error``, ``left``; empty in a bridge-mode cluster."""
+        if self.cluster.network_mode != Cluster.NetworkMode.OVERLAY:
+            return ""
+        if self.state == Node.State.REMOVED:
+            return "left"
+        if self.state == Node.State.UNREACHABLE:
+            return "unreachable"
+        swarm = (self.info or {}).get("swarm") or {}
+        state = swarm.get("state") or "inactive"
+        if state == "active" and swarm.get("swarm_id") and swarm.get("swarm_id") != self.cluster.swarm_id:
+            return "other swarm"
+        if state == "active":
+            return "manager" if swarm.get("manager") else "worker"
+        if state == "pending":
+            return "joining"
+        if state in ("error", "locked"):
+            return "error"
+        return "not joined"
+
     def as_live(self) -> dict[str, Any]:
         """What the browser shows of a node."""
         return {
@@ -247,9 +285,46 @@ class Node(models.Model):
             "id": self.pk,
             "name": self.name,
             "state": self.state,
+            "network": self.network_state,
             "last_seen": self.last_seen_at.isoformat() if self.last_seen_at else "",
             "error": self.last_error,
         }
+
+
+class NetworkQuerySet(TenantQuerySet):
+    """A user can see a cluster's shared networks when it may describe the cluster."""
+
+    tenant_path = "cluster__tenant"
+    read_action = "cs:DescribeClusterNetworks"
+
+    def resource_columns(self) -> ResourceColumns:
+        return ResourceColumns(resource_text(*cluster_resource_sql("cluster__")), cluster="cluster_id")
+
+    def resource_rows(self) -> Iterable[tuple[int, Resource]]:
+        for pk, cluster_id, region, tenant_id in self.values_list(
+            "pk", "cluster_id", "cluster__region", "cluster__tenant_id"
+        ):
+            yield pk, Resource(cluster_resource(region, tenant_id, cluster_id), cluster_id=cluster_id)
+
+
+class Network(models.Model):
+    """A network of the cluster that applications share: Compose ``external: true`` names it. Made in the console
+    or the API; on the nodes it is an overlay of the cluster network, made when the first application joins it."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="networks")
+    name = models.CharField(_("name"), max_length=63)
+    subnet = models.CharField(max_length=43, blank=True, help_text="its address range, once made on the nodes")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = NetworkQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["cluster", "name"], name="network_name_unique_in_cluster")]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class NodeTaskQuerySet(TenantQuerySet):

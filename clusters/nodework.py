@@ -22,7 +22,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
-from clusters import authority, hostaccess, rotation
+from clusters import authority, hostaccess, network, rotation
 from clusters import docker_host as host
 from clusters.models import Cluster, Node, NodeTask
 from clusters.operations import delete_cluster_rows, register_node
@@ -98,8 +98,10 @@ def execute(task_id: int) -> str:
 
 
 def leave(node: Node) -> None:
-    """Take the node out of its cluster: first its host is torn down when a provider started it (HostError, and
-    the node stays, when anything of it remains: the task fails or is resumed and tries again), then the state."""
+    """Take the node out of its cluster: it leaves the cluster network, then its host is torn down when a provider
+    started it (HostError, and the node stays, when anything of it remains: the task fails or is resumed and tries
+    again), then the state."""
+    network.leave(node)
     provider = PROVIDERS.get(node.provider)
     if provider is not None and node.provider_ref:
         provider.destroy_host(node.provider_ref)

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -25,7 +26,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import NAME_VALIDATOR, Tenant
 from accounts.permissions import authorize, authorize_tenant, refuse
-from clusters import authority, hostaccess, netpolicy, pki
+from clusters import authority, hostaccess, netpolicy, network, pki
 from clusters import docker_host as host
 from clusters.authority import ensure_ca
 from clusters.models import Cluster, HostGrant, Node, NodeTask
@@ -73,6 +74,11 @@ def _clean_cluster_fields(data: dict[str, Any]) -> dict[str, Any]:
         if data["network_mode"] not in Cluster.NetworkMode.values:
             errors["network_mode"] = [_("Choose one of: %(v)s.") % {"v": ", ".join(Cluster.NetworkMode.values)}]
         out["network_mode"] = data["network_mode"]
+    if "network_pool" in data:
+        try:
+            out["network_pool"] = network.check_pool(str(data["network_pool"]), [])
+        except ValueError as exc:
+            errors["network_pool"] = [str(exc)]
     if "security_policy" in data:
         policy = data["security_policy"]
         if (
@@ -127,7 +133,7 @@ def create_cluster(actor: Any, **fields: Any) -> Cluster:
 
 
 def update_cluster(actor: Any, cluster: Cluster, **fields: Any) -> Cluster:
-    """Rename a cluster or change its zones, root domain and system services."""
+    """Rename a cluster or change its zones, root domain, system services, network mode and address pool."""
     authorize(actor, "cs:ModifyCluster", cluster)
     data = _clean_cluster_fields(fields)
     if "security_policy" in data and not actor.is_primary:
@@ -144,6 +150,7 @@ def update_cluster(actor: Any, cluster: Cluster, **fields: Any) -> Cluster:
         and Cluster.objects.filter(tenant_id=cluster.tenant_id, name=data["name"]).exclude(pk=cluster.pk).exists()
     ):
         raise ValidationError({"name": [_("A cluster with this name already exists.")]})
+    _check_network_change(cluster, data)
     with transaction.atomic():
         authorize(actor, "cs:ModifyCluster", cluster)
         for key, value in data.items():
@@ -158,6 +165,29 @@ def update_cluster(actor: Any, cluster: Cluster, **fields: Any) -> Cluster:
             parameters=data,
         )
     return cluster
+
+
+def _check_network_change(cluster: Cluster, data: dict[str, Any]) -> None:
+    """The network mode and the address pool change only while nothing uses them: no application for the mode (its
+    containers are on the other kind of network), no node in the cluster network for the pool (the swarm took its
+    addresses from it when it was made); a pool never holds a node's address."""
+    errors: dict[str, list[str]] = {}
+    mode_changes = "network_mode" in data and data["network_mode"] != cluster.network_mode
+    if mode_changes and workload().applications_of(cluster):
+        errors["network_mode"] = [_("The cluster has applications: delete them before changing its network mode.")]
+    if "network_pool" in data and data["network_pool"] != cluster.network_pool:
+        live_nodes = Node.objects.filter(cluster=cluster).live()
+        joined = [n.name for n in live_nodes if n.network_state in ("manager", "worker")]
+        if joined:
+            message = _("The cluster network exists (on %(nodes)s): its address pool is fixed.")
+            errors["network_pool"] = [message % {"nodes": ", ".join(joined)}]
+        else:
+            try:
+                network.check_pool(data["network_pool"], network.node_addresses(cluster))
+            except ValueError as exc:
+                errors["network_pool"] = [str(exc)]
+    if errors:
+        raise ValidationError(errors)
 
 
 def delete_cluster(actor: Any, cluster: Cluster, *, force: bool = False) -> NodeTask | None:
@@ -368,6 +398,11 @@ def register_node(
         raise ValidationError({"publish_ip": [_("An IP address.")]}) from exc
     zone = _check_zone(cluster, zone)
     labels = _check_labels(labels or {})
+    if network.uses_overlay(cluster):
+        try:
+            network.check_pool(cluster.network_pool, [publish_ip, urlsplit(endpoint).hostname or ""])
+        except ValueError as exc:
+            raise ValidationError({"publish_ip": [str(exc)]}) from exc
     parameters = {
         "name": name,
         "endpoint": endpoint,

@@ -21,6 +21,16 @@ def check_nodes() -> dict[str, int]:
     return health.check_all()
 
 
+@berth_task("clusters.converge_network", soft_time_limit=300, time_limit=330)
+def converge_network(cluster_id: int) -> dict:
+    """Bring the cluster's ready nodes into its network (clusters.network.converge); the health check asks."""
+    from clusters import network
+    from clusters.models import Cluster
+
+    cluster = Cluster.objects.select_related("tenant").filter(pk=cluster_id).first()
+    return network.converge(cluster) if cluster is not None else {}
+
+
 @berth_task("clusters.reap_node_tasks", soft_time_limit=60, time_limit=90)
 def reap_node_tasks() -> dict[str, int]:
     """Keep node tasks moving (console.work.reap): resume those whose worker vanished, or fail them after too many

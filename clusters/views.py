@@ -12,12 +12,12 @@ from django.views.decorators.http import require_POST
 
 from accounts.pages import every, page, page_object, with_resources
 from accounts.permissions import may, resource_of
-from clusters import attach, certificates, hostaccess, pki, registries, rotation
+from clusters import attach, certificates, hostaccess, pki, registries, rotation, shared_networks
 from clusters import docker_host as host
 from clusters import operations as ops
 from clusters.api import clusters_for
 from clusters.forms import ClusterForm, NodeEditForm, ProvisionForm, RegisterNodeForm, RegistryCredentialForm
-from clusters.models import Cluster, Node, NodeTask, RegistryCredential, UserCertificate
+from clusters.models import Cluster, Network, Node, NodeTask, RegistryCredential, UserCertificate
 from console.errors import Unsatisfiable
 from console.paging import page_of
 
@@ -59,6 +59,7 @@ def cluster_create(request: HttpRequest) -> HttpResponse:
         "cs:DescribeApplications",
         "cs:DescribeClusterCertificates",
         "cs:IssueClusterCertificate",
+        "cs:DescribeClusterNetworks",
     ),
 )
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -105,11 +106,18 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     issued = (
         UserCertificate.objects.visible_to(request.user).filter(cluster=cluster).select_related("user", "cluster")[:20]
     )
+    may_see_networks = may(request.user, "cs:DescribeClusterNetworks", resource)
+    shared = list(Network.objects.visible_to(request.user).filter(cluster=cluster)) if may_see_networks else []
+    users = shared_networks.users(cluster) if shared else {}
+    for item in shared:
+        item.applications = users.get(item.name, [])  # type: ignore[attr-defined]
     return render(
         request,
         "clusters/cluster_detail.html",
         {
             "cluster": cluster,
+            "may_see_networks": may_see_networks,
+            "shared_networks": shared,
             "may_issue": may(request.user, certificates.ISSUE, resource),
             "old_ca_nodes": [n for n in nodes if n.ca_state == "old"],
             "ca_fingerprint": pki.fingerprint(cluster.ca_cert) if cluster.ca_cert else "",
@@ -128,13 +136,24 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     "region": cluster.region,
                     "zones": " ".join(cluster.zones),
                     "root_domain": cluster.root_domain,
+                    "network_mode": cluster.network_mode,
+                    "network_pool": cluster.network_pool,
                 }
             ),
         },
     )
 
 
-@page(post={"edit": "cs:ModifyCluster", "delete": "cs:DeleteCluster", "rotate-ca": rotation.ROTATE}, verb="change")
+@page(
+    post={
+        "edit": "cs:ModifyCluster",
+        "delete": "cs:DeleteCluster",
+        "rotate-ca": rotation.ROTATE,
+        "network-create": "cs:CreateClusterNetwork",
+        "network-delete": "cs:DeleteClusterNetwork",
+    },
+    verb="change",
+)
 @require_POST
 def cluster_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
     cluster = page_object(request, Cluster.objects.all(), pk=pk)
@@ -150,6 +169,16 @@ def cluster_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
             task = ops.delete_cluster(request.user, cluster, force=request.POST.get("force") == "on")
             messages.info(request, _("Deleting the cluster.") if task else _("Cluster deleted."))
             return redirect("clusters:list")
+        elif change == "network-create":
+            made = shared_networks.create_network(request.user, cluster, request.POST.get("name", ""))
+            messages.success(request, _("Shared network %(name)s created.") % {"name": made.name})
+        elif change == "network-delete":
+            found = Network.objects.filter(cluster=cluster, name=request.POST.get("network", "")).first()
+            if found is None:
+                messages.error(request, _("The cluster has no such network."))
+            else:
+                shared_networks.delete_network(request.user, found)
+                messages.success(request, _("Shared network %(name)s deleted.") % {"name": found.name})
         elif change == "rotate-ca":
             if request.POST.get("confirm") != "on":
                 messages.error(request, _("Tick the box to confirm the rotation of the cluster's CA."))

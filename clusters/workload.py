@@ -37,6 +37,10 @@ class Workload:
         """The names of the cluster's applications (not deleted)."""
         return []
 
+    def network_users(self, cluster: Cluster) -> dict[str, list[str]]:
+        """Shared network name → the names of the cluster's applications that join it."""
+        return {}
+
     def forget_node(self, node: Node) -> None:
         """Delete the rows of the containers on ``node`` (their containers are gone from its host)."""
 

@@ -276,6 +276,15 @@ BERTH_RELEASE_MAX_ATTEMPTS = env_int("BERTH_RELEASE_MAX_ATTEMPTS", 2)
 # Pending long work no worker claimed this long is sent to the broker again by the reapers (its message was lost).
 BERTH_PENDING_RESEND_SECONDS = env_float("BERTH_PENDING_RESEND_SECONDS", 30.0)
 BERTH_REGION = env_str("BERTH_REGION", "local")
+# The cluster network (clusters/network.py): the default address pool of a new cluster's overlay networks (each
+# takes a /24), and the address this machine's engine advertises to the other nodes when it is a node (empty: the
+# source address of this machine's default route).
+BERTH_NETWORK_POOL = env_str("BERTH_NETWORK_POOL", "10.201.0.0/16")
+# A new cluster's network mode: "overlay" (the cluster network, a swarm Berth keeps among the nodes) or "bridge" (a
+# network per application per node; nothing changes on the engines beyond it). The test settings say "bridge": the
+# tests share this machine's engine with a running console, and an engine can be in one swarm only.
+BERTH_NETWORK_MODE = env_str("BERTH_NETWORK_MODE", "overlay")
+BERTH_LOCAL_NODE_ADDRESS = env_str("BERTH_LOCAL_NODE_ADDRESS", "")
 # Labels every container and network this installation makes; two installations sharing an engine
 # (a test run beside a running console) never touch each other's.
 BERTH_INSTANCE = env_str("BERTH_INSTANCE", "berth")

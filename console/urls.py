@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts import api as ram_api
 from apps import api as apps_api
 from clusters import api as clusters_api
+from clusters import network_api
 from console import api_views, views
 
 app_name = "console"
@@ -41,6 +42,8 @@ api_v1 = [
         clusters_api.UserCertificateDetailView.as_view(),
         name="api-cluster-certificate",
     ),
+    path("clusters/<int:cluster_id>/networks", network_api.NetworkListView.as_view(), name="api-networks"),
+    path("clusters/<int:cluster_id>/networks/<str:name>", network_api.NetworkDetailView.as_view(), name="api-network"),
     path("registry-credentials", clusters_api.RegistryCredentialListView.as_view(), name="api-registry-credentials"),
     path(
         "registry-credentials/<int:credential_id>",

@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -218,3 +219,19 @@ def netns_node(number: int, tls_dir: str = "") -> NetnsNode:
     """Start node ``number``; with ``tls_dir`` (ca.pem, cert.pem, key.pem) it listens on :2376 with mutual TLS."""
     extra = ["--tls", tls_dir] if tls_dir else []
     return NetnsNode(number, run_script("netns-node.sh", "up", str(number), *extra, timeout=120), tls_dir)
+
+
+NODE_RANGE = "10.250.0.0/16"
+
+
+@contextmanager
+def forwarding_between_nodes() -> Iterator[None]:
+    """Let netns nodes reach each other through this machine: its Docker sets the FORWARD policy to DROP, and the
+    cluster network's traffic between nodes (swarm 2377/tcp, 7946, VXLAN 4789/udp) is forwarded here. One ACCEPT
+    rule for the nodes' range in DOCKER-USER while the block runs, removed afterwards (only the one added)."""
+    rule = ["DOCKER-USER", "-s", NODE_RANGE, "-d", NODE_RANGE, "-j", "ACCEPT"]
+    subprocess.run(["iptables", "-I", *rule], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["iptables", "-D", *rule], check=False, capture_output=True)

@@ -14,6 +14,9 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 os.environ.setdefault("BERTH_STOP_TIMEOUT", "3")
 os.environ.setdefault("BERTH_INSTANCE", "berth-test")
+# This machine's engine is shared with a running console (`make up`) and an engine is in one swarm only: clusters are
+# in bridge mode unless a test of the cluster network says overlay (and those use nodes in network namespaces).
+os.environ.setdefault("BERTH_NETWORK_MODE", "bridge")
 os.environ.setdefault("BERTH_HEALTH_INTERVAL", "1")
 os.environ.setdefault("BERTH_HEALTH_TIMEOUT", "3")
 os.environ.setdefault("BERTH_HEALTH_FAILURES", "2")

@@ -446,6 +446,9 @@
       document.querySelectorAll('[data-node-seen="' + msg.id + '"]').forEach((el) => {
         if (msg.last_seen) el.replaceChildren(timeNode(msg.last_seen));
       });
+      document.querySelectorAll('[data-node-network="' + msg.id + '"]').forEach((el) => {
+        if (msg.network !== undefined) el.textContent = msg.network || "—";
+      });
       document.querySelectorAll('[data-node-error="' + msg.id + '"]').forEach((el) => {
         el.textContent = msg.error || "";
       });

@@ -26,8 +26,9 @@ from rest_framework.test import APIClient
 
 from accounts import operations as ram
 from accounts.models import AccessKey, Policy, RamGroup, User
+from apps.converge import NETWORKS_KEY
 from apps.models import Application, AppVersion, ConfigSet, Container, Release, Service, Template
-from clusters.models import Cluster, Node, RegistryCredential, UserCertificate
+from clusters.models import Cluster, Network, Node, RegistryCredential, UserCertificate
 from console import audit, paging
 from tests.conftest import PASSWORD
 
@@ -121,6 +122,16 @@ def more_versions(t: Tenant, n: int) -> None:
     start = t.app.versions.count() + 1
     for number in range(start, start + n):
         AppVersion.objects.create(application=t.app, number=number, compose="services: {}\n", digests={"web": "x"})
+
+
+def more_networks(t: Tenant, n: int) -> None:
+    """Shared networks, each joined by a service of a new application (the list names the applications)."""
+    for _ in range(n):
+        number = next(counter)
+        Network.objects.create(cluster=t.cluster, name=f"shared-{number}", created_by=t.owner)
+        app = Application.objects.create(tenant=t.owner.tenant, cluster=t.cluster, name=f"joins-{number}", version=1)
+        joined = {"shared": {"name": f"shared-{number}", "external": True}}
+        Service.objects.create(application=app, name="web", image="local/busybox:1", spec={NETWORKS_KEY: joined})
 
 
 def more_certificates(t: Tenant, n: int) -> None:
@@ -221,6 +232,9 @@ LISTS: dict[str, Listing] = {
     ),
     "/api/v1/clusters/{cluster_id}/applications/{name}/versions": Listing(
         lambda t: f"/api/v1/clusters/{t.cluster.pk}/applications/{t.app.name}/versions", more_versions
+    ),
+    "/api/v1/clusters/{cluster_id}/networks": Listing(
+        lambda t: f"/api/v1/clusters/{t.cluster.pk}/networks", more_networks
     ),
     "/api/v1/clusters/{cluster_id}/certificates": Listing(
         lambda t: f"/api/v1/clusters/{t.cluster.pk}/certificates", more_certificates
