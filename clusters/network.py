@@ -97,18 +97,21 @@ def check_pool(value: str, node_addresses: list[str]) -> str:
 
 
 def node_address(node: Node) -> str | None:
-    """The address the node advertises to the others: its publish address, else the IP of its TCP endpoint, else
+    """The address the node advertises to the others: its publish address (unless a loopback one, which no other
+    node reaches: this machine's engine publishes on 127.0.0.1 by default), else the IP of its TCP endpoint, else
     (this machine's engine) BERTH_LOCAL_NODE_ADDRESS or the source address of this machine's default route; None
     lets the engine choose."""
-    if node.publish_ip:
+    if node.publish_ip and not ipaddress.ip_address(node.publish_ip).is_loopback:
         return node.publish_ip
     parts = urlsplit(node.endpoint)
     if parts.scheme in ("tcp", "https", "http") and parts.hostname:
         try:
-            return str(ipaddress.ip_address(parts.hostname))
+            address = ipaddress.ip_address(parts.hostname)
         except ValueError:
             return None
-    if parts.scheme == "unix":
+        if not address.is_loopback:
+            return str(address)
+    if parts.scheme == "unix" or parts.hostname:
         return settings.BERTH_LOCAL_NODE_ADDRESS or this_machine_address()
     return None
 

@@ -217,3 +217,13 @@ def test_out_of_shape_reads_the_health_checks_memberships(overlay: Cluster) -> N
     assert node.network_state == "other swarm"
     overlay.network_mode = Cluster.NetworkMode.BRIDGE
     assert not network.out_of_shape(overlay, [node])
+
+
+def test_the_address_a_node_advertises_is_one_the_others_reach(settings: object) -> None:
+    settings.BERTH_LOCAL_NODE_ADDRESS = "192.0.2.7"  # type: ignore[attr-defined]
+    remote = Node(endpoint="tcp://10.250.3.2:2375", publish_ip="10.250.9.9")
+    assert network.node_address(remote) == "10.250.9.9"
+    assert network.node_address(Node(endpoint="tcp://10.250.3.2:2375", publish_ip="")) == "10.250.3.2"
+    # This machine's engine publishes on 127.0.0.1 by default: it advertises the machine's address instead.
+    assert network.node_address(Node(endpoint="unix:///var/run/docker.sock", publish_ip="127.0.0.1")) == "192.0.2.7"
+    assert network.node_address(Node(endpoint="tcp://127.0.0.1:2375", publish_ip="127.0.0.1")) == "192.0.2.7"
