@@ -9,6 +9,7 @@ whatever swarm it is in, so each test starts from engines that are in none."""
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import docker
@@ -234,10 +235,11 @@ def test_services_on_different_nodes_find_each_other_by_name(
     harness.wait_until(lambda: gone.networks.list(names=["net_default"]) == [], 15, 0.5, "the overlay to go")
 
 
-def one(node: str, shared: bool = False) -> str:
-    """An application of one service ``api`` on ``node``; with ``shared``, on the shared network "common" too."""
+def one(node: str, shared: bool = False, ports: bool = False) -> str:
+    """An application of one service ``api`` on ``node``; with ``shared``, on the shared network "common" too; with
+    ``ports``, its port 80 published on the node."""
     text = f"services:\n  api:\n    image: local/netbox:1\n    command: {SERVE}\n"
-    text += f"    environment: ['constraint:node.name=={node}']\n"
+    text += f"    environment: ['constraint:node.name=={node}']\n" + ("    ports: ['80']\n" if ports else "")
     if shared:
         text += "    networks: [default, common]\nnetworks:\n  common:\n    external: true\n"
     return text
@@ -247,8 +249,12 @@ def test_applications_are_apart_unless_they_share_a_network_and_a_dead_node_cuts
     api: APIClient, overlay: Cluster, engines: dict[str, harness.NetnsNode]
 ) -> None:
     wait_joined(api, overlay, {"a", "b", "c"})
-    deploy(api, overlay, "left", one("a"))
+    deploy(api, overlay, "left", one("a", ports=True))
     deploy(api, overlay, "right", one("b"))
+    published = Container.objects.get(name="left_api_1")  # published ports work as in bridge mode
+    url = f"http://{engines['a'].address}:{published.published_port}/"
+    with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 (a test node's address)
+        assert answer.read().decode().strip()
     right_address = where(overlay, "right")["right_api_1"][1]
     assert ask(engines["a"], "left_api_1", "right_api_1") == ""  # no name across applications
     assert ask(engines["a"], "left_api_1", right_address) == ""  # nor a route
