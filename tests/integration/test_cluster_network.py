@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import docker
 import pytest
+import requests
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from apps.models import Application, Container
-from clusters import hostaccess
+from clusters import hostaccess, network
 from clusters.models import Cluster, Network, Node, NodeTask
 from clusters.operations import register_node
+from clusters.providers import PROVIDERS
 from console.audit import OperationLog
 from tests import harness
 from tests.conftest import ours
@@ -64,20 +66,31 @@ def overlay(
             register_node(owner, cluster, name=name, endpoint=node.endpoint, publish_ip=node.address, labels=labels)
         yield cluster
     finally:
-        for node in engines.values():  # the next test starts from engines in no swarm, with none of our containers
-            try:
-                engine = client(node)
-            except docker.errors.DockerException:
-                node.start_engine()
-                engine = client(node)
-            for container in engine.containers.list(all=True, filters=ours(), ignore_removed=True):
-                container.remove(force=True)
-            try:
-                engine.swarm.leave(force=True)
-            except docker.errors.APIError:
-                pass
-            engine.networks.prune()
-            engine.close()
+        reset(cluster, engines.values())
+
+
+def reset(cluster: Cluster, nodes: Iterable[harness.NetnsNode]) -> None:
+    """The next test starts from engines in no swarm, with none of our containers. The cluster's nodes are retired
+    first and a converge in flight is waited for (it holds the cluster's lock): one the health check asked for
+    earlier would otherwise make a swarm again on engines that just left theirs."""
+    Node.objects.filter(cluster=cluster).update(state=Node.State.REMOVED)
+    with network._locked(cluster.pk):
+        pass
+    for node in nodes:
+        try:
+            engine = client(node)
+            engine.ping()
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            node.start_engine()
+            engine = client(node)
+        for container in engine.containers.list(all=True, filters=ours(), ignore_removed=True):
+            container.remove(force=True)
+        try:
+            engine.swarm.leave(force=True)
+        except docker.errors.APIError:
+            pass
+        engine.networks.prune()
+        engine.close()
 
 
 def network_states(api: APIClient, cluster: Cluster) -> dict[str, str]:
@@ -274,10 +287,27 @@ def test_applications_are_apart_unless_they_share_a_network_and_a_dead_node_cuts
     busy = api.delete(f"/api/v1/clusters/{overlay.pk}/networks/common")
     assert busy.status_code == 409 and "alpha" in busy.json()["detail"]
 
-    # Node c dies (no container of these applications runs there): the others still talk, and the page says so.
+    # An application whose api lands on c (the emptiest node but b) and moves when c fails, asked from b.
+    mover = (
+        f"services:\n  api:\n    image: local/netbox:1\n    command: {SERVE}\n"
+        "    environment: ['constraint:node.name!=b', 'reschedule:on-node-failure']\n"
+        f"  client:\n    image: local/netbox:1\n    command: {SERVE}\n"
+        "    environment: ['constraint:node.name==b']\n"
+    )
+    deploy(api, overlay, "mover", mover)
+    assert where(overlay, "mover")["mover_api_1"][0] == "c"
+    before = ask(engines["b"], "mover_client_1", "api")
+    assert before
+
+    # Node c dies: the others still talk, the page says so, and failover's new api answers to the same name.
     engines["c"].kill_engine()
     harness.wait_until(lambda: network_states(api, overlay).get("c") == "unreachable", 30, 0.5, "c unreachable")
     assert ask(engines["a"], "alpha_api_1", "beta_api_1") != ""
+    moved = harness.wait_until(
+        lambda: Container.objects.filter(name__startswith="mover_api_", node__name="a").first(), 90, 0.5, "failover"
+    )
+    harness.wait_until(lambda: ask(engines["b"], "mover_client_1", "api") not in ("", before), 30, 0.5, "api anew")
+    assert ask(engines["b"], "mover_client_1", moved.name) != ""
     deploy(api, overlay, "after", one("b"))  # and a new application's network is made without c
     assert ask(engines["b"], "after_api_1", "api") != ""
     engines["c"].start_engine()
@@ -320,27 +350,21 @@ def test_a_provisioned_node_joins_by_itself_and_a_removed_one_leaves(
         assert len(listed) == 1  # the swarm forgot it
         assert Node.objects.get(pk=fresh.pk).network_state == "left"
     finally:
-        for node in Node.objects.filter(cluster=cluster, provider="local").exclude(provider_ref=""):
-            from clusters.providers import PROVIDERS
-
+        provisioned = list(Node.objects.filter(cluster=cluster, provider="local").exclude(provider_ref=""))
+        reset(cluster, [engines["a"]])
+        for node in provisioned:
             PROVIDERS["local"].destroy_host(node.provider_ref)
-        engine = client(engines["a"])
-        try:
-            engine.swarm.leave(force=True)
-        except docker.errors.APIError:
-            pass
-        engine.close()
 
 
 def test_an_engine_in_a_swarm_berth_did_not_make_is_left_alone(
     stack: harness.Stack, owner: User, api: APIClient, engines: dict[str, harness.NetnsNode]
 ) -> None:
+    made = api.post("/api/v1/clusters", {"name": "careful", "network_mode": "overlay"}, format="json")
+    cluster = Cluster.objects.get(pk=made.json()["id"])
     foreign = client(engines["b"])
     foreign.swarm.init(advertise_addr=engines["b"].address, listen_addr=f"{engines['b'].address}:2377")
     swarm_id = foreign.swarm.attrs["ID"]
     try:
-        made = api.post("/api/v1/clusters", {"name": "careful", "network_mode": "overlay"}, format="json")
-        cluster = Cluster.objects.get(pk=made.json()["id"])
         register_node(owner, cluster, name="theirs", endpoint=engines["b"].endpoint, publish_ip=engines["b"].address)
         harness.wait_until(lambda: network_states(api, cluster).get("theirs") == "other swarm", 30, 0.5, "shown")
         time.sleep(2)  # converges come and go: the engine stays in its own swarm
@@ -348,7 +372,5 @@ def test_an_engine_in_a_swarm_berth_did_not_make_is_left_alone(
         assert foreign.swarm.attrs["ID"] == swarm_id
         assert foreign.info()["Swarm"]["LocalNodeState"] == "active"
     finally:
-        try:
-            foreign.swarm.leave(force=True)
-        finally:
-            foreign.close()
+        reset(cluster, [engines["b"]])
+        foreign.close()
