@@ -119,6 +119,21 @@ class Cluster(models.Model):
         return cluster_resource(self.region, self.tenant_id, self.pk)
 
 
+class OfClusterQuerySet(TenantQuerySet):
+    """Rows that a user sees as their cluster: the resource judged is the cluster's (``read_action`` on it)."""
+
+    tenant_path = "cluster__tenant"
+
+    def resource_columns(self) -> ResourceColumns:
+        return ResourceColumns(resource_text(*cluster_resource_sql("cluster__")), cluster="cluster_id")
+
+    def resource_rows(self) -> Iterable[tuple[int, Resource]]:
+        for pk, cluster_id, region, tenant_id in self.values_list(
+            "pk", "cluster_id", "cluster__region", "cluster__tenant_id"
+        ):
+            yield pk, Resource(cluster_resource(region, tenant_id, cluster_id), cluster_id=cluster_id)
+
+
 class NodeQuerySet(TenantQuerySet):
     """A user can see a node when it may describe the nodes of the node's cluster."""
 
@@ -291,20 +306,10 @@ class Node(models.Model):
         }
 
 
-class NetworkQuerySet(TenantQuerySet):
+class NetworkQuerySet(OfClusterQuerySet):
     """A user can see a cluster's shared networks when it may describe the cluster."""
 
-    tenant_path = "cluster__tenant"
     read_action = "cs:DescribeClusterNetworks"
-
-    def resource_columns(self) -> ResourceColumns:
-        return ResourceColumns(resource_text(*cluster_resource_sql("cluster__")), cluster="cluster_id")
-
-    def resource_rows(self) -> Iterable[tuple[int, Resource]]:
-        for pk, cluster_id, region, tenant_id in self.values_list(
-            "pk", "cluster_id", "cluster__region", "cluster__tenant_id"
-        ):
-            yield pk, Resource(cluster_resource(region, tenant_id, cluster_id), cluster_id=cluster_id)
 
 
 class Network(models.Model):
@@ -327,21 +332,10 @@ class Network(models.Model):
         return self.name
 
 
-class NodeTaskQuerySet(TenantQuerySet):
+class NodeTaskQuerySet(OfClusterQuerySet):
     """A user can see a node task when it may describe the nodes of its cluster."""
 
-    tenant_path = "cluster__tenant"
     read_action = "cs:DescribeClusterNodes"
-
-    def resource_columns(self) -> ResourceColumns:
-        return ResourceColumns(resource_text(*cluster_resource_sql("cluster__")), cluster="cluster_id")
-
-    def resource_rows(self) -> Iterable[tuple[int, Resource]]:
-        for pk, cluster_id, region, tenant_id in self.values_list(
-            "pk", "cluster_id", "cluster__region", "cluster__tenant_id"
-        ):
-            res = cluster_resource(region, tenant_id, cluster_id)
-            yield pk, Resource(res, cluster_id=cluster_id)
 
 
 class NodeTask(LongWork):
@@ -462,20 +456,10 @@ class HostGrant(models.Model):
         return f"host grant of tenant {self.tenant_id}"
 
 
-class UserCertificateQuerySet(TenantQuerySet):
+class UserCertificateQuerySet(OfClusterQuerySet):
     """A user can see the certificates issued for a cluster when it may describe that cluster's certificates."""
 
-    tenant_path = "cluster__tenant"
     read_action = "cs:DescribeClusterCertificates"
-
-    def resource_columns(self) -> ResourceColumns:
-        return ResourceColumns(resource_text(*cluster_resource_sql("cluster__")), cluster="cluster_id")
-
-    def resource_rows(self) -> Iterable[tuple[int, Resource]]:
-        for pk, cluster_id, region, tenant_id in self.values_list(
-            "pk", "cluster_id", "cluster__region", "cluster__tenant_id"
-        ):
-            yield pk, Resource(cluster_resource(region, tenant_id, cluster_id), cluster_id=cluster_id)
 
 
 class UserCertificate(models.Model):

@@ -9,20 +9,24 @@ set -euo pipefail
 host_args=()
 if [ $# -ge 1 ]; then host_args=(-H "$1"); fi
 have() { docker "${host_args[@]}" image inspect "$1" >/dev/null 2>&1; }
-
-if ! have local/busybox:1; then
-  root=$(mktemp -d)
+# image ROOT NAME BUSYBOX APPLET...: an image of one busybox binary and its applets, a page for httpd and a passwd.
+image() {
+  local root=$1 name=$2 busybox=$3; shift 3
   mkdir -p "$root/bin" "$root/tmp" "$root/www" "$root/etc"
-  cp /usr/bin/busybox "$root/bin/busybox"
-  for applet in sh sleep httpd wget cat echo ls env hostname ps kill true false printf date mkdir rm; do
-    ln -s busybox "$root/bin/$applet"
-  done
+  cp "$busybox" "$root/bin/busybox"
+  for applet in "$@"; do ln -s busybox "$root/bin/$applet"; done
   echo "hello from berth" >"$root/www/index.html"
   echo "root:x:0:0:root:/:/bin/sh" >"$root/etc/passwd"
   tar -C "$root" -c . | docker "${host_args[@]}" import \
-    -c 'ENV PATH=/bin' -c 'WORKDIR /' -c 'CMD ["/bin/sh"]' - local/busybox:1 >/dev/null
+    -c 'ENV PATH=/bin' -c 'WORKDIR /' -c 'CMD ["/bin/sh"]' - "$name" >/dev/null
+  echo "test-image: built $name"
+}
+
+if ! have local/busybox:1; then
+  root=$(mktemp -d)
+  image "$root" local/busybox:1 /usr/bin/busybox \
+    sh sleep httpd wget cat echo ls env hostname ps kill true false printf date mkdir rm
   rm -rf "$root"
-  echo "test-image: built local/busybox:1"
 fi
 
 if ! have local/netbox:1; then
@@ -37,20 +41,12 @@ if ! have local/netbox:1; then
   fi
   root=$(mktemp -d)
   dpkg-deb -x "$(ls "$cache"/busybox_*.deb | head -1)" "$root/deb"
-  mkdir -p "$root/img/bin" "$root/img/etc" "$root/img/tmp" "$root/img/www"
-  cp "$root/deb/bin/busybox" "$root/img/bin/busybox"
-  for applet in sh sleep nc nslookup httpd cat echo hostname ls env kill true false printf date ps; do
-    ln -s busybox "$root/img/bin/$applet"
-  done
   # The libraries and loader it links, where the image expects them (ldd's paths).
   ldd "$root/deb/bin/busybox" | grep -o '/[^ ]*' | while read -r lib; do
     mkdir -p "$root/img$(dirname "$lib")"
     cp -L "$lib" "$root/img$lib"
   done
-  echo "hello from berth" >"$root/img/www/index.html"
-  echo "root:x:0:0:root:/:/bin/sh" >"$root/img/etc/passwd"
-  tar -C "$root/img" -c . | docker "${host_args[@]}" import \
-    -c 'ENV PATH=/bin' -c 'WORKDIR /' -c 'CMD ["/bin/sh"]' - local/netbox:1 >/dev/null
+  image "$root/img" local/netbox:1 "$root/deb/bin/busybox" \
+    sh sleep nc nslookup httpd cat echo hostname ls env kill true false printf date ps
   rm -rf "$root"
-  echo "test-image: built local/netbox:1"
 fi
