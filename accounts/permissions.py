@@ -268,22 +268,28 @@ def permitted_object(
     return found
 
 
-def authorize(user: User | Any, action: str, obj: models.Model) -> None:
-    """Raise unless ``user`` may perform ``action`` on ``obj``; 404 when it may not even see it."""
+def authorize(user: User | Any, action: str, obj: models.Model, *, target: str = "") -> None:
+    """Raise unless ``user`` may perform ``action`` on ``obj``; 404 when it may not even see it. ``target`` names
+    what the action was about in the refusal's log entry when that is not ``obj`` (a shared network of a cluster)."""
     queryset = _queryset_of(type(obj))
     if not queryset.filter(pk=obj.pk).visible_to(user).exists():
         own = _signed_in(user) and queryset.filter(pk=obj.pk, **{queryset.tenant_path: user.tenant_id}).exists()
         if own:  # the actor's own tenant may read in its log what was refused
             resource = resource_of(obj)
             refuse(
-                user, action, resource=resource.name, target=str(obj), cluster_id=resource.cluster_id, not_found=True
+                user,
+                action,
+                resource=resource.name,
+                target=target or str(obj),
+                cluster_id=resource.cluster_id,
+                not_found=True,
             )
         refuse(user, action, not_found=True)
     if user.is_primary:
         return
     resource = resource_of(obj)
     if not decide(user, action, resource).allowed:
-        refuse(user, action, resource=resource.name, target=str(obj), cluster_id=resource.cluster_id)
+        refuse(user, action, resource=resource.name, target=target or str(obj), cluster_id=resource.cluster_id)
 
 
 def authorize_tenant(user: User | Any, action: str, resource: str | None = None, *, target: str = "") -> None:

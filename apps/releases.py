@@ -181,6 +181,7 @@ class Run(work.Runner):
         Application.objects.filter(pk=self.app.pk).update(status=status, updated_at=timezone.now(), **extra)
         self.app.status = status
         live.publish("application", self.app.pk, {"type": "application", "id": self.app.pk, "status": status})
+        live.cluster_changed(self.app.cluster_id)  # its page lists the applications and who joins which network
 
 
 def execute(release_id: int) -> str:

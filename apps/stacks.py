@@ -361,8 +361,8 @@ def resolve_networks(cluster: Cluster, model: dict[str, Any], project: str) -> l
             elif external and name not in shared:
                 problems.append(
                     _(
-                        'networks.%(key)s: cluster %(cluster)s has no shared network "%(name)s" (create it on the '
-                        "cluster's Networks first)"
+                        'networks.%(key)s: cluster %(cluster)s has no shared network "%(name)s" (make it under '
+                        "Shared networks on the cluster's page first)"
                     )
                     % {"key": key, "cluster": cluster.name, "name": name}
                 )

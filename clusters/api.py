@@ -76,6 +76,12 @@ class NodeSerializer(serializers.ModelSerializer):
     def get_ca(self, obj: Node) -> str:
         return obj.ca_standing(obj.cluster)
 
+    def to_representation(self, instance: Node) -> dict[str, Any]:
+        shown = super().to_representation(instance)
+        # The swarm is Berth's business (ids, manager addresses): ``network`` says the node's part in words.
+        shown["info"] = {k: v for k, v in (shown.get("info") or {}).items() if k != "swarm"}
+        return shown
+
     def get_containers(self, obj: Node) -> list[dict[str, Any]]:
         if "containers" in getattr(obj, "_prefetched_objects_cache", {}):  # a list loads them with the page
             found = obj.containers.all()

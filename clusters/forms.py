@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import NAME_VALIDATOR
 from clusters.models import Cluster
+from clusters.workload import workload
 
 
 def _words(text: str) -> list[str]:
@@ -57,6 +58,19 @@ class ClusterForm(forms.Form):
         initial=settings.BERTH_NETWORK_POOL,
         help_text=_("Private IPv4 range of the cluster network (each network takes a /24); fixed once a node joined."),
     )
+
+    def __init__(self, *args: Any, cluster: Cluster | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if cluster is None:
+            return
+        # What can no longer change is shown, not offered: the pool once the swarm took addresses from it, the mode
+        # while applications run on the nodes' networks (clusters.operations says the same when asked anyway).
+        if any(n.network_state in ("manager", "worker") for n in cluster.nodes.live()):
+            self.fields["network_pool"].disabled = True
+            self.fields["network_pool"].help_text = _("Fixed: the cluster network exists on the nodes.")
+        if workload().applications_of(cluster):
+            self.fields["network_mode"].disabled = True
+            self.fields["network_mode"].help_text = _("Fixed while the cluster has applications.")
 
     def values(self) -> dict[str, Any]:
         data = self.cleaned_data

@@ -78,7 +78,10 @@ class NetworkDetailView(BerthAPIView):
         found = self._network(request, cluster_id, name)
         return Response(NetworkSerializer(found, context={"users": shared_networks.users(found.cluster)}).data)
 
-    @extend_schema(responses={204: None}, operation_id="cluster_networks_destroy")
+    @extend_schema(
+        responses={204: None, 409: refused("Applications join it (named in the message); or the nodes failed.")},
+        operation_id="cluster_networks_destroy",
+    )
     def delete(self, request: Request, cluster_id: int, name: str) -> Response:
         shared_networks.delete_network(request.user, self._network(request, cluster_id, name))
         return Response(status=status.HTTP_204_NO_CONTENT)

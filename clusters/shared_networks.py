@@ -19,12 +19,14 @@ from clusters import docker_host as host
 from clusters import network
 from clusters.models import Cluster, Network
 from clusters.workload import workload
-from console import audit
+from console import audit, live
 from console.errors import OperationConflict
 
-SHARED_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$")
-"""Letters, digits, "." and "-": never "_", so a shared network is never named like an application's own
-(``<application>_<network>``)."""
+SHARED_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
+"""Lower-case letters, digits, "." and "-": never "_", so a shared network is never named like an application's own
+(``<application>_<network>``); one case, so no two differ only by it."""
+RESERVED = frozenset({"bridge", "host", "none", "ingress", "default"})
+"""Docker's own networks (and Compose's name for an application's default one): never a shared network."""
 
 
 def users(cluster: Cluster) -> dict[str, list[str]]:
@@ -34,11 +36,17 @@ def users(cluster: Cluster) -> dict[str, list[str]]:
 
 def create_network(actor: Any, cluster: Cluster, name: Any) -> Network:
     """Make a shared network of the cluster."""
-    authorize(actor, "cs:CreateClusterNetwork", cluster)
     name = str(name or "").strip()
+    authorize(actor, "cs:CreateClusterNetwork", cluster, target=name[:63])
+    if not name:
+        raise ValidationError({"name": [_("Give the network a name.")]})
     if not SHARED_NAME.match(name):
         raise ValidationError(
-            {"name": [_('Letters, digits, "." and "-", at most 63, starting with a letter or digit (no "_").')]}
+            {"name": [_('Lower-case letters, digits, "." and "-", at most 63, starting with a letter or digit.')]}
+        )
+    if name in RESERVED:
+        raise ValidationError(
+            {"name": [_("%(name)s is one of Docker's own networks: choose another name.") % {"name": name}]}
         )
     if not network.uses_overlay(cluster):
         raise ValidationError(
@@ -46,7 +54,7 @@ def create_network(actor: Any, cluster: Cluster, name: Any) -> Network:
         )
     try:
         with transaction.atomic():
-            authorize(actor, "cs:CreateClusterNetwork", cluster)
+            authorize(actor, "cs:CreateClusterNetwork", cluster, target=name)
             made = Network.objects.create(cluster=cluster, name=name, created_by=actor)
             audit.record(
                 "cs:CreateClusterNetwork",
@@ -58,13 +66,14 @@ def create_network(actor: Any, cluster: Cluster, name: Any) -> Network:
             )
     except IntegrityError as exc:
         raise ValidationError({"name": [_("The cluster already has a network of this name.")]}) from exc
+    live.cluster_changed(cluster.pk)
     return made
 
 
 def delete_network(actor: Any, shared: Network) -> None:
     """Delete a shared network no application joins, from the nodes and then its row."""
     cluster = shared.cluster
-    authorize(actor, "cs:DeleteClusterNetwork", cluster)
+    authorize(actor, "cs:DeleteClusterNetwork", cluster, target=shared.name)
     joined = users(cluster).get(shared.name) or []
     failure = ""
     if joined:
@@ -96,3 +105,4 @@ def delete_network(actor: Any, shared: Network) -> None:
             target=shared.name,
             cluster_id=cluster.pk,
         )
+    live.cluster_changed(cluster.pk)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from clusters.docker_host import Endpoint, HostError, _call, client, swarm_summary
+from clusters.docker_host import Endpoint, HostError, _call, client, managed, swarm_summary
 
 SWARM_PORT = 2377
 SUBNET_SIZE = 24
@@ -154,8 +154,11 @@ def ensure_overlay(endpoint: Endpoint, name: str, labels: dict[str, str]) -> dic
     api = client(endpoint).api
     for found in _call(endpoint, api.networks, names=[name]):
         if found.get("Name") == name:
-            if found.get("Driver") != "overlay":
-                raise HostError(f'a {found.get("Driver")} network named "{name}" exists on the node')
+            ours = found.get("Driver") == "overlay" and all(
+                (found.get("Labels") or {}).get(k) == v for k, v in managed().items()
+            )
+            if not ours:  # Docker's own (ingress, host…) or someone else's: never adopted
+                raise HostError(f'a network named "{name}" that Berth did not make exists on the nodes')
             return {"id": found["Id"], "subnet": _subnet(found)}
     created = _call(endpoint, api.create_network, name, driver="overlay", attachable=True, labels=labels)
     return {"id": created["Id"], "subnet": _subnet(_call(endpoint, api.inspect_network, created["Id"]))}

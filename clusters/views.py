@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -130,18 +132,21 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "register": register,
             "provision": provision,
             "command": command,
-            "edit": ClusterForm(
-                initial={
-                    "name": cluster.name,
-                    "region": cluster.region,
-                    "zones": " ".join(cluster.zones),
-                    "root_domain": cluster.root_domain,
-                    "network_mode": cluster.network_mode,
-                    "network_pool": cluster.network_pool,
-                }
-            ),
+            "edit": ClusterForm(initial=_settings_of(cluster), cluster=cluster),
         },
     )
+
+
+def _settings_of(cluster: Cluster) -> dict[str, Any]:
+    """The settings form's values of the cluster (a disabled field keeps its value from here)."""
+    return {
+        "name": cluster.name,
+        "region": cluster.region,
+        "zones": " ".join(cluster.zones),
+        "root_domain": cluster.root_domain,
+        "network_mode": cluster.network_mode,
+        "network_pool": cluster.network_pool,
+    }
 
 
 @page(
@@ -159,7 +164,7 @@ def cluster_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
     cluster = page_object(request, Cluster.objects.all(), pk=pk)
     try:
         if change == "edit":
-            form = ClusterForm(request.POST)
+            form = ClusterForm(request.POST, cluster=cluster, initial=_settings_of(cluster))
             if form.is_valid():
                 ops.update_cluster(request.user, cluster, **form.values())
                 messages.success(request, _("Cluster saved."))

@@ -101,6 +101,12 @@ def publish(kind: str, pk: int, payload: dict[str, Any]) -> None:
     transaction.on_commit(lambda: publisher.send(group, payload))
 
 
+def cluster_changed(cluster_id: int) -> None:
+    """Tell the cluster's pages that what they list changed (applications, shared networks): they fetch themselves
+    again, so each viewer sees what it may see (the message carries nothing)."""
+    publish("cluster", cluster_id, {"type": "cluster_changed", "id": cluster_id})
+
+
 def publish_many(kind: str, pk: int, payloads: list[dict[str, Any]]) -> None:
     """Send ``payloads`` to everyone watching ``kind`` ``pk``, in order, once the current transaction commits: one
     channel-layer message for the whole batch (a release's results of the last moments), not one per payload."""

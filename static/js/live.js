@@ -482,7 +482,10 @@
       row.querySelector(".task-count").textContent = msg.done + "/" + msg.total;
       row.querySelector(".task-error").textContent = msg.error || "";
     }
-    subscribe("cluster", id, { node: onNode, node_task: onTask });
+    function onChanged() {
+      if (!gone && nodePage === null) refresh();
+    }
+    subscribe("cluster", id, { node: onNode, node_task: onTask, cluster_changed: onChanged });
   }
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -191,3 +191,37 @@ def test_scripts_sign_sockets_in_with_an_access_key(stack: harness.Stack, owner:
             return exc.rcvd.code if exc.rcvd else 0
 
     assert asyncio.run(wrong_secret()) in (403, 4401)
+
+
+def test_a_cluster_page_hears_that_its_shared_networks_and_applications_changed(
+    stack: harness.Stack, owner: User
+) -> None:
+    """The cluster page fetches itself again on ``cluster_changed``: a shared network made or deleted, an
+    application's status (its list and who joins which network)."""
+    import threading
+
+    from django.db import connection
+
+    from clusters import shared_networks
+
+    cluster = Cluster.objects.create(tenant=owner.tenant, name="c1", network_mode=Cluster.NetworkMode.OVERLAY)
+    started: list[threading.Thread] = []
+
+    def make() -> None:
+        try:
+            made = shared_networks.create_network(owner, cluster, "common")
+            shared_networks.delete_network(owner, made)
+        finally:
+            connection.close()
+
+    def heard(seen: list[dict[str, Any]]) -> bool:
+        if any(m.get("type") == "subscribed" for m in seen) and not started:
+            started.append(threading.Thread(target=make))
+            started[0].start()
+        return sum(1 for m in seen if m.get("type") == "cluster_changed" and m["id"] == cluster.pk) >= 2
+
+    subscribe = {"action": "subscribe", "type": "cluster", "id": cluster.pk}
+    seen = asyncio.run(collect(ws_url(stack), session_cookie(owner), subscribe, heard, 20))
+    started[0].join()
+    changed = [m for m in seen if m.get("type") == "cluster_changed"]
+    assert changed == [{"type": "cluster_changed", "id": cluster.pk}] * 2

@@ -124,7 +124,8 @@ def test_another_tenants_network_is_one_that_does_not_exist(owner: User, outside
     status_none, errors_none = deploy(api, overlay, SHARED.format(name="no-such-net"))
     assert status == status_none == 400
     assert errors == [
-        'networks.common: cluster c1 has no shared network "secret-net" (create it on the cluster\'s Networks first)'
+        'networks.common: cluster c1 has no shared network "secret-net" (make it under Shared networks on the '
+        "cluster's page first)"
     ]
     assert errors_none == [errors[0].replace("secret-net", "no-such-net")]  # the same words whatever exists elsewhere
     assert not Application.objects.exists()
@@ -148,10 +149,29 @@ def test_shared_networks_need_the_cluster_network(owner: User) -> None:
     assert made.status_code == 400 and "overlay" in made.json()["name"][0]
 
 
-@pytest.mark.parametrize("name", ["a_b", "", " ", "-x", "x/y", "x y", "x" * 64, "<script>"])
-def test_a_shared_network_name_is_checked(owner: User, overlay: Cluster, name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("a_b", "Lower-case letters"),
+        ("Common", "Lower-case letters"),  # one case: no two names that differ only by it
+        ("", "may not be blank"),
+        (" ", "may not be blank"),
+        ("-x", "Lower-case letters"),
+        ("x/y", "Lower-case letters"),
+        ("x y", "Lower-case letters"),
+        ("x" * 64, "63"),
+        ("<script>", "Lower-case letters"),
+        ("host", "one of Docker's own networks"),
+        ("bridge", "one of Docker's own networks"),
+        ("none", "one of Docker's own networks"),
+        ("ingress", "one of Docker's own networks"),
+        ("default", "one of Docker's own networks"),
+    ],
+)
+def test_a_shared_network_name_is_checked(owner: User, overlay: Cluster, name: str, reason: str) -> None:
     made = client_for(owner).post(f"/api/v1/clusters/{overlay.pk}/networks", {"name": name}, format="json")
     assert made.status_code == 400
+    assert reason in made.json()["name"][0]
     assert not Network.objects.exists()
 
 
@@ -170,8 +190,8 @@ def test_shared_networks_through_the_api_and_who_may(owner: User, member: User, 
     assert [n["name"] for n in reader.get(f"/api/v1/clusters/{overlay.pk}/networks").json()["results"]] == ["common"]
     assert reader.post(f"/api/v1/clusters/{overlay.pk}/networks", {"name": "mine"}, format="json").status_code == 403
     assert reader.delete(f"/api/v1/clusters/{overlay.pk}/networks/common").status_code == 403
-    refused = OperationLog.objects.filter(outcome="denied", actor=member).values_list("action", flat=True)
-    assert set(refused) == {"cs:CreateClusterNetwork", "cs:DeleteClusterNetwork"}
+    refused = OperationLog.objects.filter(outcome="denied", actor=member).values_list("action", "target")
+    assert set(refused) == {("cs:CreateClusterNetwork", "mine"), ("cs:DeleteClusterNetwork", "common")}
     assert Network.objects.filter(name="common").exists() and not Network.objects.filter(name="mine").exists()
 
     app = Application.objects.create(tenant=owner.tenant, cluster=overlay, name="joins", version=1)
@@ -227,3 +247,19 @@ def test_the_address_a_node_advertises_is_one_the_others_reach(settings: object)
     # This machine's engine publishes on 127.0.0.1 by default: it advertises the machine's address instead.
     assert network.node_address(Node(endpoint="unix:///var/run/docker.sock", publish_ip="127.0.0.1")) == "192.0.2.7"
     assert network.node_address(Node(endpoint="tcp://127.0.0.1:2375", publish_ip="127.0.0.1")) == "192.0.2.7"
+
+
+def test_the_swarm_stays_berths_business_and_fixed_settings_are_not_offered(owner: User, overlay: Cluster) -> None:
+    from clusters.forms import ClusterForm
+
+    swarm = {"state": "active", "manager": True, "swarm_id": "S1", "node_id": "N1", "managers": ["10.250.3.2:2377"]}
+    Node.objects.filter(cluster=overlay).update(info={"engine_version": "20.10", "swarm": swarm})
+    overlay.swarm_id = "S1"
+    overlay.save()
+    node = client_for(owner).get(f"/api/v1/clusters/{overlay.pk}/nodes").json()["results"][0]
+    assert node["network"] == "manager" and node["info"] == {"engine_version": "20.10"}
+
+    form = ClusterForm(cluster=overlay)
+    assert form.fields["network_pool"].disabled and not form.fields["network_mode"].disabled
+    Application.objects.create(tenant=owner.tenant, cluster=overlay, name="web", version=1)
+    assert ClusterForm(cluster=overlay).fields["network_mode"].disabled
