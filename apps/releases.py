@@ -707,6 +707,13 @@ def _remove_everything(run: Run, *, count_progress: bool) -> None:
                 for name in network.remove_networks(app.cluster, {**host.managed(), "berth.application": str(app.pk)}):
                     if count_progress:
                         run.event(_("Network %(net)s removed.") % {"net": name})
+            except host.NetworkInUse as exc:  # its containers are gone: the swarm still counts one on it
+                log.warning("cluster network of application %s left behind: %s", app.pk, exc)
+                message = _(
+                    "The application's cluster network stays: the swarm still counts an attachment on it although "
+                    "no container is left (%(e)s); an application of the same name reuses it."
+                )
+                run.event(message % {"e": exc}, "warning")
             except host.HostError as exc:
                 errors.append(str(exc))
         if count_progress:

@@ -152,6 +152,11 @@ SecurityPolicy = type(
 )
 
 
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+POOL_FORM = rf"^{_OCTET}(\.{_OCTET}){{3}}/(8|9|1[0-9]|2[0-4])$"
+"""An IPv4 range from /8 to /24, as the schema can say it (private and apart from the nodes: ``network.check_pool``)."""
+
+
 class ClusterWrite(RequestBody):
     """A cluster's settings (``PATCH``: any of them)."""
 
@@ -161,10 +166,13 @@ class ClusterWrite(RequestBody):
         child=serializers.CharField(max_length=63, validators=[ZONE_VALIDATOR]), required=False, max_length=32
     )
     network_mode = serializers.ChoiceField(choices=Cluster.NetworkMode.choices, required=False)
-    network_pool = serializers.CharField(
-        max_length=43,
+    network_pool = serializers.RegexField(
+        POOL_FORM,
+        max_length=18,
+        error_messages={"invalid": "An IPv4 range from /8 to /24, such as 10.201.0.0/16."},
         required=False,
-        help_text="the cluster network's private IPv4 range (each network takes a /24); fixed once a node joined",
+        help_text="the cluster network's private IPv4 range, /8 to /24 (each network takes a /24), holding no node's "
+        "address; fixed once a node joined",
     )
     root_domain = serializers.CharField(max_length=253, required=False, allow_blank=True, validators=[DOMAIN_VALIDATOR])
     system_services = SystemServices(required=False)
@@ -245,7 +253,10 @@ class ClusterListView(ListEndpoint, BerthAPIView):
 
     @extend_schema(
         request=ClusterWrite,
-        responses={201: ClusterSerializer, 400: refused("Also: the name is taken.")},
+        responses={
+            201: ClusterSerializer,
+            400: refused("Also: the name is taken; the address pool is not a private range."),
+        },
         operation_id="clusters_create",
     )
     def post(self, request: Request) -> Response:
@@ -266,7 +277,13 @@ class ClusterDetailView(BerthAPIView):
 
     @extend_schema(
         request=ClusterWrite,
-        responses={200: ClusterSerializer, 400: refused("Also: the name is taken.")},
+        responses={
+            200: ClusterSerializer,
+            400: refused(
+                "Also: the name is taken; the address pool is not a private range, holds a node's address or is fixed "
+                "(a node joined); the network mode changes while the cluster has applications."
+            ),
+        },
         operation_id="clusters_update",
     )
     def patch(self, request: Request, cluster_id: int) -> Response:

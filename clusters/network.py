@@ -505,8 +505,10 @@ def ensure_networks(cluster: Cluster, wanted: dict[str, dict[str, str]]) -> dict
     return {name: swarm.ensure_overlay(endpoint, name, labels)["subnet"] for name, labels in sorted(wanted.items())}
 
 
-def remove_networks(cluster: Cluster, labels: dict[str, str]) -> list[str]:
-    """Remove the overlays carrying ``labels`` through a manager; return their names."""
+def remove_networks(cluster: Cluster, labels: dict[str, str], patience: float = 20.0) -> list[str]:
+    """Remove the overlays carrying ``labels`` through a manager; return their names. The swarm lets go of a network
+    a moment after its last container (a node that just left holds it longer): one still in use is tried again for
+    ``patience`` seconds, then ``host.NetworkInUse``."""
     nodes = list(Node.objects.filter(cluster=cluster, state=Node.State.READY))
     members, _errors = _read(nodes)
     manager = next((m for m in members if m.seen.manager and _ours(cluster, m.seen)), None)
@@ -514,14 +516,16 @@ def remove_networks(cluster: Cluster, labels: dict[str, str]) -> list[str]:
         return []
     removed = []
     for found in swarm.overlays(manager.endpoint, labels):
-        attempts = 3
-        for attempt in range(attempts):
+        deadline = time.monotonic() + patience
+        while True:
             try:
                 if swarm.remove_overlay(manager.endpoint, found["name"]):
                     removed.append(found["name"])
                 break
             except host.HostError as exc:
-                if "active endpoints" not in str(exc) or attempt == attempts - 1:
+                if not any(words in str(exc) for words in ("active endpoints", "in use by task")):
                     raise
+                if time.monotonic() > deadline:
+                    raise host.NetworkInUse(str(exc)) from exc
                 time.sleep(1)
     return removed

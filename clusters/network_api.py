@@ -32,8 +32,12 @@ class NetworkSerializer(serializers.ModelSerializer):
 
 
 class NetworkCreate(RequestBody):
-    name = serializers.CharField(
-        max_length=63, help_text='letters, digits, "." and "-" (no "_": application networks are <app>_<network>)'
+    name = serializers.RegexField(
+        shared_networks.SHARED_NAME.pattern,
+        max_length=63,
+        error_messages={"invalid": shared_networks.NAME_RULE},
+        help_text='lower-case letters, digits, "." and "-" (no "_": application networks are <app>_<network>); not '
+        "one of Docker's own (bridge, host, none, ingress, default)",
     )
 
 
@@ -55,7 +59,10 @@ class NetworkListView(ListEndpoint, BerthAPIView):
 
     @extend_schema(
         request=NetworkCreate,
-        responses={201: NetworkSerializer, 400: refused("Also: the name is taken, or the cluster is in bridge mode.")},
+        responses={
+            201: NetworkSerializer,
+            400: refused("Also: the name is taken or one of Docker's own, or the cluster is in bridge mode."),
+        },
         operation_id="cluster_networks_create",
     )
     def post(self, request: Request, cluster_id: int) -> Response:

@@ -13,6 +13,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from accounts.permissions import authorize
 from clusters import docker_host as host
@@ -25,6 +26,7 @@ from console.errors import OperationConflict
 SHARED_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
 """Lower-case letters, digits, "." and "-": never "_", so a shared network is never named like an application's own
 (``<application>_<network>``); one case, so no two differ only by it."""
+NAME_RULE = _lazy('Lower-case letters, digits, "." and "-", at most 63, starting with a letter or digit.')
 RESERVED = frozenset({"bridge", "host", "none", "ingress", "default"})
 """Docker's own networks (and Compose's name for an application's default one): never a shared network."""
 
@@ -41,9 +43,7 @@ def create_network(actor: Any, cluster: Cluster, name: Any) -> Network:
     if not name:
         raise ValidationError({"name": [_("Give the network a name.")]})
     if not SHARED_NAME.match(name):
-        raise ValidationError(
-            {"name": [_('Lower-case letters, digits, "." and "-", at most 63, starting with a letter or digit.')]}
-        )
+        raise ValidationError({"name": [str(NAME_RULE)]})
     if name in RESERVED:
         raise ValidationError(
             {"name": [_("%(name)s is one of Docker's own networks: choose another name.") % {"name": name}]}

@@ -42,8 +42,9 @@ LEFT_OUT = (
 
 # Operation → the fields a 400 to schema-valid data may name (their rule is one JSON Schema cannot state).
 CHECKED_BEYOND_THE_SCHEMA: dict[str, tuple[str, ...]] = {
-    "POST /api/v1/clusters": ("name",),  # taken
-    "PATCH /api/v1/clusters/{cluster_id}": ("name",),  # taken
+    "POST /api/v1/clusters": ("name", "network_pool"),  # taken; a private range
+    "PATCH /api/v1/clusters/{cluster_id}": ("name", "network_pool", "network_mode"),  # taken; pool and mode fixed
+    "POST /api/v1/clusters/{cluster_id}/networks": ("name",),  # taken, Docker's own; the cluster in bridge mode
     "POST /api/v1/config-sets": ("name", "variables"),  # taken; variable names (OpenAPI 3.0 cannot pattern keys)
     "PUT /api/v1/config-sets/{name}": ("name", "variables"),
     "POST /api/v1/ram/grants": ("cluster", "principal"),  # exists; the primary account
