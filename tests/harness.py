@@ -229,7 +229,8 @@ def forwarding_between_nodes() -> Iterator[None]:
     """Let netns nodes reach each other through this machine: its Docker sets the FORWARD policy to DROP, and the
     cluster network's traffic between nodes (swarm 2377/tcp, 7946, VXLAN 4789/udp) is forwarded here. One ACCEPT
     rule for the nodes' range in DOCKER-USER while the block runs, removed afterwards (only the one added)."""
-    rule = ["DOCKER-USER", "-s", NODE_RANGE, "-d", NODE_RANGE, "-j", "ACCEPT"]
+    marked = ["-m", "comment", "--comment", "berth-tests"]
+    rule = ["DOCKER-USER", "-s", NODE_RANGE, "-d", NODE_RANGE, *marked, "-j", "ACCEPT"]
     subprocess.run(["iptables", "-I", *rule], check=True, capture_output=True)
     try:
         yield
