@@ -36,12 +36,13 @@ from django.utils.translation import gettext as _
 from clusters import docker_host as host
 from clusters import swarm
 from clusters.models import Cluster, Node
-from console import audit, live
+from console import audit, celery, live
 
 log = logging.getLogger(__name__)
 
 MAX_MANAGERS = 3
 LOCK_SECONDS = 120
+CONVERGE_TASK = "clusters.converge_network"
 RECHECK_SECONDS = 10
 """After a converge was asked for a cluster, the health check asks again no sooner than this."""
 
@@ -183,9 +184,7 @@ def nudge(cluster_id: int) -> bool:
     """Ask for a converge of the cluster's network (at most once per RECHECK_SECONDS); whether one was sent."""
     if not _redis().set(_key(cluster_id, "asked"), "1", nx=True, ex=RECHECK_SECONDS):
         return False
-    from clusters.tasks import converge_network
-
-    converge_network.delay(cluster_id)
+    celery.app.send_task(CONVERGE_TASK, args=[cluster_id])  # by name: the task module sits above this one
     return True
 
 

@@ -21,7 +21,7 @@ def check_nodes() -> dict[str, int]:
     return health.check_all()
 
 
-@berth_task("clusters.converge_network", soft_time_limit=300, time_limit=330)
+@berth_task("clusters.converge_network", soft_time_limit=300, time_limit=330)  # network.CONVERGE_TASK
 def converge_network(cluster_id: int) -> dict:
     """Bring the cluster's ready nodes into its network (clusters.network.converge); the health check asks."""
     from clusters import network

@@ -222,6 +222,18 @@ def test_services_on_different_nodes_find_each_other_by_name(
     for address in dbs:
         assert ask(engines["b"], "net_web_2", address) == "dbhost"
 
+    # Update db (a new environment value): its containers are made anew, and the names follow the new ones.
+    pin = "      - constraint:tier==db\n"
+    updated_compose = APP.replace(pin, pin + "      - VERSION=2\n", 1)
+    updated = api.patch(f"/api/v1/clusters/{overlay.pk}/applications/net", {"compose": updated_compose}, format="json")
+    assert updated.status_code == 202, updated.content
+    assert wait_release(updated.json()["id"], timeout=180).status == "successful"
+    placed = where(overlay, "net")
+    renewed = {placed["net_db_1"][1], placed["net_db_2"][1]}
+    harness.wait_until(lambda: addresses(engines["b"], "net_web_2", "db") == renewed, 15, 0.5, "db to resolve anew")
+    for address in renewed:
+        assert ask(engines["b"], "net_web_2", address) == "dbhost"
+
     # Drain and remove a: its db moves to c, the name follows it; a leaves the swarm and the cluster network.
     removed = api.delete(f"/api/v1/clusters/{overlay.pk}/nodes/a?drain=true")
     assert removed.status_code == 202, removed.content
