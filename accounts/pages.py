@@ -191,10 +191,13 @@ def page(
     return wrap
 
 
-def page_object(request: HttpRequest, queryset: TenantQuerySet, *, action: str | None = None, **lookup: Any) -> Any:
+def page_object(
+    request: HttpRequest, queryset: TenantQuerySet, *, action: str | None = None, about: str = "", **lookup: Any
+) -> Any:
     """The object the page's URL names, looked up through the permission door with the request's action (or
     ``action``, one the page declares, for an object the page only reads on the way): 404 when the user may not
-    see it, 403 when it may not do the action on it; each refusal on record with the path as its target."""
+    see it, 403 when it may not do the action on it; each refusal on record with the path as its target (a 403's:
+    ``about``, what the action is about when that is not the object, else the object)."""
     declared: PageActions | None = getattr(request, "berth_page", None)
     if declared is None:
         raise ImproperlyConfigured("page_object outside a page declared with accounts.pages.page")
@@ -202,7 +205,9 @@ def page_object(request: HttpRequest, queryset: TenantQuerySet, *, action: str |
     if wanted not in declared.actions:
         raise ImproperlyConfigured(f"{request.path}: {wanted} is not an action the page declares")
     try:
-        return permissions.permitted_object(request.user, queryset, wanted, target=_target(request), **lookup)
+        return permissions.permitted_object(
+            request.user, queryset, wanted, target=_target(request), about=about, **lookup
+        )
     except PermissionDenied:
         # Seen but not permitted: the refusal page leads back to it (``accounts.templatetags.berth.way_back``).
         refused_on = permissions.own_user(request.user, queryset, **lookup)

@@ -226,7 +226,7 @@ def _resource_or_none(obj: models.Model) -> Resource | None:
 
 
 def permitted_object(
-    user: User | Any, queryset: TenantQuerySet, action: str, *, target: str = "", **lookup: Any
+    user: User | Any, queryset: TenantQuerySet, action: str, *, target: str = "", about: str = "", **lookup: Any
 ) -> Any:
     """The object ``lookup`` names, for a request that needs ``action`` on it.
 
@@ -234,8 +234,8 @@ def permitted_object(
     (:func:`visible_object`: ``Http404`` otherwise). Any other action needs the object visible (the queryset's
     read action; ``Http404`` otherwise) and ``action`` allowed on it (``PermissionDenied`` otherwise), as
     :func:`authorize` decides. Every refusal names ``action`` and is on record; the target of a 404 is what the
-    caller asked for (``target``, else the lookup's values). A 404 of nothing that exists is not a refusal: it is
-    not written.
+    caller asked for (``target``, else the lookup's values), of a 403 what the action is about (``about``: a shared
+    network of a cluster) or else the object. A 404 of nothing that exists is not a refusal: it is not written.
 
     One's own user (:func:`own_user`) is always visible to oneself: a read of it that the policies do not allow is
     a 403 naming the action (never a 404 hiding what the caller knows is there); any other action on it is left to
@@ -262,7 +262,7 @@ def permitted_object(
             user,
             action,
             resource=resource.name if resource else "",
-            target=str(found),
+            target=about or str(found),
             cluster_id=resource.cluster_id if resource else None,
         )
     return found

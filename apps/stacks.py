@@ -30,6 +30,7 @@ from apps.scheduler import (
     place,
     place_application,
 )
+from clusters import network
 from clusters.models import Cluster, Network, Node
 
 
@@ -348,9 +349,18 @@ def resolve_networks(cluster: Cluster, model: dict[str, Any], project: str) -> l
             entry = declared.get(key) or {}
             external = bool(entry.get("external"))
             name = str(entry.get("name") or key) if external else f"{project}_{key}"
+            overlay = cluster.network_mode == Cluster.NetworkMode.OVERLAY
             if not NETWORK_NAME.match(name):
                 problems.append(
                     _('networks.%(key)s: "%(name)s" is not a network name (letters, digits, "_", "." and "-")')
+                    % {"key": key, "name": name[:80]}
+                )
+            elif overlay and not network.valid_name(name):
+                problems.append(
+                    _(
+                        'networks.%(key)s: "%(name)s" cannot name a network of the cluster network: letters, digits, '
+                        '"-" and "_" inside, at most 63 (no ".")'
+                    )
                     % {"key": key, "name": name[:80]}
                 )
             elif external and cluster.network_mode != Cluster.NetworkMode.OVERLAY:

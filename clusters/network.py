@@ -51,6 +51,11 @@ def uses_overlay(cluster: Cluster) -> bool:
     return cluster.network_mode == Cluster.NetworkMode.OVERLAY
 
 
+def valid_name(name: str) -> bool:
+    """Whether the swarm takes ``name`` for a network (a DNS name component: no ".", at most 63)."""
+    return bool(swarm.NETWORK_NAME.match(name))
+
+
 # --- pure decisions ---------------------------------------------------------------------------------------------
 
 

@@ -23,10 +23,11 @@ from clusters.workload import workload
 from console import audit, live
 from console.errors import OperationConflict
 
-SHARED_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
-"""Lower-case letters, digits, "." and "-": never "_", so a shared network is never named like an application's own
-(``<application>_<network>``); one case, so no two differ only by it."""
-NAME_RULE = _lazy('Lower-case letters, digits, "." and "-", at most 63, starting with a letter or digit.')
+SHARED_NAME = re.compile(r"^(?=.{1,63}$)[a-z0-9](-*[a-z0-9]+)*$")
+"""Lower-case letters, digits and inner "-": a swarm network's name must be a DNS name component (no ".", no "-" at
+an end), never "_" so a shared network is never named like an application's own (``<application>_<network>``), and
+one case so no two differ only by it."""
+NAME_RULE = _lazy('Lower-case letters, digits and "-" inside, at most 63, starting and ending with a letter or digit.')
 RESERVED = frozenset({"bridge", "host", "none", "ingress", "default"})
 """Docker's own networks (and Compose's name for an application's default one): never a shared network."""
 

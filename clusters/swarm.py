@@ -9,6 +9,7 @@ answers into plain data and its failures into ``HostError``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,6 +147,10 @@ def remove_member(endpoint: Endpoint, node_id: str) -> None:
     except HostError as exc:
         if "not found" not in str(exc).lower():
             raise
+
+
+NETWORK_NAME = re.compile(r"^(?=.{1,63}$)[a-zA-Z0-9]([-_]*[a-zA-Z0-9]+)*$")
+"""What a swarm accepts as a network's name: a DNS name component (letters, digits, "-" and "_" inside)."""
 
 
 def ensure_overlay(endpoint: Endpoint, name: str, labels: dict[str, str]) -> dict[str, Any]:

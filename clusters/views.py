@@ -161,7 +161,8 @@ def _settings_of(cluster: Cluster) -> dict[str, Any]:
 )
 @require_POST
 def cluster_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
-    cluster = page_object(request, Cluster.objects.all(), pk=pk)
+    about = str(request.POST.get("name") or request.POST.get("network") or "")[:63] if "network" in change else ""
+    cluster = page_object(request, Cluster.objects.all(), about=about, pk=pk)
     try:
         if change == "edit":
             form = ClusterForm(request.POST, cluster=cluster, initial=_settings_of(cluster))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts import operations as ram
@@ -140,6 +141,14 @@ def test_a_network_name_that_could_inject_is_refused(owner: User, overlay: Clust
     assert not Application.objects.exists()
 
 
+def test_an_application_network_the_swarm_would_refuse_is_refused_at_plan_time(owner: User, overlay: Cluster) -> None:
+    compose = "services:\n  api:\n    image: local/busybox:1\n    networks: [back.end]\nnetworks:\n  back.end: {}\n"
+    status, errors = deploy(client_for(owner), overlay, compose)
+    assert status == 400
+    assert 'networks.back.end: "app_back.end" cannot name a network of the cluster network' in errors[0]
+    assert not Application.objects.exists()
+
+
 def test_shared_networks_need_the_cluster_network(owner: User) -> None:
     bridge = Cluster.objects.create(tenant=owner.tenant, name="plain", network_mode=Cluster.NetworkMode.BRIDGE)
     Network.objects.create(cluster=bridge, name="common")
@@ -153,6 +162,9 @@ def test_shared_networks_need_the_cluster_network(owner: User) -> None:
     ("name", "reason"),
     [
         ("a_b", "Lower-case letters"),
+        ("x.y", "Lower-case letters"),  # a swarm network's name is a DNS name component
+        ("host.", "Lower-case letters"),
+        ("a-", "Lower-case letters"),
         ("Common", "Lower-case letters"),  # one case: no two names that differ only by it
         ("", "may not be blank"),
         (" ", "may not be blank"),
@@ -192,6 +204,12 @@ def test_shared_networks_through_the_api_and_who_may(owner: User, member: User, 
     assert reader.delete(f"/api/v1/clusters/{overlay.pk}/networks/common").status_code == 403
     refused = OperationLog.objects.filter(outcome="denied", actor=member).values_list("action", "target")
     assert set(refused) == {("cs:CreateClusterNetwork", "mine"), ("cs:DeleteClusterNetwork", "common")}
+    page = Client()  # the console's forms too: the refusal names the network, not the cluster
+    page.force_login(member)
+    assert page.post(f"/clusters/{overlay.pk}/network-create/", {"name": "page-net"}).status_code == 403
+    assert page.post(f"/clusters/{overlay.pk}/network-delete/", {"network": "common"}).status_code == 403
+    refused = OperationLog.objects.filter(outcome="denied", actor=member, source="ui").values_list("action", "target")
+    assert set(refused) == {("cs:CreateClusterNetwork", "page-net"), ("cs:DeleteClusterNetwork", "common")}
     assert Network.objects.filter(name="common").exists() and not Network.objects.filter(name="mine").exists()
 
     app = Application.objects.create(tenant=owner.tenant, cluster=overlay, name="joins", version=1)
