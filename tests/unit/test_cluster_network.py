@@ -281,3 +281,12 @@ def test_the_swarm_stays_berths_business_and_fixed_settings_are_not_offered(owne
     assert form.fields["network_pool"].disabled and not form.fields["network_mode"].disabled
     Application.objects.create(tenant=owner.tenant, cluster=overlay, name="web", version=1)
     assert ClusterForm(cluster=overlay).fields["network_mode"].disabled
+
+
+def test_the_node_page_says_the_nodes_part_in_the_cluster_network(owner: User, overlay: Cluster) -> None:
+    node = Node.objects.get(cluster=overlay)
+    Node.objects.filter(pk=node.pk).update(info={"swarm": {"state": "active", "manager": False}})
+    page = Client()
+    page.force_login(owner)
+    shown = page.get(f"/clusters/nodes/{node.pk}/").content.decode()
+    assert f'<td data-node-network="{node.pk}">worker</td>' in shown
