@@ -22,17 +22,27 @@ def _answers(argv: list[str]) -> bool:
     return subprocess.run(argv, capture_output=True, timeout=10, check=False).returncode == 0
 
 
+SPARE_NS = "berth-sigint"
+IN_NS = ["nsenter", f"--net=/run/netns/{SPARE_NS}"]
+"""The spare services run in a network namespace of their own: a second dockerd in this machine's would manage
+its interfaces too (one started with `--bridge none` or another bridge deletes docker0, moby's
+removeDefaultBridgeInterface, under the engine everyone here uses)."""
+
+
 @pytest.fixture
 def spare_services() -> Iterator[dict[str, str]]:
     """Where the start script will start a second dockerd and Redis of its own (this test's only)."""
     root = Path(tempfile.mkdtemp(prefix="berth-sigint-"))
     sock = root / "docker.sock"
     port = harness.free_port()
+    subprocess.run(["ip", "netns", "del", SPARE_NS], capture_output=True, check=False)
+    subprocess.run(["ip", "netns", "add", SPARE_NS], check=True, capture_output=True)
+    subprocess.run([*IN_NS, "ip", "link", "set", "lo", "up"], check=True, capture_output=True)
     env = {
         **os.environ,
         "DOCKER_HOST": f"unix://{sock}",
         "BERTH_DOCKERD_ARGS": (
-            f"--data-root {root}/data --exec-root {root}/exec --pidfile {root}/dockerd.pid --bridge none "
+            f"--data-root {root}/data --exec-root {root}/exec --pidfile {root}/dockerd.pid "
             f"--iptables=false --ip-masq=false --containerd-namespace berth-sigint "
             f"--containerd-plugins-namespace berth-sigint-plugins"
         ),
@@ -51,23 +61,25 @@ def spare_services() -> Iterator[dict[str, str]]:
                     harness.wait_until(lambda: not Path(f"/proc/{pid}").exists(), 30, 0.2, "spare dockerd to stop")
                 except ProcessLookupError:
                     pass
-        subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True, check=False)
+        subprocess.run([*IN_NS, "redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True, check=False)
         subprocess.run(["pkill", "-f", "-namespace berth-sigint "], check=False)
         for line in reversed(Path("/proc/mounts").read_text().splitlines()):
             mount = line.split()[1]
             if mount.startswith(str(root)):
                 subprocess.run(["umount", "-l", mount], check=False)
         shutil.rmtree(root, ignore_errors=True)
+        subprocess.run(["ip", "netns", "del", SPARE_NS], capture_output=True, check=False)
 
 
 def test_ctrl_c_on_the_start_command_leaves_dockerd_and_redis_running(spare_services: dict[str, str]) -> None:
     env = spare_services
     port = env["REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
     docker_ping = ["docker", "-H", env["DOCKER_HOST"], "version"]
-    redis_ping = ["redis-cli", "-p", port, "ping"]
-    # As a terminal runs `make up`: the start script, then the console in the foreground, one process group.
+    redis_ping = [*IN_NS, "redis-cli", "-p", port, "ping"]
+    # As a terminal runs `make up`: the start script, then the console in the foreground, one process group
+    # (nsenter puts it in the spare namespace and runs it in its own place: the process is the shell, then sleep).
     console = subprocess.Popen(
-        ["bash", "-c", f"{harness.ROOT}/scripts/services.sh && exec sleep 300"],
+        [*IN_NS, "bash", "-c", f"{harness.ROOT}/scripts/services.sh && exec sleep 300"],
         env=env,
         start_new_session=True,
         stdout=subprocess.PIPE,
