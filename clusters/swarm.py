@@ -10,6 +10,7 @@ answers into plain data and its failures into ``HostError``.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,7 @@ def initialise(endpoint: Endpoint, advertise: str | None, pool: str) -> None:
         default_addr_pool=[pool],
         subnet_size=SUBNET_SIZE,
     )
+    _until_led(endpoint)
 
 
 def recover(endpoint: Endpoint, advertise: str | None) -> None:
@@ -83,6 +85,21 @@ def recover(endpoint: Endpoint, advertise: str | None) -> None:
         listen_addr=f"0.0.0.0:{SWARM_PORT}",
         force_new_cluster=True,
     )
+    _until_led(endpoint)
+
+
+def _until_led(endpoint: Endpoint, seconds: float = 15.0) -> None:
+    """A swarm just made answers for itself once its manager is the leader (until then: "does not have a leader",
+    seen right after an engine left another swarm)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            _call(endpoint, client(endpoint).api.inspect_swarm)
+            return
+        except HostError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def join_token(endpoint: Endpoint) -> str:

@@ -224,12 +224,15 @@ def test_services_on_different_nodes_find_each_other_by_name(
 
     # Update db (a new environment value): its containers are made anew, and the names follow the new ones.
     pin = "      - constraint:tier==db\n"
-    updated_compose = APP.replace(pin, pin + "      - VERSION=2\n", 1)
+    updated_compose = APP.replace(pin, pin + "      - VERSION=2\n", 1).replace(
+        "    hostname: dbhost\n", "    hostname: dbhost\n    scale: 2\n", 1
+    )  # the file is the desired state: db keeps its 2 containers
     updated = api.patch(f"/api/v1/clusters/{overlay.pk}/applications/net", {"compose": updated_compose}, format="json")
     assert updated.status_code == 202, updated.content
     assert wait_release(updated.json()["id"], timeout=180).status == "successful"
     placed = where(overlay, "net")
-    renewed = {placed["net_db_1"][1], placed["net_db_2"][1]}
+    renewed = {address for name, (_node, address) in placed.items() if "_db_" in name}
+    assert len(renewed) == 2 and not renewed & dbs, placed  # two new containers, new addresses
     harness.wait_until(lambda: addresses(engines["b"], "net_web_2", "db") == renewed, 15, 0.5, "db to resolve anew")
     for address in renewed:
         assert ask(engines["b"], "net_web_2", address) == "dbhost"
@@ -284,6 +287,23 @@ def test_applications_are_apart_unless_they_share_a_network_and_a_dead_node_cuts
     assert ask(engines["a"], "left_api_1", "right_api_1") == ""  # no name across applications
     assert ask(engines["a"], "left_api_1", right_address) == ""  # nor a route
     assert ask(engines["b"], "right_api_1", "api") != ""  # each reaches its own
+
+    # Several networks of one application, a service on some of them: front reaches api, api reaches db, front
+    # does not reach db (they share no network), across nodes.
+    tiers = (
+        f"services:\n  front:\n    image: local/netbox:1\n    command: {SERVE}\n    networks: [outside]\n"
+        "    environment: ['constraint:node.name==a']\n"
+        f"  api:\n    image: local/netbox:1\n    command: {SERVE}\n    networks: [outside, inside]\n"
+        "    environment: ['constraint:node.name==b']\n"
+        f"  db:\n    image: local/netbox:1\n    command: {SERVE}\n    networks: [inside]\n"
+        "    environment: ['constraint:node.name==a']\n"
+        "networks:\n  outside: {}\n  inside: {}\n"
+    )
+    deploy(api, overlay, "tiers", tiers)
+    assert ask(engines["a"], "tiers_front_1", "api") != ""
+    assert ask(engines["b"], "tiers_api_1", "db") != ""
+    assert ask(engines["a"], "tiers_front_1", "db") == ""
+    assert ask(engines["a"], "tiers_front_1", "tiers_db_1") == ""
 
     # A shared network: made through the API, listed with the applications that join it.
     made = api.post(f"/api/v1/clusters/{overlay.pk}/networks", {"name": "common"}, format="json")
@@ -374,14 +394,20 @@ def test_an_engine_in_a_swarm_berth_did_not_make_is_left_alone(
     made = api.post("/api/v1/clusters", {"name": "careful", "network_mode": "overlay"}, format="json")
     cluster = Cluster.objects.get(pk=made.json()["id"])
     foreign = client(engines["b"])
-    foreign.swarm.init(advertise_addr=engines["b"].address, listen_addr=f"{engines['b'].address}:2377")
-    swarm_id = foreign.swarm.attrs["ID"]
+    foreign.api.init_swarm(advertise_addr=engines["b"].address, listen_addr=f"{engines['b'].address}:2377")
+
+    def elected() -> str | None:  # the new swarm answers once its one manager is the leader
+        try:
+            return foreign.api.inspect_swarm()["ID"]
+        except docker.errors.APIError:
+            return None
+
+    swarm_id = harness.wait_until(elected, 30, 0.2, "the other swarm's leader")
     try:
         register_node(owner, cluster, name="theirs", endpoint=engines["b"].endpoint, publish_ip=engines["b"].address)
         harness.wait_until(lambda: network_states(api, cluster).get("theirs") == "other swarm", 30, 0.5, "shown")
         time.sleep(2)  # converges come and go: the engine stays in its own swarm
-        foreign.swarm.reload()
-        assert foreign.swarm.attrs["ID"] == swarm_id
+        assert elected() == swarm_id
         assert foreign.info()["Swarm"]["LocalNodeState"] == "active"
     finally:
         reset(cluster, [engines["b"]])
