@@ -29,16 +29,18 @@ if ! have local/busybox:1; then
   rm -rf "$root"
 fi
 
+# The dynamic busybox comes from Debian's package `busybox` (installing it would replace busybox-static, so the .deb
+# is downloaded and unpacked). It is kept under var/ whether or not the image is needed now: a later build may run
+# where no mirror answers (a test's dockerd in a network namespace of its own).
+cache="$(cd "$(dirname "$0")/.." && pwd)/var/cache/netbox"
+mkdir -p "$cache"
+if ! ls "$cache"/busybox_*.deb >/dev/null 2>&1; then
+  (cd "$cache" && apt-get download busybox >/dev/null 2>&1) || {
+    apt-get update >/dev/null && (cd "$cache" && apt-get download busybox >/dev/null 2>&1)
+  }
+fi
+
 if ! have local/netbox:1; then
-  # The dynamic busybox comes from Debian's package `busybox` (installing it would replace busybox-static, so the
-  # .deb is downloaded and unpacked; kept under var/ for the next build).
-  cache="$(cd "$(dirname "$0")/.." && pwd)/var/cache/netbox"
-  mkdir -p "$cache"
-  if ! ls "$cache"/busybox_*.deb >/dev/null 2>&1; then
-    (cd "$cache" && apt-get download busybox >/dev/null 2>&1) || {
-      apt-get update >/dev/null && (cd "$cache" && apt-get download busybox >/dev/null 2>&1)
-    }
-  fi
   root=$(mktemp -d)
   dpkg-deb -x "$(ls "$cache"/busybox_*.deb | head -1)" "$root/deb"
   # The libraries and loader it links, where the image expects them (ldd's paths).

@@ -62,7 +62,7 @@ def spare_services() -> Iterator[dict[str, str]]:
                 except ProcessLookupError:
                     pass
         subprocess.run([*IN_NS, "redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True, check=False)
-        subprocess.run(["pkill", "-f", "-namespace berth-sigint "], check=False)
+        subprocess.run(["pkill", "-f", "--", "-namespace berth-sigint "], check=False)
         for line in reversed(Path("/proc/mounts").read_text().splitlines()):
             mount = line.split()[1]
             if mount.startswith(str(root)):
