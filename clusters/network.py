@@ -484,8 +484,21 @@ def _until_down(manager: _Member, node_id: str, seconds: float = 10.0) -> None:
 
 
 def _manager(cluster: Cluster) -> host.Endpoint:
-    """An answering manager of the cluster's swarm, after a converge when the ready nodes are not all in it."""
+    """An answering manager of the cluster's swarm, after a converge when the ready nodes are not all in it. When the
+    memberships the health check stored say every ready node is in, one manager is asked (a drain asks for each
+    container it moves), not every node."""
     nodes = list(Node.objects.filter(cluster=cluster, state=Node.State.READY).select_related("cluster__tenant"))
+    stored = [swarm.Membership.of((n.info or {}).get("swarm") or {}) for n in nodes]
+    if nodes and all(seen.state == "active" for seen in stored):
+        for node, seen in zip(nodes, stored, strict=True):
+            if not (seen.manager and seen.swarm_id and seen.swarm_id == cluster.swarm_id):
+                continue
+            endpoint = host.Endpoint.of(node, timeout=15)
+            try:
+                if swarm.membership(endpoint).manager:
+                    return endpoint
+            except host.HostError:
+                continue
     members, _errors = _read(nodes)
     if members and all(m.seen.state == "active" and _ours(cluster, m.seen) for m in members):
         found = next((m for m in members if m.seen.manager), None)

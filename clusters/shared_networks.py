@@ -57,14 +57,7 @@ def create_network(actor: Any, cluster: Cluster, name: Any) -> Network:
         with transaction.atomic():
             authorize(actor, "cs:CreateClusterNetwork", cluster, target=name)
             made = Network.objects.create(cluster=cluster, name=name, created_by=actor)
-            audit.record(
-                "cs:CreateClusterNetwork",
-                actor=actor,
-                resource=cluster.resource_name,
-                target=name,
-                cluster_id=cluster.pk,
-                parameters={"name": name},
-            )
+            _record("cs:CreateClusterNetwork", actor, cluster, name, parameters={"name": name})
     except IntegrityError as exc:
         raise ValidationError({"name": [_("The cluster already has a network of this name.")]}) from exc
     live.cluster_changed(cluster.pk)
@@ -87,23 +80,15 @@ def delete_network(actor: Any, shared: Network) -> None:
         except host.HostError as exc:
             failure = _("The nodes did not remove it: %(e)s. Try again.") % {"e": exc}
     if failure:
-        audit.record(
-            "cs:DeleteClusterNetwork",
-            actor=actor,
-            resource=cluster.resource_name,
-            target=shared.name,
-            cluster_id=cluster.pk,
-            outcome=audit.OperationLog.Outcome.FAILURE,
-            error=failure,
-        )
+        failed = audit.OperationLog.Outcome.FAILURE
+        _record("cs:DeleteClusterNetwork", actor, cluster, shared.name, outcome=failed, error=failure)
         raise OperationConflict(failure)
     with transaction.atomic():
         Network.objects.filter(pk=shared.pk).delete()
-        audit.record(
-            "cs:DeleteClusterNetwork",
-            actor=actor,
-            resource=cluster.resource_name,
-            target=shared.name,
-            cluster_id=cluster.pk,
-        )
+        _record("cs:DeleteClusterNetwork", actor, cluster, shared.name)
     live.cluster_changed(cluster.pk)
+
+
+def _record(action: str, actor: Any, cluster: Cluster, name: str, **extra: Any) -> None:
+    """The operation-log entry of a shared network's change: the cluster as resource, the network as target."""
+    audit.record(action, actor=actor, resource=cluster.resource_name, target=name, cluster_id=cluster.pk, **extra)
