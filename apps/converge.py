@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import re
 import threading
@@ -30,6 +31,8 @@ from clusters import network
 from clusters.models import Network, Node
 from clusters.pulls import PullProgress
 from console.work import WorkFailed
+
+log = logging.getLogger(__name__)
 
 DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
 
@@ -447,6 +450,13 @@ def create_rows(app: Application, services: list[Service], assignment: dict[str,
 PORT_ATTEMPTS = 5
 """How many host ports a container is offered before its creation fails (each refused one was taken meanwhile)."""
 PORT_TAKEN_RE = re.compile(r":(\d+)(?:: bind: address already in use| failed: port is already allocated)")
+ATTACH_ATTEMPTS = 3
+"""How often a container's start is tried when the swarm did not grant its attachment to a cluster network in time:
+the engine asks a manager for it and gives up after 20 s (a busy manager, or one that is electing a leader, answers
+a later try)."""
+ATTACH_LATE_RE = re.compile(r"attach to network .*(?:context deadline exceeded|DeadlineExceeded)")
+ATTACH_PAUSE = 1.0
+"""Seconds between two tries of an attachment that came too late."""
 
 
 class ContainerFailed(WorkFailed):
@@ -544,27 +554,34 @@ def start_made(endpoint: host.Endpoint, made: Made, ports: HostPorts) -> tuple[h
     """Start a container ``make_container`` made; return its state and whether it was created (not adopted).
 
     A pinned port something else took meanwhile is given up for another: the container is made again with a new
-    one (an adopted stopped container too). A container that cannot start and was created here is removed. The
+    one (an adopted stopped container too). A cluster network's attachment the swarm granted too late is asked for
+    again by starting again (``ATTACH_ATTEMPTS``). A container that cannot start and was created here is removed. The
     state is "running" as the engine acknowledged the start, with the ports of the binding (no inspect); a
     container that dies at once is reported by the events watcher.
     """
-    for attempt in range(PORT_ATTEMPTS):
+    port_tries = attach_tries = 1
+    while True:
         if made.running is not None:
             return made.running, False
         try:
             host.start_container(endpoint, made.id, inspect=False)
         except host.HostError as exc:
-            retry = attempt < PORT_ATTEMPTS - 1 and _port_refused(exc, made.made)
+            if attach_tries < ATTACH_ATTEMPTS and ATTACH_LATE_RE.search(str(exc)):
+                attach_tries += 1  # the container stays as made: its start asks for the attachment again
+                log.warning("%s: attachment came too late, trying again: %s", made.made.name, exc)
+                time.sleep(ATTACH_PAUSE)
+                continue
+            retry = port_tries < PORT_ATTEMPTS and _port_refused(exc, made.made)
             if made.created or retry:
                 host.remove_container(endpoint, made.id)
             if retry:
+                port_tries += 1
                 made = make_container(endpoint, made.spec, ports)
                 continue
             raise ContainerFailed(
                 _("Container %(name)s did not start: %(reason)s") % {"name": made.made.name, "reason": exc}
             ) from exc
         return host.ContainerState(made.id, made.made.name, "running", made.made.labels, made.ports), made.created
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def ensure_running(

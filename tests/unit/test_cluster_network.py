@@ -14,6 +14,7 @@ from accounts import operations as ram
 from accounts.models import User
 from apps import converge
 from apps.models import Application, Service
+from clusters import docker_host as host
 from clusters import network
 from clusters.models import Cluster, Network, Node
 from console.models import OperationLog
@@ -290,3 +291,60 @@ def test_the_node_page_says_the_nodes_part_in_the_cluster_network(owner: User, o
     page.force_login(owner)
     shown = page.get(f"/clusters/nodes/{node.pk}/").content.decode()
     assert f'<td data-node-network="{node.pk}">worker</td>' in shown
+
+
+def _made(created: bool = True) -> converge.Made:
+    spec = host.ContainerSpec(
+        "shop_web_1", "local/busybox:1", None, {}, {"berth.application": "shop"}, "shop_default", ["web"], {}
+    )
+    return converge.Made("c1", spec, spec, {}, created)
+
+
+LATE = "Could not attach to network shop_default: context deadline exceeded"
+
+
+def test_an_attachment_the_swarm_grants_late_is_asked_for_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers: list[Exception | None] = [host.HostError(LATE), host.HostError(LATE), None]
+    calls: list[str] = []
+
+    def start(endpoint: object, container_id: str, inspect: bool) -> None:
+        calls.append(container_id)
+        answer = answers.pop(0)
+        if answer is not None:
+            raise answer
+
+    monkeypatch.setattr(host, "start_container", start)
+    monkeypatch.setattr(host, "remove_container", lambda *a: pytest.fail("a late attachment removes nothing"))
+    monkeypatch.setattr(converge, "ATTACH_PAUSE", 0)
+    state, created = converge.start_made(object(), _made(), object())  # type: ignore[arg-type]
+    assert calls == ["c1", "c1", "c1"] and state.state == "running" and created
+
+
+def test_an_attachment_late_every_time_fails_the_container_and_removes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    removed: list[str] = []
+
+    def start(endpoint: object, container_id: str, inspect: bool) -> None:
+        calls.append(container_id)
+        raise host.HostError(LATE)
+
+    monkeypatch.setattr(host, "start_container", start)
+    monkeypatch.setattr(host, "remove_container", lambda endpoint, container_id: removed.append(container_id))
+    monkeypatch.setattr(converge, "ATTACH_PAUSE", 0)
+    with pytest.raises(converge.ContainerFailed, match="did not start: Could not attach"):
+        converge.start_made(object(), _made(), object())  # type: ignore[arg-type]
+    assert len(calls) == converge.ATTACH_ATTEMPTS and removed == ["c1"]
+
+
+def test_other_start_failures_are_not_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def start(endpoint: object, container_id: str, inspect: bool) -> None:
+        calls.append(container_id)
+        raise host.HostError("OCI runtime create failed: exec: no such file")
+
+    monkeypatch.setattr(host, "start_container", start)
+    monkeypatch.setattr(host, "remove_container", lambda endpoint, container_id: None)
+    with pytest.raises(converge.ContainerFailed):
+        converge.start_made(object(), _made(), object())  # type: ignore[arg-type]
+    assert calls == ["c1"]
