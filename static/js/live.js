@@ -78,6 +78,8 @@
         if (!html) return;
         const fresh = new DOMParser().parseFromString(html, "text/html");
         document.querySelectorAll("[data-refresh][id]").forEach((old) => {
+          // A part the user is typing in (a weight, a port) waits for the next refresh: never wipe an input.
+          if (old.contains(document.activeElement) && document.activeElement.matches("input, select, textarea")) return;
           const found = fresh.getElementById(old.id);
           if (found) old.replaceWith(document.importNode(found, true));
         });
@@ -485,7 +487,16 @@
     function onChanged() {
       if (!gone && nodePage === null) refresh();
     }
-    subscribe("cluster", id, { node: onNode, node_task: onTask, cluster_changed: onChanged });
+    // Once subscribed (at load, and again after a reconnect), what changed since the server drew the page, while no
+    // socket listened, is fetched again: a node registered in that moment is not missed.
+    function onSubscribed() {
+      if (!gone) refresh().then(recount);
+    }
+    subscribe("cluster", id, { node: onNode, node_task: onTask, cluster_changed: onChanged, subscribed: onSubscribed });
+    // Numbers that change without an event (the routers' request rates): the page's parts are fetched again every
+    // few seconds while it is in view.
+    const poll = Number(root.dataset.pollSeconds || 0);
+    if (poll > 0) setInterval(() => { if (!document.hidden) refresh(); }, poll * 1000);
   }
 
   document.addEventListener("DOMContentLoaded", function () {
