@@ -91,6 +91,20 @@ def reset(cluster: Cluster, nodes: Iterable[harness.NetnsNode]) -> None:
             pass
         engine.networks.prune()
         engine.close()
+        # An engine that just left its swarm tears its overlays down for a while and may not answer the next test's
+        # registration in time: the next test starts once it answers at once again.
+        harness.wait_until(lambda node=node: answers_at_once(node), 60, 0.5, f"{node.endpoint} to answer again")
+
+
+def answers_at_once(node: harness.NetnsNode) -> bool:
+    """Whether the engine answers ``info`` within 2 s, in no swarm."""
+    engine = docker.DockerClient(base_url=node.socket, timeout=2)
+    try:
+        return engine.info()["Swarm"]["LocalNodeState"] == "inactive"
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        return False
+    finally:
+        engine.close()
 
 
 def network_states(api: APIClient, cluster: Cluster) -> dict[str, str]:
