@@ -27,6 +27,7 @@ APP_WRITE = (
     "cs:RollbackApplication",
     "cs:DeleteApplication",
     "cs:ScaleService",
+    "cs:SetRouteWeight",
     "cs:CancelRelease",
     "cs:*Container",
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +17,18 @@ from clusters.models import cluster_resource
 from console.work import LongWork
 
 MAX_SCALE = 100
+CONTAINER_LISTENERS: list[Callable[[int], None]] = []
+"""Told, with the application's id, that some of its containers were made, changed state, moved or went away: the
+layers above this one follow them (the routing service's routers). They hand themselves over in their app's
+``ready``."""
+
+
+def containers_changed(app_id: int) -> None:
+    """Tell every ``CONTAINER_LISTENERS`` listener that containers of application ``app_id`` changed."""
+    for listener in CONTAINER_LISTENERS:
+        listener(app_id)
+
+
 """The most containers one service may have."""
 
 

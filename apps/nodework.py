@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from apps import converge, stacks
-from apps.models import Application, Container, Release, Service
+from apps.models import Application, Container, Release, Service, containers_changed
 from apps.scheduler import PlacementError
 from clusters import docker_host as host
 from clusters import nodework, workload
@@ -82,6 +82,7 @@ def move_container(container: Container, target: Node, *, remove_old: bool = Tru
         )
     container.docker_id, container.state, container.published_port = state.id, state.state, port
     live.publish("application", app.pk, container.as_live())
+    containers_changed(app.pk)
     if remove_old and old_id:
         try:
             host.remove_container(host.Endpoint.of(old_node, timeout=10), old_id)

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps import converge, stacks
-from apps.models import Application, AppVersion, Container, Release, ReleaseEvent, Service
+from apps.models import Application, AppVersion, Container, Release, ReleaseEvent, Service, containers_changed
 from apps.scheduler import PlacementError
 from clusters import docker_host as host
 from clusters import network
@@ -34,6 +34,12 @@ from console import live, work
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+BEFORE_REMOVAL: list[Callable[[list[Container]], None]] = []
+"""Called with containers a release is about to remove or replace, while they still run: the layers above this one
+let go of them first (the routing service takes them out of its routers). Handed over in their app's ``ready``."""
+BEFORE_DELETE: list[Callable[[Application], None]] = []
+"""Called when a release starts deleting an application: the layers above this one let go of it and of its networks
+(the routers leave them, so that they can be removed)."""
 TICK_SECONDS = 5.0  # heartbeat interval while a pool works (long pulls)
 PULL_PUBLISH_SECONDS = 0.25  # at most this often a live pull message per node and image, besides milestones
 
@@ -172,10 +178,12 @@ class Run(work.Runner):
 
     def container_changed(self, container: Container) -> None:
         live.publish("application", self.app.pk, container.as_live())
+        containers_changed(self.app.pk)
 
     def containers_changed(self, containers: list[Container]) -> None:
         """Several containers' rows, as one live message."""
         live.publish_many("application", self.app.pk, [c.as_live() for c in containers])
+        containers_changed(self.app.pk)
 
     def app_status(self, status: str, **extra: Any) -> None:
         Application.objects.filter(pk=self.app.pk).update(status=status, updated_at=timezone.now(), **extra)
@@ -472,10 +480,20 @@ def _reach(endpoints: Reach, node_id: int) -> host.Endpoint:
     return endpoint
 
 
+def _let_go(run: Run, rows: list[Container]) -> None:
+    """Hand ``rows`` to every ``BEFORE_REMOVAL`` callback; one that fails is a warning, never a failed release."""
+    for callback in BEFORE_REMOVAL if rows else ():
+        try:
+            callback(rows)
+        except Exception as exc:  # noqa: BLE001 - letting go is a courtesy; the removal goes on
+            log.warning("release %s: letting go of %d containers failed: %s", run.release.pk, len(rows), exc)
+
+
 def _remove_rows(run: Run, rows: list[Container]) -> None:
     """Remove the containers of these rows (scale-down: highest indexes), then the rows."""
     errors: list[str] = []
     endpoints = _endpoints(c.node for c in rows if c.docker_id)
+    _let_go(run, [c for c in rows if c.docker_id])
 
     def remove(c: Container) -> None:
         if c.docker_id:
@@ -487,6 +505,7 @@ def _remove_rows(run: Run, rows: list[Container]) -> None:
             return
         Container.objects.filter(pk=c.pk).delete()
         live.publish("application", run.app.pk, {"type": "container", "name": c.name, "state": "removed"})
+        containers_changed(run.app.pk)
         run.step(_("%(name)s removed.") % {"name": c.name})
 
     _pool_map(sorted(rows, key=lambda c: -c.index), remove, done, node_of=lambda c: c.node_id)
@@ -544,6 +563,7 @@ def _start_containers(
     specs = {c.pk: converge.container_spec(app, by_service[c.service_id], release, c) for c in containers}
     made: dict[int, converge.Made] = {}
     errors: list[str] = []
+    _let_go(run, [c for c in containers if c.pk in recreate and c.docker_id])
 
     def failed(c: Container, exc: BaseException) -> None:
         errors.append(f"{c.name}: {exc}")
@@ -737,6 +757,11 @@ def _remove_everything(run: Run, *, count_progress: bool) -> None:
 
 def delete(run: Run) -> None:
     """Remove the application's containers and networks (and, when asked, its volumes) from every node."""
+    for callback in BEFORE_DELETE:
+        try:
+            callback(run.app)
+        except Exception as exc:  # noqa: BLE001 - letting go is a courtesy; the removal goes on
+            log.warning("release %s: letting go of %s failed: %s", run.release.pk, run.app.name, exc)
     _remove_everything(run, count_progress=True)
     if run.release.params.get("remove_volumes"):
         for node in Node.objects.filter(cluster_id=run.app.cluster_id, state=Node.State.READY):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,6 +33,12 @@ from apps.scheduler import (
 )
 from clusters import network
 from clusters.models import Cluster, Network, Node
+
+PLAN_CHECKS: list[Callable[[Cluster, dict[str, Any], str], list[str]]] = []
+"""More refusals of a Compose model for a cluster (``check(cluster, model, application name)``), from the layers
+above this one (the routing service's domain claims): they hand them over in their app's ``ready``."""
+SERVICES_WRITTEN: list[Callable[[Application], None]] = []
+"""Called once an application's Service rows say what its Compose file says (the routing service's routes)."""
 
 
 @dataclass
@@ -194,6 +201,7 @@ def prepare(
     if refused:
         raise ValidationError({"compose": [masker.text(r) for r in refused]})
     unjoinable = resolve_networks(cluster, model, name)
+    unjoinable += [refusal for check in PLAN_CHECKS for refusal in check(cluster, model, name)]
     if unjoinable:
         raise ValidationError({"compose": [masker.text(r) for r in unjoinable]})
     rows = rows_of(model)
@@ -513,6 +521,8 @@ def write_services(app: Application, rows: list[ServiceRow]) -> None:
         )
         keep.append(service.pk)
     Service.objects.filter(application=app).exclude(pk__in=keep).delete()
+    for written in SERVICES_WRITTEN:
+        written(app)
 
 
 def add_version(app: Application, text: str, variables: dict[str, str], actor: Any, note: str = "") -> AppVersion:

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import close_old_connections
 from django.db.models import Case, Value, When
 
-from apps.models import Container
+from apps.models import Container, containers_changed
 from clusters import docker_host as host
 from clusters.models import Node
 from console import live
@@ -61,10 +61,12 @@ def apply_state(node_id: int, labels: dict[str, str], state: str, docker_id: str
             )
             if row is not None:
                 live.publish("application", app_id, row.as_live())
+                containers_changed(app_id)
                 return row
         # The row is gone already (the release removed it): tell the browsers, in this stream's order.
         name = labels.get("name") or f"{labels.get('com.docker.compose.project', '')}_{service}_{index}"
         live.publish("application", app_id, {"type": "container", "name": name, "state": "removed"})
+        containers_changed(app_id)
         return None
     rows = Container.objects.filter(node_id=node_id, service__application_id=app_id, service__name=service, index=index)
     if docker_id:
@@ -77,6 +79,7 @@ def apply_state(node_id: int, labels: dict[str, str], state: str, docker_id: str
     row = rows.select_related("node").first()
     if row is not None:
         live.publish("application", app_id, row.as_live())
+        containers_changed(app_id)
     return row
 
 

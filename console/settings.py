@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "accounts",
     "clusters",
     "apps",
+    "routing",
 ]
 
 MIDDLEWARE = [
@@ -188,6 +189,7 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-releases": {"task": "apps.reap_releases", "schedule": env_float("BERTH_REAPER_INTERVAL", 30.0)},
     "reap-node-tasks": {"task": "clusters.reap_node_tasks", "schedule": env_float("BERTH_REAPER_INTERVAL", 30.0)},
+    "sync-routers": {"task": "routing.sync_all", "schedule": env_float("BERTH_ROUTING_INTERVAL", 30.0)},
     "check-nodes": {
         "task": "clusters.check_nodes",
         "schedule": env_float("BERTH_HEALTH_INTERVAL", 2.0),

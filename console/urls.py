@@ -11,6 +11,7 @@ from apps import api as apps_api
 from clusters import api as clusters_api
 from clusters import network_api
 from console import api_views, views
+from routing import api as routing_api
 
 app_name = "console"
 
@@ -44,6 +45,9 @@ api_v1 = [
     ),
     path("clusters/<int:cluster_id>/networks", network_api.NetworkListView.as_view(), name="api-networks"),
     path("clusters/<int:cluster_id>/networks/<str:name>", network_api.NetworkDetailView.as_view(), name="api-network"),
+    path("clusters/<int:cluster_id>/routing", routing_api.RoutingView.as_view(), name="api-routing"),
+    path("clusters/<int:cluster_id>/routes", routing_api.RouteListView.as_view(), name="api-routes"),
+    path("clusters/<int:cluster_id>/routes/<int:route_id>", routing_api.RouteDetailView.as_view(), name="api-route"),
     path("registry-credentials", clusters_api.RegistryCredentialListView.as_view(), name="api-registry-credentials"),
     path(
         "registry-credentials/<int:credential_id>",

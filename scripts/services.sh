@@ -55,6 +55,8 @@ if ! redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1; then
   for _ in $(seq 1 40); do redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.25; done
 fi
 
-# Test image: no registry can be reached, so build it from Debian's busybox-static.
+# Test images and the router's: no registry can be reached, so they are built from Debian's packages.
 "$(dirname "$0")/test-image.sh"
-echo "services: docker, redis and the test images (local/busybox:1, local/netbox:1) are ready"
+"$(dirname "$0")/router-image.sh"
+echo "services: docker, redis, the test images (local/busybox:1, local/netbox:1) and the router's" \
+  "(local/berth-router:1) are ready"

@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from . import claims
 from .model import (
     REMOVE_CONTAINERS,
     AliyunLabels,
@@ -44,10 +45,6 @@ from .model import (
 
 PREFIX = "aliyun."
 _PORT_LABEL = re.compile(r"^aliyun\.(routing|lb)\.port_(\d+)$")
-_DOMAIN = re.compile(
-    r"^(?=.{1,253}$)(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"
-)
-_ROUTE_URL = re.compile(r"^https?://([^/:]+)(/[^\s;]*)?$")
 _PROBE_URL = re.compile(r"^(?P<scheme>https?|tcp)://container(?::(?P<port>\d+))?(?P<path>/[^\s]*)?$")
 _LB = re.compile(r"^(tcp|http|https)://[A-Za-z0-9][A-Za-z0-9_.-]*:(\d+)$")
 _HINT = re.compile(r"^(constraint|affinity):([^=!~]+?)(==|!=)(~?)(.*)$", re.DOTALL)
@@ -80,15 +77,15 @@ def _number(value: str, path: str, label: str, problems: Problems, minimum: int)
 
 
 def _routes(value: str, path: str, label: str, problems: Problems) -> tuple[str, ...]:
-    """``aliyun.routing.port_N``: ``domain[;domain...]`` entries, each a domain or ``http(s)://domain/path``."""
+    """``aliyun.routing.port_N``: ``entry[;entry...]``, each ``[http://|https://]domain-or-prefix[/path]``
+    (``apps.compose.claims``; a prefix goes under the cluster's root domain when the application is planned)."""
     entries = tuple(entry.strip() for entry in value.split(";") if entry.strip())
     if not entries:
         problems.add(path, f"label {label} needs at least one domain")
     for entry in entries:
-        match = _ROUTE_URL.match(entry)
-        domain = match.group(1) if match else entry
-        if not _DOMAIN.match(domain):
-            problems.add(path, f"label {label}: {entry!r} is not a domain or http://domain/path")
+        _claim, why = claims.parse_entry(entry, 1, "root.invalid")
+        if why:
+            problems.add(path, f"label {label}: {why}")
     return entries
 
 

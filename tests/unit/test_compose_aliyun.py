@@ -160,7 +160,8 @@ def test_placement_constraints_parsed() -> None:
         ),
         (
             "aliyun.routing.port_80: 'bad domain!'",
-            "label aliyun.routing.port_80: 'bad domain!' is not a domain or http://domain/path",
+            "label aliyun.routing.port_80: the prefix 'bad domain!' is not a DNS label: 'bad domain!' must be 1 to 63 "
+            "lower-case letters, digits and hyphens, not starting or ending with a hyphen",
         ),
         ("aliyun.routing.port_80: ''", "label aliyun.routing.port_80 needs at least one domain"),
         ("aliyun.lb.port_80: slb", "label aliyun.lb.port_80 must be tcp://LB_NAME:PORT (or http/https), not 'slb'"),

@@ -30,6 +30,7 @@ from apps.converge import NETWORKS_KEY
 from apps.models import Application, AppVersion, ConfigSet, Container, Release, Service, Template
 from clusters.models import Cluster, Network, Node, RegistryCredential, UserCertificate
 from console import audit, paging
+from routing.models import Route
 from tests.conftest import PASSWORD
 
 SMALL, LARGE = 2, 7
@@ -134,6 +135,18 @@ def more_networks(t: Tenant, n: int) -> None:
         Service.objects.create(application=app, name="web", image="local/busybox:1", spec={NETWORKS_KEY: joined})
 
 
+def more_routes(t: Tenant, n: int) -> None:
+    """Routes, each of a new application's service with a container (the list names each route's backends)."""
+    for _ in range(n):
+        number = next(counter)
+        app = Application.objects.create(tenant=t.owner.tenant, cluster=t.cluster, name=f"routed-{number}", version=1)
+        service = Service.objects.create(application=app, name="web", image="local/busybox:1")
+        Container.objects.create(service=service, node=t.node, index=1, name=f"routed-{number}_web_1", state="running")
+        Route.objects.create(
+            cluster=t.cluster, application=app, service=service, domain=f"r{number}.example.test", port=80
+        )
+
+
 def more_certificates(t: Tenant, n: int) -> None:
     for _ in range(n):
         number = next(counter)
@@ -236,6 +249,7 @@ LISTS: dict[str, Listing] = {
     "/api/v1/clusters/{cluster_id}/networks": Listing(
         lambda t: f"/api/v1/clusters/{t.cluster.pk}/networks", more_networks
     ),
+    "/api/v1/clusters/{cluster_id}/routes": Listing(lambda t: f"/api/v1/clusters/{t.cluster.pk}/routes", more_routes),
     "/api/v1/clusters/{cluster_id}/certificates": Listing(
         lambda t: f"/api/v1/clusters/{t.cluster.pk}/certificates", more_certificates
     ),

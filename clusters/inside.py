@@ -1,0 +1,69 @@
+"""The part of the node door that reaches into containers Berth runs for itself (the routers): a command run
+inside, a file put inside, the networks a container joins, and the addresses containers have on their networks.
+
+Everything goes through the door's client (``docker_host.client``) and fails as ``HostError``.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from typing import Any
+
+from clusters.docker_host import Endpoint, HostError, _call, client
+
+
+def run(endpoint: Endpoint, container: str, argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run ``argv`` inside the running ``container``; its exit code and output (stdout and stderr)."""
+    api = client(endpoint).api
+    made = _call(endpoint, api.exec_create, container, argv, environment=env or None, stdout=True, stderr=True)
+    output = _call(endpoint, api.exec_start, made["Id"])
+    code = _call(endpoint, api.exec_inspect, made["Id"]).get("ExitCode")
+    return int(code if code is not None else -1), output.decode(errors="replace")
+
+
+def put_files(endpoint: Endpoint, container: str, directory: str, files: dict[str, bytes]) -> None:
+    """Put ``files`` (name → content, mode 0600) into ``directory`` of the container, which must exist."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            info.mode = 0o600
+            info.mtime = int(time.time())
+            archive.addfile(info, io.BytesIO(content))
+    if not _call(endpoint, client(endpoint).api.put_archive, container, directory, buffer.getvalue()):
+        raise HostError(f"the engine did not take the files for {directory}")
+
+
+def networks_of(endpoint: Endpoint, container: str) -> set[str]:
+    """The networks ``container`` is on."""
+    attrs = _call(endpoint, client(endpoint).api.inspect_container, container)
+    return set((attrs.get("NetworkSettings") or {}).get("Networks") or {})
+
+
+def connect(endpoint: Endpoint, container: str, network: str) -> None:
+    """Join ``container`` to ``network`` (it is on it already: nothing to do)."""
+    try:
+        _call(endpoint, client(endpoint).api.connect_container_to_network, container, network)
+    except HostError as exc:
+        if "already exists" not in str(exc) and "already attached" not in str(exc):
+            raise
+
+
+def disconnect(endpoint: Endpoint, container: str, network: str) -> None:
+    """Take ``container`` off ``network``."""
+    _call(endpoint, client(endpoint).api.disconnect_container_from_network, container, network, force=True)
+
+
+def addresses(endpoint: Endpoint, labels: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The running containers that carry every label in ``labels``: name → {network: address} (one listing)."""
+    filters = {"label": [f"{k}={v}" for k, v in labels.items()], "status": "running"}
+    listed: list[dict[str, Any]] = _call(endpoint, client(endpoint).api.containers, filters=filters)
+    found = {}
+    for item in listed:
+        networks = ((item.get("NetworkSettings") or {}).get("Networks")) or {}
+        name = (item.get("Names") or ["/"])[0].lstrip("/")
+        found[name] = {net: (data or {}).get("IPAddress") or "" for net, data in networks.items()}
+    return found

@@ -1,0 +1,26 @@
+"""Template tags of the routing service for the pages of the layers below (they never import it): an
+application's addresses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from routing import api, sync
+from routing.models import Route
+
+register = template.Library()
+
+
+@register.simple_tag
+def addresses_of(app: Any) -> list[dict[str, Any]]:
+    """The application's routes as links: address, service, and whether the routers serve them now."""
+    rows = list(Route.objects.filter(application_id=app.pk).select_related("service"))
+    if not rows:
+        return []
+    cluster = app.cluster
+    port, serving = sync.settings_of(cluster).port, sync.enabled(cluster)
+    return [
+        {"address": api.address_of(route, port), "service": route.service.name, "serving": serving} for route in rows
+    ]

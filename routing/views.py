@@ -1,0 +1,99 @@
+"""Console pages of the routing service: a cluster's routing page (the service on or off, its ports, each node's
+router, every route with its backends, health, weight and traffic)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts.pages import page, page_object
+from accounts.permissions import may
+from apps.models import Application
+from clusters.models import Cluster
+from console.paging import page_of
+from routing import api, operations, sync
+from routing.models import Route, Router
+from routing.routes import root_of
+
+
+def route_rows(cluster: Cluster, routes: list[Route]) -> list[dict[str, Any]]:
+    """Each route as the page shows it (the API's shape: backends as the routers see them, traffic)."""
+    return list(api.RouteSerializer(routes, many=True, context=api.route_context(cluster, routes)).data)
+
+
+@page(get="cs:DescribeRoutes")
+def routing_page(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = page_object(request, Cluster.objects.all(), pk=pk)
+    options = sync.settings_of(cluster)
+    routes = Route.objects.visible_to(request.user).filter(cluster=cluster, application__deleted_at__isnull=True)
+    listing = page_of(request, routes.select_related("application", "service"))
+    rows = route_rows(cluster, list(listing.object_list))
+    weighable = {
+        app.pk
+        for app in Application.objects.visible_to(request.user, "cs:SetRouteWeight").filter(
+            pk__in={r.application_id for r in listing.object_list}
+        )
+    }
+    for row, route in zip(rows, listing.object_list, strict=True):
+        row["may_weigh"] = route.application_id in weighable
+        row["application_id"] = route.application_id
+    return render(
+        request,
+        "routing/routing.html",
+        {
+            "cluster": cluster,
+            "options": options,
+            "enabled": bool((cluster.system_services or {}).get("routing")),
+            "overlay": cluster.network_mode == Cluster.NetworkMode.OVERLAY,
+            "root_domain": root_of(cluster),
+            "routers": Router.objects.filter(cluster=cluster).select_related("node"),
+            "routes": rows,
+            "page": listing,
+            "may_configure": may(request.user, "cs:ModifyRouting", cluster.resource_name),
+        },
+    )
+
+
+@page(post={"settings": "cs:ModifyRouting", "weight": "cs:SetRouteWeight"}, verb="change", also=("cs:DescribeRoutes",))
+@require_POST
+def routing_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
+    if change == "settings":
+        cluster = page_object(request, Cluster.objects.all(), pk=pk)
+        data: dict[str, Any] = {"enabled": request.POST.get("enabled") == "on"}
+        data["http_port"] = request.POST.get("http_port") == "on"
+        port = request.POST.get("port", "").strip()
+        if port:
+            data["port"] = int(port) if port.isdigit() else port
+        try:
+            operations.configure(request.user, cluster, data)
+        except ValidationError as exc:
+            messages.error(request, " ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()))
+        else:
+            messages.success(
+                request,
+                _("Routing is on: a router starts on every ready node.") if data["enabled"] else _("Routing is off."),
+            )
+        return redirect("routing:page", pk=cluster.pk)
+    cluster = page_object(request, Cluster.objects.all(), pk=pk, action="cs:DescribeRoutes")
+    route = get_object_or_404(
+        Route.objects.visible_to(request.user).filter(cluster=cluster).select_related("application", "service"),
+        pk=request.POST.get("route") if str(request.POST.get("route", "")).isdigit() else 0,
+    )
+    weight = request.POST.get("weight", "").strip()
+    try:
+        operations.set_weight(request.user, route, int(weight) if weight.isdigit() else weight)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            _("%(service)s gets weight %(weight)s on %(route)s.")
+            % {"service": route.service.name, "weight": route.weight, "route": str(route)},
+        )
+    return redirect("routing:page", pk=cluster.pk)
