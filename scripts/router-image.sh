@@ -54,4 +54,4 @@ tar -C "$root" -c . | docker "${host_args[@]}" import \
   -c 'ENV PATH=/usr/sbin:/usr/bin:/bin' -c 'WORKDIR /' \
   -c 'CMD ["/usr/sbin/haproxy", "-W", "-db", "-f", "/etc/berth/haproxy.cfg"]' \
   -c 'LABEL berth.router=1' - "$IMAGE" >/dev/null
-echo "router-image: built $IMAGE ($(docker "${host_args[@]}" run --rm "$IMAGE" haproxy -v | head -1))"
+echo "router-image: built $IMAGE (haproxy $(ls "$cache"/haproxy_*.deb | head -1 | sed 's/.*haproxy_\([^_]*\)_.*/\1/'))"
