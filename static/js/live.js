@@ -62,6 +62,15 @@
   // A change heard while a fetch is on its way may postdate what that fetch gets: one more fetch follows it.
   let refreshing = null;
   let queued = null;
+  function editing(part) {
+    const focused = document.activeElement;
+    if (part.contains(focused) && focused.matches("input, select, textarea, button")) return true;
+    return Array.from(part.querySelectorAll("input, select, textarea")).some((field) => {
+      if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
+      if (field.tagName === "SELECT") return Array.from(field.options).some((o) => o.selected !== o.defaultSelected);
+      return field.type !== "hidden" && field.value !== field.defaultValue;
+    });
+  }
   function refresh() {
     if (refreshing) {
       if (!queued) {
@@ -78,8 +87,9 @@
         if (!html) return;
         const fresh = new DOMParser().parseFromString(html, "text/html");
         document.querySelectorAll("[data-refresh][id]").forEach((old) => {
-          // A part the user is typing in (a weight, a port) waits for the next refresh: never wipe an input.
-          if (old.contains(document.activeElement) && document.activeElement.matches("input, select, textarea")) return;
+          // A part the user is working in waits for a later refresh: never wipe what was typed or ticked, nor move
+          // the focus away from a field or its button.
+          if (editing(old)) return;
           const found = fresh.getElementById(old.id);
           if (found) old.replaceWith(document.importNode(found, true));
         });
