@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy
 
 from clusters import docker_host as host
 from clusters import hostaccess, network
-from clusters.models import Node, NodeTask
+from clusters.models import Node, NodeTask, node_changed
 from clusters.workload import workload
 from console import audit, live, work
 
@@ -132,6 +132,7 @@ def answered(node: Node, info: dict[str, Any]) -> int:
             source="system",
         )
         live.publish("cluster", node.cluster_id, node.as_live())
+    node_changed(node)
     _cleanup_after_return(node)
     return 1
 
@@ -158,6 +159,7 @@ def failed(node: Node, reason: str) -> int:
         )
         live.publish("cluster", node.cluster_id, node.as_live())
         _start_failover(node)
+    node_changed(node)
     return 1
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -20,6 +20,19 @@ from console.work import LongWork
 # engines in network namespaces, which share its mounts and processes): using them is the operator's grant
 # (``clusters.hostaccess``). ``clusters.providers`` reads it for ``Provider.on_this_machine``.
 PROVIDERS_ON_THIS_MACHINE = frozenset({"builtin", "local"})
+
+NODE_LISTENERS: list[Callable[[Any], None]] = []
+"""Told of a node whose state changed (ready, unreachable, draining, removed): the layers above this one follow it
+(the routing service runs a router on each ready node). They hand themselves over in their app's ``ready``."""
+NODE_LEAVING: list[Callable[[Any], None]] = []
+"""Called while a node that is being removed still answers, before it leaves: what the layers above run on it for
+the cluster itself goes (the routers)."""
+
+
+def node_changed(node: Any) -> None:
+    """Tell every ``NODE_LISTENERS`` listener that ``node``'s state changed."""
+    for listener in NODE_LISTENERS:
+        listener(node)
 
 
 def cluster_resource(region: str, tenant_id: int, cluster_id: int) -> str:

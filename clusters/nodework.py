@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from clusters import authority, hostaccess, network, rotation
 from clusters import docker_host as host
-from clusters.models import Cluster, Node, NodeTask
+from clusters.models import NODE_LEAVING, Cluster, Node, NodeTask, node_changed
 from clusters.operations import delete_cluster_rows, register_node
 from clusters.providers import PROVIDERS
 from clusters.workload import workload
@@ -100,7 +100,12 @@ def execute(task_id: int) -> str:
 def leave(node: Node) -> None:
     """Take the node out of its cluster: it leaves the cluster network, then its host is torn down when a provider
     started it (HostError, and the node stays, when anything of it remains: the task fails or is resumed and tries
-    again), then the state."""
+    again), then the state. What the layers above run on it for the cluster goes first (``NODE_LEAVING``)."""
+    for leaving in NODE_LEAVING:
+        try:
+            leaving(node)
+        except Exception as exc:  # noqa: BLE001 - a courtesy: the node leaves anyway
+            log.warning("node %s: what runs on it for its cluster did not go: %s", node.name, exc)
     network.leave(node)
     provider = PROVIDERS.get(node.provider)
     if provider is not None and node.provider_ref:
@@ -108,6 +113,7 @@ def leave(node: Node) -> None:
     Node.objects.filter(pk=node.pk).update(state=Node.State.REMOVED)
     node.state = Node.State.REMOVED
     live.publish("cluster", node.cluster_id, node.as_live())
+    node_changed(node)
 
 
 def remove(task: NodeTask, run: Task) -> None:

@@ -29,7 +29,7 @@ from accounts.permissions import authorize, authorize_tenant, refuse
 from clusters import authority, hostaccess, netpolicy, network, pki
 from clusters import docker_host as host
 from clusters.authority import ensure_ca
-from clusters.models import Cluster, HostGrant, Node, NodeTask
+from clusters.models import Cluster, HostGrant, Node, NodeTask, node_changed
 from clusters.providers import PROVIDERS
 from clusters.security_policy import DEFAULTS
 from clusters.workload import workload
@@ -541,6 +541,8 @@ def remove_node(actor: Any, node: Node, *, drain: bool = True) -> NodeTask:
         task = _start_task(actor, node.cluster, node, kind, {"drain": drain})
         if drain:
             Node.objects.filter(pk=node.pk).update(state=Node.State.DRAINING)
+            node.state = Node.State.DRAINING
+            transaction.on_commit(lambda: node_changed(node))
         audit.record(
             "cs:RemoveClusterNodes",
             actor=actor,

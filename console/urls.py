@@ -47,6 +47,7 @@ api_v1 = [
     path("clusters/<int:cluster_id>/networks/<str:name>", network_api.NetworkDetailView.as_view(), name="api-network"),
     path("clusters/<int:cluster_id>/routing", routing_api.RoutingView.as_view(), name="api-routing"),
     path("clusters/<int:cluster_id>/routes", routing_api.RouteListView.as_view(), name="api-routes"),
+    path("clusters/<int:cluster_id>/listeners", routing_api.ListenerListView.as_view(), name="api-listeners"),
     path("clusters/<int:cluster_id>/routes/<int:route_id>", routing_api.RouteDetailView.as_view(), name="api-route"),
     path("registry-credentials", clusters_api.RegistryCredentialListView.as_view(), name="api-registry-credentials"),
     path(

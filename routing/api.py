@@ -18,7 +18,7 @@ from clusters.models import Cluster
 from console.api import BerthAPIView, ListEndpoint, RequestBody, refused
 from console.api import strict_data as _strict
 from routing import haproxy, operations, sync, traffic
-from routing.models import Route, Router
+from routing.models import Listener, Route, Router
 
 
 def address_of(route: Route, port: int) -> str:
@@ -75,36 +75,44 @@ class RouteSerializer(serializers.ModelSerializer):
     @extend_schema(responses=BackendSerializer(many=True))
     def get_backends(self, obj: Route) -> list[dict[str, Any]]:
         seen = self.context["traffic"].get(haproxy.backend_name(obj.domain, obj.path))
-        found = []
-        for row in self.context["containers"].get(obj.service_id, []):
-            server = seen.servers.get(row.name) if seen else None
-            found.append(
-                {
-                    "container": row.name,
-                    "node": row.node.name,
-                    "state": row.state,
-                    "address": server.address if server else "",
-                    "health": server.status if server else "unknown",
-                    "check": server.check if server else "",
-                }
-            )
-        return found
+        return backends_of(self.context["containers"].get(obj.service_id, []), seen)
 
     @extend_schema(responses=TrafficSerializer)
     def get_traffic(self, obj: Route) -> dict[str, Any]:
-        seen = self.context["traffic"].get(haproxy.backend_name(obj.domain, obj.path))
-        if seen is None:
-            return {"requests": 0, "errors_5xx": 0, "rate": None, "rate_5xx": None, "latency_ms": None}
-        return {
-            "requests": seen.requests,
-            "errors_5xx": seen.errors_5xx,
-            "rate": seen.rate,
-            "rate_5xx": seen.rate_5xx,
-            "latency_ms": seen.latency_ms,
-        }
+        return traffic_of(self.context["traffic"].get(haproxy.backend_name(obj.domain, obj.path)))
 
 
-def route_context(cluster: Cluster, page: list[Route]) -> dict[str, Any]:
+def backends_of(rows: list[Container], seen: traffic.BackendView | None) -> list[dict[str, Any]]:
+    """A service's containers with what the routers see of them."""
+    found = []
+    for row in rows:
+        server = seen.servers.get(row.name) if seen else None
+        found.append(
+            {
+                "container": row.name,
+                "node": row.node.name,
+                "state": row.state,
+                "address": server.address if server else "",
+                "health": server.status if server else "unknown",
+                "check": server.check if server else "",
+            }
+        )
+    return found
+
+
+def traffic_of(seen: traffic.BackendView | None) -> dict[str, Any]:
+    if seen is None:
+        return {"requests": 0, "errors_5xx": 0, "rate": None, "rate_5xx": None, "latency_ms": None}
+    return {
+        "requests": seen.requests,
+        "errors_5xx": seen.errors_5xx,
+        "rate": seen.rate,
+        "rate_5xx": seen.rate_5xx,
+        "latency_ms": seen.latency_ms,
+    }
+
+
+def route_context(cluster: Cluster, page: list[Route] | list[Listener]) -> dict[str, Any]:
     """What the serializer needs for a page of routes, in a fixed number of queries (and one read of the routers)."""
     containers: dict[int, list[Container]] = {}
     rows = Container.objects.filter(service_id__in={r.service_id for r in page}).select_related("node")
@@ -112,6 +120,29 @@ def route_context(cluster: Cluster, page: list[Route]) -> dict[str, Any]:
         containers.setdefault(row.service_id, []).append(row)
     views = traffic.snapshot(cluster) if page and sync.enabled(cluster) else {}
     return {"containers": containers, "traffic": views, "port": sync.settings_of(cluster).port}
+
+
+class ListenerSerializer(serializers.ModelSerializer):
+    application = serializers.CharField(source="application.name", read_only=True)
+    service = serializers.CharField(source="service.name", read_only=True)
+    backends = serializers.SerializerMethodField()
+    traffic = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Listener
+        fields = ["id", "name", "protocol", "front_port", "application", "service", "port", "backends", "traffic"]
+        read_only_fields = fields
+
+    def _seen(self, obj: Listener) -> Any:
+        return self.context["traffic"].get(sync.listener_backend(obj.front_port))
+
+    @extend_schema(responses=BackendSerializer(many=True))
+    def get_backends(self, obj: Listener) -> list[dict[str, Any]]:
+        return backends_of(self.context["containers"].get(obj.service_id, []), self._seen(obj))
+
+    @extend_schema(responses=TrafficSerializer)
+    def get_traffic(self, obj: Listener) -> dict[str, Any]:
+        return traffic_of(self._seen(obj))
 
 
 class RouterSerializer(serializers.ModelSerializer):
@@ -186,6 +217,23 @@ class RouteListView(ListEndpoint, BerthAPIView):
 
         def shapes(page: list[Route]) -> Any:
             return RouteSerializer(page, many=True, context=route_context(cluster, page)).data
+
+        return self.paginated(rows, shapes)
+
+
+class ListenerListView(ListEndpoint, BerthAPIView):
+    """``GET /api/v1/clusters/{id}/listeners``: the cluster's listeners (``aliyun.lb.port_N``; a page)."""
+
+    action_map = {"GET": "cs:DescribeRoutes"}
+
+    @extend_schema(responses=ListenerSerializer(many=True), operation_id="cluster_listeners_list")
+    def get(self, request: Request, cluster_id: int) -> Response:
+        cluster = _cluster(request, cluster_id)
+        rows = Listener.objects.visible_to(request.user).filter(cluster=cluster, application__deleted_at__isnull=True)
+        rows = rows.select_related("application", "service")
+
+        def shapes(page: list[Listener]) -> Any:
+            return ListenerSerializer(page, many=True, context=route_context(cluster, page)).data
 
         return self.paginated(rows, shapes)
 

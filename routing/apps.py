@@ -14,7 +14,8 @@ class RoutingConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from apps import models, releases, stacks
-        from clusters.models import Cluster, Node
+        from clusters import models as cluster_models
+        from clusters.models import Cluster
         from routing import routes, sync
 
         for registry, callback in (
@@ -23,11 +24,12 @@ class RoutingConfig(AppConfig):
             (releases.BEFORE_REMOVAL, sync.let_go),
             (releases.BEFORE_DELETE, sync.forget),
             (models.CONTAINER_LISTENERS, sync.containers_changed),
+            (cluster_models.NODE_LISTENERS, sync.node_changed),
+            (cluster_models.NODE_LEAVING, sync.node_leaving),
         ):
             if callback not in registry:
                 registry.append(callback)
         post_save.connect(_cluster_changed, sender=Cluster, dispatch_uid="routing.cluster_saved")
-        post_save.connect(_node_changed, sender=Node, dispatch_uid="routing.node_saved")
 
 
 def _cluster_changed(sender: object, instance: object, created: bool = False, **kwargs: object) -> None:
@@ -38,13 +40,3 @@ def _cluster_changed(sender: object, instance: object, created: bool = False, **
         return
     if sync.enabled(instance) or Router.objects.filter(cluster=instance).exists():  # type: ignore[arg-type]
         sync.schedule(instance.pk)  # type: ignore[attr-defined]
-
-
-def _node_changed(sender: object, instance: object, created: bool = False, **kwargs: object) -> None:
-    from routing import sync
-
-    fields = kwargs.get("update_fields")
-    if fields is not None and "state" not in fields:  # type: ignore[operator]
-        return
-    if sync.enabled(instance.cluster):  # type: ignore[attr-defined]
-        sync.schedule(instance.cluster_id)  # type: ignore[attr-defined]

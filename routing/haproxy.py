@@ -77,7 +77,7 @@ class Router:
     """Everything one router serves."""
 
     bind: str  # the node's publish address
-    port: int = 9080
+    port: int | None = 9080  # None: no routes (a listener's router)
     http_port: int | None = None  # 80, when the cluster asks for it
     https_port: int | None = None  # 443, when the cluster asks for it and has certificates
     routes: tuple[Route, ...] = ()
@@ -149,6 +149,28 @@ def _backend(backend: Backend, cookie_key: str) -> list[str]:
     return lines
 
 
+def _routes_frontend(router: Router, bind: str) -> list[str]:
+    lines = ["frontend routes", f"    bind {_bind(bind, int(router.port or 0))}"]
+    if router.http_port:
+        lines.append(f"    bind {_bind(bind, router.http_port)}")
+    if router.https_port and router.certificates:
+        lines.append(f"    bind {_bind(bind, router.https_port)} ssl crt {CERTS_DIR}/")
+    lines.append("    http-request set-var(txn.host) hdr(host),field(1,:),lower")
+    if router.https_port and router.certificates:
+        for route in _ordered(router.routes):
+            if route.https:
+                condition = _route_condition(route)
+                lines.append(f"    http-request redirect scheme https code 302 if !{{ ssl_fc }} {condition}")
+    for route in _ordered(router.routes):
+        lines.append(f"    use_backend {_check(route.backend, 'backend name')} if {_route_condition(route)}")
+    lines.append("    default_backend no_route")
+    lines.append("")
+    lines.append("backend no_route")
+    answer = "No route for this host and path.\\n"
+    lines.append(f'    http-request return status 404 content-type text/plain string "{answer}"')
+    return lines
+
+
 def build(router: Router) -> str:
     """The whole configuration text of one router."""
     bind = _check(router.bind, "bind address")
@@ -172,31 +194,13 @@ def build(router: Router) -> str:
         "    retry-on conn-failure empty-response junk-response",
         "    load-server-state-from-file global",
         "",
-        "frontend routes",
-        f"    bind {_bind(bind, router.port)}",
     ]
-    if router.http_port:
-        lines.append(f"    bind {_bind(bind, router.http_port)}")
-    if router.https_port and router.certificates:
-        lines.append(f"    bind {_bind(bind, router.https_port)} ssl crt {CERTS_DIR}/")
-    lines.append("    http-request set-var(txn.host) hdr(host),field(1,:),lower")
-    if router.https_port and router.certificates:
-        for route in _ordered(router.routes):
-            if route.https:
-                lines.append(
-                    f"    http-request redirect scheme https code 302 if !{{ ssl_fc }} {_route_condition(route)}"
-                )
-    for route in _ordered(router.routes):
-        lines.append(f"    use_backend {_check(route.backend, 'backend name')} if {_route_condition(route)}")
-    lines.append("    default_backend no_route")
-    lines.append("")
-    lines.append("backend no_route")
-    lines.append(
-        '    http-request return status 404 content-type text/plain string "No route for this host and path.\\n"'
-    )
+    if router.port is not None:
+        lines += _routes_frontend(router, bind)
     for listener in sorted(router.listeners, key=lambda item: item.port):
         lines.append("")
-        lines.append(f"frontend listener_{_check(listener.name, 'listener name')}")
+        lines.append(f"frontend listener_{int(listener.port)}")
+        lines.append(f"    # {_check(listener.name, 'listener name')}")
         lines.append(f"    mode {listener.mode}")
         lines.append(f"    bind {_bind(bind, int(listener.port))}")
         lines.append(f"    default_backend {_check(listener.backend, 'backend name')}")

@@ -65,6 +65,40 @@ class Route(models.Model):
         return f"{self.domain}{'' if self.path == '/' else self.path}"
 
 
+class ListenerQuerySet(OfClusterQuerySet):
+    """A user sees a cluster's listeners when it may describe its routes."""
+
+    read_action = "cs:DescribeRoutes"
+
+
+class Listener(models.Model):
+    """A named front port of the cluster (Alibaba's SLB listener, ``aliyun.lb.port_N``) that every node's routers
+    forward to one service's container port: TCP (L4) or HTTP."""
+
+    class Protocol(models.TextChoices):
+        TCP = "tcp"
+        HTTP = "http"
+        HTTPS = "https"
+
+    cluster = models.ForeignKey("clusters.Cluster", on_delete=models.CASCADE, related_name="listeners")
+    application = models.ForeignKey("apps.Application", on_delete=models.CASCADE, related_name="listeners")
+    service = models.ForeignKey("apps.Service", on_delete=models.CASCADE, related_name="listeners")
+    name = models.CharField(max_length=63, help_text="the listener's (SLB instance's) name")
+    protocol = models.CharField(max_length=5, choices=Protocol.choices, default=Protocol.TCP)
+    front_port = models.PositiveIntegerField(help_text="the port it listens on, on every node's publish address")
+    port = models.PositiveIntegerField(help_text="the container port it forwards to")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ListenerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["front_port"]
+        constraints = [models.UniqueConstraint(fields=["cluster", "front_port"], name="listener_port_once")]
+
+    def __str__(self) -> str:
+        return f"{self.protocol}://{self.name}:{self.front_port}"
+
+
 class RouterQuerySet(OfClusterQuerySet):
     """A user sees a cluster's routers when it may describe its routes."""
 

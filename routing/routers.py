@@ -49,14 +49,28 @@ class Applied:
     commands: int = 0  # Runtime API commands sent
 
 
+LISTENER_LABEL = "berth.router.listener"
+
+
+def _instance() -> str:
+    return re.sub(r"[^a-zA-Z0-9_.-]", "-", settings.BERTH_INSTANCE)[:40]
+
+
 def name_of(cluster_id: int) -> str:
     """The router container's name on a node of the cluster (another installation on the engine has another)."""
-    instance = re.sub(r"[^a-zA-Z0-9_.-]", "-", settings.BERTH_INSTANCE)[:40]
-    return f"berth-router-{instance}-{cluster_id}"
+    return f"berth-router-{_instance()}-{cluster_id}"
 
 
-def _labels(cluster_id: int) -> dict[str, str]:
-    return {**host.managed(), ROUTER_LABEL: str(cluster_id)}
+def listener_name_of(cluster_id: int, front_port: int) -> str:
+    """The container that serves one listener of the cluster on a node: a router of its own, so that a listener
+    added or removed (a port the engine must publish) never touches the routes' router."""
+    return f"berth-listener-{_instance()}-{cluster_id}-{front_port}"
+
+
+def labels_of(cluster_id: int, front_port: int | None = None) -> dict[str, str]:
+    """The labels of a router container (a listener's names its front port)."""
+    labels = {**host.managed(), ROUTER_LABEL: str(cluster_id)}
+    return {**labels, LISTENER_LABEL: str(front_port)} if front_port is not None else labels
 
 
 def ports_of(port: int, http: bool, https: bool, listeners: tuple[int, ...] = ()) -> dict[int, int]:
@@ -71,13 +85,13 @@ def ports_of(port: int, http: bool, https: bool, listeners: tuple[int, ...] = ()
     return found
 
 
-def _spec(cluster_id: int, publish_ip: str, ports: dict[int, int]) -> host.ContainerSpec:
+def _spec(name: str, labels: dict[str, str], publish_ip: str, ports: dict[int, int]) -> host.ContainerSpec:
     return host.ContainerSpec(
-        name=name_of(cluster_id),
+        name=name,
         image=IMAGE,
         command=None,
         environment={},
-        labels={**_labels(cluster_id), "berth.router.ports": ",".join(f"{k}:{v}" for k, v in sorted(ports.items()))},
+        labels={**labels, "berth.router.ports": ",".join(f"{k}:{v}" for k, v in sorted(ports.items()))},
         network="bridge",
         network_aliases=[],
         ports={f"{inner}/tcp": (publish_ip, outer) for outer, inner in ports.items()},
@@ -97,14 +111,23 @@ def ensure_image(endpoint: host.Endpoint) -> None:
     host.copy_image(local, endpoint, IMAGE)
 
 
-def ensure(
-    endpoint: host.Endpoint, cluster_id: int, publish_ip: str, ports: dict[int, int], config: str, networks: set[str]
-) -> tuple[str, bool]:
-    """The router's container id, made on ``networks`` and started with ``config`` when missing or when its
+@dataclass(frozen=True)
+class Unit:
+    """One router container a node runs for a cluster: the routes' router, or a listener's."""
+
+    name: str
+    labels: dict[str, str]
+    ports: dict[int, int]  # node port → the router's port
+    config: str
+    networks: frozenset[str]
+
+
+def ensure(endpoint: host.Endpoint, unit: Unit, publish_ip: str) -> tuple[str, bool]:
+    """The router's container id, made on its networks and started with its configuration when missing or when its
     published ports differ; and whether it was made now."""
-    name = name_of(cluster_id)
+    name, config, networks = unit.name, unit.config, unit.networks
     current = host.find_container(endpoint, name)
-    wanted = _spec(cluster_id, publish_ip, ports)
+    wanted = _spec(name, unit.labels, publish_ip, unit.ports)
     if current is not None and current.labels.get("berth.router.ports") == wanted.labels["berth.router.ports"]:
         if current.state != "running":
             _write(endpoint, current.id, config)
@@ -125,12 +148,14 @@ def ensure(
     return container_id, True
 
 
-def remove(endpoint: host.Endpoint, cluster_id: int) -> bool:
-    """Remove the cluster's router from the node; whether there was one."""
-    current = host.find_container(endpoint, name_of(cluster_id))
-    if current is None:
-        return False
-    return host.remove_container(endpoint, current.id)
+def remove(endpoint: host.Endpoint, cluster_id: int, keep: set[str] = frozenset()) -> list[str]:
+    """Remove the cluster's router containers from the node but those named in ``keep``; their names."""
+    removed = []
+    for state in host.list_containers(endpoint, {ROUTER_LABEL: str(cluster_id), **host.managed()}, sparse=True):
+        if state.name not in keep:
+            host.remove_container(endpoint, state.id)
+            removed.append(state.name)
+    return removed
 
 
 def join_networks(endpoint: host.Endpoint, container_id: str, wanted: set[str]) -> None:

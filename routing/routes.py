@@ -1,5 +1,6 @@
-"""Routes from Compose: what an application's services claim is checked when it is planned (refusals name the
-label and, for a conflict, the application that holds the route) and recorded when its services are written."""
+"""Routes and listeners from Compose: what an application's services claim is checked when it is planned (refusals
+name the label and, for a conflict, the application that holds the route or the port) and recorded when its
+services are written."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from apps.compose import claims
 from apps.models import Application
 from clusters.models import Cluster
 from routing import sync
-from routing.models import Route
+from routing.models import Listener, Route
+from routing.operations import RESERVED_PORTS
 
 
 def root_of(cluster: Cluster) -> str:
@@ -24,17 +26,24 @@ def refusals(cluster: Cluster, model: dict[str, Any], project: str) -> list[str]
     root = root_of(cluster)
     found: list[str] = []
     wanted: list[tuple[str, claims.Claim]] = []
+    fronts: list[tuple[str, claims.ListenerClaim]] = []
     for name, service in sorted((model.get("services") or {}).items()):
         labels = {str(k): str(v) for k, v in (service.get("labels") or {}).items()}
         service_claims, refused = claims_of_service(labels, root)
-        found += [f"services.{name}.labels: {why}" for why in refused]
+        service_listeners, refused_listeners = claims.listeners_of(labels)
+        found += [f"services.{name}.labels: {why}" for why in refused + refused_listeners]
         exposed = claims.exposed_ports(service)
-        for port in sorted({c.port for c in service_claims} - exposed):
-            found.append(
-                f"services.{name}.labels: label aliyun.routing.port_{port}: the service does not expose port {port} "
-                f"(add it to ports or expose; it exposes {', '.join(map(str, sorted(exposed))) or 'none'})"
-            )
+        for kind, port in sorted(
+            {("routing", c.port) for c in service_claims} | {("lb", c.port) for c in service_listeners}
+        ):
+            if port not in exposed:
+                found.append(
+                    f"services.{name}.labels: label aliyun.{kind}.port_{port}: the service does not expose port "
+                    f"{port} (add it to ports or expose; it exposes {', '.join(map(str, sorted(exposed))) or 'none'})"
+                )
         wanted += [(name, c) for c in service_claims]
+        fronts += [(name, c) for c in service_listeners]
+    found += _listener_refusals(cluster, project, fronts)
     if not wanted:
         return found
     domains = {c.domain for _n, c in wanted}
@@ -54,6 +63,36 @@ def refusals(cluster: Cluster, model: dict[str, Any], project: str) -> list[str]
     return sorted(set(found), key=found.index)
 
 
+def _listener_refusals(cluster: Cluster, project: str, fronts: list[tuple[str, claims.ListenerClaim]]) -> list[str]:
+    """Front ports that are the routers' own, the engine's, given twice, or another application's listener."""
+    if not fronts:
+        return []
+    found = []
+    options = sync.settings_of(cluster)
+    own = {options.port: "the cluster's routing port"} | ({80: "the routers' port 80"} if options.http_port else {})
+    own |= {port: "a port of the engine or the swarm" for port in RESERVED_PORTS}
+    taken = {
+        front: (listener, app)
+        for front, listener, app in Listener.objects.filter(
+            cluster=cluster, front_port__in=[c.front_port for _n, c in fronts]
+        )
+        .exclude(application__name=project)
+        .values_list("front_port", "name", "application__name")
+    }
+    seen: dict[int, str] = {}
+    for name, claim in fronts:
+        where = f"services.{name}.labels: label aliyun.lb.port_{claim.port}"
+        if claim.front_port in own:
+            found.append(f"{where}: front port {claim.front_port} is {own[claim.front_port]}")
+        elif claim.front_port in taken:
+            listener, app = taken[claim.front_port]
+            found.append(f"{where}: front port {claim.front_port} is taken by listener {listener} of application {app}")
+        elif claim.front_port in seen:
+            found.append(f"{where}: front port {claim.front_port} is taken by service {seen[claim.front_port]}")
+        seen.setdefault(claim.front_port, name)
+    return found
+
+
 def claims_of_service(labels: dict[str, str], root: str) -> tuple[list[claims.Claim], list[str]]:
     """One service's claims and refusals."""
     return claims.claims_of(labels, root)
@@ -65,11 +104,26 @@ def refresh(app: Application) -> None:
     cluster = app.cluster
     root = root_of(cluster)
     keep: list[int] = []
+    fronts: list[int] = []
     with transaction.atomic():
         for service in app.services.all():
             labels = {str(k): str(v) for k, v in ((service.spec or {}).get("labels") or {}).items()}
             service_claims, _refused = claims.claims_of(labels, root)
             sticky = claims.sticky(labels)
+            service_listeners, _refused = claims.listeners_of(labels)
+            for listener in service_listeners:
+                row, _made = Listener.objects.update_or_create(
+                    cluster=cluster,
+                    front_port=listener.front_port,
+                    defaults={
+                        "application": app,
+                        "service": service,
+                        "name": listener.name,
+                        "protocol": listener.protocol,
+                        "port": listener.port,
+                    },
+                )
+                fronts.append(row.pk)
             for claim in service_claims:
                 route, _made = Route.objects.update_or_create(
                     cluster=cluster,
@@ -80,5 +134,6 @@ def refresh(app: Application) -> None:
                 )
                 keep.append(route.pk)
         gone = Route.objects.filter(application=app).exclude(pk__in=keep).delete()[0]
-    if keep or gone:
+        gone += Listener.objects.filter(application=app).exclude(pk__in=fronts).delete()[0]
+    if keep or fronts or gone:
         sync.schedule(cluster.pk)

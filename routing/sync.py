@@ -19,6 +19,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from apps import converge
 from apps.models import Application, Container
@@ -27,7 +28,7 @@ from clusters import inside
 from clusters.models import Cluster, Node
 from console import celery, live
 from routing import haproxy, routers
-from routing.models import Route, Router, RoutingSettings
+from routing.models import Listener, Route, Router, RoutingSettings
 
 log = logging.getLogger(__name__)
 
@@ -110,38 +111,46 @@ def _addresses(nodes: Iterable[Node], cluster_id: int) -> dict[str, dict[str, st
     return found
 
 
-def desired(cluster: Cluster, nodes: list[Node]) -> tuple[haproxy.Router, set[str], dict[int, int]]:
-    """The configuration every router of the cluster runs, the networks the routers join, and the ports they
-    publish (node port → router port)."""
+def _live(rows: Any) -> Any:
+    """Rows of applications that are not being deleted."""
+    return rows.filter(application__deleted_at__isnull=True).exclude(application__status__in=GONE)
+
+
+def desired(cluster: Cluster, nodes: list[Node]) -> list[routers.Unit]:
+    """The router containers every serving node of the cluster runs: the routes' router (every route, the running
+    containers behind each) and one per listener."""
     options = settings_to_change(cluster)
-    routes = list(
-        Route.objects.filter(cluster=cluster, application__deleted_at__isnull=True)
-        .exclude(application__status__in=GONE)
-        .select_related("service", "application")
-    )
+    routes = list(_live(Route.objects.filter(cluster=cluster)).select_related("service", "application"))
+    listeners = list(_live(Listener.objects.filter(cluster=cluster)).select_related("service", "application"))
     containers: dict[int, list[Container]] = {}
-    for row in Container.objects.filter(service_id__in={r.service_id for r in routes}, state="running").exclude(
-        docker_id=""
-    ):
+    wanted = {r.service_id for r in routes} | {li.service_id for li in listeners}
+    for row in Container.objects.filter(service_id__in=wanted, state="running").exclude(docker_id=""):
         containers.setdefault(row.service_id, []).append(row)
-    addresses = _addresses(nodes, cluster.pk) if routes else {}
+    addresses = _addresses(nodes, cluster.pk) if wanted else {}
+
+    def servers_of(app: Application, service: Any, port: int, weight: int = 100) -> tuple[str, list[haproxy.Server]]:
+        network = converge.network_names(app, service)[0]
+        found = []
+        for row in containers.get(service.pk, []):
+            address = addresses.get(row.name, {}).get(network)
+            if address:
+                found.append(haproxy.Server(row.name, address, port, weight))
+        return network, found
+
     networks: set[str] = set()
     grouped: dict[tuple[str, str], list[Route]] = {}
     for route in routes:
         grouped.setdefault((route.domain, route.path), []).append(route)
     backends, entries = [], []
     for (domain, path), claimants in sorted(grouped.items()):
-        name = haproxy.backend_name(domain, path)
-        servers = []
+        servers: list[haproxy.Server] = []
         for route in claimants:
-            network = converge.network_names(route.application, route.service)[0]
+            network, found = servers_of(route.application, route.service, route.port, route.weight)
             networks.add(network)
-            for row in containers.get(route.service_id, []):
-                address = addresses.get(row.name, {}).get(network)
-                if address:
-                    servers.append(haproxy.Server(row.name, address, route.port, route.weight))
+            servers += found
         paths = {check_path(r.service.spec) for r in claimants}
         title = ", ".join(f"{r.application.name}/{r.service.name}:{r.port}" for r in claimants)
+        name = haproxy.backend_name(domain, path)
         backends.append(
             haproxy.Backend(
                 name,
@@ -152,7 +161,7 @@ def desired(cluster: Cluster, nodes: list[Node]) -> tuple[haproxy.Router, set[st
             )
         )
         entries.append(haproxy.Route(domain, path, name, any(r.https for r in claimants)))
-    config = haproxy.Router(
+    main = haproxy.Router(
         bind="0.0.0.0",  # noqa: S104 - inside the router's own namespace; the node publishes it on one address
         port=routers.CONTAINER_PORT,
         http_port=80 if options.http_port else None,
@@ -161,7 +170,46 @@ def desired(cluster: Cluster, nodes: list[Node]) -> tuple[haproxy.Router, set[st
         backends=tuple(backends),
         cookie_key=options.cookie_key or "berth",
     )
-    return config, networks, routers.ports_of(options.port, options.http_port, False)
+    units = [
+        routers.Unit(
+            routers.name_of(cluster.pk),
+            routers.labels_of(cluster.pk),
+            routers.ports_of(options.port, options.http_port, False),
+            haproxy.build(main),
+            frozenset(networks),
+        )
+    ]
+    for listener in listeners:
+        network, found = servers_of(listener.application, listener.service, listener.port)
+        mode = "tcp" if listener.protocol == Listener.Protocol.TCP else "http"
+        backend = haproxy.Backend(
+            listener_backend(listener.front_port),
+            tuple(found),
+            check_path=check_path(listener.service.spec) if mode == "http" else None,
+            mode=mode,
+            title=f"{listener} ← {listener.application.name}/{listener.service.name}:{listener.port}",
+        )
+        config = haproxy.Router(
+            bind="0.0.0.0",  # noqa: S104 - as above
+            port=None,
+            listeners=(haproxy.Listener(listener.name, listener.front_port, mode, backend.name),),
+            backends=(backend,),
+        )
+        units.append(
+            routers.Unit(
+                routers.listener_name_of(cluster.pk, listener.front_port),
+                routers.labels_of(cluster.pk, listener.front_port),
+                {listener.front_port: listener.front_port},
+                haproxy.build(config),
+                frozenset({network}),
+            )
+        )
+    return units
+
+
+def listener_backend(front_port: int) -> str:
+    """The backend of a listener's router."""
+    return f"listener_{front_port}"
 
 
 def sync(cluster_id: int) -> dict[str, Any]:
@@ -189,30 +237,42 @@ def sync(cluster_id: int) -> dict[str, Any]:
         if not serving:
             _published(cluster)
             return done
-        config, networks, ports = desired(cluster, serving)
-        text = haproxy.build(config)
+        # Routes and listeners of applications that are gone (a first deploy that failed removes its application
+        # without a delete): their domains and ports are free.
+        Route.objects.filter(cluster=cluster, application__deleted_at__isnull=False).delete()
+        Listener.objects.filter(cluster=cluster, application__deleted_at__isnull=False).delete()
+        units = desired(cluster, serving)
         for node in serving:
-            done[node.name] = _sync_node(cluster, node, text, networks, ports)
+            done[node.name] = _sync_node(cluster, node, units)
     _published(cluster)
     return done
 
 
-def _sync_node(cluster: Cluster, node: Node, text: str, networks: set[str], ports: dict[int, int]) -> str:
+def _sync_node(cluster: Cluster, node: Node, units: list[routers.Unit]) -> str:
     row, _made = Router.objects.get_or_create(cluster=cluster, node=node)
+    outcomes, reloads = [], 0
     try:
         endpoint = host.Endpoint.of(node)
-        container_id, fresh = routers.ensure(endpoint, cluster.pk, node.publish_ip or "0.0.0.0", ports, text, networks)
-        if not fresh:
-            routers.join_networks(endpoint, container_id, networks | {"bridge"})
-        applied = routers.apply(endpoint, container_id, text, fresh=fresh)
+        routers.remove(endpoint, cluster.pk, keep={unit.name for unit in units})  # listeners that went away
+        for unit in units:
+            container_id, fresh = routers.ensure(endpoint, unit, node.publish_ip or "0.0.0.0")
+            if not fresh:
+                routers.join_networks(endpoint, container_id, set(unit.networks) | {"bridge"})
+            applied = routers.apply(endpoint, container_id, unit.config, fresh=fresh)
+            reloads += 1 if applied.reloaded else 0
+            outcomes.append("made" if applied.created else "reloaded" if applied.reloaded else f"{applied.commands}")
     except host.HostError as exc:
-        Router.objects.filter(pk=row.pk).update(state=Router.State.FAILED, error=str(exc)[:500])
+        Router.objects.filter(pk=row.pk).update(
+            state=Router.State.FAILED, error=str(exc)[:500], updated_at=timezone.now()
+        )
         log.warning("routing: the router of %s failed: %s", node.name, exc)
         return f"failed: {exc}"
-    Router.objects.filter(pk=row.pk).update(
-        state=Router.State.RUNNING, error="", reloads=row.reloads + (1 if applied.reloaded else 0)
-    )
-    return "made" if applied.created else "reloaded" if applied.reloaded else f"{applied.commands} commands"
+    changed = row.state != Router.State.RUNNING or row.error or any(o != "0" for o in outcomes)
+    if changed:  # the page's "Changed" is when Berth last changed something on the router
+        Router.objects.filter(pk=row.pk).update(
+            state=Router.State.RUNNING, error="", reloads=row.reloads + reloads, updated_at=timezone.now()
+        )
+    return ", ".join(outcomes)
 
 
 def _published(cluster: Cluster) -> None:
@@ -221,57 +281,95 @@ def _published(cluster: Cluster) -> None:
 
 def containers_changed(app_id: int) -> None:
     """Containers of an application changed (``apps.models.CONTAINER_LISTENERS``): a sync of its cluster's routers
-    when it has routes."""
+    when it has routes or listeners."""
     cluster_id = Route.objects.filter(application_id=app_id).values_list("cluster_id", flat=True).first()
+    if cluster_id is None:
+        cluster_id = Listener.objects.filter(application_id=app_id).values_list("cluster_id", flat=True).first()
     if cluster_id is not None:
         schedule(cluster_id)
+
+
+def node_changed(node: Node) -> None:
+    """A node became ready, unreachable, draining or removed (``clusters.models.NODE_LISTENERS``): a sync of its
+    cluster's routers when routing is on."""
+    if enabled(node.cluster) or Router.objects.filter(node=node).exists():
+        schedule(node.cluster_id)
+
+
+def node_leaving(node: Node) -> None:
+    """A node is being removed (``clusters.models.NODE_LEAVING``): its routers go while it still answers."""
+    with _locked(node.cluster_id):
+        routers.remove(host.Endpoint.of(node), node.cluster_id)
+        Router.objects.filter(node=node).delete()
+
+
+def _backends_of(service_ids: Iterable[int]) -> tuple[int | None, list[tuple[str, str, int]]]:
+    """Where the services are served: their cluster, and (router container, backend, service) for each route and
+    listener."""
+    found: list[tuple[str, str, int]] = []
+    cluster_id = None
+    for route in Route.objects.filter(service_id__in=service_ids):
+        cluster_id = route.cluster_id
+        found.append((routers.name_of(cluster_id), haproxy.backend_name(route.domain, route.path), route.service_id))
+    for listener in Listener.objects.filter(service_id__in=service_ids):
+        cluster_id = listener.cluster_id
+        name = routers.listener_name_of(cluster_id, listener.front_port)
+        found.append((name, listener_backend(listener.front_port), listener.service_id))
+    return cluster_id, found
+
+
+def _maintenance(cluster_id: int, targets: list[tuple[str, str, int]], names: dict[int, list[str]]) -> list[str]:
+    """Put the containers ``names`` (by service) in maintenance on every running router of the cluster that serves
+    them, and leave them be; the nodes whose routers did not answer."""
+    commands: dict[str, list[str]] = {}
+    for container, backend, service_id in targets:
+        for name in names.get(service_id, []):
+            commands.setdefault(container, []).append(f"set server {backend}/{name} state maint")
+    failed = []
+    for router in Router.objects.filter(cluster_id=cluster_id, state=Router.State.RUNNING).select_related("node"):
+        try:
+            endpoint = host.Endpoint.of(router.node)
+            for container, lines in commands.items():
+                routers.runtime(endpoint, container, lines)
+        except host.HostError as exc:
+            log.warning("routing: the routers of %s could not let go: %s", router.node.name, exc)
+            failed.append(router.node.name)
+    return failed
 
 
 def let_go(containers: list[Container]) -> None:
     """Take these containers out of every router of their cluster before they are removed (maintenance: no new
     request goes to them; the router retries a request that was on its way on another container)."""
-    by_service: dict[int, list[str]] = {}
+    names: dict[int, list[str]] = {}
     for row in containers:
-        by_service.setdefault(row.service_id, []).append(row.name)
-    routes = list(Route.objects.filter(service_id__in=by_service).select_related("cluster"))
-    if not routes:
+        names.setdefault(row.service_id, []).append(row.name)
+    cluster_id, targets = _backends_of(names)
+    if cluster_id is None or not enabled(Cluster.objects.get(pk=cluster_id)):
         return
-    cluster = routes[0].cluster
-    if not enabled(cluster):
-        return
-    commands = [
-        f"set server {haproxy.backend_name(r.domain, r.path)}/{name} state maint"
-        for r in routes
-        for name in by_service.get(r.service_id, [])
-    ]
-    for router in Router.objects.filter(cluster=cluster, state=Router.State.RUNNING).select_related("node"):
-        try:
-            routers.runtime(host.Endpoint.of(router.node), routers.name_of(cluster.pk), commands)
-        except host.HostError as exc:
-            log.warning("routing: %s could not let go of %s: %s", router.node.name, containers, exc)
+    _maintenance(cluster_id, targets, names)
 
 
 def forget(app: Application) -> None:
     """An application is being deleted (``apps.releases.BEFORE_DELETE``): every router of its cluster stops sending it
-    requests and leaves its networks at once (they are removed next); its routes go, and a sync drops them."""
-    routes = list(Route.objects.filter(application=app).select_related("service"))
-    if not routes:
+    requests and leaves its networks at once (they are removed next); its routes and listeners go, and a sync drops
+    them from the routers."""
+    services = list(app.services.all())
+    cluster_id, targets = _backends_of(s.pk for s in services)
+    if cluster_id is None:
         return
-    commands = [
-        f"set server {haproxy.backend_name(r.domain, r.path)}/{row.name} state maint"
-        for r in routes
-        for row in Container.objects.filter(service_id=r.service_id)
-    ]
-    shared = {name for r in routes for name in converge.shared_networks(r.service)}
-    networks = {converge.network_names(app, r.service)[0] for r in routes} - shared
-    with _locked(app.cluster_id):
-        for router in Router.objects.filter(cluster_id=app.cluster_id).select_related("node"):
+    names = {s.pk: list(Container.objects.filter(service=s).values_list("name", flat=True)) for s in services}
+    shared = {name for s in services for name in converge.shared_networks(s)}
+    networks = {converge.network_names(app, s)[0] for s in services if any(t[2] == s.pk for t in targets)} - shared
+    with _locked(cluster_id):
+        _maintenance(cluster_id, targets, names)
+        for router in Router.objects.filter(cluster_id=cluster_id).select_related("node"):
             try:
                 endpoint = host.Endpoint.of(router.node)
-                routers.runtime(endpoint, routers.name_of(app.cluster_id), commands)
-                for network in sorted(networks):
-                    inside.disconnect(endpoint, routers.name_of(app.cluster_id), network)
+                for container in {t[0] for t in targets}:
+                    for network in sorted(networks):
+                        inside.disconnect(endpoint, container, network)
             except host.HostError as exc:
-                log.warning("routing: the router of %s could not let go of %s: %s", router.node.name, app.name, exc)
-    Route.objects.filter(application=app).delete()  # its domains are free again (an update would write them anew)
-    schedule(app.cluster_id)
+                log.warning("routing: the router of %s could not leave %s's networks: %s", router.node.name, app, exc)
+        Route.objects.filter(application=app).delete()  # its domains and ports are free again
+        Listener.objects.filter(application=app).delete()
+    schedule(cluster_id)

@@ -20,7 +20,7 @@ from django.conf import settings
 from clusters import docker_host as host
 from clusters.models import Cluster
 from routing import routers
-from routing.models import Router
+from routing.models import Listener, Router
 
 log = logging.getLogger(__name__)
 CACHE_SECONDS = 2.0
@@ -64,15 +64,20 @@ def read(cluster: Cluster) -> dict[str, BackendView]:
     """Backend name → what the routers see of it now."""
     views: dict[str, BackendView] = {}
     latencies: dict[str, list[int]] = {}
+    containers = [routers.name_of(cluster.pk)] + [
+        routers.listener_name_of(cluster.pk, port)
+        for port in Listener.objects.filter(cluster=cluster).values_list("front_port", flat=True)
+    ]
     for router in Router.objects.filter(cluster=cluster, state=Router.State.RUNNING).select_related("node"):
-        try:
-            rows = routers.stats(host.Endpoint.of(router.node, timeout=5), routers.name_of(cluster.pk))
-        except host.HostError as exc:
-            log.info("routing: no statistics from the router of %s: %s", router.node.name, exc)
-            continue
+        rows = []
+        for container in containers:
+            try:
+                rows += routers.stats(host.Endpoint.of(router.node, timeout=5), container)
+            except host.HostError as exc:
+                log.info("routing: no statistics from %s on %s: %s", container, router.node.name, exc)
         for row in rows:
             backend = row.get("pxname", "")
-            if not backend.startswith("route_"):
+            if not backend.startswith(("route_", "listener_")) or row.get("svname") == "FRONTEND":
                 continue
             view = views.setdefault(backend, BackendView())
             name = row.get("svname", "")

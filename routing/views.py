@@ -18,7 +18,7 @@ from apps.models import Application
 from clusters.models import Cluster
 from console.paging import page_of
 from routing import api, operations, sync
-from routing.models import Route, Router
+from routing.models import Listener, Route, Router
 from routing.routes import root_of
 
 
@@ -43,6 +43,14 @@ def routing_page(request: HttpRequest, pk: int) -> HttpResponse:
     for row, route in zip(rows, listing.object_list, strict=True):
         row["may_weigh"] = route.application_id in weighable
         row["application_id"] = route.application_id
+    fronts = list(
+        Listener.objects.visible_to(request.user)
+        .filter(cluster=cluster, application__deleted_at__isnull=True)
+        .select_related("application", "service")[:200]
+    )
+    listeners = list(api.ListenerSerializer(fronts, many=True, context=api.route_context(cluster, fronts)).data)
+    for row, listener in zip(listeners, fronts, strict=True):
+        row["application_id"] = listener.application_id
     return render(
         request,
         "routing/routing.html",
@@ -54,6 +62,7 @@ def routing_page(request: HttpRequest, pk: int) -> HttpResponse:
             "root_domain": root_of(cluster),
             "routers": Router.objects.filter(cluster=cluster).select_related("node"),
             "routes": rows,
+            "listeners": listeners,
             "page": listing,
             "may_configure": may(request.user, "cs:ModifyRouting", cluster.resource_name),
         },

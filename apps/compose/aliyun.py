@@ -46,7 +46,6 @@ from .model import (
 PREFIX = "aliyun."
 _PORT_LABEL = re.compile(r"^aliyun\.(routing|lb)\.port_(\d+)$")
 _PROBE_URL = re.compile(r"^(?P<scheme>https?|tcp)://container(?::(?P<port>\d+))?(?P<path>/[^\s]*)?$")
-_LB = re.compile(r"^(tcp|http|https)://[A-Za-z0-9][A-Za-z0-9_.-]*:(\d+)$")
 _HINT = re.compile(r"^(constraint|affinity):([^=!~]+?)(==|!=)(~?)(.*)$", re.DOTALL)
 _PLACEMENT = re.compile(r"^\s*((?:node|engine)\.[A-Za-z0-9_.-]+)\s*(==|!=)\s*(\S.*?)\s*$")
 _PLACEMENT_KEYS = ("node.id", "node.hostname", "node.role", "node.platform.os", "node.platform.arch")
@@ -238,10 +237,12 @@ def parse_labels(labels: dict[str, str], service: str, services: set[str] | None
                 problems.add(path, f"label {label}: container port {port} is out of range (1-65535)")
             elif port_label.group(1) == "routing":
                 values["routing"][port] = _routes(value, path, label, problems)
-            elif not _LB.match(value) or not 1 <= int(_LB.match(value).group(2)) <= 65535:
-                problems.add(path, f"label {label} must be tcp://LB_NAME:PORT (or http/https), not {value!r}")
             else:
-                values["lb"][port] = value
+                _claim, why = claims.listener_of(label, value)
+                if why:
+                    problems.add(path, why)
+                else:
+                    values["lb"][port] = value
         elif label.startswith("aliyun.auto_scaling.") and len(label) > len("aliyun.auto_scaling."):
             values["auto_scaling"][label[len("aliyun.auto_scaling.") :]] = value
         elif label == "aliyun.schedule":

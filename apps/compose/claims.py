@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass
 
 LABEL = re.compile(r"^aliyun\.routing\.port_(\d+)$")
+LB_LABEL = re.compile(r"^aliyun\.lb\.port_(\d+)$")
+_LB = re.compile(r"^(?P<protocol>tcp|http|https)://(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,62}):(?P<port>\d+)$")
 STICKY_LABEL = "aliyun.routing.session_sticky"
 _LABEL_PART = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _PATH = re.compile(r"^/[A-Za-z0-9._~%!$&'()*+,=:@/-]*$")
@@ -153,3 +155,49 @@ def exposed_ports(spec: dict[str, object]) -> set[int]:
         elif text.isdigit():
             found.add(int(text))
     return found
+
+
+@dataclass(frozen=True, order=True)
+class ListenerClaim:
+    """A named listener's front port that forwards to one service's container port (``aliyun.lb.port_N``)."""
+
+    front_port: int
+    name: str
+    protocol: str  # tcp (L4) or http (https is served as http until certificates come)
+    port: int  # the container port
+
+
+def listener_of(label: str, value: str) -> tuple[ListenerClaim | None, str | None]:
+    """``aliyun.lb.port_<container port>: <tcp|http|https>://<listener name>:<front port>``: the claim, or why not."""
+    matched = LB_LABEL.match(label)
+    if not matched:
+        return None, None
+    port = int(matched.group(1))
+    if not 1 <= port <= 65535:
+        return None, f"label {label}: container port {port} is out of range (1-65535)"
+    found = _LB.match(str(value).strip())
+    if not found:
+        return None, (
+            f"label {label} must be tcp://LISTENER:FRONT_PORT (or http/https; a listener name of letters, digits, "
+            f"_, . and -), not {value!r}"
+        )
+    front = int(found.group("port"))
+    if not 1 <= front <= 65535:
+        return None, f"label {label}: front port {front} is out of range (1-65535)"
+    return ListenerClaim(front, found.group("name"), found.group("protocol"), port), None
+
+
+def listeners_of(labels: dict[str, str]) -> tuple[list[ListenerClaim], list[str]]:
+    """The listener claims of one service's labels, and the refusals."""
+    found: list[ListenerClaim] = []
+    refused: list[str] = []
+    for label, value in sorted(labels.items()):
+        claim, why = listener_of(label, value)
+        if why:
+            refused.append(why)
+        elif claim is not None:
+            if any(other.front_port == claim.front_port for other in found):
+                refused.append(f"label {label}: front port {claim.front_port} is given twice")
+            else:
+                found.append(claim)
+    return found, refused

@@ -16,6 +16,8 @@ register = template.Library()
 @register.simple_tag
 def addresses_of(app: Any) -> list[dict[str, Any]]:
     """The application's routes as links: address, service, and whether the routers serve them now."""
+    if app.deleted_at is not None or app.status in sync.GONE:  # its routes are gone from the routers
+        return []
     rows = list(Route.objects.filter(application_id=app.pk).select_related("service"))
     if not rows:
         return []

@@ -164,7 +164,11 @@ def test_placement_constraints_parsed() -> None:
             "lower-case letters, digits and hyphens, not starting or ending with a hyphen",
         ),
         ("aliyun.routing.port_80: ''", "label aliyun.routing.port_80 needs at least one domain"),
-        ("aliyun.lb.port_80: slb", "label aliyun.lb.port_80 must be tcp://LB_NAME:PORT (or http/https), not 'slb'"),
+        (
+            "aliyun.lb.port_80: slb",
+            "label aliyun.lb.port_80 must be tcp://LISTENER:FRONT_PORT (or http/https; a listener name of letters, "
+            "digits, _, . and -), not 'slb'",
+        ),
         ("aliyun.schedule: ' '", "label aliyun.schedule must not be empty"),
         ("aliyun.retry_count: '-1'", "label aliyun.retry_count must be a whole number of at least 0, not '-1'"),
         ("aliyun.retry_count: many", "label aliyun.retry_count must be a whole number of at least 0, not 'many'"),

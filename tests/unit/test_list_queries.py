@@ -30,7 +30,7 @@ from apps.converge import NETWORKS_KEY
 from apps.models import Application, AppVersion, ConfigSet, Container, Release, Service, Template
 from clusters.models import Cluster, Network, Node, RegistryCredential, UserCertificate
 from console import audit, paging
-from routing.models import Route
+from routing.models import Listener, Route
 from tests.conftest import PASSWORD
 
 SMALL, LARGE = 2, 7
@@ -147,6 +147,18 @@ def more_routes(t: Tenant, n: int) -> None:
         )
 
 
+def more_listeners(t: Tenant, n: int) -> None:
+    """Listeners, each of a new application's service with a container."""
+    for _ in range(n):
+        number = next(counter)
+        app = Application.objects.create(tenant=t.owner.tenant, cluster=t.cluster, name=f"lb-{number}", version=1)
+        service = Service.objects.create(application=app, name="db", image="local/busybox:1")
+        Container.objects.create(service=service, node=t.node, index=1, name=f"lb-{number}_db_1", state="running")
+        Listener.objects.create(
+            cluster=t.cluster, application=app, service=service, name="slb", front_port=20000 + number, port=5432
+        )
+
+
 def more_certificates(t: Tenant, n: int) -> None:
     for _ in range(n):
         number = next(counter)
@@ -250,6 +262,9 @@ LISTS: dict[str, Listing] = {
         lambda t: f"/api/v1/clusters/{t.cluster.pk}/networks", more_networks
     ),
     "/api/v1/clusters/{cluster_id}/routes": Listing(lambda t: f"/api/v1/clusters/{t.cluster.pk}/routes", more_routes),
+    "/api/v1/clusters/{cluster_id}/listeners": Listing(
+        lambda t: f"/api/v1/clusters/{t.cluster.pk}/listeners", more_listeners
+    ),
     "/api/v1/clusters/{cluster_id}/certificates": Listing(
         lambda t: f"/api/v1/clusters/{t.cluster.pk}/certificates", more_certificates
     ),

@@ -13,7 +13,7 @@ from apps.models import Application, Release, Service
 from clusters.models import Cluster, Node
 from console.models import OperationLog
 from routing import routes, sync
-from routing.models import Route
+from routing.models import Listener, Route
 from tests.unit.test_compose_apps_api import client_for
 
 
@@ -206,3 +206,49 @@ def test_the_routing_page_shows_the_routes_and_changes_through_its_forms(
     assert 'name="weight"' not in seen  # no control it may not use
     assert reader.post(f"/clusters/{overlay.pk}/routing/weight/", {"route": route.pk, "weight": "0"}).status_code == 403
     assert Route.objects.get(pk=route.pk).weight == 25
+
+
+def lb(front: str, expose: str = "    expose: ['5432']\n") -> str:
+    return f"services:\n  db:\n    image: local/busybox:1\n{expose}    labels:\n      aliyun.lb.port_5432: '{front}'\n"
+
+
+@pytest.mark.parametrize(
+    ("compose", "why"),
+    [
+        (lb("tcp://slb:9080"), "front port 9080 is the cluster's routing port"),
+        (lb("tcp://slb:2377"), "front port 2377 is a port of the engine or the swarm"),
+        (lb("tcp://slb:70000"), "front port 70000 is out of range (1-65535)"),
+        (lb("udp://slb:5000"), "must be tcp://LISTENER:FRONT_PORT"),
+        (lb("tcp://slb:5000", expose=""), "label aliyun.lb.port_5432: the service does not expose port 5432"),
+        (lb("tcp://slb:6000"), "front port 6000 is taken by listener shared of application other"),
+    ],
+)
+def test_a_bad_listener_is_refused_at_plan_time_and_nothing_changes(
+    owner: User, overlay: Cluster, compose: str, why: str
+) -> None:
+    other = holder(overlay, "other", "other.c1.localhost")
+    Listener.objects.create(
+        cluster=overlay, application=other, service=other.services.get(), name="shared", front_port=6000, port=80
+    )
+    status, body = plan(client_for(owner), overlay, "shop", compose)
+    assert status == 400 and any(why in line for line in body["compose"]), body
+    assert not Application.objects.filter(name="shop").exists()
+    assert Listener.objects.count() == 1
+
+
+def test_listeners_are_written_with_the_services_and_listed(owner: User, overlay: Cluster) -> None:
+    api = client_for(owner)
+    made = api.post(
+        f"/api/v1/clusters/{overlay.pk}/applications", {"name": "shop", "compose": lb("tcp://slb:5000")}, format="json"
+    )
+    assert made.status_code == 202, made.content
+    listed = api.get(f"/api/v1/clusters/{overlay.pk}/listeners").json()["results"]
+    assert [(r["name"], r["protocol"], r["front_port"], r["service"], r["port"]) for r in listed] == [
+        ("slb", "tcp", 5000, "db", 5432)
+    ]
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(owner)
+    shown = browser.get(f"/clusters/{overlay.pk}/routing/").content.decode()
+    assert 'data-testid="listener-5000"' in shown and "shop</a>/db:5432" in shown
