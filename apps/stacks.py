@@ -20,6 +20,7 @@ from django.db.models import F
 from django.utils.translation import gettext as _
 
 from apps import compose, converge, security
+from apps.compose import claims
 from apps.masking import Masker, secret_named
 from apps.models import MAX_SCALE, Application, AppVersion, ConfigSet, Container, Service
 from apps.scheduler import (
@@ -446,6 +447,9 @@ def plan(app_name: str, cluster: Cluster, app: Application | None, prepared: Pre
             for n in removed
         ],
         "port_conflicts": port_conflicts(cluster, app, prepared.services),
+        "routes": claims.planned(
+            prepared.model.get("services") or {}, claims.root_of(cluster.name, cluster.root_domain)
+        ),
         "missing_images": missing_images(cluster, prepared.services),
         "warnings": prepared.warnings,
     }

@@ -147,6 +147,8 @@ def plan_lines(plan: dict[str, Any]) -> list[str]:
         lines.append(f"  {node} lacks {', '.join(images)} (pulled at deploy)")
     for conflict in plan.get("port_conflicts") or []:
         lines.append(f"  port {conflict['port']} of {conflict['service']} is taken by {conflict['used_by']}")
+    for route in plan.get("routes") or []:
+        lines.append(f"  {route['address']} → {route['service']}:{route['port']} (when the cluster's routing is on)")
     if plan.get("nothing_changes"):
         lines.append("  nothing changes: this is the current version, and applying it is refused")
     return lines

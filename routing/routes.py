@@ -18,11 +18,12 @@ from routing.operations import RESERVED_PORTS
 
 def root_of(cluster: Cluster) -> str:
     """The domain bare prefixes go under: the cluster's root domain, else ``<cluster>.localhost``."""
-    return cluster.root_domain or claims.default_root(cluster.name)
+    return claims.root_of(cluster.name, cluster.root_domain)
 
 
 def refusals(cluster: Cluster, model: dict[str, Any], project: str) -> list[str]:
-    """Why the routes ``model`` claims cannot be had (a ``apps.stacks.PLAN_CHECKS`` check)."""
+    """Why the routes and listeners ``model`` claims cannot be had (a ``apps.stacks.PLAN_CHECKS`` check; their
+    syntax and exposed ports are the Compose loader's, ``apps.compose.claims``)."""
     root = root_of(cluster)
     found: list[str] = []
     wanted: list[tuple[str, claims.Claim]] = []
@@ -32,15 +33,6 @@ def refusals(cluster: Cluster, model: dict[str, Any], project: str) -> list[str]
         service_claims, refused = claims_of_service(labels, root)
         service_listeners, refused_listeners = claims.listeners_of(labels)
         found += [f"services.{name}.labels: {why}" for why in refused + refused_listeners]
-        exposed = claims.exposed_ports(service)
-        for kind, port in sorted(
-            {("routing", c.port) for c in service_claims} | {("lb", c.port) for c in service_listeners}
-        ):
-            if port not in exposed:
-                found.append(
-                    f"services.{name}.labels: label aliyun.{kind}.port_{port}: the service does not expose port "
-                    f"{port} (add it to ports or expose; it exposes {', '.join(map(str, sorted(exposed))) or 'none'})"
-                )
         wanted += [(name, c) for c in service_claims]
         fronts += [(name, c) for c in service_listeners]
     found += _listener_refusals(cluster, project, fronts)

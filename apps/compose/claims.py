@@ -49,6 +49,25 @@ def default_root(cluster_name: str) -> str:
     return f"{cluster_name.lower().replace('_', '-')}.localhost"
 
 
+def root_of(cluster_name: str, root_domain: str) -> str:
+    """The domain bare prefixes go under: the cluster's root domain, else ``default_root``."""
+    return root_domain or default_root(cluster_name)
+
+
+def planned(services: dict[str, dict[str, object]], root: str) -> list[dict[str, object]]:
+    """What a model's services claim, as a plan shows it: each route's address and each listener, by service."""
+    found: list[dict[str, object]] = []
+    for name, service in sorted(services.items()):
+        labels = {str(k): str(v) for k, v in (service.get("labels") or {}).items()}  # type: ignore[union-attr]
+        routes, _refused = claims_of(labels, root)
+        found += [{"service": name, "address": c.address, "port": c.port} for c in routes]
+        listeners, _refused = listeners_of(labels)
+        found += [
+            {"service": name, "address": f"{c.protocol}://{c.name}:{c.front_port}", "port": c.port} for c in listeners
+        ]
+    return found
+
+
 def check_domain(domain: str) -> str | None:
     """Why ``domain`` is not a hostname Berth routes (None when it is)."""
     if len(domain) > 253:
@@ -201,3 +220,23 @@ def listeners_of(labels: dict[str, str]) -> tuple[list[ListenerClaim], list[str]
             else:
                 found.append(claim)
     return found, refused
+
+
+def unexposed(service: dict[str, object]) -> list[str]:
+    """Why a normalized service's routes and listeners name a container port it does not expose (``ports`` or
+    ``expose``): a router could reach nothing there."""
+    labels = {str(k): str(v) for k, v in (service.get("labels") or {}).items()}  # type: ignore[union-attr]
+    exposed = exposed_ports(service)
+    wanted = set()
+    for label in labels:
+        for kind, pattern in (("routing", LABEL), ("lb", LB_LABEL)):
+            matched = pattern.match(label)
+            if matched and 1 <= int(matched.group(1)) <= 65535:
+                wanted.add((kind, int(matched.group(1))))
+    shown = ", ".join(map(str, sorted(exposed))) or "none"
+    return [
+        f"label aliyun.{kind}.port_{port}: the service does not expose port {port} (add it to ports or expose; "
+        f"it exposes {shown})"
+        for kind, port in sorted(wanted)
+        if port not in exposed
+    ]

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import aliyun
+from . import aliyun, claims
 from .fields import type_name
 from .interpolate import collect_variables, interpolate_tree
 from .merge import deep_merge, merge_service, resolve_extends
@@ -231,6 +231,8 @@ def _load(
     )
     for name, service in model["services"].items():
         graph[name] = [*service.get("depends_on", {}), *graph[name]]
+        for why in claims.unexposed(service):
+            problems.add(join_path(join_path("services", name), "labels"), why)
     check_cycles(graph, problems)
     problems.raise_if_any()
     return Loaded(unshared_copy(model), list(problems.warnings))

@@ -35,17 +35,22 @@ SERVE = "sh -c 'hostname > /www/index.html && exec httpd -f -p 80 -h /www'"
 """A container that answers an HTTP request on port 80 with its hostname."""
 
 
-@pytest.fixture(scope="module")
-def engines(services: None) -> Iterator[dict[str, harness.NetnsNode]]:
+def nodes_in_namespaces(numbers: dict[str, int]) -> Iterator[dict[str, harness.NetnsNode]]:
+    """The nodes ``numbers`` names, reaching each other through this machine while the generator runs."""
     made: dict[str, harness.NetnsNode] = {}
     with harness.forwarding_between_nodes():
         try:
-            for name, number in NUMBERS.items():
+            for name, number in numbers.items():
                 made[name] = harness.netns_node(number)
             yield made
         finally:
             for node in made.values():
                 node.stop_engine()
+
+
+@pytest.fixture(scope="module")
+def engines(services: None) -> Iterator[dict[str, harness.NetnsNode]]:
+    yield from nodes_in_namespaces(NUMBERS)
 
 
 def client(node: harness.NetnsNode) -> docker.DockerClient:

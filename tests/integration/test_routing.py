@@ -25,7 +25,7 @@ from routing import haproxy, routers
 from routing.models import Route, Router
 from tests import harness
 from tests.integration.conftest import wait_release
-from tests.integration.test_cluster_network import client, deploy, reset, wait_joined
+from tests.integration.test_cluster_network import client, deploy, nodes_in_namespaces, reset, wait_joined
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -35,15 +35,7 @@ NUMBERS = {"a": 143, "b": 144}
 
 @pytest.fixture(scope="module")
 def engines(services: None) -> Iterator[dict[str, harness.NetnsNode]]:
-    made: dict[str, harness.NetnsNode] = {}
-    with harness.forwarding_between_nodes():
-        try:
-            for name, number in NUMBERS.items():
-                made[name] = harness.netns_node(number)
-            yield made
-        finally:
-            for node in made.values():
-                node.stop_engine()
+    yield from nodes_in_namespaces(NUMBERS)
 
 
 @pytest.fixture

@@ -54,15 +54,6 @@ def test_a_pool_is_kept_in_canonical_form() -> None:
     assert network.check_pool(" 10.201.7.9/16 ", ["192.0.2.2"]) == "10.201.0.0/16"
 
 
-@pytest.fixture
-def overlay(owner: User) -> Cluster:
-    cluster = Cluster.objects.create(tenant=owner.tenant, name="c1", network_mode=Cluster.NetworkMode.OVERLAY)
-    Node.objects.create(
-        cluster=cluster, name="n1", endpoint="tcp://10.250.3.2:2375", publish_ip="10.250.3.2", state=Node.State.READY
-    )
-    return cluster
-
-
 def test_a_pool_that_holds_a_nodes_address_is_refused_and_nothing_changes(owner: User, overlay: Cluster) -> None:
     api = client_for(owner)
     response = api.patch(f"/api/v1/clusters/{overlay.pk}", {"network_pool": "10.250.0.0/16"}, format="json")

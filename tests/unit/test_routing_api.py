@@ -10,20 +10,11 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.permissions import grant_role
 from apps.models import Application, Release, Service
-from clusters.models import Cluster, Node
+from clusters.models import Cluster
 from console.models import OperationLog
 from routing import routes, sync
 from routing.models import Listener, Route
 from tests.unit.test_compose_apps_api import client_for
-
-
-@pytest.fixture
-def overlay(owner: User) -> Cluster:
-    cluster = Cluster.objects.create(tenant=owner.tenant, name="c1", network_mode=Cluster.NetworkMode.OVERLAY)
-    Node.objects.create(
-        cluster=cluster, name="n1", endpoint="tcp://10.250.3.2:2375", publish_ip="10.250.3.2", state=Node.State.READY
-    )
-    return cluster
 
 
 def web(claim: str, ports: str = "    expose: ['80']\n", sticky: bool = False) -> str:
@@ -252,3 +243,19 @@ def test_listeners_are_written_with_the_services_and_listed(owner: User, overlay
     browser.force_login(owner)
     shown = browser.get(f"/clusters/{overlay.pk}/routing/").content.decode()
     assert 'data-testid="listener-5000"' in shown and "shop</a>/db:5432" in shown
+
+
+def test_the_plan_lists_what_the_application_will_claim(owner: User, overlay: Cluster) -> None:
+    from console.cli import plan_lines
+
+    compose = web("web;https://www.example.test/api").replace(
+        "      aliyun.routing.port_80", "      aliyun.lb.port_80: 'tcp://slb:8088'\n      aliyun.routing.port_80"
+    )
+    status, body = plan(client_for(owner), overlay, "shop", compose)
+    assert status == 200, body
+    assert body["routes"] == [
+        {"service": "web", "address": "http://web.c1.localhost", "port": 80},
+        {"service": "web", "address": "https://www.example.test/api", "port": 80},
+        {"service": "web", "address": "tcp://slb:8088", "port": 80},
+    ]
+    assert "  http://web.c1.localhost → web:80 (when the cluster's routing is on)" in plan_lines(body)
