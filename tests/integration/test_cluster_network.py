@@ -88,33 +88,49 @@ def reset(cluster: Cluster, nodes: Iterable[harness.NetnsNode]) -> None:
         except (docker.errors.DockerException, requests.exceptions.RequestException):
             node.start_engine()
             engine = client(node)
-        for container in engine.containers.list(all=True, filters=ours(), ignore_removed=True):
-            container.remove(force=True)
         try:
+            for container in engine.containers.list(all=True, filters=ours(), ignore_removed=True):
+                container.remove(force=True)
             engine.swarm.leave(force=True)
-        except docker.errors.APIError:
-            pass
-        engine.networks.prune()
-        engine.close()
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            pass  # answered below: the engine leaves, or is started again
+        finally:
+            engine.close()
         # An engine that just left its swarm tears its overlays down for a while and may not answer the next test's
-        # registration in time: the next test starts once it answers at once again.
+        # registration in time; one whose leave timed out (a manager that lost its quorum) is asked again. The next
+        # test starts once it answers at once, in no swarm, with none of our containers.
         try:
-            harness.wait_until(lambda node=node: answers_at_once(node), 60, 0.5, f"{node.endpoint} to answer again")
-        except AssertionError:  # an engine that stalled for good: the next test gets it started again (same data)
+            harness.wait_until(lambda node=node: settled(node), 60, 0.5, f"{node.endpoint} to settle")
+        except AssertionError:  # an engine that stalled for good: started again (same data), then settled
             harness.run_script("netns-node.sh", "stop", str(node.number))
             node.start_engine()
-            harness.wait_until(lambda node=node: answers_at_once(node), 60, 0.5, f"{node.endpoint} to answer")
+            harness.wait_until(lambda node=node: settled(node), 90, 0.5, f"{node.endpoint} to settle")
 
 
-def answers_at_once(node: harness.NetnsNode) -> bool:
-    """Whether the engine answers ``info`` within 2 s, in no swarm."""
+def settled(node: harness.NetnsNode) -> bool:
+    """Whether the engine answers ``info`` within 2 s, in no swarm and without our containers; when it answers but
+    is still in a swarm or holds some, it is asked to leave and to remove them (the next call tells)."""
     engine = docker.DockerClient(base_url=node.socket, timeout=2)
     try:
-        return engine.info()["Swarm"]["LocalNodeState"] == "inactive"
+        state = engine.info()["Swarm"]["LocalNodeState"]
     except (docker.errors.DockerException, requests.exceptions.RequestException):
         return False
     finally:
         engine.close()
+    patient = docker.DockerClient(base_url=node.socket, timeout=30)
+    try:
+        left = patient.containers.list(all=True, filters=ours(), ignore_removed=True)
+        for container in left:
+            container.remove(force=True)
+        if state != "inactive":
+            patient.swarm.leave(force=True)
+            return False
+        patient.networks.prune()
+        return not left
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        return False
+    finally:
+        patient.close()
 
 
 def network_states(api: APIClient, cluster: Cluster) -> dict[str, str]:
