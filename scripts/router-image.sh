@@ -7,10 +7,7 @@ set -euo pipefail
 IMAGE=local/berth-router:1
 host_args=()
 if [ $# -ge 1 ]; then host_args=(-H "$1"); fi
-if docker "${host_args[@]}" image inspect "$IMAGE" >/dev/null 2>&1; then exit 0; fi
-
-# The packages are downloaded, not installed (nothing of haproxy runs on this machine), and kept under var/ so that
-# a later build needs no mirror.
+# The packages are downloaded, not installed (nothing of haproxy runs on this machine), and kept under var/.
 cache="$(cd "$(dirname "$0")/.." && pwd)/var/cache/router"
 packages=(haproxy socat liblua5.3-0 libopentracing-c-wrapper0 libopentracing1 libwrap0)
 mkdir -p "$cache"
@@ -21,6 +18,9 @@ for package in "${packages[@]}"; do
     }
   fi
 done
+# Cached whether or not the image is needed now, as test-image.sh does: a later build may run where no mirror
+# answers (the Ctrl-C test's engine, in a network namespace of its own).
+if docker "${host_args[@]}" image inspect "$IMAGE" >/dev/null 2>&1; then exit 0; fi
 busybox=/usr/bin/busybox  # busybox-static, as for the test images
 [ -x /bin/busybox ] && busybox=/bin/busybox
 
