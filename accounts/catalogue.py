@@ -26,6 +26,7 @@ POLICY = "acs:ram:*:<tenant-id>:policy/<name>"
 TENANT = "acs:ram:*:<tenant-id>:*"
 REGISTRY = "acs:cs:*:<tenant-id>:registrycredential/<registry>"
 HOST = "acs:cs:*:<tenant-id>:host"
+CERTIFICATE = "acs:cs:*:<tenant-id>:certificate/<name>"
 
 ACTIONS: dict[str, tuple[str, str]] = {
     "cs:DescribeClusters": (CLUSTER, "See a cluster and its summary."),
@@ -68,7 +69,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "cs:DeleteClusterNetwork": (CLUSTER, "Delete a shared network no application uses."),
     "cs:DescribeRoutes": (CLUSTER, "See the cluster's routing service: its routers, routes and their backends."),
     "cs:ModifyRouting": (CLUSTER, "Turn the cluster's routing service on or off; set its ports."),
-    "cs:SetRouteWeight": (APP, "Set a service's share of a route its application's services claim together."),
+    "cs:ModifyRoute": (APP, "Set a service's weight on a route of its application; redirect the route to https."),
+    "cs:DescribeCertificates": (CERTIFICATE, "See the tenant's web certificates (names and expiry, never keys)."),
+    "cs:UploadCertificate": (CERTIFICATE, "Store a web certificate and key the routers serve on https routes."),
+    "cs:DeleteCertificate": (CERTIFICATE, "Delete a web certificate (the routers stop serving it)."),
     "cs:NodeUnreachable": (NODE, "System: a node stopped answering (health check)."),
     "cs:RemoveStaleContainers": (NODE, "System: old copies of moved containers removed from a returning node."),
     "cs:DescribeApplications": (APP, "See applications, their containers and releases."),

@@ -27,7 +27,7 @@ APP_WRITE = (
     "cs:RollbackApplication",
     "cs:DeleteApplication",
     "cs:ScaleService",
-    "cs:SetRouteWeight",
+    "cs:ModifyRoute",
     "cs:CancelRelease",
     "cs:*Container",
 )

@@ -235,6 +235,99 @@ def check_bundle(
         raise CertificateProblem(f"the certificate is not meant for {purpose} use (see its extended key usage)")
 
 
+MAX_SERVED_PEM = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ServedCertificate:
+    """A web server's certificate chain and key that fit together, and what a person sees of them (never the key)."""
+
+    chain_pem: str  # the leaf first, then its intermediates, each re-encoded
+    key_pem: str  # PKCS8, unencrypted
+    subject: str
+    issuer: str
+    names: tuple[str, ...]  # the DNS names it is for (its SANs; the common name when it has none)
+    not_before: datetime
+    not_after: datetime
+    fingerprint: str
+
+
+def _certificates_of(pem: str) -> list[x509.Certificate]:
+    if not isinstance(pem, str) or "-----BEGIN CERTIFICATE-----" not in pem:
+        raise CertificateProblem("the certificate is not PEM: paste it with its -----BEGIN CERTIFICATE----- line")
+    try:
+        return x509.load_pem_x509_certificates(pem.encode("utf-8"))
+    except (ValueError, TypeError) as exc:
+        raise CertificateProblem("the certificate chain is not valid PEM (a certificate in it does not parse)") from exc
+
+
+def _dns_names(cert: x509.Certificate) -> tuple[str, ...]:
+    sans = _extension(cert, x509.SubjectAlternativeName)
+    if sans is not None:
+        return tuple(dict.fromkeys(name.lower() for name in sans.get_values_for_type(x509.DNSName)))
+    common = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return (str(common[0].value).lower(),) if common else ()
+
+
+def check_served(chain_pem: str, key_pem: str, *, now: datetime | None = None) -> ServedCertificate:
+    """A web certificate chain (leaf first) and its key, checked: both parse, the key is the leaf's, each
+    certificate of the chain is signed by the next, the leaf is valid now and names at least one DNS name. Raises
+    CertificateProblem, saying what is wrong, when they are not."""
+    now = datetime.now(UTC) if now is None else now
+    for text, what in ((chain_pem, "the certificate chain"), (key_pem, "the private key")):
+        if isinstance(text, str) and len(text) > MAX_SERVED_PEM:
+            raise CertificateProblem(f"{what} is longer than {MAX_SERVED_PEM // 1024} KiB")
+    chain = _certificates_of(chain_pem)
+    if not isinstance(key_pem, str) or "PRIVATE KEY-----" not in key_pem:
+        raise CertificateProblem("the private key is not PEM: paste it with its -----BEGIN ... PRIVATE KEY----- line")
+    key = _load_key(key_pem)
+    leaf = chain[0]
+    spki = Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(*spki) != leaf.public_key().public_bytes(*spki):
+        raise CertificateProblem("the private key does not match the certificate (the first one of the chain)")
+    for child, parent in zip(chain, chain[1:], strict=False):
+        try:
+            child.verify_directly_issued_by(parent)
+        except (InvalidSignature, ValueError, TypeError) as exc:
+            raise CertificateProblem(
+                f"the chain is out of order: {child.subject.rfc4514_string()} is not signed by the certificate after "
+                f"it ({parent.subject.rfc4514_string()}); put the server's certificate first, then its issuers"
+            ) from exc
+    _check_validity(leaf, now, "the certificate")
+    names = _dns_names(leaf)
+    if not names:
+        raise CertificateProblem("the certificate names no DNS name (no subjectAltName DNS entry, no common name)")
+    return ServedCertificate(
+        chain_pem="".join(cert.public_bytes(Encoding.PEM).decode("ascii") for cert in chain),
+        key_pem=key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode("ascii"),
+        subject=leaf.subject.rfc4514_string(),
+        issuer=leaf.issuer.rfc4514_string(),
+        names=names,
+        not_before=leaf.not_valid_before_utc,
+        not_after=leaf.not_valid_after_utc,
+        fingerprint=leaf.fingerprint(hashes.SHA256()).hex(":"),
+    )
+
+
+def self_signed(names: Sequence[str], *, days: int = 30, not_before: datetime | None = None) -> KeyPair:
+    """A self-signed web certificate for ``names`` (the first is its common name): for tests and local use."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    start = not_before or datetime.now(UTC) - CLOCK_SKEW
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return _pair(cert, key)
+
+
 def _fernet(secret: str) -> Fernet:
     """A Fernet whose key is derived from ``secret`` with HKDF-SHA256."""
     if not secret:

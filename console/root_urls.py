@@ -7,5 +7,6 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("clusters/", include("routing.urls")),  # before clusters': its <pk>/<change>/ would take <pk>/routing/
     path("clusters/", include("clusters.urls")),
+    path("certificates/", include("routing.certificate_urls")),
     path("", include("apps.urls")),
 ]

@@ -49,6 +49,8 @@ api_v1 = [
     path("clusters/<int:cluster_id>/routes", routing_api.RouteListView.as_view(), name="api-routes"),
     path("clusters/<int:cluster_id>/listeners", routing_api.ListenerListView.as_view(), name="api-listeners"),
     path("clusters/<int:cluster_id>/routes/<int:route_id>", routing_api.RouteDetailView.as_view(), name="api-route"),
+    path("certificates", routing_api.CertificateListView.as_view(), name="api-certificates"),
+    path("certificates/<int:certificate_id>", routing_api.CertificateDetailView.as_view(), name="api-certificate"),
     path("registry-credentials", clusters_api.RegistryCredentialListView.as_view(), name="api-registry-credentials"),
     path(
         "registry-credentials/<int:credential_id>",

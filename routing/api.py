@@ -1,6 +1,6 @@
-"""REST API of the routing service: ``/api/v1/clusters/{id}/routing`` (on or off, ports, the routers per node) and
+"""REST API of the routing service: ``/api/v1/clusters/{id}/routing`` (on or off, ports, the routers per node),
 ``/api/v1/clusters/{id}/routes`` (each domain and path with its service, weight, backends as the routers see them,
-and traffic)."""
+and traffic), ``/api/v1/clusters/{id}/listeners`` and the tenant's ``/api/v1/certificates`` (never their keys)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -17,14 +17,26 @@ from clusters.api import _cluster
 from clusters.models import Cluster
 from console.api import BerthAPIView, ListEndpoint, RequestBody, refused
 from console.api import strict_data as _strict
-from routing import haproxy, operations, sync, traffic
-from routing.models import Listener, Route, Router
+from routing import certificates, haproxy, operations, sync, tls, traffic
+from routing.models import Certificate, Listener, Route, Router
 
 
-def address_of(route: Route, port: int) -> str:
-    """Where a user opens the route: ``http://web.local.localhost:9080/api`` (no port when it is 80)."""
+def address_of(route: Route, port: int, https: bool = False) -> str:
+    """Where a user opens the route: ``http://web.local.localhost:9080/api`` (no port when it is 80), or
+    ``https://secure.example.com/`` when the routers serve it on 443."""
+    path = "" if route.path == "/" else route.path
+    if https:
+        return f"https://{route.domain}{path}"
     where = route.domain if port == 80 else f"{route.domain}:{port}"
-    return f"http://{where}{'' if route.path == '/' else route.path}"
+    return f"http://{where}{path}"
+
+
+def certificate_of(rows: list[Certificate], domain: str) -> str:
+    """The name of the certificate the routers answer ``domain`` with, or why there is none (https only)."""
+    found = next((row.name for row in rows if tls.covers(row.names, domain)), None)
+    if found:
+        return found
+    return f"none: no valid certificate of this account names {domain}"
 
 
 class BackendSerializer(serializers.Serializer):
@@ -48,6 +60,9 @@ class RouteSerializer(serializers.ModelSerializer):
     application = serializers.CharField(source="application.name", read_only=True)
     service = serializers.CharField(source="service.name", read_only=True)
     address = serializers.SerializerMethodField(help_text="where users open it")
+    certificate = serializers.SerializerMethodField(
+        help_text="an https route's certificate (its name), or why it has none; empty for an http route"
+    )
     backends = serializers.SerializerMethodField()
     traffic = serializers.SerializerMethodField()
 
@@ -59,6 +74,8 @@ class RouteSerializer(serializers.ModelSerializer):
             "path",
             "address",
             "https",
+            "redirect_https",
+            "certificate",
             "application",
             "service",
             "port",
@@ -70,7 +87,11 @@ class RouteSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_address(self, obj: Route) -> str:
-        return address_of(obj, self.context["port"])
+        https = obj.https and self.context["https"] and tls.covers_any(self.context["certificates"], obj.domain)
+        return address_of(obj, self.context["port"], https)
+
+    def get_certificate(self, obj: Route) -> str:
+        return certificate_of(self.context["certificates"], obj.domain) if obj.https else ""
 
     @extend_schema(responses=BackendSerializer(many=True))
     def get_backends(self, obj: Route) -> list[dict[str, Any]]:
@@ -119,7 +140,15 @@ def route_context(cluster: Cluster, page: list[Route] | list[Listener]) -> dict[
     for row in rows.order_by("service_id", "index"):
         containers.setdefault(row.service_id, []).append(row)
     views = traffic.snapshot(cluster) if page and sync.enabled(cluster) else {}
-    return {"containers": containers, "traffic": views, "port": sync.settings_of(cluster).port}
+    options = sync.settings_of(cluster)
+    served = tls.served_by(cluster) if page else []
+    return {
+        "containers": containers,
+        "traffic": views,
+        "port": options.port,
+        "https": options.https_port,
+        "certificates": served,
+    }
 
 
 class ListenerSerializer(serializers.ModelSerializer):
@@ -130,8 +159,29 @@ class ListenerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Listener
-        fields = ["id", "name", "protocol", "front_port", "application", "service", "port", "backends", "traffic"]
+        fields = [
+            "id",
+            "name",
+            "protocol",
+            "front_port",
+            "application",
+            "service",
+            "port",
+            "certificate",
+            "backends",
+            "traffic",
+        ]
         read_only_fields = fields
+
+    certificate = serializers.SerializerMethodField(
+        help_text="an https listener's certificates (the account's valid ones, by SNI), or why it has none"
+    )
+
+    def get_certificate(self, obj: Listener) -> str:
+        if obj.protocol != Listener.Protocol.HTTPS:
+            return ""
+        names = [row.name for row in self.context["certificates"]]
+        return ", ".join(names) if names else "none: the account has no valid certificate (served as plain http)"
 
     def _seen(self, obj: Listener) -> Any:
         return self.context["traffic"].get(sync.listener_backend(obj.front_port))
@@ -158,6 +208,9 @@ class RoutingSerializer(serializers.Serializer):
     enabled = serializers.BooleanField(help_text="the routing service runs (a router on every ready node)")
     port = serializers.IntegerField(help_text="the routing port on each node's publish address")
     http_port = serializers.BooleanField(help_text="the routers also listen on port 80")
+    https_port = serializers.BooleanField(
+        help_text="the routers also listen on port 443 (TLS, the account's certificates by SNI; once it has one)"
+    )
     root_domain = serializers.CharField(help_text="bare prefixes become <prefix>.<root domain>")
     routers = RouterSerializer(many=True)
 
@@ -166,6 +219,7 @@ class RoutingChange(RequestBody):
     enabled = serializers.BooleanField(required=False)
     port = serializers.IntegerField(required=False, min_value=1, max_value=65535)
     http_port = serializers.BooleanField(required=False)
+    https_port = serializers.BooleanField(required=False)
 
 
 def routing_state(cluster: Cluster) -> dict[str, Any]:
@@ -176,6 +230,7 @@ def routing_state(cluster: Cluster) -> dict[str, Any]:
         "enabled": bool((cluster.system_services or {}).get("routing")),
         "port": options.port,
         "http_port": options.http_port,
+        "https_port": options.https_port,
         "root_domain": root_of(cluster),
         "routers": RouterSerializer(Router.objects.filter(cluster=cluster).select_related("node"), many=True).data,
     }
@@ -238,14 +293,19 @@ class ListenerListView(ListEndpoint, BerthAPIView):
         return self.paginated(rows, shapes)
 
 
-class WeightChange(RequestBody):
-    weight = serializers.IntegerField(min_value=0, max_value=100, help_text="0-100; 0 takes it out of the traffic")
+class RouteChange(RequestBody):
+    weight = serializers.IntegerField(
+        required=False, min_value=0, max_value=100, help_text="0-100; 0 takes it out of the traffic"
+    )
+    redirect_https = serializers.BooleanField(
+        required=False, help_text="send plain http requests to https (an https route only)"
+    )
 
 
 class RouteDetailView(BerthAPIView):
-    """``GET`` one route; ``PATCH`` its weight."""
+    """``GET`` one route; ``PATCH`` its weight or its redirect to https."""
 
-    action_map = {"GET": "cs:DescribeRoutes", "PATCH": "cs:SetRouteWeight"}
+    action_map = {"GET": "cs:DescribeRoutes", "PATCH": "cs:ModifyRoute"}
 
     def _route(self, request: Request, cluster_id: int, route_id: int) -> tuple[Cluster, Route]:
         cluster = _cluster(request, cluster_id)
@@ -257,8 +317,87 @@ class RouteDetailView(BerthAPIView):
         cluster, route = self._route(request, cluster_id, route_id)
         return Response(RouteSerializer(route, context=route_context(cluster, [route])).data)
 
-    @extend_schema(request=WeightChange, responses=RouteSerializer, operation_id="cluster_routes_update")
+    @extend_schema(request=RouteChange, responses=RouteSerializer, operation_id="cluster_routes_update")
     def patch(self, request: Request, cluster_id: int, route_id: int) -> Response:
         cluster, route = self._route(request, cluster_id, route_id)
-        operations.set_weight(request.user, route, _strict(WeightChange, request.data)["weight"])
+        operations.modify_route(request.user, route, dict(_strict(RouteChange, request.data)))
         return Response(RouteSerializer(route, context=route_context(cluster, [route])).data)
+
+
+class CertificateSerializer(serializers.ModelSerializer):
+    """A certificate as anyone sees it: never its key (nor its chain)."""
+
+    resource_name = serializers.CharField(read_only=True)
+    expiring = serializers.SerializerMethodField(help_text="it ends within 30 days (or has ended)")
+
+    class Meta:
+        model = Certificate
+        fields = [
+            "id",
+            "name",
+            "resource_name",
+            "subject",
+            "issuer",
+            "names",
+            "not_before",
+            "not_after",
+            "expiring",
+            "fingerprint",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_expiring(self, obj: Certificate) -> bool:
+        return tls.expiring(obj)
+
+
+class CertificateUpload(RequestBody):
+    name = serializers.CharField(max_length=63, help_text="lower-case letters, digits, '.', '_' and '-'")
+    certificate = serializers.CharField(
+        max_length=tls.MAX_PEM, trim_whitespace=False, help_text="PEM: the server's certificate, then its issuers"
+    )
+    key = serializers.CharField(
+        max_length=tls.MAX_PEM, write_only=True, trim_whitespace=False, help_text="PEM, unencrypted; never returned"
+    )
+
+
+def _certificate(request: Request, certificate_id: int) -> Certificate:
+    return get_object_or_404(Certificate.objects.visible_to(request.user), pk=certificate_id)
+
+
+class CertificateListView(ListEndpoint, BerthAPIView):
+    """``GET /api/v1/certificates`` (a page); ``POST {name, certificate, key}`` (the key is write-only)."""
+
+    action_map = {"GET": "cs:DescribeCertificates", "POST": "cs:UploadCertificate"}
+
+    @extend_schema(responses=CertificateSerializer(many=True), operation_id="certificates_list")
+    def get(self, request: Request) -> Response:
+        rows = Certificate.objects.visible_to(request.user)
+        return self.paginated(rows, lambda page: CertificateSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=CertificateUpload,
+        responses={
+            201: CertificateSerializer,
+            400: refused("Also: the key does not match, the chain is out of order, it has expired, the name is taken."),
+        },
+        operation_id="certificates_create",
+    )
+    def post(self, request: Request) -> Response:
+        made = certificates.upload(request.user, **_strict(CertificateUpload, request.data))
+        return Response(CertificateSerializer(made).data, status=status.HTTP_201_CREATED)
+
+
+class CertificateDetailView(BerthAPIView):
+    """``GET`` one certificate (never its key); ``DELETE`` it."""
+
+    action_map = {"GET": "cs:DescribeCertificates", "DELETE": "cs:DeleteCertificate"}
+
+    @extend_schema(responses=CertificateSerializer, operation_id="certificates_retrieve")
+    def get(self, request: Request, certificate_id: int) -> Response:
+        return Response(CertificateSerializer(_certificate(request, certificate_id)).data)
+
+    @extend_schema(responses={204: None}, operation_id="certificates_destroy")
+    def delete(self, request: Request, certificate_id: int) -> Response:
+        certificates.delete(request.user, _certificate(request, certificate_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 ADMIN_SOCKET = "/run/berth/admin.sock"
 STATE_FILE = "/run/berth/servers.state"
@@ -59,7 +59,8 @@ class Route:
     domain: str
     path: str
     backend: str
-    https: bool = False  # served by the TLS bind too; plain http is redirected
+    https: bool = False  # claimed with https:// (served by the TLS bind, with a certificate that names it)
+    redirect: bool = False  # plain http requests for it are sent to https (when the TLS bind exists)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Listener:
     port: int
     mode: str  # tcp or http
     backend: str
+    tls: bool = False  # https: TLS ends here, with the router's certificates (HTTP behind it)
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,7 @@ class Router:
     backends: tuple[Backend, ...] = ()
     listeners: tuple[Listener, ...] = ()
     cookie_key: str = "berth"
-    certificates: bool = False  # CERTS_DIR holds at least one certificate
-    tls_domains: tuple[str, ...] = field(default=())  # domains with https routes (redirected from http)
+    certificates: str = ""  # the directory under CERTS_DIR that holds the certificates (none: no TLS bind)
 
 
 def backend_name(domain: str, path: str) -> str:
@@ -149,16 +150,28 @@ def _backend(backend: Backend, cookie_key: str) -> list[str]:
     return lines
 
 
+def certs_path(version: str) -> str:
+    """Where a router's certificates of one version are (a directory HAProxy loads whole)."""
+    return f"{CERTS_DIR}/{_check(version, 'certificates version')}/"
+
+
+def _tls(router: Router) -> str:
+    return f" ssl crt {certs_path(router.certificates)} alpn http/1.1"
+
+
 def _routes_frontend(router: Router, bind: str) -> list[str]:
     lines = ["frontend routes", f"    bind {_bind(bind, int(router.port or 0))}"]
     if router.http_port:
         lines.append(f"    bind {_bind(bind, router.http_port)}")
-    if router.https_port and router.certificates:
-        lines.append(f"    bind {_bind(bind, router.https_port)} ssl crt {CERTS_DIR}/")
+    tls = bool(router.https_port and router.certificates)
+    if tls:
+        lines.append(f"    bind {_bind(bind, int(router.https_port or 0))}{_tls(router)}")
     lines.append("    http-request set-var(txn.host) hdr(host),field(1,:),lower")
-    if router.https_port and router.certificates:
+    if tls:
+        lines.append("    http-request set-header X-Forwarded-Proto https if { ssl_fc }")
+        lines.append("    http-request set-header X-Forwarded-Proto http if !{ ssl_fc }")
         for route in _ordered(router.routes):
-            if route.https:
+            if route.https and route.redirect:
                 condition = _route_condition(route)
                 lines.append(f"    http-request redirect scheme https code 302 if !{{ ssl_fc }} {condition}")
     for route in _ordered(router.routes):
@@ -202,7 +215,8 @@ def build(router: Router) -> str:
         lines.append(f"frontend listener_{int(listener.port)}")
         lines.append(f"    # {_check(listener.name, 'listener name')}")
         lines.append(f"    mode {listener.mode}")
-        lines.append(f"    bind {_bind(bind, int(listener.port))}")
+        tls = _tls(router) if listener.tls and listener.mode == "http" and router.certificates else ""
+        lines.append(f"    bind {_bind(bind, int(listener.port))}{tls}")
         lines.append(f"    default_backend {_check(listener.backend, 'backend name')}")
     for backend in sorted(router.backends, key=lambda item: item.name):
         lines.append("")

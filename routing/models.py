@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import F
 
+from accounts.decisions import ResourceColumns, resource_text
+from accounts.permissions import Resource, TenantQuerySet
 from clusters.models import OfClusterQuerySet
 
 DEFAULT_PORT = 9080
@@ -44,6 +50,7 @@ class Route(models.Model):
     path = models.CharField(max_length=200, default="/")
     port = models.PositiveIntegerField(help_text="the container port")
     https = models.BooleanField(default=False)
+    redirect_https = models.BooleanField(default=False, help_text="plain http requests are sent to https")
     sticky = models.BooleanField(default=False)
     weight = models.PositiveSmallIntegerField(
         default=100,
@@ -127,3 +134,52 @@ class Router(models.Model):
 
     def __str__(self) -> str:
         return f"router on node {self.node_id}: {self.state}"
+
+
+def certificate_resource(tenant_id: int, name: str) -> str:
+    """``acs:cs:*:<tenant-id>:certificate/<name>``."""
+    return f"acs:cs:*:{tenant_id}:certificate/{name}"
+
+
+class CertificateQuerySet(TenantQuerySet):
+    """A user sees a certificate of its tenant (never its key) when it may describe certificates."""
+
+    read_action = "cs:DescribeCertificates"
+
+    def resource_columns(self) -> ResourceColumns:
+        return ResourceColumns(resource_text("acs:cs:*:", F("tenant_id"), ":certificate/", F("name")))
+
+    def resource_rows(self) -> Iterable[tuple[int, Resource]]:
+        for pk, name, tenant_id in self.values_list("pk", "name", "tenant_id"):
+            yield pk, Resource(certificate_resource(tenant_id, name))
+
+
+class Certificate(models.Model):
+    """A tenant's web certificate (chain and key) that its clusters' routers serve by SNI on https routes. Both are
+    sealed at rest; what is shown is the subject, the names and the validity, never the key."""
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="certificates")
+    name = models.CharField(max_length=63)
+    subject = models.CharField(max_length=500)
+    issuer = models.CharField(max_length=500)
+    names = models.JSONField(default=list, help_text="the DNS names it is for")
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField()
+    fingerprint = models.CharField(max_length=95, help_text="SHA-256 of the certificate")
+    chain_sealed = models.TextField(help_text="the PEM chain, encrypted at rest")
+    key_sealed = models.TextField(help_text="the PEM key, encrypted at rest; never shown")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CertificateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="certificate_name_once_in_tenant")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def resource_name(self) -> str:
+        return certificate_resource(self.tenant_id, self.name)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
@@ -50,6 +50,7 @@ class Applied:
 
 
 LISTENER_LABEL = "berth.router.listener"
+_CERTS_IN = re.compile(re.escape(haproxy.CERTS_DIR) + r"/([A-Za-z0-9_.:-]+)/")
 
 
 def _instance() -> str:
@@ -120,6 +121,17 @@ class Unit:
     ports: dict[int, int]  # node port → the router's port
     config: str
     networks: frozenset[str]
+    files: dict[str, bytes] = field(default_factory=dict)  # under CERTS_DIR: the certificates it serves
+
+
+def _put_certificates(endpoint: host.Endpoint, container_id: str, files: dict[str, bytes], running: str) -> None:
+    """Write the unit's certificate files; drop the versions (directories) neither they nor the ``running``
+    configuration name (that one stays until the reload has replaced it)."""
+    keep = sorted({name.split("/", 1)[0] for name in files} | set(_CERTS_IN.findall(running)))
+    script = 'cd "$1" && shift && for d in *; do case " $* " in *" $d "*) ;; *) rm -rf "$d" ;; esac; done'
+    inside.run(endpoint, container_id, ["sh", "-c", script, "sh", haproxy.CERTS_DIR, *keep])
+    if files:
+        inside.put_files(endpoint, container_id, haproxy.CERTS_DIR, files)
 
 
 def ensure(endpoint: host.Endpoint, unit: Unit, publish_ip: str) -> tuple[str, bool]:
@@ -140,6 +152,8 @@ def ensure(endpoint: host.Endpoint, unit: Unit, publish_ip: str) -> tuple[str, b
     try:
         for network in sorted(networks):
             inside.connect(endpoint, container_id, network)
+        if unit.files:
+            inside.put_files(endpoint, container_id, haproxy.CERTS_DIR, unit.files)
         _write(endpoint, container_id, config)
         host.start_container(endpoint, container_id, inspect=False)
     except host.HostError:
@@ -216,11 +230,12 @@ def server_commands(old: str, new: str) -> list[str]:
     return commands
 
 
-def apply(endpoint: host.Endpoint, container_id: str, config: str, *, fresh: bool) -> Applied:
-    """Bring the running router to ``config``: nothing when it runs with it already, the Runtime API when only
-    servers differ, else a checked seamless reload."""
+def apply(endpoint: host.Endpoint, container_id: str, unit: Unit, *, fresh: bool) -> Applied:
+    """Bring the running router to the unit's configuration: nothing when it runs with it already, the Runtime API
+    when only servers differ, else a checked seamless reload (its certificate files written first)."""
     if fresh:
         return Applied(created=True)
+    config = unit.config
     old = current_config(endpoint, container_id)
     if old == config:
         return Applied()
@@ -233,6 +248,7 @@ def apply(endpoint: host.Endpoint, container_id: str, config: str, *, fresh: boo
             _write(endpoint, container_id, config)
             return Applied(commands=len(commands))
     _save_state(endpoint, container_id)
+    _put_certificates(endpoint, container_id, unit.files, old)
     staged = haproxy.CONFIG_PATH + ".new"
     inside.put_files(endpoint, container_id, staged.rpartition("/")[0], {staged.rpartition("/")[2]: config.encode()})
     code, output = inside.run(endpoint, container_id, ["haproxy", "-c", "-q", "-f", staged])

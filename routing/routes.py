@@ -62,6 +62,7 @@ def _listener_refusals(cluster: Cluster, project: str, fronts: list[tuple[str, c
     found = []
     options = sync.settings_of(cluster)
     own = {options.port: "the cluster's routing port"} | ({80: "the routers' port 80"} if options.http_port else {})
+    own |= {443: "the routers' https port"} if options.https_port else {}
     own |= {port: "a port of the engine or the swarm" for port in RESERVED_PORTS}
     taken = {
         front: (listener, app)

@@ -27,7 +27,7 @@ from clusters import docker_host as host
 from clusters import inside
 from clusters.models import Cluster, Node
 from console import celery, live
-from routing import haproxy, routers
+from routing import haproxy, routers, tls
 from routing.models import Listener, Route, Router, RoutingSettings
 
 log = logging.getLogger(__name__)
@@ -160,23 +160,29 @@ def desired(cluster: Cluster, nodes: list[Node]) -> list[routers.Unit]:
                 title=f"{domain}{path} ← {title}",
             )
         )
-        entries.append(haproxy.Route(domain, path, name, any(r.https for r in claimants)))
+        https = any(r.https for r in claimants)
+        entries.append(haproxy.Route(domain, path, name, https, https and any(r.redirect_https for r in claimants)))
+    wants_tls = options.https_port or any(li.protocol == Listener.Protocol.HTTPS for li in listeners)
+    version, files = tls.files_for(tls.served_by(cluster)) if wants_tls else ("", {})
+    serves_tls = bool(options.https_port and version)
     main = haproxy.Router(
         bind="0.0.0.0",  # noqa: S104 - inside the router's own namespace; the node publishes it on one address
         port=routers.CONTAINER_PORT,
         http_port=80 if options.http_port else None,
-        https_port=None,
+        https_port=443 if serves_tls else None,
         routes=tuple(entries),
         backends=tuple(backends),
         cookie_key=options.cookie_key or "berth",
+        certificates=version if serves_tls else "",
     )
     units = [
         routers.Unit(
             routers.name_of(cluster.pk),
             routers.labels_of(cluster.pk),
-            routers.ports_of(options.port, options.http_port, False),
+            routers.ports_of(options.port, options.http_port, serves_tls),
             haproxy.build(main),
             frozenset(networks),
+            files if serves_tls else {},
         )
     ]
     for listener in listeners:
@@ -189,11 +195,13 @@ def desired(cluster: Cluster, nodes: list[Node]) -> list[routers.Unit]:
             mode=mode,
             title=f"{listener} ← {listener.application.name}/{listener.service.name}:{listener.port}",
         )
+        listener_tls = listener.protocol == Listener.Protocol.HTTPS and bool(version)
         config = haproxy.Router(
             bind="0.0.0.0",  # noqa: S104 - as above
             port=None,
-            listeners=(haproxy.Listener(listener.name, listener.front_port, mode, backend.name),),
+            listeners=(haproxy.Listener(listener.name, listener.front_port, mode, backend.name, listener_tls),),
             backends=(backend,),
+            certificates=version if listener_tls else "",
         )
         units.append(
             routers.Unit(
@@ -202,6 +210,7 @@ def desired(cluster: Cluster, nodes: list[Node]) -> list[routers.Unit]:
                 {listener.front_port: listener.front_port},
                 haproxy.build(config),
                 frozenset({network}),
+                files if listener_tls else {},
             )
         )
     return units
@@ -258,7 +267,7 @@ def _sync_node(cluster: Cluster, node: Node, units: list[routers.Unit]) -> str:
             container_id, fresh = routers.ensure(endpoint, unit, node.publish_ip or "0.0.0.0")
             if not fresh:
                 routers.join_networks(endpoint, container_id, set(unit.networks) | {"bridge"})
-            applied = routers.apply(endpoint, container_id, unit.config, fresh=fresh)
+            applied = routers.apply(endpoint, container_id, unit, fresh=fresh)
             reloads += 1 if applied.reloaded else 0
             outcomes.append("made" if applied.created else "reloaded" if applied.reloaded else f"{applied.commands}")
     except host.HostError as exc:

@@ -1,5 +1,5 @@
 """Console pages of the routing service: a cluster's routing page (the service on or off, its ports, each node's
-router, every route with its backends, health, weight and traffic)."""
+router, every route with its backends, health, weight, redirect and traffic) and the tenant's certificates."""
 
 from __future__ import annotations
 
@@ -9,16 +9,18 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts.pages import page, page_object
+from accounts.pages import every, page, page_object, with_resources
 from accounts.permissions import may
 from apps.models import Application
 from clusters.models import Cluster
 from console.paging import page_of
-from routing import api, operations, sync
-from routing.models import Listener, Route, Router
+from routing import api, certificates, operations, sync, tls
+from routing.forms import CertificateForm
+from routing.models import Certificate, Listener, Route, Router
 from routing.routes import root_of
 
 
@@ -36,7 +38,7 @@ def routing_page(request: HttpRequest, pk: int) -> HttpResponse:
     rows = route_rows(cluster, list(listing.object_list))
     weighable = {
         app.pk
-        for app in Application.objects.visible_to(request.user, "cs:SetRouteWeight").filter(
+        for app in Application.objects.visible_to(request.user, "cs:ModifyRoute").filter(
             pk__in={r.application_id for r in listing.object_list}
         )
     }
@@ -65,17 +67,23 @@ def routing_page(request: HttpRequest, pk: int) -> HttpResponse:
             "listeners": listeners,
             "page": listing,
             "may_configure": may(request.user, "cs:ModifyRouting", cluster.resource_name),
+            "served": len(tls.served_by(cluster)) if options.https_port else 0,
         },
     )
 
 
-@page(post={"settings": "cs:ModifyRouting", "weight": "cs:SetRouteWeight"}, verb="change", also=("cs:DescribeRoutes",))
+@page(
+    post={"settings": "cs:ModifyRouting", "weight": "cs:ModifyRoute", "redirect": "cs:ModifyRoute"},
+    verb="change",
+    also=("cs:DescribeRoutes",),
+)
 @require_POST
 def routing_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
     if change == "settings":
         cluster = page_object(request, Cluster.objects.all(), pk=pk)
         data: dict[str, Any] = {"enabled": request.POST.get("enabled") == "on"}
         data["http_port"] = request.POST.get("http_port") == "on"
+        data["https_port"] = request.POST.get("https_port") == "on"
         port = request.POST.get("port", "").strip()
         if port:
             data["port"] = int(port) if port.isdigit() else port
@@ -94,15 +102,59 @@ def routing_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
         Route.objects.visible_to(request.user).filter(cluster=cluster).select_related("application", "service"),
         pk=request.POST.get("route") if str(request.POST.get("route", "")).isdigit() else 0,
     )
-    weight = request.POST.get("weight", "").strip()
+    if change == "redirect":
+        data: dict[str, Any] = {"redirect_https": request.POST.get("redirect_https") == "on"}
+    else:
+        weight = request.POST.get("weight", "").strip()
+        data = {"weight": int(weight) if weight.isdigit() else weight}
     try:
-        operations.set_weight(request.user, route, int(weight) if weight.isdigit() else weight)
+        operations.modify_route(request.user, route, data)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(
-            request,
-            _("%(service)s gets weight %(weight)s on %(route)s.")
-            % {"service": route.service.name, "weight": route.weight, "route": str(route)},
-        )
+        values = {"service": route.service.name, "weight": route.weight, "route": str(route)}
+        if change == "redirect":
+            said = (
+                _("http requests for %(route)s go to https.") if route.redirect_https else _("%(route)s answers http.")
+            )
+        else:
+            said = _("%(service)s gets weight %(weight)s on %(route)s.")
+        messages.success(request, said % values)
     return redirect("routing:page", pk=cluster.pk)
+
+
+@page(
+    get="cs:DescribeCertificates",
+    post="cs:UploadCertificate",
+    scope={"cs:UploadCertificate": every("cs", "certificate")},
+)
+def certificates_page(request: HttpRequest) -> HttpResponse:
+    """The tenant's web certificates (names and expiry, never keys) and a form to upload one."""
+    form = CertificateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            made = certificates.upload(request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(
+                request,
+                _("Certificate %(name)s saved: %(names)s.") % {"name": made.name, "names": ", ".join(made.names)},
+            )
+            return redirect("certificates:list")
+    listing = page_of(request, Certificate.objects.visible_to(request.user))
+    rows = with_resources(list(listing.object_list))
+    now = timezone.now()
+    for row in rows:
+        row.expiring, row.expired = tls.expiring(row, now), row.not_after <= now
+    return render(request, "routing/certificates.html", {"form": form, "certificates": rows, "page": listing})
+
+
+@page(post="cs:DeleteCertificate")
+@require_POST
+def certificate_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    found = page_object(request, Certificate.objects.all(), pk=pk)
+    certificates.delete(request.user, found)
+    messages.info(request, _("Certificate %(name)s deleted.") % {"name": found.name})
+    return redirect("certificates:list")

@@ -182,7 +182,7 @@ class ListenerClaim:
 
     front_port: int
     name: str
-    protocol: str  # tcp (L4) or http (https is served as http until certificates come)
+    protocol: str  # tcp (L4), http, or https (TLS ends at the router, with the account's certificates)
     port: int  # the container port
 
 

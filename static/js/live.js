@@ -99,6 +99,7 @@
           const before = part.previousElementSibling && part.previousElementSibling.id && document.getElementById(part.previousElementSibling.id);
           if (before) before.after(document.importNode(part, true));
         });
+        document.dispatchEvent(new CustomEvent("berth:refreshed"));
       })
       .catch(() => {})
       .finally(() => {

@@ -8,10 +8,14 @@ small on a 2-core machine: with three managers, a busy machine let attachments t
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from rest_framework.test import APIClient
@@ -19,10 +23,11 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from apps.models import Container
 from clusters import docker_host as host
+from clusters import pki
 from clusters.models import Cluster
 from clusters.operations import register_node
 from routing import haproxy, routers
-from routing.models import Route, Router
+from routing.models import Certificate, Route, Router
 from tests import harness
 from tests.integration.conftest import wait_release
 from tests.integration.test_cluster_network import client, deploy, nodes_in_namespaces, reset, wait_joined
@@ -322,13 +327,14 @@ def test_scaling_and_weights_drop_no_request(
     engines: dict[str, harness.NetnsNode],  # noqa: F811
 ) -> None:
     cluster = routing_on
-    deploy(api, cluster, "shop", APP.split("  docs:")[0])
+    deploy(api, cluster, "shop", APP.split("  docs:")[0].replace('aliyun.scale: "2"', 'aliyun.scale: "3"'))
     routed(engines, "web.net.localhost", hostnames(cluster, "web"))
+    assert len(hostnames(cluster, "web")) == 3
     scale_url = f"/api/v1/clusters/{cluster.pk}/applications/shop/services/web/scale"
     route = Route.objects.get(cluster=cluster, domain="web.net.localhost")
     with Load(engines["a"], "web.net.localhost") as load:
         time.sleep(2)
-        for scale in (5, 2):
+        for scale in (6, 2):
             scaled = api.post(scale_url, {"scale": scale}, format="json")
             assert scaled.status_code == 202, scaled.content
             assert wait_release(scaled.json()["id"], timeout=120).status == "successful"
@@ -350,3 +356,110 @@ def test_scaling_and_weights_drop_no_request(
 
     harness.wait_until(weighed_everywhere, 30, 0.5, "every router to give web weight 40")
     print(f"{load.ok} requests through the router, none failed")  # noqa: T201 - the figure for the closing note
+
+
+def tls_get(node: harness.NetnsNode, domain: str, path: str = "/") -> tuple[str, int, str]:
+    """One request over TLS to the router of ``node`` on 443, naming ``domain`` by SNI and Host: the SHA-256 of the
+    certificate it answered with, the status and the body."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # a test's own self-signed certificates; the fingerprint is what is checked
+    with socket.create_connection((node.address, 443), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname=domain) as wrapped:
+            seen = hashlib.sha256(wrapped.getpeercert(binary_form=True) or b"").hexdigest()
+            wrapped.sendall(f"GET {path} HTTP/1.1\r\nHost: {domain}\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while chunk := wrapped.recv(65536):
+                data += chunk
+    head, _sep, body = data.decode(errors="replace").partition("\r\n\r\n")
+    return seen, int(head.split()[1]), body.strip()
+
+
+def fingerprint_of(pem: str) -> str:
+    return pki.fingerprint(pem).replace(":", "")
+
+
+SECURE = """
+services:
+  web:
+    image: local/netbox:1
+    command: sh -c 'hostname > /www/index.html; exec httpd -f -p 80 -h /www'
+    working_dir: /www
+    expose: ["80"]
+    labels:
+      aliyun.routing.port_80: "https://secure.example.test;https://other.example.test;plain.example.test"
+"""
+
+
+def test_https_routes_answer_with_the_accounts_certificate_by_sni_and_redirect_when_asked(
+    api: APIClient,
+    routing_on: Cluster,
+    engines: dict[str, harness.NetnsNode],  # noqa: F811
+) -> None:
+    cluster = routing_on
+    secure = pki.self_signed(["secure.example.test"], days=90)
+    other = pki.self_signed(["other.example.test", "*.other.example.test"], days=90)
+    for name, pair in (("secure", secure), ("other", other)):
+        made = api.post("/api/v1/certificates", {"name": name, "certificate": pair.cert_pem, "key": pair.key_pem})
+        assert made.status_code == 201, made.content
+    expired = pki.self_signed(["old.example.test"], days=1, not_before=datetime.now(UTC) - timedelta(days=3))
+    refused = api.post("/api/v1/certificates", {"name": "old", "certificate": expired.cert_pem, "key": secure.key_pem})
+    assert refused.status_code == 400 and "does not match" in str(refused.json())
+    refused = api.post("/api/v1/certificates", {"name": "old", "certificate": expired.cert_pem, "key": expired.key_pem})
+    assert refused.status_code == 400 and "expired on" in str(refused.json())
+    on = api.patch(f"/api/v1/clusters/{cluster.pk}/routing", {"https_port": True}, format="json")
+    assert on.status_code == 200 and on.json()["https_port"] is True
+    deploy(api, cluster, "site", SECURE)
+    webs = hostnames(cluster, "web")
+    routed(engines, "secure.example.test", webs)
+
+    def served() -> bool:
+        try:
+            return all(tls_get(node, "secure.example.test")[1] == 200 for node in engines.values())
+        except OSError:
+            return False
+
+    harness.wait_until(served, 60, 1.0, "every router to answer https on 443")
+    for node in engines.values():  # each name gets its own certificate (SNI), and the request reaches the service
+        assert tls_get(node, "secure.example.test") == (fingerprint_of(secure.cert_pem), 200, next(iter(webs)))
+        assert tls_get(node, "other.example.test")[0] == fingerprint_of(other.cert_pem)
+        assert tls_get(node, "www.other.example.test")[0] == fingerprint_of(other.cert_pem)  # its wildcard
+        assert get(node, "secure.example.test")[0] == 200  # no redirect yet: plain http answers too
+    listed = api.get(f"/api/v1/clusters/{cluster.pk}/routes?application=site").json()["results"]
+    shown = {r["domain"]: (r["address"], r["certificate"]) for r in listed}
+    assert shown == {
+        "secure.example.test": ("https://secure.example.test", "secure"),
+        "other.example.test": ("https://other.example.test", "other"),
+        "plain.example.test": ("http://plain.example.test:9080", ""),
+    }
+
+    route = Route.objects.get(cluster=cluster, domain="secure.example.test")
+    url = f"/api/v1/clusters/{cluster.pk}/routes/{route.pk}"
+    assert api.patch(url, {"redirect_https": True}, format="json").status_code == 200
+    plain = Route.objects.get(cluster=cluster, domain="plain.example.test")
+    refused = api.patch(f"/api/v1/clusters/{cluster.pk}/routes/{plain.pk}", {"redirect_https": True}, format="json")
+    assert refused.status_code == 400
+
+    def redirected() -> bool:
+        return all(get(node, "secure.example.test", "/x?y=1")[0] == 302 for node in engines.values())
+
+    harness.wait_until(redirected, 30, 0.5, "http to redirect to https")
+    connection = http.client.HTTPConnection(engines["a"].address, PORT, timeout=5)
+    try:
+        connection.request("GET", "/x?y=1", headers={"Host": "secure.example.test"})
+        answer = connection.getresponse()
+        assert answer.getheader("Location") == "https://secure.example.test/x?y=1"
+    finally:
+        connection.close()
+    assert get(engines["a"], "other.example.test")[0] == 200  # its own route: not redirected
+    assert tls_get(engines["b"], "secure.example.test")[1] == 200
+
+    # A certificate deleted is served no more: the name falls back to the account's other one.
+    gone = api.delete(f"/api/v1/certificates/{Certificate.objects.get(name='secure').pk}")
+    assert gone.status_code == 204
+    harness.wait_until(
+        lambda: tls_get(engines["a"], "secure.example.test")[0] == fingerprint_of(other.cert_pem),
+        30,
+        0.5,
+        "the deleted certificate to be served no more",
+    )

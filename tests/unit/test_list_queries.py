@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -30,7 +31,7 @@ from apps.converge import NETWORKS_KEY
 from apps.models import Application, AppVersion, ConfigSet, Container, Release, Service, Template
 from clusters.models import Cluster, Network, Node, RegistryCredential, UserCertificate
 from console import audit, paging
-from routing.models import Listener, Route
+from routing.models import Certificate, Listener, Route
 from tests.conftest import PASSWORD
 
 SMALL, LARGE = 2, 7
@@ -177,6 +178,23 @@ def more_credentials(t: Tenant, n: int) -> None:
         RegistryCredential.objects.create(tenant=t.owner.tenant, registry=f"r{next(counter)}.io", username="u")
 
 
+def more_web_certificates(t: Tenant, n: int) -> None:
+    for _ in range(n):
+        number = next(counter)
+        Certificate.objects.create(
+            tenant=t.owner.tenant,
+            name=f"c{number}",
+            subject=f"CN=w{number}.example.com",
+            issuer="CN=ca",
+            names=[f"w{number}.example.com"],
+            not_before=timezone.now(),
+            not_after=timezone.now() + timedelta(days=90),
+            fingerprint="00",
+            chain_sealed="x",
+            key_sealed="x",
+        )
+
+
 def more_templates(t: Tenant, n: int) -> None:
     for _ in range(n):
         Template.objects.create(tenant=t.owner.tenant, name=f"t-{next(counter)}", compose="services: {}\n")
@@ -269,6 +287,7 @@ LISTS: dict[str, Listing] = {
         lambda t: f"/api/v1/clusters/{t.cluster.pk}/certificates", more_certificates
     ),
     "/api/v1/registry-credentials": Listing(lambda t: "/api/v1/registry-credentials", more_credentials),
+    "/api/v1/certificates": Listing(lambda t: "/api/v1/certificates", more_web_certificates),
     "/api/v1/templates": Listing(lambda t: "/api/v1/templates", more_templates),
     "/api/v1/config-sets": Listing(lambda t: "/api/v1/config-sets", more_config_sets),
     "/api/v1/operation-logs": Listing(lambda t: "/api/v1/operation-logs", more_log),

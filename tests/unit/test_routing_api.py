@@ -105,7 +105,14 @@ def test_the_routing_settings_through_the_api_and_who_may(owner: User, member: U
     api = client_for(owner)
     url = f"/api/v1/clusters/{overlay.pk}/routing"
     shown = api.get(url).json()
-    assert shown == {"enabled": False, "port": 9080, "http_port": False, "root_domain": "c1.localhost", "routers": []}
+    assert shown == {
+        "enabled": False,
+        "port": 9080,
+        "http_port": False,
+        "https_port": False,
+        "root_domain": "c1.localhost",
+        "routers": [],
+    }
     for body, field, message in [
         ({"port": 2377}, "port", "the engine's, the swarm's"),
         ({"port": 70000}, "port", "less than or equal to 65535"),
@@ -146,13 +153,13 @@ def test_weights_through_the_api(owner: User, member: User, overlay: Cluster) ->
     assert [(r["address"], r["application"], r["service"], r["weight"]) for r in listed] == [
         ("http://web.c1.localhost:9080", "shop", "web", 0)
     ]
-    entry = OperationLog.objects.get(action="cs:SetRouteWeight")
+    entry = OperationLog.objects.get(action="cs:ModifyRoute")
     assert entry.target == "shop/web" and entry.parameters["weight"] == 0
     grant_role(member, "read-only", overlay)  # a reader sees the route and may not weigh it
     reader = client_for(member)
     assert reader.get(url).status_code == 200
     assert reader.patch(url, {"weight": 50}, format="json").status_code == 403
-    assert OperationLog.objects.filter(action="cs:SetRouteWeight", actor=member, outcome="denied").count() == 1
+    assert OperationLog.objects.filter(action="cs:ModifyRoute", actor=member, outcome="denied").count() == 1
     assert Route.objects.get(pk=route.pk).weight == 0
 
 

@@ -1,0 +1,313 @@
+"""HTTPS on the routing service without an engine (issue 13): the tenant's certificate store (checked uploads, sealed,
+never shown back, expiry warnings, who may), which certificate covers which domain, the routers' TLS configuration and
+files, and the per-route redirect of http to https."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from django.conf import settings
+from django.test import Client
+from django.utils import timezone
+
+from accounts import operations as ram
+from accounts.models import User
+from accounts.permissions import grant_role
+from apps.models import Application, Service
+from clusters import pki
+from clusters.models import Cluster
+from console.models import OperationLog
+from routing import haproxy, routers, sync, tls
+from routing.models import Certificate, Listener, Route
+from tests.unit.test_compose_apps_api import client_for
+
+URL = "/api/v1/certificates"
+
+
+def pem_of(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def key_pem_of(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def issued(names: list[str], by: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None, days: int = 30):
+    """A leaf for ``names`` signed by ``by`` (or self-signed), and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    first = (
+        x509.NameAttribute(NameOID.COMMON_NAME, names[0])
+        if names
+        else x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Nobody")
+    )
+    subject = x509.Name([first])
+    issuer_name, issuer_key = (by[0].subject, by[1]) if by else (subject, key)
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=days))
+    )
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256()), key
+
+
+def a_ca() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Issuing CA")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert, key
+
+
+def good(names: tuple[str, ...] = ("secure.example.test",)) -> tuple[str, str]:
+    pair = pki.self_signed(list(names), days=90)
+    return pair.cert_pem, pair.key_pem
+
+
+def test_a_chain_in_order_is_read_with_its_names_and_validity() -> None:
+    ca = a_ca()
+    leaf, key = issued(["www.example.test", "*.api.example.test"], by=ca)
+    served = pki.check_served(pem_of(leaf) + pem_of(ca[0]), key_pem_of(key))
+    assert served.names == ("www.example.test", "*.api.example.test")
+    assert served.subject == "CN=www.example.test" and served.issuer == "CN=Test Issuing CA"
+    assert served.chain_pem.count("BEGIN CERTIFICATE") == 2 and "PRIVATE KEY" in served.key_pem
+    assert served.fingerprint == leaf.fingerprint(hashes.SHA256()).hex(":")
+
+
+@pytest.mark.parametrize(
+    ("make", "why"),
+    [
+        (lambda: (good()[0], good()[1]), "the private key does not match the certificate"),
+        (lambda: ("hello", good()[1]), "the certificate is not PEM"),
+        (lambda: (good()[0], "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n"), "not a valid PEM"),
+        (lambda: (good()[0], "secret"), "the private key is not PEM"),
+        (lambda: (good()[0] + "x" * (65 * 1024), good()[1]), "longer than 64 KiB"),
+    ],
+)
+def test_material_that_does_not_fit_is_refused_saying_why(make, why: str) -> None:
+    chain, key = make()
+    with pytest.raises(pki.CertificateProblem, match=why):
+        pki.check_served(chain, key)
+
+
+def test_an_expired_certificate_a_chain_out_of_order_and_one_without_names_are_refused() -> None:
+    old = pki.self_signed(["old.example.test"], days=10, not_before=datetime.now(UTC) - timedelta(days=40))
+    with pytest.raises(pki.CertificateProblem, match="the certificate expired on"):
+        pki.check_served(old.cert_pem, old.key_pem)
+    ca = a_ca()
+    leaf, key = issued(["www.example.test"], by=ca)
+    with pytest.raises(pki.CertificateProblem, match="the chain is out of order"):
+        pki.check_served(pem_of(ca[0]) + pem_of(leaf), key_pem_of(ca[1]))
+    other_ca = a_ca()
+    with pytest.raises(pki.CertificateProblem, match="is not signed by the certificate after it"):
+        pki.check_served(pem_of(leaf) + pem_of(other_ca[0]), key_pem_of(key))
+    nameless, key = issued([])
+    with pytest.raises(pki.CertificateProblem, match="names no DNS name"):
+        pki.check_served(pem_of(nameless), key_pem_of(key))
+
+
+@pytest.mark.parametrize(
+    ("names", "domain", "covered"),
+    [
+        (["www.example.test"], "www.example.test", True),
+        (["www.example.test"], "WWW.example.test", True),
+        (["*.example.test"], "shop.example.test", True),
+        (["*.example.test"], "example.test", False),
+        (["*.example.test"], "a.b.example.test", False),
+        (["example.test"], "www.example.test", False),
+    ],
+)
+def test_which_certificate_covers_a_domain(names: list[str], domain: str, covered: bool) -> None:
+    assert tls.covers(names, domain) is covered
+
+
+def test_an_upload_is_stored_sealed_and_never_shown_back(owner: User) -> None:
+    chain, key = good(("secure.example.test", "www.example.test"))
+    api = client_for(owner)
+    made = api.post(URL, {"name": "web", "certificate": chain, "key": key}, format="json")
+    assert made.status_code == 201, made.content
+    body = made.json()
+    assert body["names"] == ["secure.example.test", "www.example.test"] and body["expiring"] is False
+    assert body["resource_name"] == f"acs:cs:*:{owner.tenant_id}:certificate/web"
+    row = Certificate.objects.get()
+    assert key.split("\n")[1] not in row.key_sealed and "BEGIN" not in row.chain_sealed
+    assert pki.unseal(row.key_sealed, secret=settings.BERTH_ENCRYPTION_KEY).strip() == key.strip()
+    for shown in (api.get(URL).content, api.get(f"{URL}/{row.pk}").content, made.content):
+        assert b"PRIVATE KEY" not in shown and key.split("\n")[1].encode() not in shown
+    entry = OperationLog.objects.get(action="cs:UploadCertificate")
+    assert entry.target == "web" and entry.parameters["names"] == ["secure.example.test", "www.example.test"]
+    assert "PRIVATE" not in str(entry.parameters) and "BEGIN" not in str(entry.parameters)
+    assert api.delete(f"{URL}/{row.pk}").status_code == 204
+    assert not Certificate.objects.exists() and OperationLog.objects.filter(action="cs:DeleteCertificate").exists()
+
+
+def test_a_refused_upload_says_why_and_stores_nothing(owner: User) -> None:
+    api = client_for(owner)
+    chain, _key = good()
+    _other, key = good()
+    old = pki.self_signed(["old.example.test"], days=10, not_before=datetime.now(UTC) - timedelta(days=40))
+    for body, field, why in [
+        ({"name": "web", "certificate": chain, "key": key}, "key", "the private key does not match"),
+        ({"name": "old", "certificate": old.cert_pem, "key": old.key_pem}, "certificate", "expired on"),
+        ({"name": "Bad Name", "certificate": chain, "key": key}, "name", "lower-case letters"),
+        ({"name": "web", "certificate": chain, "key": key, "password": "x"}, "password", "Unknown field"),
+    ]:
+        refused = api.post(URL, body, format="json")
+        assert refused.status_code == 400 and why in str(refused.json()[field]), refused.json()
+        assert key not in refused.content.decode()
+    assert not Certificate.objects.exists()
+    assert api.post(URL, {"name": "web", "certificate": chain, "key": _key}, format="json").status_code == 201
+    taken = api.post(URL, {"name": "web", "certificate": chain, "key": _key}, format="json")
+    assert taken.status_code == 400 and "already a certificate of this name" in taken.json()["name"][0]
+
+
+def test_a_sub_account_needs_its_policy_and_another_tenant_sees_nothing(
+    owner: User, member: User, outsider: User
+) -> None:
+    chain, key = good()
+    denied = client_for(member).post(URL, {"name": "web", "certificate": chain, "key": key}, format="json")
+    assert denied.status_code == 403 and not Certificate.objects.exists()
+    assert OperationLog.objects.filter(action="cs:UploadCertificate", actor=member, outcome="denied").exists()
+    made = client_for(owner).post(URL, {"name": "web", "certificate": chain, "key": key}, format="json").json()
+    assert client_for(member).get(URL).json()["results"] == []  # no policy: not even listed
+    ram.attach_policy(owner, ram.find_policy(owner, "AliyunCSReadOnlyAccess"), user=member)
+    reader = client_for(member)
+    assert [c["name"] for c in reader.get(URL).json()["results"]] == ["web"]
+    assert reader.delete(f"{URL}/{made['id']}").status_code == 403
+    assert OperationLog.objects.filter(action="cs:DeleteCertificate", actor=member, outcome="denied").exists()
+    theirs = client_for(outsider)
+    assert theirs.get(URL).json()["results"] == []
+    assert theirs.get(f"{URL}/{made['id']}").status_code == 404
+    assert theirs.delete(f"{URL}/{made['id']}").status_code == 404
+    assert Certificate.objects.count() == 1
+
+
+def routed(cluster: Cluster, domain: str, https: bool = True) -> Route:
+    app = Application.objects.create(tenant=cluster.tenant, cluster=cluster, name="shop")
+    service = Service.objects.create(application=app, name="web", image="local/busybox:1")
+    return Route.objects.create(
+        cluster=cluster, application=app, service=service, domain=domain, path="/", port=80, https=https
+    )
+
+
+def upload(owner: User, names: tuple[str, ...], name: str = "web") -> Certificate:
+    chain, key = good(names)
+    made = client_for(owner).post(URL, {"name": name, "certificate": chain, "key": key}, format="json")
+    assert made.status_code == 201, made.content
+    return Certificate.objects.get(pk=made.json()["id"])
+
+
+def test_the_routers_serve_the_tenants_certificates_on_443_by_sni(owner: User, overlay: Cluster) -> None:
+    route = routed(overlay, "secure.example.test")
+    api = client_for(owner)
+    api.patch(f"/api/v1/clusters/{overlay.pk}/routing", {"enabled": True, "https_port": True}, format="json")
+    main = sync.desired(overlay, [])[0]
+    assert 443 not in main.ports and "ssl crt" not in main.config and not main.files  # no certificate: no TLS
+    listed = api.get(f"/api/v1/clusters/{overlay.pk}/routes").json()["results"][0]
+    assert listed["certificate"].startswith("none: no valid certificate of this account names secure.example.test")
+    assert listed["address"] == "http://secure.example.test:9080"
+
+    row = upload(owner, ("secure.example.test",))
+    main = sync.desired(overlay, [])[0]
+    version, files = tls.files_for([row])
+    assert main.ports[443] == 443 and main.files == files
+    assert f"bind 0.0.0.0:443 ssl crt {haproxy.CERTS_DIR}/{version}/ alpn http/1.1" in main.config
+    [content] = files.values()
+    assert b"BEGIN CERTIFICATE" in content and b"PRIVATE KEY" in content
+    assert "redirect scheme https" not in main.config
+    listed = api.get(f"/api/v1/clusters/{overlay.pk}/routes").json()["results"][0]
+    assert (listed["certificate"], listed["address"]) == ("web", "https://secure.example.test")
+
+    changed = api.patch(f"/api/v1/clusters/{overlay.pk}/routes/{route.pk}", {"redirect_https": True}, format="json")
+    assert changed.status_code == 200 and changed.json()["redirect_https"] is True
+    assert (
+        "http-request redirect scheme https code 302 if !{ ssl_fc } { var(txn.host) -m str secure.example.test }"
+        in (sync.desired(overlay, [])[0].config)
+    )
+    assert OperationLog.objects.get(action="cs:ModifyRoute").parameters["redirect_https"] is True
+    # A second certificate is a new directory: a structural change the router takes by a seamless reload.
+    upload(owner, ("other.example.test",), name="other")
+    again = sync.desired(overlay, [])[0]
+    assert haproxy.structure(again.config) != haproxy.structure(main.config) and len(again.files) == 2
+
+
+def test_an_expired_certificate_is_not_served_and_is_shown_with_a_warning(owner: User, overlay: Cluster) -> None:
+    row = upload(owner, ("secure.example.test",))
+    Certificate.objects.filter(pk=row.pk).update(not_after=timezone.now() - timedelta(minutes=1))
+    assert tls.served_by(overlay) == []
+    Certificate.objects.filter(pk=row.pk).update(not_after=timezone.now() + timedelta(days=10))
+    assert client_for(owner).get(f"{URL}/{row.pk}").json()["expiring"] is True
+    web = Client()
+    web.force_login(owner)
+    page = web.get("/certificates/").content.decode()
+    assert 'data-testid="expiry-warning"' in page and "expires soon" in page and "END PRIVATE KEY" not in page
+
+
+def test_a_redirect_needs_an_https_route(owner: User, member: User, overlay: Cluster) -> None:
+    route = routed(overlay, "plain.example.test", https=False)
+    api = client_for(owner)
+    url = f"/api/v1/clusters/{overlay.pk}/routes/{route.pk}"
+    refused = api.patch(url, {"redirect_https": True}, format="json")
+    assert refused.status_code == 400
+    assert "claimed for http only: claim it as https://plain.example.test" in refused.json()["redirect_https"][0]
+    assert api.patch(url, {}, format="json").status_code == 400
+    grant_role(member, "read-only", overlay)
+    assert client_for(member).patch(url, {"redirect_https": False}, format="json").status_code == 403
+    assert Route.objects.get(pk=route.pk).redirect_https is False
+
+
+def test_an_https_listener_ends_tls_with_the_tenants_certificates(owner: User, overlay: Cluster) -> None:
+    app = Application.objects.create(tenant=overlay.tenant, cluster=overlay, name="shop")
+    service = Service.objects.create(application=app, name="web", image="local/busybox:1")
+    Listener.objects.create(
+        cluster=overlay, application=app, service=service, name="front", protocol="https", front_port=8443, port=80
+    )
+    plain = sync.desired(overlay, [])[1]
+    assert plain.name == routers.listener_name_of(overlay.pk, 8443) and "ssl" not in plain.config
+    listed = client_for(owner).get(f"/api/v1/clusters/{overlay.pk}/listeners").json()["results"][0]
+    assert listed["certificate"].startswith("none: the account has no valid certificate")
+    upload(owner, ("secure.example.test",))
+    served = sync.desired(overlay, [])[1]
+    assert "bind 0.0.0.0:8443 ssl crt /etc/berth/certs/" in served.config and served.files
+    assert sync.desired(overlay, [])[0].files == {}  # the routes' router has no https port: no keys there
+    assert (
+        client_for(owner).get(f"/api/v1/clusters/{overlay.pk}/listeners").json()["results"][0]["certificate"] == "web"
+    )
+
+
+def test_the_certificates_page_uploads_and_never_shows_the_key_back(owner: User) -> None:
+    web = Client()
+    web.force_login(owner)
+    chain, _key = good()
+    _other, wrong = good()
+    page = web.post("/certificates/", {"name": "web", "certificate": chain, "key": wrong}).content.decode()
+    assert "the private key does not match" in page and wrong.split("\n")[1] not in page
+    assert not Certificate.objects.exists()
+    done = web.post("/certificates/", {"name": "web", "certificate": chain, "key": _key}, follow=True)
+    shown = done.content.decode()
+    assert "Certificate web saved: secure.example.test." in shown and 'data-testid="certificate-web"' in shown
+    row = Certificate.objects.get()
+    assert web.post(f"/certificates/{row.pk}/delete/").status_code == 302 and not Certificate.objects.exists()
