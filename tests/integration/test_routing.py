@@ -24,9 +24,9 @@ from accounts.models import User
 from apps.models import Container
 from clusters import docker_host as host
 from clusters import pki
-from clusters.models import Cluster
+from clusters.models import Cluster, NodeTask
 from clusters.operations import register_node
-from routing import haproxy, routers
+from routing import haproxy, routers, tasks
 from routing.models import Certificate, Route, Router
 from tests import harness
 from tests.integration.conftest import wait_release
@@ -463,3 +463,59 @@ def test_https_routes_answer_with_the_accounts_certificate_by_sni_and_redirect_w
         0.5,
         "the deleted certificate to be served no more",
     )
+
+
+def router_containers(node: harness.NetnsNode, cluster: Cluster) -> list[str]:
+    engine = client(node)
+    try:
+        return [
+            c.name for c in engine.containers.list(all=True, filters={"label": f"{routers.ROUTER_LABEL}={cluster.pk}"})
+        ]
+    finally:
+        engine.close()
+
+
+def test_a_node_that_joins_gets_a_router_a_removed_one_loses_it_and_a_lost_router_is_made_again(
+    stack: harness.Stack, owner: User, api: APIClient, engines: dict[str, harness.NetnsNode]
+) -> None:
+    made = api.post("/api/v1/clusters", {"name": "net", "network_mode": "overlay"}, format="json")
+    assert made.status_code == 201, made.content
+    cluster = Cluster.objects.get(pk=made.json()["id"])
+    a, b = engines["a"], engines["b"]
+    try:
+        register_node(owner, cluster, name="a", endpoint=a.endpoint, publish_ip=a.address)
+        wait_joined(api, cluster, {"a"})
+        enable(api, cluster)
+        deploy(api, cluster, "shop", APP.split("  docs:")[0].replace('aliyun.scale: "2"', 'aliyun.scale: "1"'))
+        webs = hostnames(cluster, "web")
+        routed({"a": a}, "web.net.localhost", webs)
+
+        # A router that went away (someone removed it) is made again, with every route, by the periodic sync.
+        engine = client(a)
+        try:
+            engine.containers.get(routers.name_of(cluster.pk)).remove(force=True)
+        finally:
+            engine.close()
+        with pytest.raises(OSError):
+            get(a, "web.net.localhost")
+        assert tasks.sync_all.apply().get() >= 1
+        routed({"a": a}, "web.net.localhost", webs)
+
+        # A node that joins later gets a router, which reaches the container on the other node.
+        register_node(owner, cluster, name="b", endpoint=b.endpoint, publish_ip=b.address)
+        wait_joined(api, cluster, {"a", "b"})
+        routed({"b": b}, "web.net.localhost", webs)
+        assert set(Router.objects.filter(cluster=cluster).values_list("node__name", flat=True)) == {"a", "b"}
+
+        # A node removed from the cluster loses its router first.
+        removed = api.delete(f"/api/v1/clusters/{cluster.pk}/nodes/b?drain=false")
+        assert removed.status_code == 202, removed.content
+        task = harness.wait_until(
+            lambda: (t := NodeTask.objects.get(pk=removed.json()["id"])).status in NodeTask.TERMINAL and t, 180, 0.5
+        )
+        assert task.status == "successful", task.error
+        assert router_containers(b, cluster) == []
+        assert list(Router.objects.filter(cluster=cluster).values_list("node__name", flat=True)) == ["a"]
+        assert answers(a, "web.net.localhost", times=3) == webs
+    finally:
+        reset(cluster, engines.values())
