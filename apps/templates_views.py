@@ -22,6 +22,7 @@ from apps.models import ConfigSet, Template
 from apps.scheduler import PlacementError
 from clusters.models import Cluster
 from console.audit import SECRET_KEY_PATTERN
+from console.forms import refused
 from console.paging import page_of
 
 MAX_COMPOSE_BYTES = 1024 * 1024
@@ -95,8 +96,7 @@ def template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             else:
                 saved = library.update_template(request.user, instance, compose_text=text, **fields)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            refused(form, exc)
         else:
             messages.success(request, _("Template %(name)s saved.") % {"name": saved.name})
             return redirect("apps:template_edit", pk=saved.pk)
@@ -267,8 +267,7 @@ def config_sets(request: HttpRequest, name: str | None = None) -> HttpResponse:
                 messages.success(request, _("Saved."))
             return redirect("apps:config_set", name=saved.name)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            refused(form, exc)
     listing = page_of(request, ConfigSet.objects.visible_to(request.user))
     return render(
         request,

@@ -21,6 +21,7 @@ from apps.models import Application, Container, Release, Service
 from apps.scheduler import PlacementError
 from clusters import docker_host as host
 from clusters.models import Cluster
+from console.forms import refused
 from console.paging import page_of
 
 
@@ -77,8 +78,7 @@ def application_create(request: HttpRequest) -> HttpResponse:
             plan = result
         except ValidationError as exc:
             plan = None
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            refused(form, exc)
     return render(request, "apps/application_form.html", {"form": form, "plan": plan})
 
 
@@ -245,8 +245,7 @@ def application_update(request: HttpRequest, pk: int) -> HttpResponse:
                 request.user, app, compose=form.cleaned_data["compose"], variables=variables, dry_run=not confirm
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            refused(form, exc)
         except (PlacementError, operations.OperationConflict) as exc:
             form.add_error(None, str(exc))
         else:

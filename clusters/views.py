@@ -21,16 +21,8 @@ from clusters.api import clusters_for
 from clusters.forms import ClusterForm, NodeEditForm, ProvisionForm, RegisterNodeForm, RegistryCredentialForm
 from clusters.models import Cluster, Network, Node, NodeTask, RegistryCredential, UserCertificate
 from console.errors import Unsatisfiable
+from console.forms import refused
 from console.paging import page_of
-
-
-def _form_errors(form: object, exc: ValidationError) -> None:
-    fields = getattr(form, "fields", {})
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in fields else None, errors)  # type: ignore[attr-defined]
-    else:
-        form.add_error(None, exc)  # type: ignore[attr-defined]
 
 
 @page(get="cs:DescribeClusters")
@@ -46,7 +38,7 @@ def cluster_create(request: HttpRequest) -> HttpResponse:
         try:
             cluster = ops.create_cluster(request.user, **form.values())
         except ValidationError as exc:
-            _form_errors(form, exc)
+            refused(form, exc)
         else:
             messages.success(request, _("Cluster %(name)s created. Add nodes to it.") % {"name": cluster.name})
             return redirect("clusters:detail", pk=cluster.pk)
@@ -93,7 +85,7 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if request.POST.get("form") == "attach":
                 command = attach.attach_command(request.user, cluster, console_url=request.build_absolute_uri("/"))
         except ValidationError as exc:
-            _form_errors(register if request.POST.get("form") == "register" else provision, exc)
+            refused(register if request.POST.get("form") == "register" else provision, exc)
     nodes = list(
         Node.objects.live()
         .visible_to(request.user)
@@ -226,7 +218,7 @@ def node_detail(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             ops.update_node(request.user, node, labels=form.cleaned_data["labels"], zone=form.cleaned_data["zone"])
         except ValidationError as exc:
-            _form_errors(form, exc)
+            refused(form, exc)
         except ops.OperationConflict as exc:  # removed meanwhile: its page is gone, its cluster's is not
             messages.error(request, str(exc))
             return redirect("clusters:detail", pk=node.cluster_id)
@@ -313,7 +305,7 @@ def registry_credentials(request: HttpRequest) -> HttpResponse:
         try:
             made = registries.create_credential(request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _form_errors(form, exc)
+            refused(form, exc)
         else:
             messages.success(request, _("Credential for %(registry)s saved.") % {"registry": made.registry})
             return redirect("clusters:registry_credentials")

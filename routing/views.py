@@ -17,6 +17,7 @@ from accounts.pages import every, page, page_object, with_resources
 from accounts.permissions import may
 from apps.models import Application
 from clusters.models import Cluster
+from console.forms import refused
 from console.paging import page_of
 from routing import api, certificates, operations, sync, tls
 from routing.forms import CertificateForm
@@ -135,8 +136,7 @@ def certificates_page(request: HttpRequest) -> HttpResponse:
         try:
             made = certificates.upload(request.user, **form.cleaned_data)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            refused(form, exc)
         else:
             messages.success(
                 request,

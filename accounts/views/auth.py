@@ -26,6 +26,7 @@ from accounts.models import AccessKey, Tenant, User
 from accounts.pages import page
 from accounts.templatetags.berth import ONCE_FIELD
 from console import audit
+from console.forms import refused
 
 BACKEND = "accounts.backends.TenantLoginBackend"
 
@@ -153,8 +154,7 @@ def account(request: HttpRequest) -> HttpResponse:
                 user, user, password_form.cleaned_data["password"], current=password_form.cleaned_data["current"]
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                password_form.add_error(field if field in password_form.fields else None, errors)
+            refused(password_form, exc)
         except PermissionDenied as exc:
             password_form.add_error(None, str(exc))
         else:

@@ -31,6 +31,7 @@ from accounts.models import AccessKey, Policy, RamGroup, User
 from accounts.pages import every, page, page_object
 from accounts.permissions import may
 from accounts.views.auth import create_access_key_once
+from console.forms import refused
 from console.paging import page_of
 
 
@@ -44,14 +45,6 @@ def _attempt(request: HttpRequest, work: Callable[[], Any], success: str | None 
     if success:
         messages.success(request, success)
     return True
-
-
-def _form_errors(form: Any, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)
 
 
 def _attach_or_detach(request: HttpRequest, change: str, **holder: Any) -> None:
@@ -82,7 +75,7 @@ def users(request: HttpRequest) -> HttpResponse:
         try:
             user = ops.create_subaccount(request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _form_errors(form, exc)
+            refused(form, exc)
         else:
             messages.success(request, _("Sub-account %(login)s created.") % {"login": user.login})
             return redirect("accounts:ram_user", name=user.name)
@@ -168,7 +161,7 @@ def groups(request: HttpRequest) -> HttpResponse:
         try:
             group = ops.create_group(request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _form_errors(form, exc)
+            refused(form, exc)
         else:
             return redirect("accounts:ram_group", name=group.name)
     listing = page_of(request, RamGroup.objects.visible_to(request.user))
@@ -242,7 +235,7 @@ def policies(request: HttpRequest) -> HttpResponse:
         try:
             pol = ops.create_policy(request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _form_errors(form, exc)
+            refused(form, exc)
         else:
             return redirect("accounts:ram_policy", name=pol.name)
     listing = page_of(request, Policy.objects.visible_to(request.user).prefetch_related("attachments"))
@@ -263,7 +256,7 @@ def policy_detail(request: HttpRequest, name: str) -> HttpResponse:
                 request.user, pol, form.cleaned_data["document"], set_default=form.cleaned_data["set_default"]
             )
         except ValidationError as exc:
-            _form_errors(form, exc)
+            refused(form, exc)
         else:
             messages.success(request, _("Version added."))
             return redirect("accounts:ram_policy", name=pol.name)
@@ -374,7 +367,7 @@ def simulator(request: HttpRequest) -> HttpResponse:
                 context=form.context(),
             )
         except ValidationError as exc:
-            _form_errors(form, exc)
+            refused(form, exc)
     return render(request, "accounts/ram/simulator.html", {"form": form, "result": result, "tab": "simulator"})
 
 
