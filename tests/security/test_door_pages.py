@@ -20,9 +20,10 @@ from accounts.models import AccessKey, User
 from accounts.pages import PageActions
 from accounts.roles import is_read_action
 from apps.models import Application, ConfigSet, Container, Template
-from clusters import registries
+from clusters import pki, registries
 from clusters.models import Cluster
 from console.models import OperationLog
+from routing import certificates
 from tests.conftest import PASSWORD
 from tests.security.app_world import client_for, deploy_url, make_cluster, subaccount
 
@@ -65,6 +66,8 @@ def tenant(owner: User) -> Tenant:
     template = Template.objects.create(tenant=owner.tenant, name="tpl", compose=COMPOSE)
     ConfigSet.objects.create(tenant=owner.tenant, name="cfg", variables={"MODE": {"value": "x", "secret": False}})
     credential = registries.create_credential(owner, registry="registry.example.com", username="u", password="p4ss")
+    pair = pki.self_signed(["www.example.test"], days=90)
+    certificate = certificates.upload(owner, name="web", certificate=pair.cert_pem, key=pair.key_pem)
     dev = ram.create_subaccount(owner, name="dev", password=PASSWORD)
     ram.create_group(owner, name="ops", members=["dev"])
     ram.create_policy(owner, name="custom", document={"Version": "1", "Statement": READS})
@@ -73,6 +76,7 @@ def tenant(owner: User) -> Tenant:
     values = {
         ("clusters/nodes/", "pk"): cluster.nodes.first().pk,
         ("clusters/registry-credentials/", "pk"): credential.pk,
+        ("certificates/", "pk"): certificate.pk,
         ("clusters/", "pk"): cluster.pk,
         ("clusters/", "serial"): "01",
         ("applications/", "pk"): app.pk,
