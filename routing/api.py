@@ -31,6 +31,12 @@ def address_of(route: Route, port: int, https: bool = False) -> str:
     return f"http://{where}{path}"
 
 
+def opened_at(route: Route, port: int, https_port: bool, rows: list[Certificate]) -> str:
+    """The route's address as users open it: https when it is an https route the routers serve on 443 with a
+    certificate that names it, else http on the routing port."""
+    return address_of(route, port, route.https and https_port and tls.covers_any(rows, route.domain))
+
+
 def certificate_of(rows: list[Certificate], domain: str) -> str:
     """The name of the certificate the routers answer ``domain`` with, or why there is none (https only)."""
     found = next((row.name for row in rows if tls.covers(row.names, domain)), None)
@@ -87,8 +93,7 @@ class RouteSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_address(self, obj: Route) -> str:
-        https = obj.https and self.context["https"] and tls.covers_any(self.context["certificates"], obj.domain)
-        return address_of(obj, self.context["port"], https)
+        return opened_at(obj, self.context["port"], self.context["https"], self.context["certificates"])
 
     def get_certificate(self, obj: Route) -> str:
         return certificate_of(self.context["certificates"], obj.domain) if obj.https else ""

@@ -59,8 +59,8 @@ class Route:
     domain: str
     path: str
     backend: str
-    https: bool = False  # claimed with https:// (served by the TLS bind, with a certificate that names it)
-    redirect: bool = False  # plain http requests for it are sent to https (when the TLS bind exists)
+    https: bool = False  # claimed with https:// (served by the TLS bind too; an http route is not)
+    redirect: bool = False  # plain http requests for it are sent to https (a certificate names it)
 
 
 @dataclass(frozen=True)
@@ -106,8 +106,10 @@ def _bind(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
-def _route_condition(route: Route) -> str:
-    host = f"{{ var(txn.host) -m str {_check(route.domain, 'domain')} }}"
+def _route_condition(route: Route, only: str = "") -> str:
+    """The ACL condition of a route's host and path, each alternative prefixed by ``only`` (``!{ ssl_fc }``: an
+    http route is not served over TLS)."""
+    host = f"{only}{{ var(txn.host) -m str {_check(route.domain, 'domain')} }}"
     if route.path == "/":
         return host
     path = _check(route.path, "path", _SAFE)
@@ -171,11 +173,14 @@ def _routes_frontend(router: Router, bind: str) -> list[str]:
         lines.append("    http-request set-header X-Forwarded-Proto https if { ssl_fc }")
         lines.append("    http-request set-header X-Forwarded-Proto http if !{ ssl_fc }")
         for route in _ordered(router.routes):
-            if route.https and route.redirect:
-                condition = _route_condition(route)
-                lines.append(f"    http-request redirect scheme https code 302 if !{{ ssl_fc }} {condition}")
+            if route.https and route.redirect:  # to the same host without the port (443), the same path and query
+                condition = _route_condition(route, "!{ ssl_fc } ")
+                lines.append(
+                    f"    http-request redirect location https://%[var(txn.host)]%[pathq] code 302 if {condition}"
+                )
     for route in _ordered(router.routes):
-        lines.append(f"    use_backend {_check(route.backend, 'backend name')} if {_route_condition(route)}")
+        only = "!{ ssl_fc } " if tls and not route.https else ""  # an http route answers no TLS request
+        lines.append(f"    use_backend {_check(route.backend, 'backend name')} if {_route_condition(route, only)}")
     lines.append("    default_backend no_route")
     lines.append("")
     lines.append("backend no_route")

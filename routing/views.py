@@ -88,15 +88,19 @@ def routing_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
         port = request.POST.get("port", "").strip()
         if port:
             data["port"] = int(port) if port.isdigit() else port
+        was_on = bool((cluster.system_services or {}).get("routing"))
         try:
             operations.configure(request.user, cluster, data)
         except ValidationError as exc:
             messages.error(request, " ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()))
         else:
-            messages.success(
-                request,
-                _("Routing is on: a router starts on every ready node.") if data["enabled"] else _("Routing is off."),
-            )
+            if not data["enabled"]:
+                said = _("Routing is off.")
+            elif was_on:
+                said = _("Routing settings saved: the routers take them now.")
+            else:
+                said = _("Routing is on: a router starts on every ready node.")
+            messages.success(request, said)
         return redirect("routing:page", pk=cluster.pk)
     cluster = page_object(request, Cluster.objects.all(), pk=pk, action="cs:DescribeRoutes")
     route = get_object_or_404(

@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 
-from routing import api, sync
+from routing import api, sync, tls
 from routing.models import Route
 
 register = template.Library()
@@ -22,7 +22,13 @@ def addresses_of(app: Any) -> list[dict[str, Any]]:
     if not rows:
         return []
     cluster = app.cluster
-    port, serving = sync.settings_of(cluster).port, sync.enabled(cluster)
+    options, serving = sync.settings_of(cluster), sync.enabled(cluster)
+    served = tls.served_by(cluster) if options.https_port and any(route.https for route in rows) else []
     return [
-        {"address": api.address_of(route, port), "service": route.service.name, "serving": serving} for route in rows
+        {
+            "address": api.opened_at(route, options.port, options.https_port, served),
+            "service": route.service.name,
+            "serving": serving,
+        }
+        for route in rows
     ]

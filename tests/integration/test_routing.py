@@ -425,6 +425,7 @@ def test_https_routes_answer_with_the_accounts_certificate_by_sni_and_redirect_w
         assert tls_get(node, "other.example.test")[0] == fingerprint_of(other.cert_pem)
         assert tls_get(node, "www.other.example.test")[0] == fingerprint_of(other.cert_pem)  # its wildcard
         assert get(node, "secure.example.test")[0] == 200  # no redirect yet: plain http answers too
+        assert tls_get(node, "plain.example.test")[1] == 404  # an http route is not served over TLS
     listed = api.get(f"/api/v1/clusters/{cluster.pk}/routes?application=site").json()["results"]
     shown = {r["domain"]: (r["address"], r["certificate"]) for r in listed}
     assert shown == {
@@ -446,7 +447,7 @@ def test_https_routes_answer_with_the_accounts_certificate_by_sni_and_redirect_w
     harness.wait_until(redirected, 30, 0.5, "http to redirect to https")
     connection = http.client.HTTPConnection(engines["a"].address, PORT, timeout=5)
     try:
-        connection.request("GET", "/x?y=1", headers={"Host": "secure.example.test"})
+        connection.request("GET", "/x?y=1", headers={"Host": "secure.example.test:9080"})  # a browser's Host
         answer = connection.getresponse()
         assert answer.getheader("Location") == "https://secure.example.test/x?y=1"
     finally:

@@ -24,6 +24,7 @@ from clusters.models import Cluster
 from console.models import OperationLog
 from routing import haproxy, routers, sync, tls
 from routing.models import Certificate, Listener, Route
+from routing.templatetags.routing_tags import addresses_of
 from tests.unit.test_compose_apps_api import client_for
 
 URL = "/api/v1/certificates"
@@ -237,21 +238,56 @@ def test_the_routers_serve_the_tenants_certificates_on_443_by_sni(owner: User, o
     assert f"bind 0.0.0.0:443 ssl crt {haproxy.CERTS_DIR}/{version}/ alpn http/1.1" in main.config
     [content] = files.values()
     assert b"BEGIN CERTIFICATE" in content and b"PRIVATE KEY" in content
-    assert "redirect scheme https" not in main.config
+    assert "redirect location" not in main.config
     listed = api.get(f"/api/v1/clusters/{overlay.pk}/routes").json()["results"][0]
     assert (listed["certificate"], listed["address"]) == ("web", "https://secure.example.test")
 
     changed = api.patch(f"/api/v1/clusters/{overlay.pk}/routes/{route.pk}", {"redirect_https": True}, format="json")
     assert changed.status_code == 200 and changed.json()["redirect_https"] is True
-    assert (
-        "http-request redirect scheme https code 302 if !{ ssl_fc } { var(txn.host) -m str secure.example.test }"
-        in (sync.desired(overlay, [])[0].config)
+    redirect = (
+        "http-request redirect location https://%[var(txn.host)]%[pathq] code 302 "
+        "if !{ ssl_fc } { var(txn.host) -m str secure.example.test }"
     )
+    assert redirect in sync.desired(overlay, [])[0].config
+    assert addresses_of(Application.objects.get(pk=route.application_id)) == [
+        {"address": "https://secure.example.test", "service": "web", "serving": True}
+    ]
     assert OperationLog.objects.get(action="cs:ModifyRoute").parameters["redirect_https"] is True
     # A second certificate is a new directory: a structural change the router takes by a seamless reload.
     upload(owner, ("other.example.test",), name="other")
     again = sync.desired(overlay, [])[0]
     assert haproxy.structure(again.config) != haproxy.structure(main.config) and len(again.files) == 2
+    # Its certificate deleted, the route is not redirected to a name the routers cannot prove (nor shown as https).
+    assert client_for(owner).delete(f"{URL}/{row.pk}").status_code == 204
+    assert "redirect location" not in sync.desired(overlay, [])[0].config
+    assert (
+        addresses_of(Application.objects.get(pk=route.application_id))[0]["address"]
+        == "http://secure.example.test:9080"
+    )
+    page = Client()
+    page.force_login(owner)
+    shown = page.get(f"/clusters/{overlay.pk}/routing/").content.decode()
+    assert "The redirect waits for a certificate that names this domain." in shown
+
+
+def test_an_http_route_is_not_served_over_tls() -> None:
+    text = haproxy.build(
+        haproxy.Router(
+            bind="0.0.0.0",  # noqa: S104
+            port=9080,
+            https_port=443,
+            routes=(
+                haproxy.Route("plain.example.test", "/", "b1"),
+                haproxy.Route("secure.example.test", "/api", "b2", https=True),
+            ),
+            certificates="v1",
+        )
+    )
+    assert "use_backend b1 if !{ ssl_fc } { var(txn.host) -m str plain.example.test }" in text
+    assert (
+        "use_backend b2 if { var(txn.host) -m str secure.example.test } { path -m str /api } || "
+        "{ var(txn.host) -m str secure.example.test } { path -m beg /api/ }"
+    ) in text
 
 
 def test_an_expired_certificate_is_not_served_and_is_shown_with_a_warning(owner: User, overlay: Cluster) -> None:
