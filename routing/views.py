@@ -35,6 +35,10 @@ def routing_page(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = page_object(request, Cluster.objects.all(), pk=pk)
     options = sync.settings_of(cluster)
     routes = Route.objects.visible_to(request.user).filter(cluster=cluster, application__deleted_at__isnull=True)
+    listeners = Listener.objects.visible_to(request.user).filter(cluster=cluster, application__deleted_at__isnull=True)
+    only = request.GET.get("application", "")[:63]
+    if only:  # one application's routes and listeners
+        routes, listeners = routes.filter(application__name=only), listeners.filter(application__name=only)
     listing = page_of(request, routes.select_related("application", "service"))
     rows = route_rows(cluster, list(listing.object_list))
     weighable = {
@@ -46,11 +50,7 @@ def routing_page(request: HttpRequest, pk: int) -> HttpResponse:
     for row, route in zip(rows, listing.object_list, strict=True):
         row["may_weigh"] = route.application_id in weighable
         row["application_id"] = route.application_id
-    fronts = list(
-        Listener.objects.visible_to(request.user)
-        .filter(cluster=cluster, application__deleted_at__isnull=True)
-        .select_related("application", "service")[:200]
-    )
+    fronts = list(listeners.select_related("application", "service")[:200])
     listeners = list(api.ListenerSerializer(fronts, many=True, context=api.route_context(cluster, fronts)).data)
     for row, listener in zip(listeners, fronts, strict=True):
         row["application_id"] = listener.application_id
@@ -64,6 +64,7 @@ def routing_page(request: HttpRequest, pk: int) -> HttpResponse:
             "overlay": cluster.network_mode == Cluster.NetworkMode.OVERLAY,
             "root_domain": root_of(cluster),
             "routers": Router.objects.filter(cluster=cluster).select_related("node"),
+            "only": only,
             "routes": rows,
             "listeners": listeners,
             "page": listing,

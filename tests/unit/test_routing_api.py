@@ -194,7 +194,13 @@ def test_the_routing_page_shows_the_routes_and_changes_through_its_forms(
     assert weighed.status_code == 302 and Route.objects.get(pk=route.pk).weight == 25
     # The cluster page links it; the application page lists its address.
     assert f"/clusters/{overlay.pk}/routing/" in page.get(f"/clusters/{overlay.pk}/").content.decode()
-    assert "http://web.c1.localhost:9180" in page.get(f"/applications/{app.pk}/").content.decode()
+    app_page = page.get(f"/applications/{app.pk}/").content.decode()
+    assert "http://web.c1.localhost:9180" in app_page
+    assert f'href="/clusters/{overlay.pk}/routing/?application=shop" data-testid="app-routes"' in app_page
+    holder(overlay, "blog", "blog.c1.localhost")  # the application's own routes page lists its routes only
+    own = page.get(f"/clusters/{overlay.pk}/routing/?application=shop").content.decode()
+    assert "web.c1.localhost" in own and "blog.c1.localhost" not in own and "of application shop" in own
+    assert "blog.c1.localhost" in page.get(f"/clusters/{overlay.pk}/routing/").content.decode()
 
     grant_role(member, "read-only", overlay)
     reader = Client()
