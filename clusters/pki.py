@@ -277,6 +277,10 @@ def check_served(chain_pem: str, key_pem: str, *, now: datetime | None = None) -
     for text, what in ((chain_pem, "the certificate chain"), (key_pem, "the private key")):
         if isinstance(text, str) and len(text) > MAX_SERVED_PEM:
             raise CertificateProblem(f"{what} is longer than {MAX_SERVED_PEM // 1024} KiB")
+    if isinstance(chain_pem, str) and "PRIVATE KEY-----" in chain_pem:
+        raise CertificateProblem(
+            "the certificate chain holds a private key: paste only certificates there, and the key in its own field"
+        )
     chain = _certificates_of(chain_pem)
     if not isinstance(key_pem, str) or "PRIVATE KEY-----" not in key_pem:
         raise CertificateProblem("the private key is not PEM: paste it with its -----BEGIN ... PRIVATE KEY----- line")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -37,11 +38,12 @@ def opened_at(route: Route, port: int, https_port: bool, rows: list[Certificate]
     return address_of(route, port, route.https and https_port and tls.covers_any(rows, route.domain))
 
 
-def certificate_of(rows: list[Certificate], domain: str) -> str:
-    """The name of the certificate the routers answer ``domain`` with, or why there is none (https only)."""
-    found = next((row.name for row in rows if tls.covers(row.names, domain)), None)
+def certificate_of(rows: list[Certificate], domain: str, named: set[int]) -> str:
+    """The name of the certificate the routers answer ``domain`` with (when the user may see certificates), or why
+    there is none (https only)."""
+    found = next((row for row in rows if tls.covers(row.names, domain)), None)
     if found:
-        return found
+        return found.name if found.pk in named else "a certificate of this account"
     return f"none: no valid certificate of this account names {domain}"
 
 
@@ -96,7 +98,7 @@ class RouteSerializer(serializers.ModelSerializer):
         return opened_at(obj, self.context["port"], self.context["https"], self.context["certificates"])
 
     def get_certificate(self, obj: Route) -> str:
-        return certificate_of(self.context["certificates"], obj.domain) if obj.https else ""
+        return certificate_of(self.context["certificates"], obj.domain, self.context["named"]) if obj.https else ""
 
     @extend_schema(responses=BackendSerializer(many=True))
     def get_backends(self, obj: Route) -> list[dict[str, Any]]:
@@ -138,7 +140,7 @@ def traffic_of(seen: traffic.BackendView | None) -> dict[str, Any]:
     }
 
 
-def route_context(cluster: Cluster, page: list[Route] | list[Listener]) -> dict[str, Any]:
+def route_context(cluster: Cluster, page: list[Route] | list[Listener], user: Any) -> dict[str, Any]:
     """What the serializer needs for a page of routes, in a fixed number of queries (and one read of the routers)."""
     containers: dict[int, list[Container]] = {}
     rows = Container.objects.filter(service_id__in={r.service_id for r in page}).select_related("node")
@@ -147,12 +149,16 @@ def route_context(cluster: Cluster, page: list[Route] | list[Listener]) -> dict[
     views = traffic.snapshot(cluster) if page and sync.enabled(cluster) else {}
     options = sync.settings_of(cluster)
     served = tls.served_by(cluster) if page else []
+    named = set(
+        Certificate.objects.visible_to(user).filter(pk__in=[row.pk for row in served]).values_list("pk", flat=True)
+    )
     return {
         "containers": containers,
         "traffic": views,
         "port": options.port,
         "https": options.https_port,
         "certificates": served,
+        "named": named,  # the certificates the user may see the names of (cs:DescribeCertificates)
     }
 
 
@@ -185,8 +191,13 @@ class ListenerSerializer(serializers.ModelSerializer):
     def get_certificate(self, obj: Listener) -> str:
         if obj.protocol != Listener.Protocol.HTTPS:
             return ""
-        names = [row.name for row in self.context["certificates"]]
-        return ", ".join(names) if names else "none: the account has no valid certificate (served as plain http)"
+        rows = self.context["certificates"]
+        names = [row.name if row.pk in self.context["named"] else "a certificate of this account" for row in rows]
+        return (
+            ", ".join(sorted(set(names)))
+            if names
+            else "none: the account has no valid certificate (not served until it has)"
+        )
 
     def _seen(self, obj: Listener) -> Any:
         return self.context["traffic"].get(sync.listener_backend(obj.front_port))
@@ -276,7 +287,7 @@ class RouteListView(ListEndpoint, BerthAPIView):
         rows = rows.select_related("application", "service")
 
         def shapes(page: list[Route]) -> Any:
-            return RouteSerializer(page, many=True, context=route_context(cluster, page)).data
+            return RouteSerializer(page, many=True, context=route_context(cluster, page, request.user)).data
 
         return self.paginated(rows, shapes)
 
@@ -293,7 +304,7 @@ class ListenerListView(ListEndpoint, BerthAPIView):
         rows = rows.select_related("application", "service")
 
         def shapes(page: list[Listener]) -> Any:
-            return ListenerSerializer(page, many=True, context=route_context(cluster, page)).data
+            return ListenerSerializer(page, many=True, context=route_context(cluster, page, request.user)).data
 
         return self.paginated(rows, shapes)
 
@@ -320,13 +331,13 @@ class RouteDetailView(BerthAPIView):
     @extend_schema(responses=RouteSerializer, operation_id="cluster_routes_retrieve")
     def get(self, request: Request, cluster_id: int, route_id: int) -> Response:
         cluster, route = self._route(request, cluster_id, route_id)
-        return Response(RouteSerializer(route, context=route_context(cluster, [route])).data)
+        return Response(RouteSerializer(route, context=route_context(cluster, [route], request.user)).data)
 
     @extend_schema(request=RouteChange, responses=RouteSerializer, operation_id="cluster_routes_update")
     def patch(self, request: Request, cluster_id: int, route_id: int) -> Response:
         cluster, route = self._route(request, cluster_id, route_id)
         operations.modify_route(request.user, route, dict(_strict(RouteChange, request.data)))
-        return Response(RouteSerializer(route, context=route_context(cluster, [route])).data)
+        return Response(RouteSerializer(route, context=route_context(cluster, [route], request.user)).data)
 
 
 class CertificateSerializer(serializers.ModelSerializer):
@@ -357,7 +368,11 @@ class CertificateSerializer(serializers.ModelSerializer):
 
 
 class CertificateUpload(RequestBody):
-    name = serializers.CharField(max_length=63, help_text="lower-case letters, digits, '.', '_' and '-'")
+    name = serializers.CharField(
+        max_length=63,
+        validators=[RegexValidator(certificates.NAME_RE.pattern, "1 to 63 lower-case letters, digits, '.', '_', '-'.")],
+        help_text="lower-case letters, digits, '.', '_' and '-', starting and ending with a letter or digit",
+    )
     certificate = serializers.CharField(
         max_length=tls.MAX_PEM, trim_whitespace=False, help_text="PEM: the server's certificate, then its issuers"
     )

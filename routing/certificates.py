@@ -38,17 +38,19 @@ def upload(actor: Any, *, name: str, certificate: str, key: str) -> Certificate:
     """Store a certificate of the actor's tenant; refused, with the reason, when chain and key do not fit, when it
     has expired, or when the name is taken. Routers of the tenant's clusters with https on get it at once."""
     name = _clean_name(name)
-    authorize_tenant(actor, "cs:UploadCertificate", certificate_resource(actor.tenant_id, name))
+    resource = certificate_resource(actor.tenant_id, name)
+    authorize_tenant(actor, "cs:UploadCertificate", resource, target=name)
     try:
         served = pki.check_served(certificate, key)
-    except pki.CertificateProblem as exc:
-        field = "key" if "key" in str(exc) and "certificate chain" not in str(exc) else "certificate"
+    except pki.CertificateProblem as exc:  # a problem of the key says so first; any other is the chain's
+        field = "key" if str(exc).startswith("the private key") else "certificate"
         raise ValidationError({field: [str(exc)]}) from exc
     if Certificate.objects.filter(tenant_id=actor.tenant_id, name=name).exists():
         raise ValidationError({"name": [_("There is already a certificate of this name; delete it first.")]})
     secret = settings.BERTH_ENCRYPTION_KEY
     try:
         with transaction.atomic():
+            authorize_tenant(actor, "cs:UploadCertificate", resource, target=name)
             made = Certificate.objects.create(
                 tenant_id=actor.tenant_id,
                 name=name,

@@ -17,6 +17,14 @@ class SecretTextarea(forms.Textarea):
         return None
 
 
+class ChainTextarea(forms.Textarea):
+    """The certificate chain's text area: shown back after an error, unless a private key was pasted into it."""
+
+    def format_value(self, value: Any) -> str | None:
+        text = super().format_value(value)
+        return None if text and "PRIVATE KEY" in text else text
+
+
 class CertificateForm(forms.Form):
     name = forms.CharField(
         label=_("Name"), max_length=63, help_text=_("Lower-case letters, digits, '.', '_' and '-', e.g. www-example")
@@ -25,7 +33,7 @@ class CertificateForm(forms.Form):
         label=_("Certificate chain (PEM)"),
         max_length=tls.MAX_PEM,
         strip=False,
-        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "placeholder": "-----BEGIN CERTIFICATE-----"}),
+        widget=ChainTextarea(attrs={"rows": 6, "spellcheck": "false", "placeholder": "-----BEGIN CERTIFICATE-----"}),
         help_text=_("The server's certificate first, then its intermediates."),
     )
     key = forms.CharField(

@@ -161,7 +161,17 @@ def _tls(router: Router) -> str:
     return f" ssl crt {certs_path(router.certificates)} alpn http/1.1"
 
 
+FORWARDED_PROTO = (
+    "    http-request set-header X-Forwarded-Proto https if { ssl_fc }",
+    "    http-request set-header X-Forwarded-Proto http if !{ ssl_fc }",
+)
+"""Whether the client spoke TLS to the router, as the service behind it is told (whatever the client sent)."""
+
+
 def _routes_frontend(router: Router, bind: str) -> list[str]:
+    """The routes' frontend: each request's route is chosen once (``txn.route``: the longest path prefix that a
+    route of its host claims), then redirected to https when that route asks for it, then sent to its backend; an
+    http route answers no TLS request, and nothing matched is the router's own 404."""
     lines = ["frontend routes", f"    bind {_bind(bind, int(router.port or 0))}"]
     if router.http_port:
         lines.append(f"    bind {_bind(bind, router.http_port)}")
@@ -169,18 +179,19 @@ def _routes_frontend(router: Router, bind: str) -> list[str]:
     if tls:
         lines.append(f"    bind {_bind(bind, int(router.https_port or 0))}{_tls(router)}")
     lines.append("    http-request set-var(txn.host) hdr(host),field(1,:),lower")
-    if tls:
-        lines.append("    http-request set-header X-Forwarded-Proto https if { ssl_fc }")
-        lines.append("    http-request set-header X-Forwarded-Proto http if !{ ssl_fc }")
-        for route in _ordered(router.routes):
-            if route.https and route.redirect:  # to the same host without the port (443), the same path and query
-                condition = _route_condition(route, "!{ ssl_fc } ")
-                lines.append(
-                    f"    http-request redirect location https://%[var(txn.host)]%[pathq] code 302 if {condition}"
-                )
-    for route in _ordered(router.routes):
+    lines.extend(FORWARDED_PROTO)
+    ordered = _ordered(router.routes)
+    for route in ordered:
+        name = _check(route.backend, "backend name")
+        condition = _route_condition(route, "!{ var(txn.route) -m found } ")
+        lines.append(f"    http-request set-var(txn.route) str({name}) if {condition}")
+    for route in ordered:
+        if tls and route.https and route.redirect:  # to the same host without the port (443), path and query
+            chosen = f"!{{ ssl_fc }} {{ var(txn.route) -m str {route.backend} }}"
+            lines.append(f"    http-request redirect location https://%[var(txn.host)]%[pathq] code 302 if {chosen}")
+    for route in ordered:
         only = "!{ ssl_fc } " if tls and not route.https else ""  # an http route answers no TLS request
-        lines.append(f"    use_backend {_check(route.backend, 'backend name')} if {_route_condition(route, only)}")
+        lines.append(f"    use_backend {route.backend} if {only}{{ var(txn.route) -m str {route.backend} }}")
     lines.append("    default_backend no_route")
     lines.append("")
     lines.append("backend no_route")
@@ -222,6 +233,8 @@ def build(router: Router) -> str:
         lines.append(f"    mode {listener.mode}")
         tls = _tls(router) if listener.tls and listener.mode == "http" and router.certificates else ""
         lines.append(f"    bind {_bind(bind, int(listener.port))}{tls}")
+        if listener.mode == "http":
+            lines.extend(FORWARDED_PROTO)
         lines.append(f"    default_backend {_check(listener.backend, 'backend name')}")
     for backend in sorted(router.backends, key=lambda item: item.name):
         lines.append("")

@@ -50,7 +50,6 @@ class Applied:
 
 
 LISTENER_LABEL = "berth.router.listener"
-_CERTS_IN = re.compile(re.escape(haproxy.CERTS_DIR) + r"/([A-Za-z0-9_.:-]+)/")
 
 
 def _instance() -> str:
@@ -124,14 +123,23 @@ class Unit:
     files: dict[str, bytes] = field(default_factory=dict)  # under CERTS_DIR: the certificates it serves
 
 
-def _put_certificates(endpoint: host.Endpoint, container_id: str, files: dict[str, bytes], running: str) -> None:
-    """Write the unit's certificate files; drop the versions (directories) neither they nor the ``running``
-    configuration name (that one stays until the reload has replaced it)."""
-    keep = sorted({name.split("/", 1)[0] for name in files} | set(_CERTS_IN.findall(running)))
+def _put_certificates(endpoint: host.Endpoint, container_id: str, files: dict[str, bytes]) -> None:
+    """Write the unit's certificate files, each version's directory made afresh (nothing stale left beside them)."""
+    versions = sorted({name.split("/", 1)[0] for name in files})
+    if not versions:
+        return
+    inside.run(
+        endpoint, container_id, ["sh", "-c", 'cd "$1" && shift && rm -rf "$@"', "sh", haproxy.CERTS_DIR, *versions]
+    )
+    inside.put_files(endpoint, container_id, haproxy.CERTS_DIR, files)
+
+
+def _drop_certificates(endpoint: host.Endpoint, container_id: str, files: dict[str, bytes]) -> None:
+    """Remove the certificate versions the unit no longer names (once the configuration that named them is gone):
+    no key stays on a node after its certificate was deleted."""
+    keep = sorted({name.split("/", 1)[0] for name in files})
     script = 'cd "$1" && shift && for d in *; do case " $* " in *" $d "*) ;; *) rm -rf "$d" ;; esac; done'
     inside.run(endpoint, container_id, ["sh", "-c", script, "sh", haproxy.CERTS_DIR, *keep])
-    if files:
-        inside.put_files(endpoint, container_id, haproxy.CERTS_DIR, files)
 
 
 def ensure(endpoint: host.Endpoint, unit: Unit, publish_ip: str) -> tuple[str, bool]:
@@ -141,8 +149,10 @@ def ensure(endpoint: host.Endpoint, unit: Unit, publish_ip: str) -> tuple[str, b
     current = host.find_container(endpoint, name)
     wanted = _spec(name, unit.labels, publish_ip, unit.ports)
     if current is not None and current.labels.get("berth.router.ports") == wanted.labels["berth.router.ports"]:
-        if current.state != "running":
+        if current.state != "running":  # its configuration may name certificates it does not have yet
+            _put_certificates(endpoint, current.id, unit.files)
             _write(endpoint, current.id, config)
+            _drop_certificates(endpoint, current.id, unit.files)
             host.start_container(endpoint, current.id, inspect=False)
         return current.id, False
     if current is not None:  # its published ports changed: an engine cannot add them to a running container
@@ -248,7 +258,7 @@ def apply(endpoint: host.Endpoint, container_id: str, unit: Unit, *, fresh: bool
             _write(endpoint, container_id, config)
             return Applied(commands=len(commands))
     _save_state(endpoint, container_id)
-    _put_certificates(endpoint, container_id, unit.files, old)
+    _put_certificates(endpoint, container_id, unit.files)
     staged = haproxy.CONFIG_PATH + ".new"
     inside.put_files(endpoint, container_id, staged.rpartition("/")[0], {staged.rpartition("/")[2]: config.encode()})
     code, output = inside.run(endpoint, container_id, ["haproxy", "-c", "-q", "-f", staged])
@@ -259,6 +269,7 @@ def apply(endpoint: host.Endpoint, container_id: str, unit: Unit, *, fresh: bool
     )
     if code != 0:
         raise RouterFailed(f"the router did not reload: {output.strip()[:300]}")
+    _drop_certificates(endpoint, container_id, unit.files)  # the new configuration names none of the others
     return Applied(reloaded=True)
 
 

@@ -180,17 +180,21 @@ def desired(cluster: Cluster, nodes: list[Node]) -> list[routers.Unit]:
         cookie_key=options.cookie_key or "berth",
         certificates=version if serves_tls else "",
     )
+    # 443 is published while https is on, certificates or not: a first certificate, or the last one gone, is then a
+    # reload, not a new router container (an engine cannot publish a port on a running one).
     units = [
         routers.Unit(
             routers.name_of(cluster.pk),
             routers.labels_of(cluster.pk),
-            routers.ports_of(options.port, options.http_port, serves_tls),
+            routers.ports_of(options.port, options.http_port, options.https_port),
             haproxy.build(main),
             frozenset(networks),
             files if serves_tls else {},
         )
     ]
     for listener in listeners:
+        if listener.protocol == Listener.Protocol.HTTPS and not version:
+            continue  # an https listener with no certificate is not served (never as plain http)
         network, found = servers_of(listener.application, listener.service, listener.port)
         mode = "tcp" if listener.protocol == Listener.Protocol.TCP else "http"
         backend = haproxy.Backend(

@@ -54,18 +54,22 @@ def served_by(cluster: Cluster) -> list[Certificate]:
 
 
 def files_for(rows: list[Certificate]) -> tuple[str, dict[str, bytes]]:
-    """The certificates as a router's files: a directory named by their fingerprints, and in it one PEM (chain,
-    then key) per certificate, named so that HAProxy's default (the first) is stable."""
+    """The certificates as a router's files: one PEM (chain, then key) per certificate, named so that HAProxy's
+    default (the first) is stable, in a directory named by a hash of their names and contents (any change to the
+    set, a chain re-uploaded included, is a new directory)."""
     if not rows:
         return "", {}
-    rows = sorted(rows, key=lambda row: (row.name, row.fingerprint))
-    version = hashlib.sha256("".join(row.fingerprint for row in rows).encode()).hexdigest()[:16]
+    rows = sorted(rows, key=lambda row: (row.name, row.pk))
     secret = settings.BERTH_ENCRYPTION_KEY
-    files = {}
+    named = {}
     for index, row in enumerate(rows):
         chain, key = pki.unseal(row.chain_sealed, secret=secret), pki.unseal(row.key_sealed, secret=secret)
-        files[f"{version}/{index:03d}-{row.pk}.pem"] = (chain + key).encode("ascii")
-    return version, files
+        named[f"{index:03d}-{row.pk}.pem"] = (chain + key).encode("ascii")
+    digest = hashlib.sha256()
+    for name, content in sorted(named.items()):
+        digest.update(name.encode() + b"\0" + content + b"\0")
+    version = digest.hexdigest()[:16]
+    return version, {f"{version}/{name}": content for name, content in named.items()}
 
 
 def uncovered(cluster: Cluster, routes: list[Route], rows: list[Certificate] | None = None) -> dict[int, str]:

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from accounts.pages import every, page, page_object, with_resources
@@ -25,9 +26,9 @@ from routing.models import Certificate, Listener, Route, Router
 from routing.routes import root_of
 
 
-def route_rows(cluster: Cluster, routes: list[Route]) -> list[dict[str, Any]]:
+def route_rows(cluster: Cluster, routes: list[Route], user: Any) -> list[dict[str, Any]]:
     """Each route as the page shows it (the API's shape: backends as the routers see them, traffic)."""
-    return list(api.RouteSerializer(routes, many=True, context=api.route_context(cluster, routes)).data)
+    return list(api.RouteSerializer(routes, many=True, context=api.route_context(cluster, routes, user)).data)
 
 
 @page(get="cs:DescribeRoutes")
@@ -40,7 +41,7 @@ def routing_page(request: HttpRequest, pk: int) -> HttpResponse:
     if only:  # one application's routes and listeners
         routes, listeners = routes.filter(application__name=only), listeners.filter(application__name=only)
     listing = page_of(request, routes.select_related("application", "service"))
-    rows = route_rows(cluster, list(listing.object_list))
+    rows = route_rows(cluster, list(listing.object_list), request.user)
     weighable = {
         app.pk
         for app in Application.objects.visible_to(request.user, "cs:ModifyRoute").filter(
@@ -51,7 +52,9 @@ def routing_page(request: HttpRequest, pk: int) -> HttpResponse:
         row["may_weigh"] = route.application_id in weighable
         row["application_id"] = route.application_id
     fronts = list(listeners.select_related("application", "service")[:200])
-    listeners = list(api.ListenerSerializer(fronts, many=True, context=api.route_context(cluster, fronts)).data)
+    listeners = list(
+        api.ListenerSerializer(fronts, many=True, context=api.route_context(cluster, fronts, request.user)).data
+    )
     for row, listener in zip(listeners, fronts, strict=True):
         row["application_id"] = listener.application_id
     return render(
@@ -134,6 +137,7 @@ def routing_change(request: HttpRequest, pk: int, change: str) -> HttpResponse:
     post="cs:UploadCertificate",
     scope={"cs:UploadCertificate": every("cs", "certificate")},
 )
+@sensitive_post_parameters("key", "certificate")
 def certificates_page(request: HttpRequest) -> HttpResponse:
     """The tenant's web certificates (names and expiry, never keys) and a form to upload one."""
     form = CertificateForm(request.POST or None)

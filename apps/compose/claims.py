@@ -8,8 +8,8 @@ refuses by it; the routing service records and routes by it).
   browsers and curl resolve to this machine);
 * the path (default ``/``) is a prefix of request paths: ``/api`` takes ``/api`` and ``/api/...``, not ``/apix``;
   under one domain the longest path that matches wins;
-* ``https://`` serves the route over TLS too (a certificate of the tenant that covers the domain, by SNI) and
-  sends plain http requests there (a redirect).
+* ``https://`` serves the route over TLS too (a certificate of the tenant that covers the domain, by SNI); a
+  redirect of its plain http requests to https is the route's own setting (``routing``), not the label's.
 
 Every refusal names the label and says what is wrong, so that a template is fixed from the message alone.
 """
@@ -36,7 +36,7 @@ class Claim:
     domain: str
     path: str  # "/" or a prefix without a trailing slash
     port: int  # the container port
-    https: bool = False  # served over TLS too; plain http is redirected
+    https: bool = False  # served over TLS too (the redirect of plain http is the route's setting)
 
     @property
     def address(self) -> str:

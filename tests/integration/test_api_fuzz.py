@@ -57,6 +57,7 @@ CHECKED_BEYOND_THE_SCHEMA: dict[str, tuple[str, ...]] = {
     "POST /api/v1/ram/users": ("name", "password"),  # taken; the tenant's password policy
     "PATCH /api/v1/ram/users/{name}": ("password", "current", "active"),  # policy; own password; primary account
     "POST /api/v1/registry-credentials": ("registry",),  # one credential a registry
+    "POST /api/v1/certificates": ("name", "certificate", "key"),  # taken; the PEM parses, the key fits, not expired
     "POST /api/v1/templates": ("name", "compose"),  # taken; the Compose text loads
     "PUT /api/v1/templates/{name}": ("name", "compose"),
     "POST /api/v1/templates/validate": ("valid", "errors"),  # the answer to a text that does not load

@@ -464,6 +464,12 @@ def test_https_routes_answer_with_the_accounts_certificate_by_sni_and_redirect_w
         0.5,
         "the deleted certificate to be served no more",
     )
+    engine = client(engines["a"])
+    try:  # its key is gone from the node too: only the current certificate directory is left in the router
+        listing = engine.containers.get(routers.name_of(cluster.pk)).exec_run(["ls", haproxy.CERTS_DIR])
+        assert len(listing.output.decode().split()) == 1, listing.output
+    finally:
+        engine.close()
 
 
 def router_containers(node: harness.NetnsNode, cluster: Cluster) -> list[str]:

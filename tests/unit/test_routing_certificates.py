@@ -170,7 +170,16 @@ def test_a_refused_upload_says_why_and_stores_nothing(owner: User) -> None:
     chain, _key = good()
     _other, key = good()
     old = pki.self_signed(["old.example.test"], days=10, not_before=datetime.now(UTC) - timedelta(days=40))
+    later = pki.self_signed(["later.example.test"], days=10, not_before=datetime.now(UTC) + timedelta(days=2))
+    locked = serialization.load_pem_private_key(_key.encode(), None).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"passphrase"),
+    )
     for body, field, why in [
+        ({"name": "later", "certificate": later.cert_pem, "key": later.key_pem}, "certificate", "not valid before"),
+        ({"name": "web", "certificate": chain, "key": locked.decode()}, "key", "protected by a passphrase"),
+        ({"name": "web", "certificate": chain + _key, "key": _key}, "certificate", "holds a private key"),
         ({"name": "web", "certificate": chain, "key": key}, "key", "the private key does not match"),
         ({"name": "old", "certificate": old.cert_pem, "key": old.key_pem}, "certificate", "expired on"),
         ({"name": "Bad Name", "certificate": chain, "key": key}, "name", "lower-case letters"),
@@ -178,7 +187,7 @@ def test_a_refused_upload_says_why_and_stores_nothing(owner: User) -> None:
     ]:
         refused = api.post(URL, body, format="json")
         assert refused.status_code == 400 and why in str(refused.json()[field]), refused.json()
-        assert key not in refused.content.decode()
+        assert key.splitlines()[1] not in refused.content.decode()  # no line of the key, however it is escaped
     assert not Certificate.objects.exists()
     assert api.post(URL, {"name": "web", "certificate": chain, "key": _key}, format="json").status_code == 201
     taken = api.post(URL, {"name": "web", "certificate": chain, "key": _key}, format="json")
@@ -221,12 +230,12 @@ def upload(owner: User, names: tuple[str, ...], name: str = "web") -> Certificat
     return Certificate.objects.get(pk=made.json()["id"])
 
 
-def test_the_routers_serve_the_tenants_certificates_on_443_by_sni(owner: User, overlay: Cluster) -> None:
+def test_the_routers_serve_the_tenants_certificates_on_443_by_sni(owner: User, member: User, overlay: Cluster) -> None:
     route = routed(overlay, "secure.example.test")
     api = client_for(owner)
     api.patch(f"/api/v1/clusters/{overlay.pk}/routing", {"enabled": True, "https_port": True}, format="json")
     main = sync.desired(overlay, [])[0]
-    assert 443 not in main.ports and "ssl crt" not in main.config and not main.files  # no certificate: no TLS
+    assert main.ports[443] == 443 and "ssl crt" not in main.config and not main.files  # no certificate: no TLS
     listed = api.get(f"/api/v1/clusters/{overlay.pk}/routes").json()["results"][0]
     assert listed["certificate"].startswith("none: no valid certificate of this account names secure.example.test")
     assert listed["address"] == "http://secure.example.test:9080"
@@ -241,14 +250,19 @@ def test_the_routers_serve_the_tenants_certificates_on_443_by_sni(owner: User, o
     assert "redirect location" not in main.config
     listed = api.get(f"/api/v1/clusters/{overlay.pk}/routes").json()["results"][0]
     assert (listed["certificate"], listed["address"]) == ("web", "https://secure.example.test")
+    grant_role(member, "read-only", overlay)  # sees the cluster's routes, not the account's certificates
+    seen = client_for(member).get(f"/api/v1/clusters/{overlay.pk}/routes").json()["results"][0]
+    assert seen["certificate"] == "a certificate of this account"
 
     changed = api.patch(f"/api/v1/clusters/{overlay.pk}/routes/{route.pk}", {"redirect_https": True}, format="json")
     assert changed.status_code == 200 and changed.json()["redirect_https"] is True
+    backend = haproxy.backend_name("secure.example.test", "/")
     redirect = (
         "http-request redirect location https://%[var(txn.host)]%[pathq] code 302 "
-        "if !{ ssl_fc } { var(txn.host) -m str secure.example.test }"
+        f"if !{{ ssl_fc }} {{ var(txn.route) -m str {backend} }}"
     )
-    assert redirect in sync.desired(overlay, [])[0].config
+    redirected = sync.desired(overlay, [])[0]
+    assert redirect in redirected.config
     assert addresses_of(Application.objects.get(pk=route.application_id)) == [
         {"address": "https://secure.example.test", "service": "web", "serving": True}
     ]
@@ -256,7 +270,15 @@ def test_the_routers_serve_the_tenants_certificates_on_443_by_sni(owner: User, o
     # A second certificate is a new directory: a structural change the router takes by a seamless reload.
     upload(owner, ("other.example.test",), name="other")
     again = sync.desired(overlay, [])[0]
-    assert haproxy.structure(again.config) != haproxy.structure(main.config) and len(again.files) == 2
+    assert haproxy.structure(again.config) != haproxy.structure(redirected.config) and len(again.files) == 2
+    # The same certificate with another chain is another directory too (the files change, so must their name).
+    same = Certificate.objects.get(pk=row.pk)
+    version, _files = tls.files_for([same])
+    same.chain_sealed = pki.seal(
+        pki.unseal(same.chain_sealed, secret=settings.BERTH_ENCRYPTION_KEY) + pem_of(a_ca()[0]),
+        secret=settings.BERTH_ENCRYPTION_KEY,
+    )
+    assert tls.files_for([same])[0] != version
     # Its certificate deleted, the route is not redirected to a name the routers cannot prove (nor shown as https).
     assert client_for(owner).delete(f"{URL}/{row.pk}").status_code == 204
     assert "redirect location" not in sync.desired(overlay, [])[0].config
@@ -283,11 +305,56 @@ def test_an_http_route_is_not_served_over_tls() -> None:
             certificates="v1",
         )
     )
-    assert "use_backend b1 if !{ ssl_fc } { var(txn.host) -m str plain.example.test }" in text
-    assert (
-        "use_backend b2 if { var(txn.host) -m str secure.example.test } { path -m str /api } || "
-        "{ var(txn.host) -m str secure.example.test } { path -m beg /api/ }"
-    ) in text
+    assert "use_backend b1 if !{ ssl_fc } { var(txn.route) -m str b1 }" in text
+    assert "use_backend b2 if { var(txn.route) -m str b2 }" in text
+
+
+def test_a_longer_http_path_of_a_redirected_domain_is_not_redirected() -> None:
+    """A redirect is keyed on the request's chosen route (the longest path), never on the host alone: another
+    application's http route /api under an https / that redirects keeps answering http."""
+    text = haproxy.build(
+        haproxy.Router(
+            bind="0.0.0.0",  # noqa: S104
+            port=9080,
+            https_port=443,
+            routes=(
+                haproxy.Route("shop.example.test", "/", "root", https=True, redirect=True),
+                haproxy.Route("shop.example.test", "/api", "api"),
+            ),
+            certificates="v1",
+        )
+    )
+    lines = text.splitlines()
+    chosen = [line for line in lines if "set-var(txn.route)" in line]
+    assert chosen[0].startswith("    http-request set-var(txn.route) str(api) if !{ var(txn.route) -m found }")
+    assert chosen[1] == (
+        "    http-request set-var(txn.route) str(root) if !{ var(txn.route) -m found } "
+        "{ var(txn.host) -m str shop.example.test }"
+    )
+    redirects = [line for line in lines if "redirect location" in line]
+    assert redirects == [
+        "    http-request redirect location https://%[var(txn.host)]%[pathq] code 302 "
+        "if !{ ssl_fc } { var(txn.route) -m str root }"
+    ]
+    assert "use_backend api if !{ ssl_fc } { var(txn.route) -m str api }" in text
+
+
+def test_another_tenants_certificate_for_the_same_domain_is_never_served(
+    owner: User, outsider: User, overlay: Cluster
+) -> None:
+    routed(overlay, "secure.example.test")
+    client_for(owner).patch(f"/api/v1/clusters/{overlay.pk}/routing", {"enabled": True, "https_port": True})
+    theirs = upload(outsider, ("secure.example.test",), name="theirs")
+    assert tls.served_by(overlay) == [] and sync.desired(overlay, [])[0].files == {}
+    ours = upload(owner, ("secure.example.test",), name="ours")
+    assert tls.served_by(overlay) == [ours] and theirs.pk not in {
+        int(n.split("-")[-1][:-4]) for n in sync.desired(overlay, [])[0].files
+    }
+    # Expired: no TLS and no redirect until another certificate comes (the periodic sync rebuilds within 30 s).
+    Route.objects.update(redirect_https=True)
+    Certificate.objects.filter(pk=ours.pk).update(not_after=timezone.now() - timedelta(seconds=1))
+    expired = sync.desired(overlay, [])[0]
+    assert "ssl crt" not in expired.config and "redirect location" not in expired.config and not expired.files
 
 
 def test_an_expired_certificate_is_not_served_and_is_shown_with_a_warning(owner: User, overlay: Cluster) -> None:
@@ -321,13 +388,14 @@ def test_an_https_listener_ends_tls_with_the_tenants_certificates(owner: User, o
     Listener.objects.create(
         cluster=overlay, application=app, service=service, name="front", protocol="https", front_port=8443, port=80
     )
-    plain = sync.desired(overlay, [])[1]
-    assert plain.name == routers.listener_name_of(overlay.pk, 8443) and "ssl" not in plain.config
+    assert len(sync.desired(overlay, [])) == 1  # no certificate: the https listener is not served at all
     listed = client_for(owner).get(f"/api/v1/clusters/{overlay.pk}/listeners").json()["results"][0]
-    assert listed["certificate"].startswith("none: the account has no valid certificate")
+    assert listed["certificate"].startswith("none: the account has no valid certificate (not served until it has)")
     upload(owner, ("secure.example.test",))
     served = sync.desired(overlay, [])[1]
+    assert served.name == routers.listener_name_of(overlay.pk, 8443)
     assert "bind 0.0.0.0:8443 ssl crt /etc/berth/certs/" in served.config and served.files
+    assert "http-request set-header X-Forwarded-Proto https if { ssl_fc }" in served.config
     assert sync.desired(overlay, [])[0].files == {}  # the routes' router has no https port: no keys there
     assert (
         client_for(owner).get(f"/api/v1/clusters/{overlay.pk}/listeners").json()["results"][0]["certificate"] == "web"

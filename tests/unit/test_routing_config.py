@@ -42,11 +42,14 @@ def router_configs(draw: st.DrawFn) -> haproxy.Router:
                 title=f"{domain}{path}",
             )
         )
-        routes.append(haproxy.Route(domain, path, name))
+        https = draw(st.booleans())
+        routes.append(haproxy.Route(domain, path, name, https, https and draw(st.booleans())))
     return haproxy.Router(
         bind="0.0.0.0",  # noqa: S104
         port=draw(st.integers(1024, 65535)),
         http_port=draw(st.sampled_from([None, 80])),
+        https_port=draw(st.sampled_from([None, 443])),
+        certificates=draw(st.sampled_from(["", "0123456789abcdef"])),
         routes=tuple(routes),
         backends=tuple(backends),
         cookie_key="k3y",
@@ -72,9 +75,14 @@ def test_the_text_depends_on_what_is_served_not_on_the_order_it_is_given_in(
 def test_every_route_is_served_and_the_longest_path_of_a_domain_comes_first(config: haproxy.Router) -> None:
     text = haproxy.build(config)
     lines = text.splitlines()
-    order = [line for line in lines if line.startswith("    use_backend ")]
-    assert len(order) == len(config.routes)
-    position = {line.split()[1]: index for index, line in enumerate(order)}
+    order = [line for line in lines if line.startswith("    http-request set-var(txn.route) ")]
+    assert len(order) == len(config.routes) == len([line for line in lines if line.startswith("    use_backend ")])
+    position = {line.split()[2][4:-1]: index for index, line in enumerate(order)}  # str(<backend>)
+    tls = bool(config.https_port and config.certificates)
+    redirected = {line.split()[-2] for line in lines if "http-request redirect location " in line}
+    assert redirected == {r.backend for r in config.routes if tls and r.https and r.redirect}
+    not_over_tls = {line.split()[1] for line in lines if line.startswith("    use_backend ") and "!{ ssl_fc }" in line}
+    assert not_over_tls == {r.backend for r in config.routes if tls and not r.https}
     for route in config.routes:
         assert f"backend {route.backend}" in lines
         for other in config.routes:
@@ -164,7 +172,10 @@ def test_a_path_takes_itself_and_what_is_below_it_not_its_siblings() -> None:
             backends=(haproxy.Backend("route_a"),),
         )
     )
-    assert "{ path -m str /api } || { var(txn.host) -m str www.example.test } { path -m beg /api/ }" in text
+    assert (
+        "{ path -m str /api } || !{ var(txn.route) -m found } { var(txn.host) -m str www.example.test } "
+        "{ path -m beg /api/ }"
+    ) in text
 
 
 # --- claims ------------------------------------------------------------------------------------------------------
