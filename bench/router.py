@@ -286,12 +286,12 @@ def main() -> None:
             address = extra.attrs["NetworkSettings"]["Networks"][NAME]["IPAddress"]
             answered = wait_answer(f"http://{address}/", None, None)
             new = config_text([*servers, haproxy.Server(extra.name, address, 80)], "0.0.0.0", routers.CONTAINER_PORT)  # noqa: S104
-            routers.apply(endpoint, published_id, new, fresh=False)
+            routers.apply(endpoint, published_id, routers.Unit(NAME, {}, {}, new, frozenset()), fresh=False)
             told = time.monotonic()
             routed = wait_answer(f"http://127.0.0.1:{PUBLISHED_PORT}/", HOSTNAME, extra.id[:12])
             joins.append((routed - answered, told - answered))
             back = config_text(servers, "0.0.0.0", routers.CONTAINER_PORT)  # noqa: S104
-            routers.apply(endpoint, published_id, back, fresh=False)
+            routers.apply(endpoint, published_id, routers.Unit(NAME, {}, {}, back, frozenset()), fresh=False)
             extra.remove(force=True)
         print(
             f"\nfrom answering to its first routed request ({args.joins} joins): median "

@@ -95,8 +95,8 @@ def read(cluster: Cluster) -> dict[str, BackendView]:
                 if server.routers == 0 or status != "UP":  # one router that sees it down is news
                     server.status, server.check = status or "unknown", check
                 server.routers += 1
-    for backend, values in latencies.items():
-        views[backend].latency_ms = sum(values) / len(values)
+    for backend, values in latencies.items():  # no request yet: no latency to speak of (not "0 ms")
+        views[backend].latency_ms = sum(values) / len(values) if views[backend].requests else None
     return views
 
 

@@ -68,6 +68,8 @@ def routing_page(request: HttpRequest, pk: int) -> HttpResponse:
             "root_domain": root_of(cluster),
             "routers": Router.objects.filter(cluster=cluster).select_related("node"),
             "only": only,
+            "only_found": bool(only)
+            and Application.objects.visible_to(request.user).filter(cluster=cluster, name=only).exists(),
             "routes": rows,
             "listeners": listeners,
             "page": listing,

@@ -201,6 +201,10 @@ def test_the_routing_page_shows_the_routes_and_changes_through_its_forms(
     own = page.get(f"/clusters/{overlay.pk}/routing/?application=shop").content.decode()
     assert "web.c1.localhost" in own and "blog.c1.localhost" not in own and "of application shop" in own
     assert "blog.c1.localhost" in page.get(f"/clusters/{overlay.pk}/routing/").content.decode()
+    assert (
+        "No application nobody on this cluster."
+        in page.get(f"/clusters/{overlay.pk}/routing/?application=nobody").content.decode()
+    )
 
     grant_role(member, "read-only", overlay)
     reader = Client()
