@@ -313,25 +313,6 @@ def check_served(chain_pem: str, key_pem: str, *, now: datetime | None = None) -
     )
 
 
-def self_signed(names: Sequence[str], *, days: int = 30, not_before: datetime | None = None) -> KeyPair:
-    """A self-signed web certificate for ``names`` (the first is its common name): for tests and local use."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    start = not_before or datetime.now(UTC) - CLOCK_SKEW
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return _pair(cert, key)
-
-
 def _fernet(secret: str) -> Fernet:
     """A Fernet whose key is derived from ``secret`` with HKDF-SHA256."""
     if not secret:

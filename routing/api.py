@@ -140,18 +140,18 @@ def traffic_of(seen: traffic.BackendView | None) -> dict[str, Any]:
     }
 
 
-def route_context(cluster: Cluster, page: list[Route] | list[Listener], user: Any) -> dict[str, Any]:
-    """What the serializer needs for a page of routes, in a fixed number of queries (and one read of the routers)."""
+def route_context(cluster: Cluster, page: list[Route | Listener], user: Any) -> dict[str, Any]:
+    """What the serializers need for a page of routes and listeners, in a fixed number of queries (and one read of
+    the routers)."""
     containers: dict[int, list[Container]] = {}
     rows = Container.objects.filter(service_id__in={r.service_id for r in page}).select_related("node")
     for row in rows.order_by("service_id", "index"):
         containers.setdefault(row.service_id, []).append(row)
     views = traffic.snapshot(cluster) if page and sync.enabled(cluster) else {}
     options = sync.settings_of(cluster)
-    served = tls.served_by(cluster) if page else []
-    named = set(
-        Certificate.objects.visible_to(user).filter(pk__in=[row.pk for row in served]).values_list("pk", flat=True)
-    )
+    served = tls.served_by(cluster)
+    visible = Certificate.objects.visible_to(user).filter(pk__in=[row.pk for row in served])
+    named = set(visible.values_list("pk", flat=True)) if served else set()
     return {
         "containers": containers,
         "traffic": views,

@@ -137,6 +137,10 @@ def desired(cluster: Cluster, nodes: list[Node]) -> list[routers.Unit]:
                 found.append(haproxy.Server(row.name, address, port, weight))
         return network, found
 
+    wants_tls = options.https_port or any(li.protocol == Listener.Protocol.HTTPS for li in listeners)
+    served = tls.served_by(cluster) if wants_tls else []
+    version, files = tls.files_for(served)
+    serves_tls = bool(options.https_port and version)
     networks: set[str] = set()
     grouped: dict[tuple[str, str], list[Route]] = {}
     for route in routes:
@@ -160,22 +164,17 @@ def desired(cluster: Cluster, nodes: list[Node]) -> list[routers.Unit]:
                 title=f"{domain}{path} ← {title}",
             )
         )
-        entries.append((domain, path, name, any(r.https for r in claimants), any(r.redirect_https for r in claimants)))
-    wants_tls = options.https_port or any(li.protocol == Listener.Protocol.HTTPS for li in listeners)
-    served = tls.served_by(cluster) if wants_tls else []
-    version, files = tls.files_for(served)
-    serves_tls = bool(options.https_port and version)
-    # A redirect only where a certificate names the domain: never send a visitor to a name the routers cannot prove.
-    found = [
-        haproxy.Route(domain, path, name, https, https and redirect and tls.covers_any(served, domain))
-        for domain, path, name, https, redirect in entries
-    ]
+        https = any(r.https for r in claimants)
+        # A redirect only where a certificate names the domain: never send a visitor to a name the routers cannot
+        # prove.
+        redirect = https and any(r.redirect_https for r in claimants) and tls.covers_any(served, domain)
+        entries.append(haproxy.Route(domain, path, name, https, redirect))
     main = haproxy.Router(
         bind="0.0.0.0",  # noqa: S104 - inside the router's own namespace; the node publishes it on one address
         port=routers.CONTAINER_PORT,
         http_port=80 if options.http_port else None,
         https_port=443 if serves_tls else None,
-        routes=tuple(found),
+        routes=tuple(entries),
         backends=tuple(backends),
         cookie_key=options.cookie_key or "berth",
         certificates=version if serves_tls else "",

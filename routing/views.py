@@ -26,11 +26,6 @@ from routing.models import Certificate, Listener, Route, Router
 from routing.routes import root_of
 
 
-def route_rows(cluster: Cluster, routes: list[Route], user: Any) -> list[dict[str, Any]]:
-    """Each route as the page shows it (the API's shape: backends as the routers see them, traffic)."""
-    return list(api.RouteSerializer(routes, many=True, context=api.route_context(cluster, routes, user)).data)
-
-
 @page(get="cs:DescribeRoutes")
 def routing_page(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = page_object(request, Cluster.objects.all(), pk=pk)
@@ -41,7 +36,10 @@ def routing_page(request: HttpRequest, pk: int) -> HttpResponse:
     if only:  # one application's routes and listeners
         routes, listeners = routes.filter(application__name=only), listeners.filter(application__name=only)
     listing = page_of(request, routes.select_related("application", "service"))
-    rows = route_rows(cluster, list(listing.object_list), request.user)
+    fronts = list(listeners.select_related("application", "service")[:200])
+    # One reading of the routers, containers and certificates for both tables (the API's shapes).
+    context = api.route_context(cluster, [*listing.object_list, *fronts], request.user)
+    rows = list(api.RouteSerializer(listing.object_list, many=True, context=context).data)
     weighable = {
         app.pk
         for app in Application.objects.visible_to(request.user, "cs:ModifyRoute").filter(
@@ -51,10 +49,7 @@ def routing_page(request: HttpRequest, pk: int) -> HttpResponse:
     for row, route in zip(rows, listing.object_list, strict=True):
         row["may_weigh"] = route.application_id in weighable
         row["application_id"] = route.application_id
-    fronts = list(listeners.select_related("application", "service")[:200])
-    listeners = list(
-        api.ListenerSerializer(fronts, many=True, context=api.route_context(cluster, fronts, request.user)).data
-    )
+    listeners = list(api.ListenerSerializer(fronts, many=True, context=context).data)
     for row, listener in zip(listeners, fronts, strict=True):
         row["application_id"] = listener.application_id
     return render(
@@ -74,7 +69,7 @@ def routing_page(request: HttpRequest, pk: int) -> HttpResponse:
             "listeners": listeners,
             "page": listing,
             "may_configure": may(request.user, "cs:ModifyRouting", cluster.resource_name),
-            "served": len(tls.served_by(cluster)) if options.https_port else 0,
+            "served": len(context["certificates"]) if options.https_port else 0,
         },
     )
 

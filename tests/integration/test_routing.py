@@ -29,6 +29,7 @@ from clusters.operations import register_node
 from routing import haproxy, routers, tasks
 from routing.models import Certificate, Route, Router
 from tests import harness
+from tests.certs import self_signed
 from tests.integration.conftest import wait_release
 from tests.integration.test_cluster_network import client, deploy, nodes_in_namespaces, reset, wait_joined
 
@@ -397,12 +398,12 @@ def test_https_routes_answer_with_the_accounts_certificate_by_sni_and_redirect_w
     engines: dict[str, harness.NetnsNode],  # noqa: F811
 ) -> None:
     cluster = routing_on
-    secure = pki.self_signed(["secure.example.test"], days=90)
-    other = pki.self_signed(["other.example.test", "*.other.example.test"], days=90)
+    secure = self_signed(["secure.example.test"], days=90)
+    other = self_signed(["other.example.test", "*.other.example.test"], days=90)
     for name, pair in (("secure", secure), ("other", other)):
         made = api.post("/api/v1/certificates", {"name": name, "certificate": pair.cert_pem, "key": pair.key_pem})
         assert made.status_code == 201, made.content
-    expired = pki.self_signed(["old.example.test"], days=1, not_before=datetime.now(UTC) - timedelta(days=3))
+    expired = self_signed(["old.example.test"], days=1, not_before=datetime.now(UTC) - timedelta(days=3))
     refused = api.post("/api/v1/certificates", {"name": "old", "certificate": expired.cert_pem, "key": secure.key_pem})
     assert refused.status_code == 400 and "does not match" in str(refused.json())
     refused = api.post("/api/v1/certificates", {"name": "old", "certificate": expired.cert_pem, "key": expired.key_pem})

@@ -20,10 +20,11 @@ from accounts.models import AccessKey, User
 from accounts.pages import PageActions
 from accounts.roles import is_read_action
 from apps.models import Application, ConfigSet, Container, Template
-from clusters import pki, registries
+from clusters import registries
 from clusters.models import Cluster
 from console.models import OperationLog
 from routing import certificates
+from tests.certs import self_signed
 from tests.conftest import PASSWORD
 from tests.security.app_world import client_for, deploy_url, make_cluster, subaccount
 
@@ -66,7 +67,7 @@ def tenant(owner: User) -> Tenant:
     template = Template.objects.create(tenant=owner.tenant, name="tpl", compose=COMPOSE)
     ConfigSet.objects.create(tenant=owner.tenant, name="cfg", variables={"MODE": {"value": "x", "secret": False}})
     credential = registries.create_credential(owner, registry="registry.example.com", username="u", password="p4ss")
-    pair = pki.self_signed(["www.example.test"], days=90)
+    pair = self_signed(["www.example.test"], days=90)
     certificate = certificates.upload(owner, name="web", certificate=pair.cert_pem, key=pair.key_pem)
     dev = ram.create_subaccount(owner, name="dev", password=PASSWORD)
     ram.create_group(owner, name="ops", members=["dev"])

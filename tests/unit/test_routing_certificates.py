@@ -10,7 +10,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
@@ -25,6 +24,7 @@ from console.models import OperationLog
 from routing import haproxy, routers, sync, tls
 from routing.models import Certificate, Listener, Route
 from routing.templatetags.routing_tags import addresses_of
+from tests.certs import Signer, self_signed, web_certificate
 from tests.unit.test_compose_apps_api import client_for
 
 URL = "/api/v1/certificates"
@@ -40,29 +40,9 @@ def key_pem_of(key: ec.EllipticCurvePrivateKey) -> str:
     ).decode()
 
 
-def issued(names: list[str], by: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None, days: int = 30):
+def issued(names: list[str], by: Signer | None = None) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A leaf for ``names`` signed by ``by`` (or self-signed), and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    first = (
-        x509.NameAttribute(NameOID.COMMON_NAME, names[0])
-        if names
-        else x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Nobody")
-    )
-    subject = x509.Name([first])
-    issuer_name, issuer_key = (by[0].subject, by[1]) if by else (subject, key)
-    now = datetime.now(UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=days))
-    )
-    if names:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256()), key
+    return web_certificate(names, issuer=by)
 
 
 def a_ca() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
@@ -73,7 +53,7 @@ def a_ca() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
 
 
 def good(names: tuple[str, ...] = ("secure.example.test",)) -> tuple[str, str]:
-    pair = pki.self_signed(list(names), days=90)
+    pair = self_signed(list(names), days=90)
     return pair.cert_pem, pair.key_pem
 
 
@@ -104,7 +84,7 @@ def test_material_that_does_not_fit_is_refused_saying_why(make, why: str) -> Non
 
 
 def test_an_expired_certificate_a_chain_out_of_order_and_one_without_names_are_refused() -> None:
-    old = pki.self_signed(["old.example.test"], days=10, not_before=datetime.now(UTC) - timedelta(days=40))
+    old = self_signed(["old.example.test"], days=10, not_before=datetime.now(UTC) - timedelta(days=40))
     with pytest.raises(pki.CertificateProblem, match="the certificate expired on"):
         pki.check_served(old.cert_pem, old.key_pem)
     ca = a_ca()
@@ -158,8 +138,8 @@ def test_a_refused_upload_says_why_and_stores_nothing(owner: User) -> None:
     api = client_for(owner)
     chain, _key = good()
     _other, key = good()
-    old = pki.self_signed(["old.example.test"], days=10, not_before=datetime.now(UTC) - timedelta(days=40))
-    later = pki.self_signed(["later.example.test"], days=10, not_before=datetime.now(UTC) + timedelta(days=2))
+    old = self_signed(["old.example.test"], days=10, not_before=datetime.now(UTC) - timedelta(days=40))
+    later = self_signed(["later.example.test"], days=10, not_before=datetime.now(UTC) + timedelta(days=2))
     locked = serialization.load_pem_private_key(_key.encode(), None).private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
