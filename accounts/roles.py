@@ -29,6 +29,7 @@ APP_WRITE = (
     "cs:ScaleService",
     "cs:ModifyRoute",
     "cs:CancelRelease",
+    "cs:PauseRelease",
     "cs:*Container",
 )
 

@@ -218,18 +218,33 @@ def service_labels(app: Application, service: Service) -> dict[str, str]:
     }
 
 
-def replica_labels(release: Release | None, index: int) -> dict[str, str]:
-    """The labels that differ between the containers of one service: the replica and the release that made it."""
-    return {
+GENERATION_LABEL = "berth.generation"
+
+
+def replica_labels(release: Release | None, index: int, generation: int = 0) -> dict[str, str]:
+    """The labels that differ between the containers of one service: the replica, its generation (when a rolling
+    release replaced it) and the release that made it."""
+    labels = {
         "berth.release": str(release.pk) if release is not None else "",
         "berth.replica": str(index),
         "com.docker.compose.container-number": str(index),
     }
+    if generation:
+        labels[GENERATION_LABEL] = str(generation)
+    return labels
 
 
-def container_name(app: Application, service: Service, index: int) -> str:
-    """``<app>_<service>_<index>``."""
-    return f"{app.name}_{service.name}_{index}"
+def generation_of(labels: dict[str, str]) -> int:
+    """The generation a container's labels name (0 when they name none: the replica's first container)."""
+    value = labels.get(GENERATION_LABEL, "0")
+    return int(value) if value.isdigit() else 0
+
+
+def container_name(app: Application, service: Service, index: int, generation: int = 0) -> str:
+    """``<app>_<service>_<index>``, and ``-<generation>`` for a container that replaced an earlier one of its
+    replica in a rolling release (both run side by side for a moment, so they need names of their own)."""
+    base = f"{app.name}_{service.name}_{index}"
+    return f"{base}-{generation}" if generation else base
 
 
 def service_spec(app: Application, service: Service) -> host.ContainerSpec:
@@ -310,7 +325,7 @@ def container_spec(
     return replace(
         base,
         name=container.name,
-        labels={**base.labels, **replica_labels(release, container.index)},
+        labels={**base.labels, **replica_labels(release, container.index, container.generation)},
         ports={key: (ip or container.node.publish_ip, port) for key, (ip, port) in base.ports.items()},
     )
 

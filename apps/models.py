@@ -197,6 +197,10 @@ class Container(models.Model):
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="containers")
     node = models.ForeignKey("clusters.Node", on_delete=models.PROTECT, related_name="containers")
     index = models.PositiveIntegerField()
+    generation = models.PositiveIntegerField(
+        default=0,
+        help_text="0 for the first container of a replica; one more for each that replaced it in a rolling release",
+    )
     name = models.CharField(max_length=200)
     docker_id = models.CharField(max_length=64, blank=True)
     state = models.CharField(max_length=20, default="pending")
@@ -207,8 +211,11 @@ class Container(models.Model):
     objects = ContainerQuerySet.as_manager()
 
     class Meta:
-        ordering = ["service_id", "index"]
-        constraints = [models.UniqueConstraint(fields=["service", "index"], name="container_index_unique")]
+        ordering = ["service_id", "index", "generation"]
+        constraints = [
+            # Two generations of a replica run side by side while a rolling release replaces it (start-first).
+            models.UniqueConstraint(fields=["service", "index", "generation"], name="container_generation_unique")
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -270,6 +277,9 @@ class Release(LongWork):
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="releases")
     params = models.JSONField(default=dict, blank=True)
     kind = models.CharField(max_length=10, choices=Kind.choices)
+    paused = models.BooleanField(
+        default=False, help_text="a rolling release waits before its next batch until resumed (or canceled)"
+    )
 
     objects = ReleaseQuerySet.as_manager()
 
@@ -299,6 +309,7 @@ class Release(LongWork):
             "total": self.progress_total,
             "percent": self.percent,
             "error": self.error,
+            "paused": self.paused,
         }
 
 

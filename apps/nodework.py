@@ -118,6 +118,7 @@ def remove_stale(node: Node) -> int | None:
             service__application_id=labels.get("berth.application"),
             service__name=labels.get("berth.service"),
             index=labels.get("berth.replica"),
+            generation=converge.generation_of(labels),
         ).first()
         if row is None or row.node_id != node.pk:
             host.remove_container(endpoint, state.id)

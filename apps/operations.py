@@ -422,7 +422,8 @@ def update_application(
     with transaction.atomic():
         app = Application.objects.select_for_update().get(pk=app.pk)
         authorize(actor, action, app)
-        release = _start_release(actor, app, Release.Kind.ROLLBACK if rollback_to else Release.Kind.UPDATE)
+        kind = Release.Kind.ROLLBACK if rollback_to else Release.Kind.UPDATE
+        release = _start_release(actor, app, kind, {"from_version": current.number})
         stacks.write_services(app, prepared.services)
         version = stacks.add_version(app, text, values, actor, note=note)
         rolled = {"to_version": rollback_to} if rollback_to else {}
@@ -500,7 +501,7 @@ def redeploy_application(actor: Any, app: Application) -> Release:
     """Pull every image again (same tags) and recreate every container."""
     authorize(actor, "cs:RedeployApplication", app)
     check_policy(actor, app)
-    return _lifecycle(actor, app, Release.Kind.REDEPLOY, "cs:RedeployApplication")
+    return _lifecycle(actor, app, Release.Kind.REDEPLOY, "cs:RedeployApplication", {"from_version": app.version})
 
 
 def check_policy(actor: Any, app: Application) -> None:

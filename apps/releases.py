@@ -40,6 +40,18 @@ let go of them first (the routing service takes them out of its routers). Handed
 BEFORE_DELETE: list[Callable[[Application], None]] = []
 """Called when a release starts deleting an application: the layers above this one let go of it and of its networks
 (the routers leave them, so that they can be removed)."""
+ROLLING: list[Callable[..., None]] = []
+"""Replaces running containers of an update, rollback or redeploy batch by batch, health-gated (``releases.rolling``
+hands itself over in its app's ``ready``): called with the run, the services, the rows of one dependency level whose
+running containers were made from another spec, the nodes' endpoints and their host ports. Without it, those
+containers are recreated in place, all at once."""
+ROLLED_KINDS = frozenset({Release.Kind.UPDATE, Release.Kind.ROLLBACK, Release.Kind.REDEPLOY})
+IN_ROTATION: list[Callable[[list[Container], float], list[str]]] = []
+"""Wait up to the given seconds for containers to be in the traffic of every router that serves their service; the
+names of those that are not (none: all are, or none is routed). Filled by the routing service."""
+DRAIN: list[Callable[[list[Container], float], None]] = []
+"""Wait up to the given seconds for the routers' connections to containers taken out of rotation (``BEFORE_REMOVAL``)
+to end. Filled by the routing service."""
 TICK_SECONDS = 5.0  # heartbeat interval while a pool works (long pulls)
 PULL_PUBLISH_SECONDS = 0.25  # at most this often a live pull message per node and image, besides milestones
 
@@ -101,6 +113,7 @@ class Run(work.Runner):
         self.app = release.application
         self.masker = stacks.masker_of(self.app)  # events and errors are read by whoever may see the application
         self.retired = False  # a first deploy failed and left nothing on the nodes: the application goes too
+        self.recovered = False  # the release failed, and rolled the application back to what ran before it
 
     @classmethod
     def rows(cls) -> QuerySet[Release]:
@@ -139,7 +152,7 @@ class Run(work.Runner):
             self.publish()
             self.app_status(Application.Status.DELETED, deleted_at=timezone.now())
             return
-        self.app_status(Application.Status.FAILED)
+        self.app_status(Application.Status.RUNNING if self.recovered else Application.Status.FAILED)
         self.event(failed, "error")
 
     def log_entry(self) -> dict[str, Any]:
@@ -198,7 +211,7 @@ def execute(release_id: int) -> str:
     return work.execute(Run, release_id)
 
 
-def _pool_map(
+def pool_map(
     items: Iterable[T],
     fn: Callable[[T], Any],
     on_result: Callable[[T, Any, BaseException | None], None],
@@ -270,7 +283,7 @@ class _Lines:
         self.run.steps_done(lines)
 
 
-def _record_state(run: Run, container: Container, state: host.ContainerState, spec_hash: str | None = None) -> None:
+def record_state(run: Run, container: Container, state: host.ContainerState, spec_hash: str | None = None) -> None:
     port = next(iter(state.ports.values()), None)
     fields: dict[str, Any] = {"docker_id": state.id, "state": state.state, "published_port": port}
     if spec_hash is not None:
@@ -326,6 +339,7 @@ def _within_policy(run: Run) -> None:
 def _converge(run: Run, services: list[Service], *, pull: bool, recreate_all: bool) -> None:
     app = run.app
     _within_policy(run)
+    _settle_generations(run, services)
     changes = converge.desired_changes(app, services, recreate_all=recreate_all)
     assignment = stacks.placement(app.name, app.cluster, app, stacks.rows_of_services(services), changes["keep"])
     converge.create_rows(app, services, assignment)
@@ -352,11 +366,45 @@ def _converge(run: Run, services: list[Service], *, pull: bool, recreate_all: bo
     _remove_rows(run, changes["remove"])
     endpoints = {node_id: host.Endpoint.of(node) for node_id, node in involved.items()}
     ports = {node_id: converge.HostPorts(endpoint) for node_id, endpoint in endpoints.items()}
+    rolling = ROLLING[0] if ROLLING and run.release.kind in ROLLED_KINDS else None
     for level in stacks.levels(stacks.rows_of_services(services)):
         group = [r for r in todo.values() if r.service.name in level]
+        rolled = [r for r in group if rolling and r.pk in recreate_ids and r.docker_id and r.state == "running"]
+        group = [r for r in group if r not in rolled]
         if group:  # services of one level do not depend on each other: all their containers at once
             _start_containers(run, services, group, recreate_ids, endpoints, ports)
+        if rolled and rolling is not None:  # running ones are replaced batch by batch, health-gated
+            rolling(run, services, rolled, endpoints, ports)
     _remove_strays(run)
+
+
+def _settle_generations(run: Run, services: list[Service]) -> None:
+    """One container per replica before a release plans: where two generations of a replica are left (a rolling
+    release's worker died between a new container's start and the old one's removal), the newest that runs and is
+    made from the current spec stays, else the oldest; the others leave the routers and go."""
+    rows: dict[tuple[int, int], list[Container]] = {}
+    for row in Container.objects.filter(service__in=services).select_related("node", "service"):
+        rows.setdefault((row.service_id, row.index), []).append(row)
+    doubled = {key: found for key, found in rows.items() if len(found) > 1}
+    if not doubled:
+        return
+    current = {s.pk: converge.fingerprint(run.app, s) for s in services}
+    doomed: list[Container] = []
+    for (service_id, _index), found in doubled.items():
+        fresh = [c for c in found if c.spec_hash == current[service_id] and c.state == "running" and c.docker_id]
+        keep = max(fresh, key=lambda c: c.generation) if fresh else min(found, key=lambda c: c.generation)
+        doomed += [c for c in found if c.pk != keep.pk]
+    run.event(
+        _("%(n)s container(s) an interrupted release left beside their replica are removed.") % {"n": len(doomed)}
+    )
+    let_go(run, [c for c in doomed if c.docker_id])
+    endpoints = endpoints_of(c.node for c in doomed if c.docker_id)
+    for row in doomed:
+        if row.docker_id:
+            host.remove_container(reach(endpoints, row.node_id), row.docker_id)
+        Container.objects.filter(pk=row.pk).delete()
+        live.publish("application", run.app.pk, {"type": "container", "name": row.name, "state": "removed"})
+    containers_changed(run.app.pk)
 
 
 class _PullReporter:
@@ -450,7 +498,7 @@ def _prepare_nodes(
     except host.HostError as exc:
         raise ReleaseFailed(_("The cluster network is not ready: %(e)s") % {"e": exc}) from exc
 
-    _pool_map(nodes.values(), prepare, done, tick=run.heartbeat, node_of=lambda node: node.pk)
+    pool_map(nodes.values(), prepare, done, tick=run.heartbeat, node_of=lambda node: node.pk)
     if errors:
         raise ReleaseFailed("; ".join(errors))
     run.checkpoint()
@@ -460,9 +508,9 @@ def _prepare_nodes(
 Reach = dict[int, "host.Endpoint | host.HostError"]
 
 
-def _endpoints(nodes: Iterable[Node]) -> Reach:
+def endpoints_of(nodes: Iterable[Node]) -> Reach:
     """Each node's endpoint, read once for a whole pool (its threads then only talk to Docker); a node Berth may
-    not reach has the refusal instead, which each of its items raises (``_reach``)."""
+    not reach has the refusal instead, which each of its items raises (``reach``)."""
     found: Reach = {}
     for node in nodes:
         if node.pk not in found:
@@ -473,14 +521,14 @@ def _endpoints(nodes: Iterable[Node]) -> Reach:
     return found
 
 
-def _reach(endpoints: Reach, node_id: int) -> host.Endpoint:
+def reach(endpoints: Reach, node_id: int) -> host.Endpoint:
     endpoint = endpoints[node_id]
     if isinstance(endpoint, host.HostError):
         raise host.HostError(str(endpoint))
     return endpoint
 
 
-def _let_go(run: Run, rows: list[Container]) -> None:
+def let_go(run: Run, rows: list[Container]) -> None:
     """Hand ``rows`` to every ``BEFORE_REMOVAL`` callback; one that fails is a warning, never a failed release."""
     for callback in BEFORE_REMOVAL if rows else ():
         try:
@@ -492,12 +540,12 @@ def _let_go(run: Run, rows: list[Container]) -> None:
 def _remove_rows(run: Run, rows: list[Container]) -> None:
     """Remove the containers of these rows (scale-down: highest indexes), then the rows."""
     errors: list[str] = []
-    endpoints = _endpoints(c.node for c in rows if c.docker_id)
-    _let_go(run, [c for c in rows if c.docker_id])
+    endpoints = endpoints_of(c.node for c in rows if c.docker_id)
+    let_go(run, [c for c in rows if c.docker_id])
 
     def remove(c: Container) -> None:
         if c.docker_id:
-            host.remove_container(_reach(endpoints, c.node_id), c.docker_id)
+            host.remove_container(reach(endpoints, c.node_id), c.docker_id)
 
     def done(c: Container, _r: Any, exc: BaseException | None) -> None:
         if exc is not None:
@@ -508,7 +556,7 @@ def _remove_rows(run: Run, rows: list[Container]) -> None:
         containers_changed(run.app.pk)
         run.step(_("%(name)s removed.") % {"name": c.name})
 
-    _pool_map(sorted(rows, key=lambda c: -c.index), remove, done, node_of=lambda c: c.node_id)
+    pool_map(sorted(rows, key=lambda c: -c.index), remove, done, node_of=lambda c: c.node_id)
     if errors:
         raise ReleaseFailed("; ".join(errors))
 
@@ -517,7 +565,7 @@ def _remove_strays(run: Run) -> None:
     """Containers of this application that no row describes any more (a service an update dropped)."""
     app = run.app
     known = {
-        (c.service.name, str(c.index), c.node_id)
+        (c.service.name, str(c.index), c.generation, c.node_id)
         for c in Container.objects.filter(service__application=app).select_related("service")
     }
     labels = {**host.managed(), "berth.application": str(app.pk)}
@@ -527,7 +575,8 @@ def _remove_strays(run: Run) -> None:
         endpoint = host.Endpoint.of(node)
         removed = []
         for state in host.list_containers(endpoint, labels, sparse=True):
-            if (state.labels.get("berth.service"), state.labels.get("berth.replica"), node.pk) not in known:
+            replica = (state.labels.get("berth.service"), state.labels.get("berth.replica"))
+            if (*replica, converge.generation_of(state.labels), node.pk) not in known:
                 host.remove_container(endpoint, state.id)
                 removed.append(state.name)
         return removed
@@ -540,7 +589,7 @@ def _remove_strays(run: Run) -> None:
             run.event(_("%(name)s removed (no longer in the application).") % {"name": name})
 
     nodes = Node.objects.filter(cluster_id=app.cluster_id, state=Node.State.READY)
-    _pool_map(nodes, sweep, swept, node_of=lambda node: node.pk)
+    pool_map(nodes, sweep, swept, node_of=lambda node: node.pk)
     if failures:
         raise failures[0]
 
@@ -563,7 +612,7 @@ def _start_containers(
     specs = {c.pk: converge.container_spec(app, by_service[c.service_id], release, c) for c in containers}
     made: dict[int, converge.Made] = {}
     errors: list[str] = []
-    _let_go(run, [c for c in containers if c.pk in recreate and c.docker_id])
+    let_go(run, [c for c in containers if c.pk in recreate and c.docker_id])
 
     def failed(c: Container, exc: BaseException) -> None:
         errors.append(f"{c.name}: {exc}")
@@ -576,7 +625,7 @@ def _start_containers(
         run.event(_("%(name)s failed: %(reason)s") % {"name": c.name, "reason": exc}, "error")
 
     def create(c: Container) -> converge.Made:
-        endpoint = _reach(endpoints, c.node_id)
+        endpoint = reach(endpoints, c.node_id)
         keep = None
         if c.pk in recreate and c.docker_id:
             if any(port is None for _ip, port in specs[c.pk].ports.values()):
@@ -592,19 +641,19 @@ def _start_containers(
             made[c.pk] = result
 
     def start(c: Container) -> tuple[host.ContainerState, bool]:
-        return converge.start_made(_reach(endpoints, c.node_id), made[c.pk], ports[c.node_id])
+        return converge.start_made(reach(endpoints, c.node_id), made[c.pk], ports[c.node_id])
 
     def started(c: Container, result: Any, exc: BaseException | None) -> None:
         if exc is not None:
             failed(c, exc)
             return
         state, _created = result
-        _record_state(run, c, state, spec_hash=fingerprints[c.service_id])
+        record_state(run, c, state, spec_hash=fingerprints[c.service_id])
         lines.add(_("%(name)s is %(state)s on %(node)s.") % {"name": c.name, "state": state.state, "node": c.node.name})
 
     lines = _Lines(run)
-    _pool_map(containers, create, created, node_of=lambda c: c.node_id)
-    _pool_map([c for c in containers if c.pk in made], start, started, node_of=lambda c: c.node_id, settle=lines.settle)
+    pool_map(containers, create, created, node_of=lambda c: c.node_id)
+    pool_map([c for c in containers if c.pk in made], start, started, node_of=lambda c: c.node_id, settle=lines.settle)
     lines.flush()
     if errors:
         raise ReleaseFailed("; ".join(errors))
@@ -625,11 +674,11 @@ def _each_container(
             run.event(_("%(name)s: %(reason)s") % {"name": c.name, "reason": exc}, "error")
             return
         if result is not None:
-            _record_state(run, c, result)
+            record_state(run, c, result)
         run.step(_("%(name)s %(verb)s.") % {"name": c.name, "verb": verb})
 
-    endpoints = _endpoints(c.node for c in containers)
-    _pool_map(containers, lambda c: action(_reach(endpoints, c.node_id), c), done, node_of=lambda c: c.node_id)
+    endpoints = endpoints_of(c.node for c in containers)
+    pool_map(containers, lambda c: action(reach(endpoints, c.node_id), c), done, node_of=lambda c: c.node_id)
     if errors:
         raise ReleaseFailed("; ".join(errors))
 
@@ -680,12 +729,12 @@ def _remove_everything(run: Run, *, count_progress: bool) -> None:
         else:
             found[node.id] = result
 
-    _pool_map(nodes, scan, scanned, node_of=lambda node: node.pk)
+    pool_map(nodes, scan, scanned, node_of=lambda node: node.pk)
     if count_progress:
         run.set_total(sum(len(v) for v in found.values()) + len(nodes))
     node_by_id = {n.id: n for n in nodes}
     doomed = [(node_by_id[nid], state) for nid, states in found.items() for state in states]
-    endpoints = _endpoints(node_by_id[nid] for nid in found)
+    endpoints = endpoints_of(node_by_id[nid] for nid in found)
 
     def removed(item: tuple[Node, host.ContainerState], _r: Any, exc: BaseException | None) -> None:
         node, state = item
@@ -697,9 +746,9 @@ def _remove_everything(run: Run, *, count_progress: bool) -> None:
         if count_progress:
             run.step(_("%(name)s removed from %(node)s.") % {"name": state.name, "node": node.name})
 
-    _pool_map(
+    pool_map(
         doomed,
-        lambda item: host.remove_container(_reach(endpoints, item[0].pk), item[1].id),
+        lambda item: host.remove_container(reach(endpoints, item[0].pk), item[1].id),
         removed,
         node_of=lambda item: item[0].pk,
     )
@@ -740,7 +789,7 @@ def _remove_everything(run: Run, *, count_progress: bool) -> None:
             for _node in nodes:
                 run.step()
     else:
-        _pool_map(
+        pool_map(
             nodes,
             lambda node: host.remove_network(host.Endpoint.of(node), app.network_name),
             drop_network,
@@ -810,12 +859,12 @@ def container_action(run: Run) -> None:
     endpoint = host.Endpoint.of(row.node)
     action = params.get("action")
     if action == "restart" and row.docker_id:
-        _record_state(run, row, host.restart_container(endpoint, row.docker_id, settings.BERTH_STOP_TIMEOUT))
+        record_state(run, row, host.restart_container(endpoint, row.docker_id, settings.BERTH_STOP_TIMEOUT))
     elif action == "stop" and row.docker_id:
         host.stop_container(endpoint, row.docker_id, settings.BERTH_STOP_TIMEOUT)
         found = host.find_container(endpoint, row.docker_id)
         if found is not None:
-            _record_state(run, row, found)
+            record_state(run, row, found)
     elif action == "remove":
         if row.docker_id:
             host.remove_container(endpoint, row.docker_id)

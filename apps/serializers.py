@@ -27,6 +27,7 @@ class ReleaseSerializer(serializers.ModelSerializer):
     application_id = serializers.IntegerField(read_only=True)
     cluster = serializers.IntegerField(source="application.cluster_id", read_only=True)
     percent = serializers.IntegerField(read_only=True)
+    plan = serializers.SerializerMethodField(help_text="a rolling release's steps: per service, its batches")
 
     class Meta:
         model = Release
@@ -42,6 +43,8 @@ class ReleaseSerializer(serializers.ModelSerializer):
             "percent",
             "error",
             "cancel_requested",
+            "paused",
+            "plan",
             "attempts",
             "source",
             "created_at",
@@ -50,6 +53,9 @@ class ReleaseSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def get_plan(self, release: Release) -> list[dict[str, Any]]:
+        return list((release.params or {}).get("plan") or [])
+
 
 class ContainerSerializer(serializers.ModelSerializer):
     node = serializers.CharField(source="node.name", read_only=True)
@@ -57,7 +63,7 @@ class ContainerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Container
-        fields = ["name", "index", "node", "state", "docker_id", "published_port", "address"]
+        fields = ["name", "index", "generation", "node", "state", "docker_id", "published_port", "address"]
         read_only_fields = fields
 
     def get_address(self, obj: Container) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import close_old_connections
 from django.db.models import Case, Value, When
 
+from apps.converge import generation_of
 from apps.models import Container, containers_changed
 from clusters import docker_host as host
 from clusters.models import Node
@@ -46,6 +47,7 @@ def apply_state(node_id: int, labels: dict[str, str], state: str, docker_id: str
         service = labels["berth.service"]
     except (KeyError, ValueError):
         return None
+    generation = generation_of(labels)
     if state == "removed":
         # A row that still names this container (a start that failed removed it, or someone did outside Berth)
         # has none on its node any more: what it shows and what a plan decides follow (no container to recreate).
@@ -54,7 +56,11 @@ def apply_state(node_id: int, labels: dict[str, str], state: str, docker_id: str
         if docker_id and named.update(docker_id="", state=kept):
             row = (
                 Container.objects.filter(
-                    node_id=node_id, service__application_id=app_id, service__name=service, index=index
+                    node_id=node_id,
+                    service__application_id=app_id,
+                    service__name=service,
+                    index=index,
+                    generation=generation,
                 )
                 .select_related("node")
                 .first()
@@ -64,11 +70,15 @@ def apply_state(node_id: int, labels: dict[str, str], state: str, docker_id: str
                 containers_changed(app_id)
                 return row
         # The row is gone already (the release removed it): tell the browsers, in this stream's order.
-        name = labels.get("name") or f"{labels.get('com.docker.compose.project', '')}_{service}_{index}"
+        name = labels.get("name") or f"{labels.get('com.docker.compose.project', '')}_{service}_{index}" + (
+            f"-{generation}" if generation else ""
+        )
         live.publish("application", app_id, {"type": "container", "name": name, "state": "removed"})
         containers_changed(app_id)
         return None
-    rows = Container.objects.filter(node_id=node_id, service__application_id=app_id, service__name=service, index=index)
+    rows = Container.objects.filter(
+        node_id=node_id, service__application_id=app_id, service__name=service, index=index, generation=generation
+    )
     if docker_id:
         rows = rows.filter(docker_id__in=[docker_id, ""])
     fields: dict[str, Any] = {"state": state}

@@ -813,6 +813,31 @@ def inspect_container(endpoint: Endpoint, container_id: str) -> dict[str, Any]:
     return _call(endpoint, client(endpoint).api.inspect_container, container_id)
 
 
+@dataclass(frozen=True)
+class Health:
+    """A container's run state and health as its engine sees them now (nothing else of its inspection)."""
+
+    state: str  # running, exited, created, ... or "missing"
+    exit_code: int | None = None
+    health: str = ""  # starting, healthy, unhealthy; "" without a health check
+    last_check: str = ""  # the output of the latest failed check, shortened
+
+
+def container_health(endpoint: Endpoint, container_id: str) -> Health:
+    """``Health`` of one container; state "missing" when it is gone."""
+    try:
+        raw = _call(endpoint, client(endpoint).api.inspect_container, container_id)
+    except HostError as exc:
+        if "no such container" in str(exc).lower():
+            return Health("missing")
+        raise
+    state = raw.get("State") or {}
+    health = state.get("Health") or {}
+    failed = [entry for entry in health.get("Log") or [] if entry.get("ExitCode")]
+    last = (failed[-1].get("Output") or "").strip()[:200] if failed else ""
+    return Health(state.get("Status") or "unknown", state.get("ExitCode"), health.get("Status") or "", last)
+
+
 def start_container(endpoint: Endpoint, container_id: str, *, inspect: bool = True) -> ContainerState:
     """Start the container and return its state; ``inspect`` reads back the host ports Docker chose.
 

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "clusters",
     "apps",
     "routing",
+    "releases",
 ]
 
 MIDDLEWARE = [
@@ -273,6 +274,8 @@ BERTH_WORKERS_PER_RELEASE = env_int("BERTH_WORKERS_PER_RELEASE", 16)
 # Host ports Berth pins for container ports published without one ("LOW-HIGH"; Docker's own range by default).
 BERTH_HOST_PORTS = tuple(int(p) for p in env_str("BERTH_HOST_PORTS", "32768-60999").split("-", 1))
 BERTH_STOP_TIMEOUT = env_int("BERTH_STOP_TIMEOUT", 10)
+# Seconds a rolling release waits for a new container to be running, healthy and in the routers' rotation.
+BERTH_ROLLING_READY_TIMEOUT = env_int("BERTH_ROLLING_READY_TIMEOUT", 120)
 BERTH_REAPER_TIMEOUT = env_float("BERTH_REAPER_TIMEOUT", 120.0)
 BERTH_RELEASE_MAX_ATTEMPTS = env_int("BERTH_RELEASE_MAX_ATTEMPTS", 2)
 # Pending long work no worker claimed this long is sent to the broker again by the reapers (its message was lost).

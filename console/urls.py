@@ -11,6 +11,7 @@ from apps import api as apps_api
 from clusters import api as clusters_api
 from clusters import network_api
 from console import api_views, views
+from releases import api as releases_api
 from routing import api as routing_api
 
 app_name = "console"
@@ -116,6 +117,8 @@ api_v1 = [
     path("config-sets/<str:name>", apps_api.ConfigSetDetailView.as_view(), name="api-config-set"),
     path("releases/<int:release_id>", apps_api.ReleaseDetailView.as_view(), name="api-release"),
     path("releases/<int:release_id>/cancel", apps_api.ReleaseCancelView.as_view(), name="api-release-cancel"),
+    path("releases/<int:release_id>/pause", releases_api.ReleasePauseView.as_view(), name="api-release-pause"),
+    path("releases/<int:release_id>/resume", releases_api.ReleaseResumeView.as_view(), name="api-release-resume"),
     path("operation-logs", api_views.OperationLogListView.as_view(), name="api-operation-logs"),
     path("ram/users", ram_api.RamUserListView.as_view(), name="api-ram-users"),
     path("ram/users/<str:name>", ram_api.RamUserDetailView.as_view(), name="api-ram-user"),

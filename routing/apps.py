@@ -23,6 +23,8 @@ class RoutingConfig(AppConfig):
             (stacks.SERVICES_WRITTEN, routes.refresh),
             (releases.BEFORE_REMOVAL, sync.let_go),
             (releases.BEFORE_DELETE, sync.forget),
+            (releases.IN_ROTATION, sync.in_rotation),
+            (releases.DRAIN, sync.drain),
             (models.CONTAINER_LISTENERS, sync.containers_changed),
             (cluster_models.NODE_LISTENERS, sync.node_changed),
             (cluster_models.NODE_LEAVING, sync.node_leaving),

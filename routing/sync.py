@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -27,7 +28,7 @@ from clusters import docker_host as host
 from clusters import inside
 from clusters.models import Cluster, Node
 from console import celery, live
-from routing import haproxy, routers, tls
+from routing import haproxy, routers, tls, traffic
 from routing.models import Listener, Route, Router, RoutingSettings
 
 log = logging.getLogger(__name__)
@@ -390,3 +391,74 @@ def forget(app: Application) -> None:
         Route.objects.filter(application=app).delete()  # its domains and ports are free again
         Listener.objects.filter(application=app).delete()
     schedule(cluster_id)
+
+
+IN_ROTATION_STATES = ("UP", "NOLB")  # NOLB: up, at weight 0 (a route's weight took it out of the share)
+SYNC_AGAIN_SECONDS = 5.0
+
+
+def _served(containers: list[Container]) -> tuple[Cluster | None, dict[int, list[str]]]:
+    """The cluster whose routers serve these containers' services, and each service's backends there."""
+    cluster_id, targets = _backends_of({c.service_id for c in containers})
+    if cluster_id is None:
+        return None, {}
+    cluster = Cluster.objects.filter(pk=cluster_id).first()
+    if cluster is None or not enabled(cluster):
+        return None, {}
+    backends: dict[int, list[str]] = {}
+    for _container, backend, service_id in targets:
+        backends.setdefault(service_id, []).append(backend)
+    return cluster, backends
+
+
+def in_rotation(containers: list[Container], timeout: float) -> list[str]:
+    """Wait up to ``timeout`` seconds until every router of the cluster has these containers in each of their
+    services' backends, up by its own health check (``apps.releases.IN_ROTATION``); the names of those that are not.
+    The routers are brought to the database's state first (and again every few seconds while waiting)."""
+    cluster, backends = _served(containers)
+    if cluster is None:
+        return []
+    deadline = time.monotonic() + timeout
+    synced = 0.0
+    while True:
+        if time.monotonic() - synced >= SYNC_AGAIN_SECONDS:
+            sync(cluster.pk)
+            synced = time.monotonic()
+        expected = Router.objects.filter(cluster=cluster, state=Router.State.RUNNING).count()
+        views = traffic.read(cluster)
+        missing = sorted(
+            {
+                row.name
+                for row in containers
+                for backend in backends.get(row.service_id, [])
+                if not _up(views.get(backend), row.name, expected)
+            }
+        )
+        if not missing or time.monotonic() >= deadline:
+            return missing
+        time.sleep(0.5)
+
+
+def _up(view: traffic.BackendView | None, name: str, routers_expected: int) -> bool:
+    server = view.servers.get(name) if view is not None else None
+    return server is not None and server.status in IN_ROTATION_STATES and server.routers >= routers_expected
+
+
+def drain(containers: list[Container], timeout: float) -> None:
+    """Wait up to ``timeout`` seconds until no router holds a connection to these containers (taken out of rotation
+    by ``let_go``: requests on their way finish) (``apps.releases.DRAIN``)."""
+    cluster, backends = _served(containers)
+    if cluster is None:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        views = traffic.read(cluster)
+        busy = [
+            row.name
+            for row in containers
+            for backend in backends.get(row.service_id, [])
+            if (view := views.get(backend)) is not None and (s := view.servers.get(row.name)) and s.sessions
+        ]
+        if not busy:
+            return
+        time.sleep(0.2)

@@ -34,6 +34,7 @@ class ServerView:
     status: str = "unknown"  # UP, DOWN, MAINT, NOLB (weight 0), "no" (no check) ...
     check: str = ""  # the last check's result: L7OK, L4CON (refused), L7STS (bad status) ..., and "1/2" on the move
     routers: int = 0  # how many routers report it
+    sessions: int = 0  # connections open to it now, summed over the routers
 
 
 @dataclass
@@ -95,6 +96,7 @@ def read(cluster: Cluster) -> dict[str, BackendView]:
                 if server.routers == 0 or status != "UP":  # one router that sees it down is news
                     server.status, server.check = status or "unknown", check
                 server.routers += 1
+                server.sessions += _number(row.get("scur"))
     for backend, values in latencies.items():  # no request yet: no latency to speak of (not "0 ms")
         views[backend].latency_ms = sum(values) / len(values) if views[backend].requests else None
     return views

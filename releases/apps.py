@@ -1,0 +1,23 @@
+from django.apps import AppConfig
+
+
+class ReleasesConfig(AppConfig):
+    """Releases without downtime: rolling updates planned per service and carried out batch by batch."""
+
+    name = "releases"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Hand the layers below what only this one knows (they never import it): the update settings' check at
+        plan time, and the rolling replacement of running containers in updates, rollbacks and redeploys."""
+        from apps import releases, stacks
+        from apps.models import Release
+        from releases import checks, rolling
+
+        if checks.refusals not in stacks.PLAN_CHECKS:
+            stacks.PLAN_CHECKS.append(checks.refusals)
+        if rolling.roll not in releases.ROLLING:
+            releases.ROLLING.append(rolling.roll)
+        releases.RUNNERS[Release.Kind.UPDATE] = rolling.update
+        releases.RUNNERS[Release.Kind.ROLLBACK] = rolling.update
+        releases.RUNNERS[Release.Kind.REDEPLOY] = rolling.redeploy
