@@ -185,7 +185,9 @@ def test_a_failing_batch_pauses_until_the_user_resumes_or_aborts(
     assert Container.objects.filter(service__application=app).count() == 4
 
 
-def test_pause_and_resume_by_the_user_and_refusals(api: APIClient, cluster: Cluster, engine: docker.DockerClient) -> None:
+def test_pause_and_resume_by_the_user_and_refusals(
+    api: APIClient, cluster: Cluster, engine: docker.DockerClient
+) -> None:
     app = deploy(api, cluster, "steps", compose("1", update="        delay: 3s"))
     release_id = update(api, app, compose("2", update="        delay: 3s"))
     harness.wait_until(

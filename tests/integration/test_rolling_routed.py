@@ -128,7 +128,11 @@ def test_a_rolling_update_under_load_loses_no_request_and_a_broken_version_rolls
     ], said
     for n in (1, 2, 3):
         healthy = said.index(f"shop_web_{2 * n - 1}-1, shop_web_{2 * n}-1 healthy and in rotation.")
-        assert said.index(starts[n - 1]) < healthy < said.index(f"shop_web_{2 * n - 1} replaced by shop_web_{2 * n - 1}-1.")
+        assert (
+            said.index(starts[n - 1])
+            < healthy
+            < said.index(f"shop_web_{2 * n - 1} replaced by shop_web_{2 * n - 1}-1.")
+        )
 
     # A version whose health check fails: the first batch never enters the traffic, and the release rolls back.
     broken = app("v3", health="false", action="rollback")
