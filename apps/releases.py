@@ -122,6 +122,11 @@ class Run(work.Runner):
     def live_id(self) -> int:
         return self.app.pk
 
+    def publish(self) -> None:
+        """The release's state, with whether it is paused now (the user may have paused it since it was loaded)."""
+        self.release.paused = Release.objects.filter(pk=self.release.pk, paused=True).exists()
+        super().publish()
+
     def steps(self) -> None:
         RUNNERS[self.release.kind](self)
 

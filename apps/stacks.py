@@ -38,6 +38,10 @@ from clusters.models import Cluster, Network, Node
 PLAN_CHECKS: list[Callable[[Cluster, dict[str, Any], str], list[str]]] = []
 """More refusals of a Compose model for a cluster (``check(cluster, model, application name)``), from the layers
 above this one (the routing service's domain claims): they hand them over in their app's ``ready``."""
+PLANNED_SERVICE: list[Callable[[ServiceRow, list[Container], str, dict[str, Any]], None]] = []
+"""Called for each service of an update's plan with its row, the running containers the update replaces, the
+fingerprint they will be made from, and the plan's item of the service, which it may add to (the releases layer adds
+the rolling steps: the batches and their order)."""
 SERVICES_WRITTEN: list[Callable[[Application], None]] = []
 """Called once an application's Service rows say what its Compose file says (the routing service's routes)."""
 
@@ -412,26 +416,26 @@ def plan(app_name: str, cluster: Cluster, app: Application | None, prepared: Pre
         made_from = (
             converge.fingerprint(app, Service(application=app, name=row.name, **service_fields(row))) if app else ""
         )
-        services.append(
-            {
-                "name": row.name,
-                "image": row.runs,
-                "new": old is None,
-                "image_change": {"from": old_image, "to": row.runs} if old and old_image != row.runs else None,
-                "scale": {"from": old.scale if old else 0, "to": row.scale},
-                "pull_always": row.latest_image,  # pulled again; containers recreated if the image changed
-                "global": row.is_global,
-                "recreate": [
-                    {"container": c.name, "node": c.node.name}
-                    for c in kept
-                    if c.docker_id and converge.needs_recreate(c, made_from)
-                ],
-                "remove": [
-                    {"container": c.name, "node": c.node.name} for c in containers if c.index not in keep[row.name]
-                ],
-                "create": [{"container": c.name, "node": c.node.name} for c in kept if not c.docker_id],
-            }
-        )
+        item = {
+            "name": row.name,
+            "image": row.runs,
+            "new": old is None,
+            "image_change": {"from": old_image, "to": row.runs} if old and old_image != row.runs else None,
+            "scale": {"from": old.scale if old else 0, "to": row.scale},
+            "pull_always": row.latest_image,  # pulled again; containers recreated if the image changed
+            "global": row.is_global,
+            "recreate": [
+                {"container": c.name, "node": c.node.name}
+                for c in kept
+                if c.docker_id and converge.needs_recreate(c, made_from)
+            ],
+            "remove": [{"container": c.name, "node": c.node.name} for c in containers if c.index not in keep[row.name]],
+            "create": [{"container": c.name, "node": c.node.name} for c in kept if not c.docker_id],
+        }
+        replaced = [c for c in kept if c.docker_id and c.state == "running" and converge.needs_recreate(c, made_from)]
+        for annotate in PLANNED_SERVICE if app is not None else ():
+            annotate(row, replaced, made_from, item)
+        services.append(item)
     removed = [name for name in existing if name not in {r.name for r in prepared.services}]
     assignment = placement(app_name, cluster, app, prepared.services, keep)
     for item in services:

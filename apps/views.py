@@ -18,6 +18,7 @@ from apps import operations, stacks
 from apps.disclosure import Disclosure
 from apps.forms import ImageApplicationForm, UpdateForm
 from apps.models import Application, Container, Release, Service
+from apps.releases import ROLLED_KINDS
 from apps.scheduler import PlacementError
 from clusters import docker_host as host
 from clusters.models import Cluster
@@ -103,6 +104,8 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "services": services,
             "versions": versions,
             "stoppable": STOPPABLE,
+            "rolled_kinds": sorted(ROLLED_KINDS),
+            "active_states": sorted(Release.ACTIVE),
         },
     )
 

@@ -98,12 +98,20 @@ class Lines:
         self.percent = 0
         self.first_event = 0
         self.pull_printed: dict[tuple[str, str], float] = {}
+        self.paused = False
 
     def take(self, message: dict[str, Any], now: float | None = None) -> dict[str, Any] | None:
         """Print what ``message`` says of this release; return the release when it has ended."""
         kind = message.get("type")
         if kind == "release" and message.get("id") == self.release_id:
             self.percent = int(message.get("percent") or 0)
+            if bool(message.get("paused")) != self.paused and message.get("status") not in TERMINAL:
+                self.paused = bool(message.get("paused"))
+                if self.paused:
+                    self.out(
+                        f"[{self.percent:3d}%] paused: resume with `resume {self.release_id}`, "
+                        f"or stop with `cancel {self.release_id}`"
+                    )
             if message.get("status") in TERMINAL:
                 self.out(f"[{self.percent:3d}%] {message['kind']} {message['status']}" + _error(message))
                 return message
@@ -141,6 +149,15 @@ def plan_lines(plan: dict[str, Any]) -> list[str]:
         if service.get("image_change"):
             parts.append(f"image {service['image_change']['from']} → {service['image_change']['to']}")
         lines.append(f"  {service['name']}: " + ("; ".join(parts) if parts else "unchanged"))
+        rolling = service.get("rolling")
+        if rolling:
+            lines.append(
+                f"    rolling {rolling['order']}, {rolling['parallelism']} at a time, "
+                f"on failure {rolling['failure_action']} (at most {rolling['most_containers']} containers at once)"
+                + (f"; {rolling['note']}" if rolling.get("note") else "")
+            )
+            for number, batch in enumerate(rolling["batches"], start=1):
+                lines.append(f"      batch {number}: {', '.join(batch)}")
     for service in plan.get("removed_services") or []:
         lines.append(f"  {service['name']}: dropped; remove {where(service['remove'])}")
     for node, images in (plan.get("missing_images") or {}).items():
@@ -182,8 +199,16 @@ def main(argv: list[str] | None = None, stdout: TextIO = sys.stdout) -> int:
             sub.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
             sub.add_argument("--plan", action="store_true", help="print the plan and change nothing")
             sub.add_argument("--json", action="store_true", help="with --plan: the API's JSON as it is")
-    follow = commands.add_parser("follow")
+    follow = commands.add_parser("follow", help="print a release's progress until it ends")
     follow.add_argument("release", type=int)
+    for name, what in (
+        ("pause", "pause a rolling release before its next batch"),
+        ("resume", "resume a paused rolling release (a failed batch is tried again)"),
+        ("cancel", "stop a release at its next checkpoint (a rolling batch in progress is undone)"),
+    ):
+        control = commands.add_parser(name, help=what)
+        control.add_argument("release", type=int)
+        control.add_argument("--follow", action="store_true", help="then print its progress until it ends")
     args = parser.parse_args(argv)
     if not args.key:
         parser.error("give --key or set BERTH_ACCESS_KEY (<AccessKeyId>:<AccessKeySecret>)")
@@ -196,6 +221,12 @@ def main(argv: list[str] | None = None, stdout: TextIO = sys.stdout) -> int:
     try:
         if args.command == "follow":
             release = client.call("GET", f"/api/v1/releases/{args.release}")
+        elif args.command in ("pause", "resume", "cancel"):
+            release = client.call("POST", f"/api/v1/releases/{args.release}/{args.command}")
+            state = "paused" if release.get("paused") else release["status"]
+            out(f"release {release['id']}: {release['kind']} of {release['application']} is {state}")
+            if not args.follow:
+                return 0
         elif args.command == "redeploy":
             release = client.call("POST", f"{apps}/{args.name}/redeploy")
         else:

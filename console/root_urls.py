@@ -8,5 +8,6 @@ urlpatterns = [
     path("clusters/", include("routing.urls")),  # before clusters': its <pk>/<change>/ would take <pk>/routing/
     path("clusters/", include("clusters.urls")),
     path("certificates/", include("routing.certificate_urls")),
+    path("", include("releases.urls")),
     path("", include("apps.urls")),
 ]

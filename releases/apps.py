@@ -12,10 +12,12 @@ class ReleasesConfig(AppConfig):
         plan time, and the rolling replacement of running containers in updates, rollbacks and redeploys."""
         from apps import releases, stacks
         from apps.models import Release
-        from releases import checks, rolling
+        from releases import checks, previews, rolling
 
         if checks.refusals not in stacks.PLAN_CHECKS:
             stacks.PLAN_CHECKS.append(checks.refusals)
+        if previews.rolling_steps not in stacks.PLANNED_SERVICE:
+            stacks.PLANNED_SERVICE.append(previews.rolling_steps)
         if rolling.roll not in releases.ROLLING:
             releases.ROLLING.append(rolling.roll)
         releases.RUNNERS[Release.Kind.UPDATE] = rolling.update

@@ -46,17 +46,12 @@ def _save_params(run: carry.Run, params: dict[str, Any]) -> None:
     run.release.params = params
 
 
-def _fixed_ports(app: Any, service: Service) -> bool:
-    spec = converge.service_spec(app, service)
-    return any(port is not None for _ip, port in spec.ports.values())
-
-
 def steps_for(run: carry.Run, services: list[Service], rows: list[Container]) -> list[dict[str, Any]]:
     """The release's steps for the services of ``rows``: those stored on the row when an earlier attempt planned
     them for the same fingerprint, else planned now and stored."""
     params = _release_params(run)
     stored = {step["service"]: step for step in params.get("plan", [])}
-    rolling_back = bool(params.get("rolled_back_from"))
+    rolling_back = bool(params.get("rolled_back_from"))  # the automatic way back goes by rollback_config
     by_id = {s.pk: s for s in services}
     steps, changed = [], False
     for service_id in sorted({r.service_id for r in rows}, key=lambda pk: [s.pk for s in services].index(pk)):
@@ -64,11 +59,10 @@ def steps_for(run: carry.Run, services: list[Service], rows: list[Container]) ->
         wanted = converge.fingerprint(run.app, service)
         step = stored.get(service.name)
         if step is None or step["fingerprint"] != wanted:
-            config = strategy.config_of(service.spec or {}, rollback=rolling_back or run.release.kind == "rollback")
+            config = strategy.config_of(service.spec or {}, rollback=rolling_back)
             replicas = [planner.Replica(r.index, r.spec_hash) for r in rows if r.service_id == service_id]
-            step = planner.plan_service(
-                service.name, replicas, wanted, config, fixed_ports=_fixed_ports(run.app, service)
-            )
+            fixed = strategy.fixed_ports(service.spec or {}, service.host_port)
+            step = planner.plan_service(service.name, replicas, wanted, config, fixed_ports=fixed)
             if step is None:
                 continue
             stored[service.name] = step
@@ -360,7 +354,7 @@ def roll(
                     run,
                     _(
                         "%(service)s: batch %(n)s failed (%(why)s). The release is paused; the containers that ran "
-                        "before still serve. Resume to try the batch again, or cancel."
+                        "before still serve. Resume to try the batch again, or abort the release."
                     )
                     % what,
                 )

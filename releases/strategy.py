@@ -120,3 +120,11 @@ def problems(spec: dict[str, Any], scale: int, *, is_global: bool = False) -> li
             f"choose between 1 and {scale}"
         )
     return found
+
+
+def fixed_ports(spec: dict[str, Any], host_port: int | None = None) -> bool:
+    """Whether a service publishes a host port of its own choosing (two containers of a replica cannot share it on
+    one node): a Compose port with ``published``, or an image application's host port."""
+    if host_port:
+        return True
+    return any(str((port or {}).get("published") or "").isdigit() for port in spec.get("ports") or [])

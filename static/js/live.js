@@ -188,8 +188,24 @@
       bar.setAttribute("aria-valuetext", msg.done + "/" + msg.total);
       bar.querySelector(".bar").style.width = msg.percent + "%";
       root.querySelector("#release-error").textContent = msg.error || "";
+      showControls(msg);
       // A delete that ended is followed by the application's "deleted" (sent after it): nothing to redraw.
       if (ended && !gone && msg.kind !== "delete") refresh();
+    }
+
+    // Pause, Resume and Abort act on the release shown: each form names it, and shows while it means something.
+    function showControls(msg) {
+      const controls = root.querySelector(".release-controls");
+      if (!controls) return;
+      const active = !TERMINAL.includes(msg.status);
+      const rolled = (controls.dataset.rolled || "").split(" ").includes(msg.kind);
+      const shown = { pause: active && rolled && !msg.paused, resume: active && !!msg.paused, cancel: active };
+      controls.querySelectorAll("form[data-release-control]").forEach((form) => {
+        form.action = form.action.replace(/\/releases\/\d+\//, "/releases/" + msg.id + "/");
+        form.hidden = !shown[form.dataset.releaseControl];
+      });
+      const paused = controls.querySelector("#release-paused");
+      if (paused) paused.hidden = !(active && msg.paused);
     }
 
     function onEvent(msg) {

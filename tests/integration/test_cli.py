@@ -77,3 +77,48 @@ def test_a_failed_release_exits_1(stack: harness.Stack, cluster: Cluster, owner:
     )
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert failed.stdout.splitlines()[-1].startswith("[  0%] deploy failed: ") and "local/none:0" in failed.stdout
+
+
+def test_a_rolling_update_shows_its_batches_prints_its_pause_and_is_canceled_from_the_cli(
+    stack: harness.Stack, cluster: Cluster, owner: User, tmp_path: Path
+) -> None:
+    from tests.integration.test_rolling import compose as rolling
+
+    key, secret = ram.create_access_key(owner, owner)
+    token = f"{key.key_id}:{secret}"
+    first, broken = tmp_path / "v1.yml", tmp_path / "v2.yml"
+    first.write_text(rolling("1"))
+    broken.write_text(rolling("2", health="false"))
+    args = ("--cluster", str(cluster.pk), "--name", "clroll")
+    assert cli(stack, token, "deploy", *args, "-f", str(first)).returncode == 0
+
+    plan = cli(stack, token, "update", *args, "-f", str(broken), "--plan")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "    rolling start-first, 2 at a time, on failure pause (at most 6 containers at once)\n" in plan.stdout
+    assert "      batch 1: clroll_web_1, clroll_web_2\n      batch 2: clroll_web_3, clroll_web_4\n" in plan.stdout
+
+    env = {"BERTH_URL": stack.url, "BERTH_ACCESS_KEY": token, "PATH": "/usr/bin:/bin"}
+    updating = subprocess.Popen(
+        [sys.executable, "-m", "console.cli", "update", *args, "-f", str(broken)],
+        cwd=harness.ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert updating.stdout is not None
+        seen = []
+        for line in updating.stdout:  # the release pauses after its first batch fails
+            seen.append(line.rstrip("\n"))
+            if "paused: resume with" in line:
+                break
+        release_id = seen[0].split()[1].rstrip(":")
+        assert seen[-1].endswith(f"paused: resume with `resume {release_id}`, or stop with `cancel {release_id}`")
+        assert any("web: batch 1 of 2, start-first: replacing clroll_web_1, clroll_web_2." in s for s in seen), seen
+        canceled = cli(stack, token, "cancel", release_id)
+        assert canceled.returncode == 0 and canceled.stdout.startswith(f"release {release_id}: update of clroll is ")
+        rest = updating.stdout.read()
+        assert updating.wait(60) == 1
+        assert rest.splitlines()[-1].startswith("[") and "update canceled" in rest.splitlines()[-1], rest
+    finally:
+        updating.kill()
