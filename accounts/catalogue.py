@@ -82,7 +82,11 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "cs:RestartApplication": (APP, "Restart an application's containers."),
     "cs:DeleteApplication": (APP, "Delete an application, its containers and network."),
     "cs:CancelRelease": (APP, "Ask a running release of the application to stop."),
-    "cs:PauseRelease": (APP, "Pause a rolling release of the application before its next batch, and resume it."),
+    "cs:ControlRelease": (
+        APP,
+        "Pause and resume a rolling release of the application; shift a blue-green release's traffic, confirm "
+        "it or roll it back.",
+    ),
     "cs:DescribeTemplates": (TEMPLATE, "See orchestration templates."),
     "cs:CreateTemplate": (TEMPLATE, "Create a template."),
     "cs:UpdateTemplate": (TEMPLATE, "Edit a template."),

@@ -29,7 +29,7 @@ APP_WRITE = (
     "cs:ScaleService",
     "cs:ModifyRoute",
     "cs:CancelRelease",
-    "cs:PauseRelease",
+    "cs:ControlRelease",
     "cs:*Container",
 )
 

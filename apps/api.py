@@ -166,7 +166,13 @@ class ApplicationDetailView(BerthAPIView):
         app = _application(request, cluster_id, name)
         data = _strict(ComposeUpdateSerializer, request.data)
         result = operations.update_application(
-            request.user, app, compose=data.get("compose"), variables=data.get("variables"), dry_run=self.dry_run
+            request.user,
+            app,
+            compose=data.get("compose"),
+            variables=data.get("variables"),
+            dry_run=self.dry_run,
+            strategy=data.get("strategy") or "rolling",
+            canary=data.get("canary"),
         )
         if self.dry_run:
             return Response(result)

@@ -202,6 +202,12 @@ class Container(models.Model):
         help_text="0 for the first container of a replica; one more for each that replaced it in a rolling release",
     )
     name = models.CharField(max_length=200)
+    candidate = models.BooleanField(
+        default=False, help_text="the new version's, beside the old one, in a blue-green or canary release"
+    )
+    traffic_weight = models.PositiveSmallIntegerField(
+        default=100, help_text="0-100: its share of its routes' traffic (a blue-green or canary release splits it)"
+    )
     docker_id = models.CharField(max_length=64, blank=True)
     state = models.CharField(max_length=20, default="pending")
     published_port = models.PositiveIntegerField(null=True, blank=True)
@@ -277,8 +283,16 @@ class Release(LongWork):
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="releases")
     params = models.JSONField(default=dict, blank=True)
     kind = models.CharField(max_length=10, choices=Kind.choices)
+
+    class Decision(models.TextChoices):
+        CONFIRM = "confirm", _("confirm")
+        ROLLBACK = "rollback", _("roll back")
+
     paused = models.BooleanField(
         default=False, help_text="a rolling release waits before its next batch until resumed (or canceled)"
+    )
+    decision = models.CharField(
+        max_length=8, choices=Decision.choices, blank=True, help_text="a blue-green release's end, as the user asked"
     )
 
     objects = ReleaseQuerySet.as_manager()
@@ -310,6 +324,23 @@ class Release(LongWork):
             "percent": self.percent,
             "error": self.error,
             "paused": self.paused,
+            **self.side_by_side(),
+        }
+
+    def side_by_side(self) -> dict[str, Any]:
+        """A blue-green or canary release's state as pages show it: its strategy, the new version's share of the
+        traffic, whether the new version runs yet, and a canary's steps with their verdicts."""
+        params = self.params or {}
+        strategy = params.get("strategy") or "rolling"
+        if strategy == "rolling":
+            return {"strategy": strategy}
+        return {
+            "strategy": strategy,
+            "weight": params.get("weight", 0),
+            "ready": bool(params.get("candidates_ready")),
+            "decision": self.decision,
+            "steps": (params.get("canary") or {}).get("steps", []),
+            "verdicts": params.get("verdicts", []),
         }
 
 

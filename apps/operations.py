@@ -6,6 +6,7 @@ the long work after the transaction commits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -373,6 +374,14 @@ def changes_nothing(current: AppVersion, text: str, values: dict[str, str], the_
     )
 
 
+STRATEGIES: dict[
+    str, Callable[[Application, dict[str, Any], dict[str, Any] | None], tuple[dict[str, Any], list[str]]]
+] = {}
+"""How an update may be released besides rolling (``blue-green``, ``canary``): each checks the application and the
+update's plan (and a canary's settings), and gives the release's parameters or the reasons it refuses. Filled by the
+releases layer."""
+
+
 def update_application(
     actor: Any,
     app: Application,
@@ -383,12 +392,16 @@ def update_application(
     note: str = "updated",
     pins: dict[str, str] | None = None,
     rollback_to: int | None = None,
+    strategy: str = "rolling",
+    canary: dict[str, Any] | None = None,
 ) -> dict[str, Any] | Release:
     """Apply a new Compose text and/or variables as the next version (plan first with ``dry_run``).
 
     ``pins`` (service → ``repo@digest``, a rollback's recorded digests) make those services run exactly
     that image rather than what their tag points to now. ``rollback_to`` (the version a rollback restores) makes
-    it a rollback: its own action, release kind and log entry.
+    it a rollback: its own action, release kind and log entry. ``strategy`` is how the running containers are
+    replaced: ``rolling`` (batch by batch), or side by side (``blue-green``, ``canary`` with its ``canary``
+    settings; ``STRATEGIES``).
     """
     action = "cs:RollbackApplication" if rollback_to else "cs:UpdateApplication"
     authorize(actor, action, app)
@@ -415,6 +428,8 @@ def update_application(
     except PlacementError as exc:
         raise prepared.masker.error(stacks.explain(exc)) from exc
     the_plan["nothing_changes"] = changes_nothing(current, text, values, the_plan)
+    extra = _strategy_params(app, the_plan, strategy, canary, rollback_to)
+    the_plan["strategy"] = strategy
     if dry_run:
         return the_plan
     if the_plan["nothing_changes"]:
@@ -423,7 +438,7 @@ def update_application(
         app = Application.objects.select_for_update().get(pk=app.pk)
         authorize(actor, action, app)
         kind = Release.Kind.ROLLBACK if rollback_to else Release.Kind.UPDATE
-        release = _start_release(actor, app, kind, {"from_version": current.number})
+        release = _start_release(actor, app, kind, {"from_version": current.number, **extra})
         stacks.write_services(app, prepared.services)
         version = stacks.add_version(app, text, values, actor, note=note)
         rolled = {"to_version": rollback_to} if rollback_to else {}
@@ -437,6 +452,28 @@ def update_application(
             outcome=audit.OperationLog.Outcome.ACCEPTED,
         )
     return release
+
+
+def _strategy_params(
+    app: Application, the_plan: dict[str, Any], strategy: str, canary: dict[str, Any] | None, rollback_to: int | None
+) -> dict[str, Any]:
+    """The release parameters of ``strategy`` for this plan (none for a rolling update), or a 400 saying why not."""
+    if strategy == "rolling" and canary is None:
+        return {}
+    if rollback_to:
+        raise ValidationError({"strategy": [_("A rollback is rolling; release the earlier version as an update.")]})
+    if strategy == "rolling":
+        raise ValidationError({"canary": [_("Canary settings go with the canary strategy, not rolling.")]})
+    check = STRATEGIES.get(strategy)
+    if check is None:
+        choices = ", ".join(["rolling", *sorted(STRATEGIES)])
+        raise ValidationError(
+            {"strategy": [_("No release strategy %(s)s: choose %(c)s.") % {"s": strategy, "c": choices}]}
+        )
+    params, problems = check(app, the_plan, canary)
+    if problems:
+        raise ValidationError({"strategy": problems})
+    return params
 
 
 def rollback_application(
@@ -510,7 +547,7 @@ def check_policy(actor: Any, app: Application) -> None:
     A scale, a redeploy or a start (which recreates vanished containers) makes containers from the stored
     services; by a sub-account, they must be within its policy even when the primary account made them (as a
     rollback to the primary account's version is). The release checks the same before it makes any container
-    (``releases._within_policy``); here the refusal is a 400 and nothing is queued.
+    (``releases.within_policy``); here the refusal is a 400 and nothing is queued.
     """
     refused = stacks.policy_refusals(actor, app.cluster, stacks.stored_model(app), app.name)
     if refused:

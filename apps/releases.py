@@ -52,6 +52,16 @@ names of those that are not (none: all are, or none is routed). Filled by the ro
 DRAIN: list[Callable[[list[Container], float], None]] = []
 """Wait up to the given seconds for the routers' connections to containers taken out of rotation (``BEFORE_REMOVAL``)
 to end. Filled by the routing service."""
+ROUTERS_NOW: list[Callable[[int], None]] = []
+"""Bring the routers serving an application (by id) to the database's state now, not at the next scheduled sync (a
+canary measures from the moment its weights are in place). Filled by the routing service."""
+REQUEST_LOG: list[Callable[[list[Container], float], list[str]]] = []
+"""The routers' request lines (``<backend> <server> <status> <ms>``) for these containers' services since a UNIX
+time: what a canary is judged by. Filled by the routing service."""
+PREVIEWS: list[Callable[[list[Container]], list[str]]] = []
+"""Where the new version of a blue-green or canary release answers alone. Filled by the routing service."""
+ROUTED: list[Callable[[Application], set[str]]] = []
+"""The names of an application's services the routers serve. Filled by the routing service."""
 TICK_SECONDS = 5.0  # heartbeat interval while a pool works (long pulls)
 PULL_PUBLISH_SECONDS = 0.25  # at most this often a live pull message per node and image, besides milestones
 
@@ -328,7 +338,7 @@ def deploy(run: Run, *, pull: bool = False, recreate_all: bool = False) -> None:
         raise ending(str(exc)) from exc
 
 
-def _within_policy(run: Run) -> None:
+def within_policy(run: Run) -> None:
     """Refuse to make containers the release's actor may not run (the cluster's security policy, apps.security).
 
     Every release that makes containers comes here (deploy, update, scale, redeploy, start): whatever operation
@@ -343,7 +353,7 @@ def _within_policy(run: Run) -> None:
 
 def _converge(run: Run, services: list[Service], *, pull: bool, recreate_all: bool) -> None:
     app = run.app
-    _within_policy(run)
+    within_policy(run)
     _settle_generations(run, services)
     changes = converge.desired_changes(app, services, recreate_all=recreate_all)
     assignment = stacks.placement(app.name, app.cluster, app, stacks.rows_of_services(services), changes["keep"])
@@ -359,7 +369,7 @@ def _converge(run: Run, services: list[Service], *, pull: bool, recreate_all: bo
     }
     run.set_total(len(todo) + len(changes["remove"]))
     involved = {r.node_id: r.node for r in rows if r.pk not in removing}
-    renewed = _prepare_nodes(run, involved, services, pull=pull)
+    renewed = prepare_nodes(run, involved, services, pull=pull)
     for row in rows:  # a pull brought a new image for the tag: its containers are made again from it (as Compose)
         if row.docker_id and row.pk not in removing and (row.node_id, converge.image_of(row.service)) in renewed:
             if row.pk not in todo:
@@ -476,7 +486,7 @@ def _pull_events(run: Run, node: Node, pulls: list[Any]) -> None:
         )
 
 
-def _prepare_nodes(
+def prepare_nodes(
     run: Run, nodes: dict[int, Node], services: list[Service], *, pull: bool = False
 ) -> set[tuple[int, str]]:
     """On each node in parallel: images there (pulled when missing or asked, with live progress per
@@ -829,13 +839,13 @@ def delete(run: Run) -> None:
 def deploy_and_record(run: Run) -> None:
     """A first deploy, then the digests of the images it runs."""
     deploy(run)
-    _record_digests(run)
+    record_digests(run)
 
 
 def update(run: Run) -> None:
     """Apply a new version: changed services recreated, new ones created, dropped ones removed."""
     deploy(run)
-    _record_digests(run)
+    record_digests(run)
 
 
 def scale(run: Run) -> None:
@@ -847,7 +857,7 @@ def redeploy(run: Run) -> None:
     """Pull every image again (the tags: a rollback's pinned digests are let go) and recreate every container."""
     Service.objects.filter(application=run.app).exclude(pinned_image="").update(pinned_image="")
     deploy(run, pull=True, recreate_all=True)
-    _record_digests(run, new_version_if_changed=True)
+    record_digests(run, new_version_if_changed=True)
 
 
 def container_action(run: Run) -> None:
@@ -892,7 +902,7 @@ def kill(run: Run) -> None:
     _each_container(run, act, _("killed"))
 
 
-def _record_digests(run: Run, *, new_version_if_changed: bool = False) -> None:
+def record_digests(run: Run, *, new_version_if_changed: bool = False) -> None:
     """Store the image digests the version runs on (rollback restores exactly these images).
 
     With ``new_version_if_changed`` (a redeploy), images that changed under the same tags make a new

@@ -28,6 +28,11 @@ class ReleaseSerializer(serializers.ModelSerializer):
     cluster = serializers.IntegerField(source="application.cluster_id", read_only=True)
     percent = serializers.IntegerField(read_only=True)
     plan = serializers.SerializerMethodField(help_text="a rolling release's steps: per service, its batches")
+    strategy = serializers.SerializerMethodField(help_text="rolling, blue-green or canary")
+    side_by_side = serializers.SerializerMethodField(
+        help_text="a blue-green or canary release: the new version's weight, whether it runs, the user's decision, "
+        "a canary's steps and each step's verdict with its numbers"
+    )
 
     class Meta:
         model = Release
@@ -45,6 +50,8 @@ class ReleaseSerializer(serializers.ModelSerializer):
             "cancel_requested",
             "paused",
             "plan",
+            "strategy",
+            "side_by_side",
             "attempts",
             "source",
             "created_at",
@@ -56,6 +63,13 @@ class ReleaseSerializer(serializers.ModelSerializer):
     def get_plan(self, release: Release) -> list[dict[str, Any]]:
         return list((release.params or {}).get("plan") or [])
 
+    def get_strategy(self, release: Release) -> str:
+        return str((release.params or {}).get("strategy") or "rolling")
+
+    def get_side_by_side(self, release: Release) -> dict[str, Any] | None:
+        shown = release.side_by_side()
+        return None if shown["strategy"] == "rolling" else shown
+
 
 class ContainerSerializer(serializers.ModelSerializer):
     node = serializers.CharField(source="node.name", read_only=True)
@@ -63,7 +77,18 @@ class ContainerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Container
-        fields = ["name", "index", "generation", "node", "state", "docker_id", "published_port", "address"]
+        fields = [
+            "name",
+            "index",
+            "generation",
+            "candidate",
+            "traffic_weight",
+            "node",
+            "state",
+            "docker_id",
+            "published_port",
+            "address",
+        ]
         read_only_fields = fields
 
     def get_address(self, obj: Container) -> str:
@@ -195,6 +220,19 @@ class ComposeApplicationCreateSerializer(RequestBody):
 class ComposeUpdateSerializer(RequestBody):
     compose = serializers.CharField(required=False, max_length=1024 * 1024 + 1, trim_whitespace=False)
     variables = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=4096), required=False)
+    strategy = serializers.ChoiceField(
+        ["rolling", "blue-green", "canary"],
+        required=False,
+        default="rolling",
+        help_text="rolling: batch by batch (deploy.update_config); blue-green: the new version beside the old one at "
+        "weight 0, shifted by the user, then confirmed or rolled back; canary: shifted in steps, each judged from the "
+        "routers' traffic",
+    )
+    canary = serializers.DictField(
+        required=False,
+        help_text='{"steps": [10, 25, 50, 100], "hold_seconds": 60, "max_5xx_increase": 0.01, "max_p95_ratio": 1.5, '
+        '"min_requests": 20}; every field optional',
+    )
 
 
 class ScaleSerializer(RequestBody):

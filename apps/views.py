@@ -101,6 +101,7 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "containers": containers,
             "releases": releases,
             "latest": releases[0] if releases else None,
+            "latest_id": releases[0].pk if releases else 0,
             "services": services,
             "versions": versions,
             "stoppable": STOPPABLE,

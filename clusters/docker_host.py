@@ -807,6 +807,12 @@ def container_logs(endpoint: Endpoint, container_id: str, tail: int = 200) -> st
     return raw.decode("utf-8", errors="replace")
 
 
+def container_output(endpoint: Endpoint, container_id: str, since: float) -> str:
+    """A container's standard output since ``since`` (a UNIX time, fractions of a second count)."""
+    raw = _call(endpoint, client(endpoint).api.logs, container_id, stdout=True, stderr=False, since=since)
+    return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+
+
 def inspect_container(endpoint: Endpoint, container_id: str) -> dict[str, Any]:
     """``docker inspect`` of one container, as the engine says it: environment values included, so whoever shows
     it must pass it through ``apps.disclosure.Disclosure.inspect`` (values only to who may change the app)."""

@@ -37,7 +37,7 @@ class RollBack(work.WorkFailed):
     """A batch failed and its service asks for a rollback; the message says why."""
 
 
-def _release_params(run: carry.Run) -> dict[str, Any]:
+def params_of(run: carry.Run) -> dict[str, Any]:
     return Release.objects.filter(pk=run.release.pk).values_list("params", flat=True).first() or {}
 
 
@@ -46,10 +46,15 @@ def _save_params(run: carry.Run, params: dict[str, Any]) -> None:
     run.release.params = params
 
 
+def update_params(run: carry.Run, **fields: Any) -> None:
+    """Write ``fields`` into the release's ``params`` (only its runner writes them)."""
+    _save_params(run, {**params_of(run), **fields})
+
+
 def steps_for(run: carry.Run, services: list[Service], rows: list[Container]) -> list[dict[str, Any]]:
     """The release's steps for the services of ``rows``: those stored on the row when an earlier attempt planned
     them for the same fingerprint, else planned now and stored."""
-    params = _release_params(run)
+    params = params_of(run)
     stored = {step["service"]: step for step in params.get("plan", [])}
     rolling_back = bool(params.get("rolled_back_from"))  # the automatic way back goes by rollback_config
     by_id = {s.pk: s for s in services}
@@ -95,7 +100,7 @@ def _pause(run: carry.Run, message: str) -> None:
     wait_while_paused(run)
 
 
-def _sleep(run: carry.Run, seconds: float) -> None:
+def sleep(run: carry.Run, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         run.checkpoint()
@@ -155,7 +160,7 @@ def wait_ready(
     return failed
 
 
-def _make(
+def make(
     run: carry.Run, rows: list[Container], endpoints: carry.Reach, ports: dict[int, converge.HostPorts]
 ) -> dict[str, str]:
     """Create and start the containers of ``rows`` (new rows of a batch); the names of those that failed, with
@@ -181,7 +186,7 @@ def _make(
     return failed
 
 
-def _retire(run: carry.Run, rows: list[Container], endpoints: carry.Reach, grace: int) -> None:
+def retire(run: carry.Run, rows: list[Container], endpoints: carry.Reach, grace: int) -> None:
     """Take ``rows`` out of the routers' rotation, let their connections drain, stop them within ``grace`` seconds
     and remove them with their rows."""
     live_rows = [r for r in rows if r.docker_id]
@@ -212,7 +217,7 @@ def _retire(run: carry.Run, rows: list[Container], endpoints: carry.Reach, grace
         raise carry.ReleaseFailed("; ".join(errors))
 
 
-def _discard(run: carry.Run, rows: list[Container], endpoints: carry.Reach, *, keep_rows: bool) -> None:
+def discard(run: carry.Run, rows: list[Container], endpoints: carry.Reach, *, keep_rows: bool) -> None:
     """Remove new containers that failed: they never served. Their rows go too, or (``keep_rows``: stop-first, whose
     old containers are gone) stay as failed replicas without a container, which a retry or a rollback makes again."""
     carry.let_go(run, [r for r in rows if r.docker_id])
@@ -234,8 +239,11 @@ def _discard(run: carry.Run, rows: list[Container], endpoints: carry.Reach, *, k
     containers_changed(run.app.pk)
 
 
-def _new_rows(run: carry.Run, service: Service, old: list[Container], fingerprint: str) -> list[Container]:
-    """The next generation's rows of the replicas ``old`` (same node), written before anything is made."""
+def new_rows(
+    run: carry.Run, service: Service, old: list[Container], fingerprint: str, *, candidate: bool = False
+) -> list[Container]:
+    """The next generation's rows of the replicas ``old`` (same node), written before anything is made; a
+    ``candidate`` (a blue-green or canary release's new version) starts with no share of the traffic."""
     wanted = [
         Container(
             service=service,
@@ -245,6 +253,8 @@ def _new_rows(run: carry.Run, service: Service, old: list[Container], fingerprin
             name=converge.container_name(run.app, service, row.index, row.generation + 1),
             state="pending",
             spec_hash=fingerprint,
+            candidate=candidate,
+            traffic_weight=0 if candidate else 100,
         )
         for row in old
     ]
@@ -271,21 +281,21 @@ def _batch(
     timeout = float(settings.BERTH_ROLLING_READY_TIMEOUT)
     stop_first = step["order"] == "stop-first"
     if stop_first:
-        _retire(run, old, endpoints, grace)  # the rows stay in memory: the new ones take their places
-    new = _new_rows(run, service, old, step["fingerprint"])
+        retire(run, old, endpoints, grace)  # the rows stay in memory: the new ones take their places
+    new = new_rows(run, service, old, step["fingerprint"])
     try:
-        failed = _make(run, new, endpoints, ports)
+        failed = make(run, new, endpoints, ports)
         started = [r for r in new if r.name not in failed]
         failed.update(wait_ready(run, started, float(step["monitor"]), endpoints, timeout))
     except work.Canceled:
-        _discard(run, new, endpoints, keep_rows=stop_first)  # an abort in a batch: start-first's old ones stay
+        discard(run, new, endpoints, keep_rows=stop_first)  # an abort in a batch: start-first's old ones stay
         raise
     if failed:
-        _discard(run, [r for r in new if r.name in failed], endpoints, keep_rows=stop_first)
+        discard(run, [r for r in new if r.name in failed], endpoints, keep_rows=stop_first)
         return failed
     run.event(_("%(names)s healthy and in rotation.") % {"names": ", ".join(r.name for r in new)})
     if not stop_first:
-        _retire(run, old, endpoints, grace)
+        retire(run, old, endpoints, grace)
     pairs = zip(old, new, strict=True)
     run.steps_done([_("%(old)s replaced by %(new)s.") % {"old": o.name, "new": n.name} for o, n in pairs])
     return {}
@@ -314,7 +324,7 @@ def roll(
 ) -> None:
     """``apps.releases.ROLLING``: replace the running containers ``rows`` (of one dependency level) as planned."""
     by_name = {s.name: s for s in services}
-    rolling_back = bool(_release_params(run).get("rolled_back_from"))
+    rolling_back = bool(params_of(run).get("rolled_back_from"))
     for step in steps_for(run, services, rows):
         service = by_name[step["service"]]
         mine = {r.index for r in rows if r.service_id == service.pk}
@@ -359,7 +369,7 @@ def roll(
                     % what,
                 )
             if number < len(left) and step["delay"]:
-                _sleep(run, float(step["delay"]))
+                sleep(run, float(step["delay"]))
 
 
 def update(run: carry.Run) -> None:
@@ -376,7 +386,7 @@ def _rolled(run: carry.Run, release: Any) -> None:
     """Carry out ``release``; when a batch fails and its service asks for a rollback, the exact previous version
     (template text, variables, image digests) is written back and rolled out the same way, and the release fails
     saying so while the application runs what it ran before."""
-    params = _release_params(run)
+    params = params_of(run)
     if not params.get("rolled_back_from"):
         try:
             release(run)
@@ -388,11 +398,11 @@ def _rolled(run: carry.Run, release: Any) -> None:
         previous = params.get("from_version")
         if not previous:
             raise carry.ReleaseFailed(_("%(why)s; there is no earlier version to roll back to.") % {"why": reason})
-        _restore(run, int(previous), reason)
+        restore(run, int(previous), reason)
     else:
         run.event(_("Resuming the rollback to version %(n)s.") % {"n": params.get("to_version_restored")}, "warning")
     carry.update(run)
-    params = _release_params(run)
+    params = params_of(run)
     run.recovered = True
     raise carry.ReleaseFailed(
         _("%(why)s; rolled back to version %(n)s, which runs.")
@@ -400,7 +410,7 @@ def _rolled(run: carry.Run, release: Any) -> None:
     )
 
 
-def _restore(run: carry.Run, number: int, reason: str) -> None:
+def restore(run: carry.Run, number: int, reason: str) -> None:
     """Write version ``number`` back as the application's next version (its pinned digests too)."""
     app = run.app
     version = AppVersion.objects.get(application=app, number=number)
@@ -419,7 +429,7 @@ def _restore(run: carry.Run, number: int, reason: str) -> None:
             run.release.actor,
             note=f"automatic rollback to v{number}",
         )
-        params = _release_params(run)
+        params = params_of(run)
         params.pop("plan", None)  # the way back is planned afresh, with the services' rollback_config
         _save_params(
             run, {**params, "rolled_back_from": reason, "to_version_restored": number, "version_made": restored.number}

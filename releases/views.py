@@ -23,7 +23,7 @@ SAID = {
 }
 
 
-@page(post={"pause": "cs:PauseRelease", "resume": "cs:PauseRelease", "cancel": "cs:CancelRelease"}, verb="control")
+@page(post={"pause": "cs:ControlRelease", "resume": "cs:ControlRelease", "cancel": "cs:CancelRelease"}, verb="control")
 @require_POST
 def release_control(request: HttpRequest, pk: int, release_id: int, control: str) -> HttpResponse:
     """Pause, resume or abort (cancel) a release of application ``pk``; back to the application's page."""

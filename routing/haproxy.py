@@ -50,6 +50,7 @@ class Backend:
     check_path: str | None = None  # an HTTP check of this path; None: a TCP connect
     mode: str = "http"  # or "tcp" (a TCP listener's)
     title: str = ""  # what it serves, as a comment
+    logged: bool = False  # each request it answers is logged (LOG_FORMAT): a canary's versions are compared by it
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,10 @@ class Router:
     listeners: tuple[Listener, ...] = ()
     cookie_key: str = "berth"
     certificates: str = ""  # the directory under CERTS_DIR that holds the certificates (none: no TLS bind)
+
+
+LOG_FORMAT = "%b %s %ST %Ta"
+"""A logged request, on the router's standard output: backend, server (the container), status, total milliseconds."""
 
 
 def backend_name(domain: str, path: str) -> str:
@@ -147,6 +152,8 @@ def _backend(backend: Backend, cookie_key: str) -> list[str]:
         if backend.check_path:
             lines.append(f"    option httpchk GET {_check(backend.check_path, 'check path', _SAFE)}")
             lines.append("    http-check expect status 200-399")
+        if backend.logged:
+            lines.append("    http-request set-log-level info")
     lines.append(f"    default-server check inter {CHECK_INTER_MS} fall 2 rise 2")
     lines.extend(_server_line(server, backend, cookie_key) for server in sorted(backend.servers))
     return lines
@@ -178,8 +185,11 @@ def _routes_frontend(router: Router, bind: str) -> list[str]:
     tls = bool(router.https_port and router.certificates)
     if tls:
         lines.append(f"    bind {_bind(bind, int(router.https_port or 0))}{_tls(router)}")
+    lines.append("    http-request set-log-level silent")  # only the backends that ask for it log their requests
     lines.append("    http-request set-var(txn.host) hdr(host),field(1,:),lower")
     lines.extend(FORWARDED_PROTO)
+    lines.append("    log global")
+    lines.append(f'    log-format "{LOG_FORMAT}"')
     ordered = _ordered(router.routes)
     for route in ordered:
         name = _check(route.backend, "backend name")
@@ -210,6 +220,7 @@ def build(router: Router) -> str:
         f"    server-state-file {STATE_FILE}",
         "    maxconn 4096",
         "    hard-stop-after 30s",
+        "    log stdout format raw local0",
         "",
         "defaults",
         "    mode http",

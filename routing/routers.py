@@ -293,6 +293,11 @@ def wait_listening(endpoint: host.Endpoint, container_id: str, timeout: float = 
     return False
 
 
+def request_log(endpoint: host.Endpoint, container_id: str, since: float) -> str:
+    """What the router wrote to its standard output since ``since`` (a UNIX time): its logged requests."""
+    return host.container_output(endpoint, container_id, since)
+
+
 def stats(endpoint: host.Endpoint, container_id: str) -> list[dict[str, str]]:
     """The router's ``show stat`` table: one row per frontend, backend and server."""
     text = runtime(endpoint, container_id, ["show stat"])

@@ -127,15 +127,21 @@ def desired(cluster: Cluster, nodes: list[Node]) -> list[routers.Unit]:
     wanted = {r.service_id for r in routes} | {li.service_id for li in listeners}
     for row in Container.objects.filter(service_id__in=wanted, state="running").exclude(docker_id=""):
         containers.setdefault(row.service_id, []).append(row)
+    candidates = {row.name for rows in containers.values() for row in rows if row.candidate}
     addresses = _addresses(nodes, cluster.pk) if wanted else {}
 
-    def servers_of(app: Application, service: Any, port: int, weight: int = 100) -> tuple[str, list[haproxy.Server]]:
+    def servers_of(
+        app: Application, service: Any, port: int, weight: int = 100, *, preview: bool = False
+    ) -> tuple[str, list[haproxy.Server]]:
+        """The running containers of a service on its first network, each at the route's weight times its own
+        share (a blue-green or canary release's versions split it); ``preview``: the new version's alone."""
         network = converge.network_names(app, service)[0]
         found = []
         for row in containers.get(service.pk, []):
             address = addresses.get(row.name, {}).get(network)
-            if address:
-                found.append(haproxy.Server(row.name, address, port, weight))
+            if address and (row.candidate or not preview):
+                share = 100 if preview else weight * row.traffic_weight // 100
+                found.append(haproxy.Server(row.name, address, port, share))
         return network, found
 
     wants_tls = options.https_port or any(li.protocol == Listener.Protocol.HTTPS for li in listeners)
@@ -156,15 +162,23 @@ def desired(cluster: Cluster, nodes: list[Node]) -> list[routers.Unit]:
         paths = {check_path(r.service.spec) for r in claimants}
         title = ", ".join(f"{r.application.name}/{r.service.name}:{r.port}" for r in claimants)
         name = haproxy.backend_name(domain, path)
+        check = paths.pop() if len(paths) == 1 else None
+        two_versions = any(s.name in candidates for s in servers)
         backends.append(
             haproxy.Backend(
                 name,
                 tuple(servers),
                 sticky=any(r.sticky for r in claimants),
-                check_path=paths.pop() if len(paths) == 1 else None,
+                check_path=check,
                 title=f"{domain}{path} ← {title}",
+                logged=two_versions,  # a canary's versions are compared by the requests the routers log
             )
         )
+        if two_versions:  # the new version alone, on its preview domain
+            preview = [s for r in claimants for s in servers_of(r.application, r.service, r.port, preview=True)[1]]
+            preview_name = haproxy.backend_name(PREVIEW + domain, path)
+            backends.append(haproxy.Backend(preview_name, tuple(preview), check_path=check, title=f"preview {title}"))
+            entries.append(haproxy.Route(PREVIEW + domain, path, preview_name))
         https = any(r.https for r in claimants)
         # A redirect only where a certificate names the domain: never send a visitor to a name the routers cannot
         # prove.
@@ -393,6 +407,8 @@ def forget(app: Application) -> None:
     schedule(cluster_id)
 
 
+PREVIEW = "preview."
+"""The new version of a blue-green or canary release answers alone on ``preview.<domain>`` of each of its routes."""
 IN_ROTATION_STATES = ("UP", "NOLB")  # NOLB: up, at weight 0 (a route's weight took it out of the share)
 SYNC_AGAIN_SECONDS = 5.0
 
@@ -462,3 +478,51 @@ def drain(containers: list[Container], timeout: float) -> None:
         if not busy:
             return
         time.sleep(0.2)
+
+
+def sync_application(app_id: int) -> None:
+    """Bring the routers serving an application to the database's state now (``apps.releases.ROUTERS_NOW``: a canary
+    measures from the moment its weights are in place)."""
+    cluster_id = Route.objects.filter(application_id=app_id).values_list("cluster_id", flat=True).first()
+    if cluster_id is not None:
+        sync(cluster_id)
+
+
+def request_log(containers: list[Container], since: float) -> list[str]:
+    """The request lines every running router of the cluster logged since ``since`` (a UNIX time) for the backends
+    of these containers' services (``apps.releases.REQUEST_LOG``; ``haproxy.LOG_FORMAT``)."""
+    cluster, backends = _served(containers)
+    if cluster is None:
+        return []
+    wanted = {b for names in backends.values() for b in names}
+    lines: list[str] = []
+    for router in Router.objects.filter(cluster=cluster, state=Router.State.RUNNING).select_related("node"):
+        try:
+            text = routers.request_log(host.Endpoint.of(router.node, timeout=10), routers.name_of(cluster.pk), since)
+        except host.HostError as exc:
+            log.warning("routing: no request log from the router of %s: %s", router.node.name, exc)
+            continue
+        lines += [line for line in text.splitlines() if line.split(" ", 1)[0] in wanted]
+    return lines
+
+
+def previews(containers: list[Container]) -> list[str]:
+    """Where the new version of these containers' services answers alone (``apps.releases.PREVIEWS``)."""
+    cluster, _backends = _served(containers)
+    if cluster is None:
+        return []
+    port = settings_of(cluster).port
+    found = []
+    for route in Route.objects.filter(service_id__in={c.service_id for c in containers}):
+        path = "" if route.path == "/" else route.path
+        where = f"{PREVIEW}{route.domain}" if port == 80 else f"{PREVIEW}{route.domain}:{port}"
+        found.append(f"http://{where}{path}")
+    return sorted(found)
+
+
+def routed_services(app: Application) -> set[str]:
+    """The names of an application's services that have routes while its cluster's routing is on
+    (``apps.releases.ROUTED``)."""
+    if not enabled(app.cluster):
+        return set()
+    return set(Route.objects.filter(application=app).values_list("service__name", flat=True))

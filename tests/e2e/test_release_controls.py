@@ -68,7 +68,7 @@ def test_a_paused_release_is_resumed_paused_and_aborted_from_the_application_pag
     page.goto(f"{stack.url}/applications/{app.pk}/")
     expect(page.get_by_test_id("release-paused")).to_be_visible()
     expect(page.get_by_test_id("release-resume")).to_be_disabled()
-    expect(page.get_by_test_id("release-resume")).to_have_attribute("data-needs", "cs:PauseRelease")
+    expect(page.get_by_test_id("release-resume")).to_have_attribute("data-needs", "cs:ControlRelease")
     expect(page.get_by_test_id("release-abort")).to_have_attribute("data-needs", "cs:CancelRelease")
     page.screenshot(path=str(SHOTS / "e2e-issue14-read-only.png"), full_page=True)
     operations.request_cancel(owner, again)

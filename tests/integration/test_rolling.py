@@ -209,7 +209,7 @@ def test_pause_and_resume_by_the_user_and_refusals(
     assert api.post(f"/api/v1/releases/{release_id}/resume").status_code == 200
     assert wait_release(release_id, timeout=120).status == "successful"
     assert set(versions(engine, app).values()) == {"2"}
-    logged = OperationLog.objects.filter(action="cs:PauseRelease").order_by("id")
+    logged = OperationLog.objects.filter(action="cs:ControlRelease").order_by("id")
     assert [e.parameters["paused"] for e in logged] == [True, False]
 
     finished = api.post(f"/api/v1/releases/{release_id}/pause")

@@ -17,7 +17,7 @@ from clusters.operations import register_node
 from tests import harness
 from tests.integration.conftest import wait_release
 from tests.integration.test_cluster_network import deploy, nodes_in_namespaces, reset, wait_joined
-from tests.integration.test_routing import Load, answers, enable
+from tests.integration.test_routing import Load, answers, enable, get
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -143,3 +143,165 @@ def test_a_rolling_update_under_load_loses_no_request_and_a_broken_version_rolls
     assert load.failed == [], load.failed[:10]
     print(f"failed update rolled back: {load.ok} requests through the router, none failed")  # noqa: T201
     assert served_versions(node) == {"v2"}
+
+
+def two(version: str, *, flaky: bool = False) -> str:
+    """Two containers answering ``<version> <hostname>`` at DOMAIN; ``flaky``: 30 % of the answers are 500 (a CGI
+    script of busybox's httpd, which runs it for ``/`` when there is no index.html)."""
+    if flaky:
+        command = f"""
+      - sh
+      - -c
+      - |
+        busybox rm -f /www/index.html
+        busybox mkdir -p /www/cgi-bin
+        cat > /www/cgi-bin/index.cgi <<'EOF'
+        #!/bin/sh
+        if [ $$((RANDOM % 10)) -lt 3 ]; then echo "Status: 500"; fi
+        echo "Content-Type: text/plain"
+        echo
+        echo {version} $$(hostname)
+        EOF
+        busybox chmod +x /www/cgi-bin/index.cgi
+        exec httpd -f -p 80 -h /www"""
+    else:
+        command = f"sh -c 'echo {version} $$(hostname) > /www/index.html && exec httpd -f -p 80 -h /www'"
+    return f"""
+services:
+  web:
+    image: local/netbox:1
+    command: {command}
+    stop_grace_period: 2s
+    expose: ["80"]
+    healthcheck:
+      test: ["CMD-SHELL", "echo | nc -w 1 127.0.0.1 80"]
+      interval: 1s
+      timeout: 2s
+      retries: 2
+    labels:
+      aliyun.routing.port_80: "web"
+    deploy:
+      replicas: 2
+"""
+
+
+def shares(node: harness.NetnsNode, domain: str = DOMAIN, times: int = 100) -> dict[str, int]:
+    """How many of ``times`` answers through the router came from each version (an error counts as "error")."""
+    found: dict[str, int] = {}
+    for _ in range(times):
+        try:
+            status, body, _cookie = get(node, domain)
+            version = body.split()[0] if status == 200 and body else "error"
+        except OSError:
+            version = "error"
+        found[version] = found.get(version, 0) + 1
+    return found
+
+
+def release_update(api: APIClient, cluster: Cluster, text: str, **body: object) -> int:
+    changed = api.patch(f"/api/v1/clusters/{cluster.pk}/applications/shop", {"compose": text, **body}, format="json")
+    assert changed.status_code == 202, changed.content
+    return changed.json()["id"]
+
+
+def test_blue_green_shifts_the_traffic_by_weight_and_is_rolled_back_or_confirmed(
+    api: APIClient, routed_cluster: Cluster, engines: dict[str, harness.NetnsNode]
+) -> None:
+    cluster, node = routed_cluster, engines["a"]
+    deploy(api, cluster, "shop", two("v1"))
+    harness.wait_until(lambda: shares(node, times=20) == {"v1": 20}, 90, 1.0, "the router to serve v1")
+
+    release_id = release_update(api, cluster, two("v2"), strategy="blue-green")
+    ready = harness.wait_until(
+        lambda: Release.objects.filter(pk=release_id, params__candidates_ready=True).first(), 90, 0.5, "v2 to run"
+    )
+    assert ready.status == "running"
+    shown = api.get(f"/api/v1/releases/{release_id}").json()
+    assert shown["strategy"] == "blue-green" and shown["side_by_side"]["weight"] == 0
+    versions = {
+        c["name"]: (c["candidate"], c["traffic_weight"])
+        for c in api.get(f"/api/v1/clusters/{cluster.pk}/applications/shop").json()["services"][0]["containers"]
+    }
+    assert versions == {
+        "shop_web_1": (False, 100),
+        "shop_web_2": (False, 100),
+        "shop_web_1-1": (True, 0),
+        "shop_web_2-1": (True, 0),
+    }, versions
+    # The new version answers alone on its preview domain; the shared route still gives it nothing.
+    harness.wait_until(lambda: shares(node, "preview." + DOMAIN, 20) == {"v2": 20}, 30, 0.5, "the preview domain")
+    assert shares(node) == {"v1": 100}
+
+    for weight, low, high in ((50, 30, 70), (100, 100, 100)):
+        moved = api.post(f"/api/v1/releases/{release_id}/weight", {"weight": weight}, format="json")
+        assert moved.status_code == 200 and moved.json()["side_by_side"]["weight"] == weight, moved.content
+        harness.wait_until(
+            lambda low=low, high=high: low <= shares(node).get("v2", 0) <= high, 30, 0.5, f"{weight}% to v2"
+        )
+    wrong = api.post(f"/api/v1/releases/{release_id}/weight", {"weight": 101}, format="json")
+    assert wrong.status_code == 400 and "between 0 and 100" in wrong.content.decode()
+
+    back = api.post(f"/api/v1/releases/{release_id}/rollback")
+    assert back.status_code == 200, back.content
+    done = finished(release_id, 60)
+    assert done.status == "canceled" and "Rolled back by request" in done.error, done.error
+    harness.wait_until(lambda: shares(node, times=40) == {"v1": 40}, 30, 0.5, "v1 alone again")
+    rows = Container.objects.filter(service__application__cluster=cluster)
+    assert sorted((r.name, r.candidate, r.traffic_weight) for r in rows) == [
+        ("shop_web_1", False, 100),
+        ("shop_web_2", False, 100),
+    ]
+
+    # Again, confirmed this time: the old containers go, the new ones take everything.
+    release_id = release_update(api, cluster, two("v3"), strategy="blue-green")
+    harness.wait_until(
+        lambda: Release.objects.filter(pk=release_id, params__candidates_ready=True).exists(), 90, 0.5, "v3 to run"
+    )
+    refused = api.post(f"/api/v1/releases/{done.pk}/confirm")
+    assert refused.status_code == 409 and "already finished" in refused.content.decode()
+    with Load(node, DOMAIN, connections=4, seconds=60) as load:
+        harness.wait_until(lambda: load.ok >= 100, 30, 0.2, "the load to start")
+        assert api.post(f"/api/v1/releases/{release_id}/weight", {"weight": 100}, format="json").status_code == 200
+        harness.wait_until(lambda: shares(node, times=20) == {"v3": 20}, 30, 0.5, "v3 alone")
+        assert api.post(f"/api/v1/releases/{release_id}/confirm").status_code == 200
+        done = finished(release_id, 60)
+    assert done.status == "successful", done.error
+    assert load.failed == [], load.failed[:10]
+    rows = Container.objects.filter(service__application__cluster=cluster)
+    assert sorted((r.name, r.candidate, r.traffic_weight) for r in rows) == [
+        ("shop_web_1-1", False, 100),
+        ("shop_web_2-1", False, 100),
+    ]
+    assert shares(node, times=40) == {"v3": 40}
+
+
+def test_a_canary_that_answers_500_is_rolled_back_at_its_first_step_and_a_healthy_one_is_promoted(
+    api: APIClient, routed_cluster: Cluster, engines: dict[str, harness.NetnsNode]
+) -> None:
+    cluster, node = routed_cluster, engines["a"]
+    deploy(api, cluster, "shop", two("v1"))
+    harness.wait_until(lambda: shares(node, times=20) == {"v1": 20}, 90, 1.0, "the router to serve v1")
+    quick = {"steps": [20, 100], "hold_seconds": 6, "min_requests": 20}
+
+    with Load(node, DOMAIN, connections=4, seconds=80) as load:
+        harness.wait_until(lambda: load.ok >= 100, 30, 0.2, "the load to start")
+        release_id = release_update(api, cluster, two("v2", flaky=True), strategy="canary", canary=quick)
+        done = finished(release_id, 75)
+    assert done.status == "failed", done.error
+    assert "Canary step 1 (20%) failed: 5xx answers" in done.error and "rolled back to version 1" in done.error
+    verdicts = done.params["verdicts"]
+    assert [v["outcome"] for v in verdicts] == ["failed"]
+    assert verdicts[0]["new"]["errors_5xx"] > 0 and verdicts[0]["old"]["errors_5xx"] == 0, verdicts
+    assert verdicts[0]["new"]["ratio_5xx"] > 0.1
+    harness.wait_until(lambda: shares(node, times=40) == {"v1": 40}, 30, 0.5, "v1 alone again")
+
+    with Load(node, DOMAIN, connections=4, seconds=80) as load:
+        harness.wait_until(lambda: load.ok >= 100, 30, 0.2, "the load to start")
+        release_id = release_update(api, cluster, two("v3"), strategy="canary", canary=quick)
+        done = finished(release_id, 75)
+    assert done.status == "successful", done.error
+    assert load.failed == [], load.failed[:10]
+    verdicts = done.params["verdicts"]
+    assert [(v["weight"], v["outcome"]) for v in verdicts] == [(20, "passed"), (100, "passed")], verdicts
+    assert verdicts[0]["new"]["requests"] >= 20 and verdicts[0]["old"]["requests"] > verdicts[0]["new"]["requests"]
+    assert shares(node, times=40) == {"v3": 40}
