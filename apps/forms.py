@@ -85,3 +85,39 @@ class UpdateForm(forms.Form):
         help_text=_("One NAME=value per line."),
         widget=forms.Textarea(attrs={"rows": 4, "class": "code"}),
     )
+    strategy = forms.ChoiceField(
+        label=_("Release as"),
+        choices=[
+            ("rolling", _("Rolling update: batch by batch, each healthy before the next (deploy.update_config)")),
+            ("blue-green", _("Blue-green: the new version beside the old one; you shift the traffic, then confirm")),
+            ("canary", _("Canary: the traffic shifts in steps, each judged from the routers' 5xx and latency")),
+        ],
+        initial="rolling",
+        widget=forms.RadioSelect,
+    )
+    canary_steps = forms.CharField(
+        label=_("Canary steps (percent of the traffic)"),
+        required=False,
+        initial="10, 25, 50, 100",
+        help_text=_("Rising, ending at 100. Each step is held, then judged against the old version."),
+    )
+    canary_hold = forms.IntegerField(
+        label=_("Seconds each step is held"), required=False, initial=60, min_value=5, max_value=3600
+    )
+
+    def canary(self) -> dict[str, Any] | None:
+        """The canary settings the form gives (None unless the strategy is canary)."""
+        if self.cleaned_data.get("strategy") != "canary":
+            return None
+        settings: dict[str, Any] = {}
+        text = (self.cleaned_data.get("canary_steps") or "").replace(" ", "")
+        if text:
+            parts = text.split(",")
+            if not all(p.isdigit() for p in parts):
+                raise ValidationError(
+                    {"canary_steps": [_("Whole percentages separated by commas, such as 10, 50, 100.")]}
+                )
+            settings["steps"] = [int(p) for p in parts]
+        if self.cleaned_data.get("canary_hold") is not None:
+            settings["hold_seconds"] = self.cleaned_data["canary_hold"]
+        return settings

@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import F
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.decisions import ResourceColumns, resource_text
@@ -239,6 +240,16 @@ class Container(models.Model):
             return f"{self.node.publish_ip}:{self.published_port}"
         return ""
 
+    @property
+    def share(self) -> str:
+        """Its version and share of its routes' traffic while a blue-green or canary release runs two versions side
+        by side ("new · 25%", "old · 75%"); "" otherwise."""
+        if self.candidate:
+            return gettext("new · %(w)s%%") % {"w": self.traffic_weight}
+        if self.traffic_weight != 100:
+            return gettext("old · %(w)s%%") % {"w": self.traffic_weight}
+        return ""
+
     def as_live(self) -> dict[str, Any]:
         """What the browser shows of a container."""
         return {
@@ -248,6 +259,7 @@ class Container(models.Model):
             "state": self.state,
             "node": self.node.name,
             "address": self.address,
+            "share": self.share,
         }
 
 
@@ -331,17 +343,21 @@ class Release(LongWork):
         """A blue-green or canary release's state as pages show it: its strategy, the new version's share of the
         traffic, whether the new version runs yet, and a canary's steps with their verdicts."""
         params = self.params or {}
-        strategy = params.get("strategy") or "rolling"
-        if strategy == "rolling":
-            return {"strategy": strategy}
-        return {
-            "strategy": strategy,
-            "weight": params.get("weight", 0),
-            "ready": bool(params.get("candidates_ready")),
-            "decision": self.decision,
-            "steps": (params.get("canary") or {}).get("steps", []),
-            "verdicts": params.get("verdicts", []),
-        }
+        return side_by_side_of(params, self.decision)
+
+
+def side_by_side_of(params: dict[str, Any], decision: str = "") -> dict[str, Any]:
+    """``Release.side_by_side`` of a release's ``params`` (every key, for a rolling release too)."""
+    strategy = params.get("strategy") or "rolling"
+    return {
+        "strategy": strategy,
+        "weight": params.get("weight", 0),
+        "ready": bool(params.get("candidates_ready")),
+        "previews": params.get("previews", []),
+        "decision": decision,
+        "steps": (params.get("canary") or {}).get("steps", []),
+        "verdicts": params.get("verdicts", []),
+    }
 
 
 class ReleaseEvent(models.Model):

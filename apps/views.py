@@ -17,7 +17,7 @@ from accounts.pages import page, page_object
 from apps import operations, stacks
 from apps.disclosure import Disclosure
 from apps.forms import ImageApplicationForm, UpdateForm
-from apps.models import Application, Container, Release, Service
+from apps.models import Application, Container, Release, Service, side_by_side_of
 from apps.releases import ROLLED_KINDS
 from apps.scheduler import PlacementError
 from clusters import docker_host as host
@@ -102,6 +102,7 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "releases": releases,
             "latest": releases[0] if releases else None,
             "latest_id": releases[0].pk if releases else 0,
+            "sbs": releases[0].side_by_side() if releases else side_by_side_of({}),
             "services": services,
             "versions": versions,
             "stoppable": STOPPABLE,
@@ -246,7 +247,13 @@ def application_update(request: HttpRequest, pk: int) -> HttpResponse:
             variables = operations.parse_environment(form.cleaned_data["variables"])
             confirm = request.POST.get("confirm") == "1"
             result = operations.update_application(
-                request.user, app, compose=form.cleaned_data["compose"], variables=variables, dry_run=not confirm
+                request.user,
+                app,
+                compose=form.cleaned_data["compose"],
+                variables=variables,
+                dry_run=not confirm,
+                strategy=form.cleaned_data["strategy"],
+                canary=form.canary(),
             )
         except ValidationError as exc:
             refused(form, exc)

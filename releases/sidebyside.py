@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 from apps import converge
 from apps import releases as carry
 from apps.models import Container, Release, Service, containers_changed
-from console import work
+from console import live, work
 from releases import canary, rolling
 
 log = logging.getLogger(__name__)
@@ -136,8 +136,9 @@ def _start_candidates(run: carry.Run) -> None:
         why = "; ".join(f"{name}: {reason}" for name, reason in sorted(failed.items()))
         _roll_back(run, _("The new version did not start: %(why)s") % {"why": why})
     run.steps_done([_("%(name)s runs beside the old version.") % {"name": c.name} for c in new])
-    rolling.update_params(run, candidates_ready=True, weight=0)
     addresses = sorted(set(sum((hook(new) for hook in carry.PREVIEWS), [])))
+    rolling.update_params(run, candidates_ready=True, weight=0, previews=addresses)
+    run.publish()
     if addresses:
         run.event(_("Try the new version alone at %(where)s.") % {"where": ", ".join(addresses)})
 
@@ -149,6 +150,13 @@ def set_weights(app_id: int, weight: int) -> None:
     with transaction.atomic():
         Container.objects.filter(pk__in=[c.pk for c in new]).update(traffic_weight=weight)
         Container.objects.filter(service_id__in=services, candidate=False).update(traffic_weight=100 - weight)
+    _shown(app_id)
+
+
+def _shown(app_id: int) -> None:
+    """Every container of the application as pages show it (their versions and shares changed), then the routers."""
+    shown = Container.objects.filter(service__application_id=app_id).select_related("node")
+    live.publish_many("application", app_id, [c.as_live() for c in shown])
     containers_changed(app_id)
 
 
@@ -194,7 +202,7 @@ def _confirm(run: carry.Run) -> None:
     grace = max((converge.service_spec(run.app, c.service).stop_timeout for c in old), default=0)
     rolling.retire(run, old, endpoints, grace or settings.BERTH_STOP_TIMEOUT)
     Container.objects.filter(pk__in=[c.pk for c in new]).update(candidate=False, traffic_weight=100)
-    containers_changed(run.app.pk)
+    _shown(run.app.pk)
     run.steps_done([_("%(name)s removed: the new version serves alone.") % {"name": c.name} for c in old])
     carry.record_digests(run)
     run.event(_("Confirmed: the new version serves all the traffic; the old one is removed."))
@@ -219,7 +227,7 @@ def _finish_rollback(run: carry.Run, reason: str, *, canceled: bool = False) -> 
     if new:
         rolling.discard(run, new, carry.endpoints_of(c.node for c in new), keep_rows=False)
     Container.objects.filter(service__application=run.app).update(traffic_weight=100)
-    containers_changed(run.app.pk)
+    _shown(run.app.pk)
     run.recovered = True
     number = rolling.params_of(run).get("to_version_restored")
     if canceled:

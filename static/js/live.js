@@ -160,6 +160,11 @@
           form.hidden = !form.dataset.when.split(" ").includes(msg.state);
         });
         if (msg.node) row.querySelector(".node").textContent = msg.node;
+        const share = row.querySelector("[data-share]");
+        if (share && msg.share !== undefined) {
+          share.textContent = msg.share;
+          share.hidden = !msg.share;
+        }
         // The watcher may report "running" before the task has recorded the port: keep a known address then.
         // A container that does not run answers nowhere: no address.
         if (msg.address || msg.state !== "running") row.querySelector(".address").textContent = msg.address || "";
@@ -199,13 +204,54 @@
       if (!controls) return;
       const active = !TERMINAL.includes(msg.status);
       const rolled = (controls.dataset.rolled || "").split(" ").includes(msg.kind);
-      const shown = { pause: active && rolled && !msg.paused, resume: active && !!msg.paused, cancel: active };
+      const rolling = !msg.strategy || msg.strategy === "rolling"; // a blue-green or canary one is not paused
+      const shown = { pause: active && rolled && rolling && !msg.paused, resume: active && !!msg.paused, cancel: active };
       controls.querySelectorAll("form[data-release-control]").forEach((form) => {
         form.action = form.action.replace(/\/releases\/\d+\//, "/releases/" + msg.id + "/");
         form.hidden = !shown[form.dataset.releaseControl];
       });
       const paused = controls.querySelector("#release-paused");
       if (paused) paused.hidden = !(active && msg.paused);
+      showSideBySide(msg, active);
+    }
+
+    // A blue-green or canary release: the new version's share, where it answers alone, the blue-green controls
+    // (while it waits for a decision) and a canary's steps with their verdicts.
+    function showSideBySide(msg, active) {
+      const box = root.querySelector("#side-by-side");
+      if (!box) return;
+      box.hidden = !msg.strategy || msg.strategy === "rolling";
+      if (box.hidden) return;
+      box.querySelector("#sbs-strategy").textContent = msg.strategy;
+      box.querySelector("#sbs-weight").textContent = msg.weight || 0;
+      const previews = box.querySelector("#sbs-previews");
+      previews.replaceChildren();
+      (msg.previews || []).forEach((address) => {
+        const link = el("a");
+        link.href = address;
+        link.textContent = address;
+        previews.append(document.createTextNode(" · "), link);
+      });
+      const controls = box.querySelector("[data-blue-green]");
+      controls.hidden = !(msg.strategy === "blue-green" && active && msg.ready && !msg.decision);
+      controls.querySelectorAll("form[data-release-control]").forEach((form) => {
+        form.action = form.action.replace(/\/releases\/\d+\//, "/releases/" + msg.id + "/");
+      });
+      const steps = box.querySelector("#sbs-steps");
+      const rows = (msg.verdicts || []).map((v) => {
+        const row = el("tr");
+        row.dataset.step = v.step;
+        const verdict = el("span", "badge status-" + (v.outcome === "passed" ? "successful" : "failed"));
+        verdict.textContent = v.outcome;
+        [String(v.step), v.weight + "%", verdict, v.reason].forEach((value) => {
+          const cell = el("td");
+          cell.append(value);
+          row.append(cell);
+        });
+        return row;
+      });
+      steps.querySelector("tbody").replaceChildren(...rows);
+      steps.hidden = rows.length === 0;
     }
 
     function onEvent(msg) {
