@@ -175,6 +175,13 @@ def _error(message: dict[str, Any]) -> str:
     return f": {message['error']}" if message.get("error") else ""
 
 
+def _steps(text: str) -> list[int]:
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() for p in parts):
+        raise SystemExit(f"--steps wants whole percentages separated by commas (10,25,50,100), not {text!r}")
+    return [int(p) for p in parts]
+
+
 def _variables(pairs: list[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:
@@ -199,15 +206,30 @@ def main(argv: list[str] | None = None, stdout: TextIO = sys.stdout) -> int:
             sub.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
             sub.add_argument("--plan", action="store_true", help="print the plan and change nothing")
             sub.add_argument("--json", action="store_true", help="with --plan: the API's JSON as it is")
+        if name == "update":
+            sub.add_argument(
+                "--strategy",
+                choices=["rolling", "blue-green", "canary"],
+                default="rolling",
+                help="rolling (batch by batch), blue-green (beside the old version until confirmed), canary (in "
+                "judged steps)",
+            )
+            sub.add_argument("--steps", help="a canary's steps, in percent: 10,25,50,100")
+            sub.add_argument("--hold", type=int, help="seconds each canary step is held")
     follow = commands.add_parser("follow", help="print a release's progress until it ends")
     follow.add_argument("release", type=int)
     for name, what in (
         ("pause", "pause a rolling release before its next batch"),
         ("resume", "resume a paused rolling release (a failed batch is tried again)"),
         ("cancel", "stop a release at its next checkpoint (a rolling batch in progress is undone)"),
+        ("weight", "send WEIGHT percent of a blue-green release's traffic to its new version"),
+        ("confirm", "end a blue-green release: the new version takes all the traffic, the old one goes"),
+        ("rollback", "end a blue-green or canary release: the new version goes, the old one takes the traffic back"),
     ):
         control = commands.add_parser(name, help=what)
         control.add_argument("release", type=int)
+        if name == "weight":
+            control.add_argument("weight", type=int)
         control.add_argument("--follow", action="store_true", help="then print its progress until it ends")
     args = parser.parse_args(argv)
     if not args.key:
@@ -221,16 +243,28 @@ def main(argv: list[str] | None = None, stdout: TextIO = sys.stdout) -> int:
     try:
         if args.command == "follow":
             release = client.call("GET", f"/api/v1/releases/{args.release}")
-        elif args.command in ("pause", "resume", "cancel"):
-            release = client.call("POST", f"/api/v1/releases/{args.release}/{args.command}")
+        elif args.command in ("pause", "resume", "cancel", "weight", "confirm", "rollback"):
+            body = {"weight": args.weight} if args.command == "weight" else None
+            release = client.call("POST", f"/api/v1/releases/{args.release}/{args.command}", body)
             state = "paused" if release.get("paused") else release["status"]
-            out(f"release {release['id']}: {release['kind']} of {release['application']} is {state}")
+            shared = release.get("side_by_side") or {}
+            share = f", {shared.get('weight', 0)}% to the new version" if shared else ""
+            out(f"release {release['id']}: {release['kind']} of {release['application']} is {state}{share}")
             if not args.follow:
                 return 0
         elif args.command == "redeploy":
             release = client.call("POST", f"{apps}/{args.name}/redeploy")
         else:
-            body: dict[str, Any] = {"variables": _variables(args.var)}
+            body = {"variables": _variables(args.var)}
+            if args.command == "update" and args.strategy != "rolling":
+                body["strategy"] = args.strategy
+            if args.command == "update" and (args.steps or args.hold):
+                canary: dict[str, Any] = {}
+                if args.steps:
+                    canary["steps"] = _steps(args.steps)
+                if args.hold:
+                    canary["hold_seconds"] = args.hold
+                body["canary"] = canary
             if args.file:
                 with open(args.file, encoding="utf-8") as handle:
                     body["compose"] = handle.read()

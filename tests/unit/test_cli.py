@@ -89,3 +89,50 @@ def test_a_plan_reads_as_lines():
         "  n2 lacks web:2 (pulled at deploy)",
         "  port 80 of web is taken by blog/web",
     ]
+
+
+def test_an_update_asks_for_its_strategy_and_a_canarys_steps(monkeypatch, tmp_path):
+    import io
+
+    from console import cli
+
+    sent = []
+
+    def call(self, method, path, body=None):
+        sent.append((method, path, body))
+        return {"id": 9, "kind": "update", "application": "shop", "status": "successful", "percent": 100}
+
+    monkeypatch.setattr(cli.Client, "call", call)
+    compose = tmp_path / "c.yml"
+    compose.write_text("services: {}\n")
+    args = ["--key", "k:s", "update", "--cluster", "3", "--name", "shop", "-f", str(compose)]
+    assert main([*args, "--strategy", "canary", "--steps", "20, 100", "--hold", "30"], stdout=io.StringIO()) == 0
+    method, path, body = sent[-1]
+    assert (method, path) == ("PATCH", "/api/v1/clusters/3/applications/shop")
+    assert body["strategy"] == "canary" and body["canary"] == {"steps": [20, 100], "hold_seconds": 30}
+    assert main(args, stdout=io.StringIO()) == 0
+    assert "strategy" not in sent[-1][2] and "canary" not in sent[-1][2]
+    with pytest.raises(SystemExit, match="whole percentages"):
+        main([*args, "--strategy", "canary", "--steps", "ten"])
+
+
+def test_release_controls_post_to_the_release_and_say_where_it_stands(monkeypatch):
+    import io
+
+    from console import cli
+
+    sent = []
+
+    def call(self, method, path, body=None):
+        sent.append((method, path, body))
+        shared = {"weight": 40} if path.endswith("weight") else None
+        return {"id": 5, "kind": "update", "application": "shop", "status": "running", "side_by_side": shared}
+
+    monkeypatch.setattr(cli.Client, "call", call)
+    said = io.StringIO()
+    assert main(["--key", "k:s", "weight", "5", "40"], stdout=said) == 0
+    assert sent[-1] == ("POST", "/api/v1/releases/5/weight", {"weight": 40})
+    assert said.getvalue() == "release 5: update of shop is running, 40% to the new version\n"
+    for verb in ("confirm", "rollback", "pause", "resume", "cancel"):
+        assert main(["--key", "k:s", verb, "5"], stdout=io.StringIO()) == 0
+        assert sent[-1] == ("POST", f"/api/v1/releases/5/{verb}", None)
