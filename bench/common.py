@@ -84,8 +84,9 @@ def sh(*argv: str, stdin: str | None = None) -> str:
 
 
 @contextmanager
-def berth() -> Iterator[Api]:
-    """A fresh benchmark console (database, tenant, access key), its ASGI server and Celery worker."""
+def berth(*, beat: bool = False) -> Iterator[Api]:
+    """A fresh benchmark console (database, tenant, access key), its ASGI server and Celery worker (and, with
+    ``beat``, Celery beat: the periodic node checks that join nodes to a cluster network, and the routers' sync)."""
     import redis
 
     subprocess.run([str(ROOT / "scripts" / "services.sh")], check=True)
@@ -143,6 +144,27 @@ def berth() -> Iterator[Api]:
             stderr=log,
         ),
     ]
+    if beat:
+        procs.append(
+            subprocess.Popen(
+                [
+                    py,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "console",
+                    "beat",
+                    "--schedule",
+                    str(DATA / "beat-schedule"),
+                    "-l",
+                    "WARNING",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
+            )
+        )
     api = Api(key)
     try:
         deadline = time.monotonic() + 60
