@@ -82,6 +82,7 @@ def tenant(owner: User) -> Tenant:
         ("clusters/", "serial"): "01",
         ("applications/", "pk"): app.pk,
         ("applications/", "container"): container.name,
+        ("applications/", "release_id"): app.releases.latest("id").pk,
         ("templates/", "pk"): template.pk,
         ("templates/", "kind"): "template",
         ("templates/", "key"): template.pk,
