@@ -68,13 +68,29 @@ def shared_networks(service: Service) -> list[str]:
 
 
 def links(app: Application, service: Service) -> tuple[tuple[str, str], ...]:
-    """Compose V1 ``links`` (``db`` or ``db:alias``) as the engine's links: the first container of that service
-    answers to the alias for this container, on every network it joins."""
+    """Compose V1 ``links`` (``db`` or ``db:alias``) as the engine's links: the first container of that service (its
+    newest generation, after a rolling release replaced it) answers to the alias for this container, on every
+    network it joins."""
     found = []
     for link in (service.spec or {}).get("links") or []:
         target, _sep, alias = str(link).partition(":")
-        found.append((f"{app.name}_{target}_1", alias or target))
+        found.append((first_container_name(app, target), alias or target))
     return tuple(found)
+
+
+def first_container_name(app: Application, service_name: str) -> str:
+    """The name of the newest container of replica 1 of ``service_name`` (``<app>_<service>_1`` before any rolling
+    release replaced it, or when the application has none yet)."""
+    if app.pk is not None:
+        newest = (
+            Container.objects.filter(service__application=app, service__name=service_name, index=1)
+            .order_by("-generation")
+            .values_list("name", flat=True)
+            .first()
+        )
+        if newest:
+            return newest
+    return f"{app.name}_{service_name}_1"
 
 
 def volume_names(app: Application, service: Service) -> list[str]:
