@@ -395,12 +395,18 @@ def _converge(run: Run, services: list[Service], *, pull: bool, recreate_all: bo
 
 def _settle_generations(run: Run, services: list[Service]) -> None:
     """One container per replica before a release plans: where two generations of a replica are left (a rolling
-    release's worker died between a new container's start and the old one's removal), the newest that runs and is
-    made from the current spec stays, else the oldest; the others leave the routers and go."""
+    release's worker died between a new container's start and the old one's removal, or a blue-green release was
+    failed without its runner), the newest that runs and is made from the current spec stays, else the oldest; the
+    others leave the routers and go."""
     rows: dict[tuple[int, int], list[Container]] = {}
     for row in Container.objects.filter(service__in=services).select_related("node", "service"):
         rows.setdefault((row.service_id, row.index), []).append(row)
     doubled = {key: found for key, found in rows.items() if len(found) > 1}
+    # A blue-green or canary release that ended without its runner (the reaper failed it) leaves shares: what
+    # stays takes all its routes' traffic again.
+    split = Container.objects.filter(service__in=services).exclude(candidate=False, traffic_weight=100)
+    if split.update(candidate=False, traffic_weight=100):
+        containers_changed(run.app.pk)
     if not doubled:
         return
     current = {s.pk: converge.fingerprint(run.app, s) for s in services}

@@ -47,13 +47,19 @@ def routed_cluster(
         reset(cluster, engines.values())
 
 
-def app(version: str, *, health: str = "echo | nc -w 1 127.0.0.1 80", action: str = "pause") -> str:
-    """Six containers answering ``<version> <hostname>``, routed at DOMAIN, replaced two at a time, new first."""
+SERVE = "sh -c 'echo {version} $$(hostname) > /www/index.html && exec httpd -f -p 80 -h /www'"
+"""Answers ``<version> <hostname>`` (``$$``: Compose's escape of ``$``)."""
+
+
+def service(
+    command: str, *, replicas: int, health: str = "echo | nc -w 1 127.0.0.1 80", update_config: str = ""
+) -> str:
+    """A routed web service at DOMAIN with a health check every second."""
     return f"""
 services:
   web:
     image: local/netbox:1
-    command: sh -c 'echo {version} $$(hostname) > /www/index.html && exec httpd -f -p 80 -h /www'
+    command: {command}
     stop_grace_period: 2s
     expose: ["80"]
     healthcheck:
@@ -64,13 +70,19 @@ services:
     labels:
       aliyun.routing.port_80: "web"
     deploy:
-      replicas: 6
-      update_config:
+      replicas: {replicas}
+{update_config}"""
+
+
+def app(version: str, *, health: str = "echo | nc -w 1 127.0.0.1 80", action: str = "pause") -> str:
+    """Six containers answering ``<version> <hostname>``, replaced two at a time, new first."""
+    rolling = f"""      update_config:
         parallelism: 2
         order: start-first
         failure_action: {action}
         monitor: 1s
 """
+    return service(SERVE.format(version=version), replicas=6, health=health, update_config=rolling)
 
 
 def update(api: APIClient, cluster: Cluster, text: str) -> int:
@@ -165,24 +177,8 @@ def two(version: str, *, flaky: bool = False) -> str:
         busybox chmod +x /www/cgi-bin/index.cgi
         exec httpd -f -p 80 -h /www"""
     else:
-        command = f"sh -c 'echo {version} $$(hostname) > /www/index.html && exec httpd -f -p 80 -h /www'"
-    return f"""
-services:
-  web:
-    image: local/netbox:1
-    command: {command}
-    stop_grace_period: 2s
-    expose: ["80"]
-    healthcheck:
-      test: ["CMD-SHELL", "echo | nc -w 1 127.0.0.1 80"]
-      interval: 1s
-      timeout: 2s
-      retries: 2
-    labels:
-      aliyun.routing.port_80: "web"
-    deploy:
-      replicas: 2
-"""
+        command = SERVE.format(version=version)
+    return service(command, replicas=2)
 
 
 def shares(node: harness.NetnsNode, domain: str = DOMAIN, times: int = 100) -> dict[str, int]:
