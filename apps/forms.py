@@ -93,6 +93,7 @@ class UpdateForm(forms.Form):
             ("canary", _("Canary: the traffic shifts in steps, each judged from the routers' 5xx and latency")),
         ],
         initial="rolling",
+        required=False,  # a form that does not say (a script's POST) updates rolling
         widget=forms.RadioSelect,
     )
     canary_steps = forms.CharField(

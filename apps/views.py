@@ -252,7 +252,7 @@ def application_update(request: HttpRequest, pk: int) -> HttpResponse:
                 compose=form.cleaned_data["compose"],
                 variables=variables,
                 dry_run=not confirm,
-                strategy=form.cleaned_data["strategy"],
+                strategy=form.cleaned_data["strategy"] or "rolling",
                 canary=form.canary(),
             )
         except ValidationError as exc:
