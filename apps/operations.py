@@ -430,6 +430,9 @@ def update_application(
     the_plan["nothing_changes"] = changes_nothing(current, text, values, the_plan)
     extra = _strategy_params(app, the_plan, strategy, canary, rollback_to)
     the_plan["strategy"] = strategy
+    if strategy != "rolling":  # the new version starts beside the old one, all at once: no batches
+        for item in the_plan["services"]:
+            item.pop("rolling", None)
     if dry_run:
         return the_plan
     if the_plan["nothing_changes"]:

@@ -418,10 +418,17 @@ def _settle_generations(run: Run, services: list[Service]) -> None:
     run.event(
         _("%(n)s container(s) an interrupted release left beside their replica are removed.") % {"n": len(doomed)}
     )
-    let_go(run, [c for c in doomed if c.docker_id])
-    endpoints = endpoints_of(c.node for c in doomed if c.docker_id)
+    running = [c for c in doomed if c.docker_id]
+    let_go(run, running)
+    for drain in DRAIN if running else ():  # requests on their way to them finish first
+        try:
+            drain(running, float(settings.BERTH_STOP_TIMEOUT))
+        except Exception as exc:  # noqa: BLE001 - draining is a courtesy; the removal goes on
+            log.warning("release %s: draining failed: %s", run.release.pk, exc)
+    endpoints = endpoints_of(c.node for c in running)
     for row in doomed:
         if row.docker_id:
+            host.stop_container(reach(endpoints, row.node_id), row.docker_id, settings.BERTH_STOP_TIMEOUT)
             host.remove_container(reach(endpoints, row.node_id), row.docker_id)
         Container.objects.filter(pk=row.pk).delete()
         live.publish("application", run.app.pk, {"type": "container", "name": row.name, "state": "removed"})

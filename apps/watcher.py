@@ -93,6 +93,14 @@ def apply_state(node_id: int, labels: dict[str, str], state: str, docker_id: str
     return row
 
 
+def health_changed(labels: dict[str, str]) -> None:
+    """A Berth container's health check passed or failed: whoever follows its application's containers is told
+    (the routers take a container into their traffic only once its check passes)."""
+    app_id = labels.get("berth.application", "")
+    if app_id.isdigit():
+        containers_changed(int(app_id))
+
+
 class NodeWatcher(threading.Thread):
     """Follows one node's event stream, reconnecting with a pause when the engine goes away."""
 
@@ -131,10 +139,14 @@ class NodeWatcher(threading.Thread):
                 for event in host.events(endpoint, labels):
                     if self.stop.is_set():
                         break
-                    state = EVENT_STATES.get(event.get("Action") or event.get("status", ""))
+                    action = event.get("Action") or event.get("status", "")
+                    attrs = (event.get("Actor") or {}).get("Attributes") or {}
+                    if action.startswith("health_status"):  # healthy or not: the routers follow (routing.sync)
+                        health_changed(attrs)
+                        continue
+                    state = EVENT_STATES.get(action)
                     if state is None:
                         continue
-                    attrs = (event.get("Actor") or {}).get("Attributes") or {}
                     apply_state(self.node_id, attrs, state, event.get("id", ""))
             except host.HostRefused as exc:  # not a fault of the engine: ask again rarely
                 self.report(str(exc))

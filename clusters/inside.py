@@ -57,12 +57,20 @@ def disconnect(endpoint: Endpoint, container: str, network: str) -> None:
     _call(endpoint, client(endpoint).api.disconnect_container_from_network, container, network, force=True)
 
 
+NOT_HEALTHY = ("(health: starting)", "(unhealthy)")
+"""How the engine's listing says a container's health check has not passed yet, or fails."""
+
+
 def addresses(endpoint: Endpoint, labels: dict[str, str]) -> dict[str, dict[str, str]]:
-    """The running containers that carry every label in ``labels``: name → {network: address} (one listing)."""
+    """The running containers that carry every label in ``labels`` and whose health check, when they have one, has
+    passed: name → {network: address} (one listing). A container still starting, or unhealthy, is not listed: the
+    routers send it nothing until its own check says it is ready."""
     filters = {"label": [f"{k}={v}" for k, v in labels.items()], "status": "running"}
     listed: list[dict[str, Any]] = _call(endpoint, client(endpoint).api.containers, filters=filters)
     found = {}
     for item in listed:
+        if any(word in (item.get("Status") or "") for word in NOT_HEALTHY):
+            continue
         networks = ((item.get("NetworkSettings") or {}).get("Networks")) or {}
         name = (item.get("Names") or ["/"])[0].lstrip("/")
         found[name] = {net: (data or {}).get("IPAddress") or "" for net, data in networks.items()}

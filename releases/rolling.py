@@ -84,6 +84,7 @@ def wait_while_paused(run: carry.Run) -> None:
     while Release.objects.filter(pk=run.release.pk, paused=True).exists():
         if not announced:
             run.release.paused = True
+            run.event(_("Paused: the next batch waits until the release is resumed."))
             run.publish()
             announced = True
         run.checkpoint(_("Canceled while paused."))
@@ -383,9 +384,10 @@ def redeploy(run: carry.Run) -> None:
 
 
 def _rolled(run: carry.Run, release: Any) -> None:
-    """Carry out ``release``; when a batch fails and its service asks for a rollback, the exact previous version
-    (template text, variables, image digests) is written back and rolled out the same way, and the release fails
-    saying so while the application runs what it ran before."""
+    """Carry out ``release``. When a batch fails and its service asks for a rollback, or the user aborts the release,
+    the exact previous version (template text, variables, image digests) is written back and the containers replaced
+    so far are rolled back the same way: the release then fails (or, aborted, ends canceled) saying so, while the
+    application runs what it ran before and its definition says so."""
     params = params_of(run)
     if not params.get("rolled_back_from"):
         try:
@@ -394,44 +396,55 @@ def _rolled(run: carry.Run, release: Any) -> None:
         except carry.ReleaseFailed as exc:
             if not isinstance(exc.__cause__, RollBack):
                 raise
-            reason = str(exc)
+            reason, by_request = str(exc), False
+        except work.Canceled as exc:
+            reason, by_request = str(exc).rstrip(".") or _("Aborted by request"), True
         previous = params.get("from_version")
         if not previous:
             raise carry.ReleaseFailed(_("%(why)s; there is no earlier version to roll back to.") % {"why": reason})
-        restore(run, int(previous), reason)
+        Release.objects.filter(pk=run.release.pk).update(cancel_requested=False)  # the way back runs to its end
+        restore(run, int(previous), reason, by_request=by_request)
     else:
         run.event(_("Resuming the rollback to version %(n)s.") % {"n": params.get("to_version_restored")}, "warning")
     carry.update(run)
     params = params_of(run)
     run.recovered = True
-    raise carry.ReleaseFailed(
-        _("%(why)s; rolled back to version %(n)s, which runs.")
-        % {"why": params.get("rolled_back_from"), "n": params.get("to_version_restored")}
-    )
+    said = {"why": params.get("rolled_back_from"), "n": params.get("to_version_restored")}
+    if params.get("rolled_back_by_request"):
+        raise work.Canceled(_("%(why)s; the containers replaced so far are rolled back to version %(n)s.") % said)
+    raise carry.ReleaseFailed(_("%(why)s; rolled back to version %(n)s, which runs.") % said)
 
 
-def restore(run: carry.Run, number: int, reason: str) -> None:
-    """Write version ``number`` back as the application's next version (its pinned digests too)."""
+def restore(run: carry.Run, number: int, reason: str, *, by_request: bool = False) -> None:
+    """Write version ``number`` back as the application's next version (its pinned digests too), noted as a rollback
+    the user asked for (``by_request``) or an automatic one."""
     app = run.app
     version = AppVersion.objects.get(application=app, number=number)
-    run.event(_("%(why)s. Rolling back to version %(n)s.") % {"why": reason, "n": number}, "error")
+    run.event(
+        _("%(why)s. Rolling back to version %(n)s.") % {"why": reason.rstrip("."), "n": number},
+        "warning" if by_request else "error",
+    )
     prepared = stacks.prepare(
         run.release.actor, app.cluster, app.name, version.compose, stacks.version_variables(version), app.config_set
     )
     if version.digests:
         prepared.services = stacks.pin(prepared.services, version.digests)
+    note = f"rolled back to v{number} by request" if by_request else f"automatic rollback to v{number}"
     with transaction.atomic():
         stacks.write_services(app, prepared.services)
         restored = stacks.add_version(
-            app,
-            version.compose,
-            stacks.version_variables(version),
-            run.release.actor,
-            note=f"automatic rollback to v{number}",
+            app, version.compose, stacks.version_variables(version), run.release.actor, note=note
         )
         params = params_of(run)
         params.pop("plan", None)  # the way back is planned afresh, with the services' rollback_config
         _save_params(
-            run, {**params, "rolled_back_from": reason, "to_version_restored": number, "version_made": restored.number}
+            run,
+            {
+                **params,
+                "rolled_back_from": reason,
+                "rolled_back_by_request": by_request,
+                "to_version_restored": number,
+                "version_made": restored.number,
+            },
         )
     run.app.refresh_from_db()

@@ -195,7 +195,8 @@ def _confirm(run: carry.Run) -> None:
     new = candidates(run.app.pk)
     services = {c.service_id for c in new}
     set_weights(run.app.pk, 100)
-    rolling.update_params(run, weight=100)
+    rolling.update_params(run, weight=100, previews=[])
+    run.publish()
     _apply_now(run)
     old = _old(run.app.pk, services)
     endpoints = carry.endpoints_of(c.node for c in old)
@@ -214,11 +215,14 @@ def _roll_back(run: carry.Run, reason: str, *, canceled: bool = False) -> None:
     params = rolling.params_of(run)
     previous = params.get("from_version")
     set_weights(run.app.pk, 0)
+    rolling.update_params(run, weight=0, previews=[])
+    run.publish()
     _apply_now(run)
     new = candidates(run.app.pk)
     rolling.discard(run, new, carry.endpoints_of(c.node for c in new), keep_rows=False)
     if previous and not params.get("to_version_restored"):
-        rolling.restore(run, int(previous), reason)
+        rolling.restore(run, int(previous), reason, by_request=canceled)
+        carry.record_digests(run)  # the version written back runs exactly what the old containers run
     _finish_rollback(run, reason, canceled=canceled)
 
 
@@ -229,10 +233,16 @@ def _finish_rollback(run: carry.Run, reason: str, *, canceled: bool = False) -> 
     Container.objects.filter(service__application=run.app).update(traffic_weight=100)
     _shown(run.app.pk)
     run.recovered = True
-    number = rolling.params_of(run).get("to_version_restored")
+    params = rolling.params_of(run)
+    said = {"why": reason.rstrip("."), "n": params.get("to_version_restored"), "made": params.get("version_made")}
     if canceled:
-        raise RolledBack(_("%(why)s The old version serves, as version %(n)s.") % {"why": reason, "n": number})
-    raise carry.ReleaseFailed(_("%(why)s; rolled back to version %(n)s, which runs.") % {"why": reason, "n": number})
+        raise RolledBack(
+            _("%(why)s; the old version serves again (version %(n)s, written back as version %(made)s).") % said
+        )
+    raise carry.ReleaseFailed(
+        _("%(why)s; rolled back: the old version serves again (version %(n)s, written back as version %(made)s).")
+        % said
+    )
 
 
 # --- canary ----------------------------------------------------------------------------------------------
@@ -251,6 +261,7 @@ def _canary(run: carry.Run) -> None:
             continue
         set_weights(run.app.pk, weight)
         rolling.update_params(run, weight=weight)
+        run.publish()
         _apply_now(run)
         run.event(
             _("Canary step %(n)s of %(of)s: %(w)s%% of the traffic to the new version, held %(s)s s.")
@@ -258,11 +269,13 @@ def _canary(run: carry.Run) -> None:
         )
         since = time.time()
         verdict = None
-        for _attempt in range(3):  # too few requests: held again, at most twice
+        for attempt in range(3):  # too few requests: held again, at most twice
             rolling.sleep(run, settings_.hold)
             verdict = _measure(run, since, settings_, baseline)
             if verdict.outcome != "wait":
                 break
+            if attempt < 2:
+                run.event(_("Canary step %(n)s held again: %(why)s.") % {"n": number, "why": verdict.reason}, "warning")
         assert verdict is not None
         if verdict.old.requests >= settings_.min_requests:
             baseline = verdict.old

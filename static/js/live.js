@@ -212,6 +212,8 @@
       });
       const paused = controls.querySelector("#release-paused");
       if (paused) paused.hidden = !(active && msg.paused);
+      const help = controls.querySelector("[data-release-help]");
+      if (help) help.hidden = !active;
       showSideBySide(msg, active);
     }
 

@@ -180,9 +180,15 @@ def test_a_failing_batch_pauses_until_the_user_resumes_or_aborts(
     harness.wait_until(paused, 60, 0.2, "the release to pause again")
     aborted = api.post(f"/api/v1/releases/{release_id}/cancel")
     assert aborted.status_code == 200, aborted.content
-    assert wait_release(release_id, timeout=30).status == "canceled"
+    ended = wait_release(release_id, timeout=60)
+    assert ended.status == "canceled" and "rolled back to version 1" in ended.error, ended.error
     assert versions(engine, app) == before
     assert Container.objects.filter(service__application=app).count() == 4
+    # What the application says it runs is what runs: version 1 again, and it is running, not failed.
+    app.refresh_from_db()
+    assert app.status == "running" and app.version == 3
+    assert app.versions.get(number=3).note == "rolled back to v1 by request"
+    assert app.services.get().spec["environment"] == {"VERSION": "1"}
 
 
 def test_pause_and_resume_by_the_user_and_refusals(
@@ -274,3 +280,41 @@ def test_a_worker_killed_mid_update_is_resumed_and_never_runs_more_than_the_plan
     assert sorted(running.values()) == ["2"] * 6, running
     rows = Container.objects.filter(service__application=app)
     assert rows.count() == 6 and {r.index for r in rows} == set(range(1, 7))
+
+
+def test_side_by_side_requests_that_cannot_run_are_refused_with_precise_messages(
+    api: APIClient, cluster: Cluster
+) -> None:
+    app = deploy(api, cluster, "sides", compose("1", scale=2))
+    url = f"/api/v1/clusters/{cluster.pk}/applications/sides"
+    cases = [
+        (
+            {"strategy": "canary", "canary": {"steps": [10, 50]}},
+            "canary.steps must end at 100 (the whole traffic), not at 50",
+        ),
+        ({"strategy": "canary", "canary": {"steps": [10, 150]}}, "canary.steps must each be between 1 and 100"),
+        ({"strategy": "blue-green", "canary": {"steps": [100]}}, "canary settings go with the canary strategy"),
+        ({"canary": {"steps": [100]}}, "Canary settings go with the canary strategy, not rolling."),
+        (
+            {"strategy": "blue-green"},
+            "services.web: a blue-green release shares a route's traffic between the versions",
+        ),
+        ({"strategy": "sideways"}, "is not a valid choice"),
+    ]
+    for extra, message in cases:
+        refused = api.patch(url, {"compose": compose("2", scale=2), **extra}, format="json")
+        assert refused.status_code == 400 and message in refused.content.decode(), (extra, refused.content)
+    scaled = api.patch(url, {"compose": compose("2", scale=3), "strategy": "blue-green"}, format="json")
+    assert scaled.status_code == 400
+    assert "changes what the containers run, not how many" in scaled.content.decode()
+    assert Release.objects.filter(application=app).count() == 1  # nothing was started
+
+    rolling = wait_release(update(api, app, compose("2", scale=2)), timeout=60)
+    for verb in ("confirm", "rollback"):
+        answer = api.post(f"/api/v1/releases/{rolling.pk}/{verb}")
+        assert answer.status_code == 400, answer.content
+        assert "Only a blue-green" in answer.content.decode() and "a rolling update" in answer.content.decode()
+    weight = api.post(f"/api/v1/releases/{rolling.pk}/weight", {"weight": 50}, format="json")
+    assert weight.status_code == 400 and "Only a blue-green release can do this" in weight.content.decode()
+    refusals = OperationLog.objects.filter(action="cs:ControlRelease", outcome="failure")
+    assert refusals.count() == 3

@@ -5,18 +5,21 @@ own while the old version serves every request."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from apps import tasks
 from apps.models import Container, Release, ReleaseEvent
 from clusters.models import Cluster
 from clusters.operations import register_node
 from tests import harness
 from tests.integration.conftest import wait_release
-from tests.integration.test_cluster_network import deploy, nodes_in_namespaces, reset, wait_joined
+from tests.integration.test_cluster_network import client, deploy, nodes_in_namespaces, reset, wait_joined
 from tests.integration.test_routing import Load, answers, enable, get
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -153,6 +156,7 @@ def test_a_rolling_update_under_load_loses_no_request_and_a_broken_version_rolls
         release = finished(update(api, cluster, broken), 85)
     assert release.status == "failed" and "rolled back to version 2" in release.error, release.error
     assert load.failed == [], load.failed[:10]
+    assert "v3" not in load.seen, load.seen  # an unhealthy container never got a request
     print(f"failed update rolled back: {load.ok} requests through the router, none failed")  # noqa: T201
     assert served_versions(node) == {"v2"}
 
@@ -284,7 +288,8 @@ def test_a_canary_that_answers_500_is_rolled_back_at_its_first_step_and_a_health
         release_id = release_update(api, cluster, two("v2", flaky=True), strategy="canary", canary=quick)
         done = finished(release_id, 75)
     assert done.status == "failed", done.error
-    assert "Canary step 1 (20%) failed: 5xx answers" in done.error and "rolled back to version 1" in done.error
+    assert "Canary step 1 (20%) failed: 5xx answers" in done.error, done.error
+    assert "the old version serves again (version 1, written back as version 3)" in done.error, done.error
     verdicts = done.params["verdicts"]
     assert [v["outcome"] for v in verdicts] == ["failed"]
     assert verdicts[0]["new"]["errors_5xx"] > 0 and verdicts[0]["old"]["errors_5xx"] == 0, verdicts
@@ -301,3 +306,70 @@ def test_a_canary_that_answers_500_is_rolled_back_at_its_first_step_and_a_health
     assert [(v["weight"], v["outcome"]) for v in verdicts] == [(20, "passed"), (100, "passed")], verdicts
     assert verdicts[0]["new"]["requests"] >= 20 and verdicts[0]["old"]["requests"] > verdicts[0]["new"]["requests"]
     assert shares(node, times=40) == {"v3": 40}
+
+
+KILL_QUEUE = "berth-test-kill-routed"
+
+
+def running_on(engines: dict[str, harness.NetnsNode]) -> int:
+    """The application's running containers on both nodes, as their engines say."""
+    total = 0
+    for node in engines.values():
+        engine = client(node)
+        try:
+            total += len(engine.containers.list(filters={"label": "berth.application.name=shop"}))
+        finally:
+            engine.close()
+    return total
+
+
+def test_a_worker_killed_in_a_rolling_update_under_load_is_resumed_without_a_lost_request(
+    api: APIClient,
+    routed_cluster: Cluster,
+    engines: dict[str, harness.NetnsNode],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cluster, node = routed_cluster, engines["a"]
+    deploy(api, cluster, "shop", app("v1"))
+    harness.wait_until(lambda: served_versions(node) == {"v1"}, 90, 1.0, "the router to serve v1")
+    victim = harness.start_worker("victim", queue=KILL_QUEUE)
+    original = tasks.run_release.delay
+    monkeypatch.setattr(
+        tasks.run_release, "delay", lambda release_id: tasks.run_release.apply_async((release_id,), queue=KILL_QUEUE)
+    )
+    most = 0
+    with Load(node, DOMAIN, connections=8, seconds=90) as load:
+        harness.wait_until(lambda: load.ok >= 200, 30, 0.2, "the load to start")
+        try:
+            release_id = update(api, cluster, app("v2"))
+            harness.wait_until(
+                lambda: Container.objects.filter(
+                    service__application__cluster=cluster, generation=1, state="running"
+                ).exists(),
+                60,
+                0.05,
+                "the first new container to run",
+            )
+            victim.stop(signal.SIGKILL)  # in batch 1: its new containers beside the old ones, not yet in rotation
+        finally:
+            victim.stop(signal.SIGKILL)
+            monkeypatch.setattr(tasks.run_release, "delay", original)
+        most = max(most, running_on(engines))
+        monkeypatch.setattr(settings, "BERTH_REAPER_TIMEOUT", 0.5)
+        harness.wait_until(lambda: tasks.reap_releases()["resumed"] == 1, 10, 0.3, "the reaper to resume it")
+
+        def done() -> Release | None:
+            nonlocal most
+            most = max(most, running_on(engines))
+            found = Release.objects.get(pk=release_id)
+            return found if found.status in Release.TERMINAL else None
+
+        finished_release = harness.wait_until(done, 80, 0.2, "the resumed release to finish")
+    assert finished_release.status == "successful", finished_release.error
+    assert finished_release.attempts == 2
+    assert load.failed == [], load.failed[:10]
+    assert most <= 6 + 2, most
+    assert served_versions(node) == {"v2"}
+    rows = Container.objects.filter(service__application__cluster=cluster)
+    assert sorted(r.index for r in rows) == list(range(1, 7)) and {r.generation for r in rows} <= {1, 2}
+    print(f"worker killed mid-update: {load.ok} requests, none failed, at most {most} containers")  # noqa: T201

@@ -293,6 +293,7 @@ class Load:
         self.node, self.domain, self.seconds = node, domain, seconds
         self.ok = 0
         self.failed: list[str] = []
+        self.seen: dict[str, int] = {}  # the first word of each answer (a version, where the body starts with one)
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(connections)]
@@ -310,6 +311,8 @@ class Load:
                     self.failed.append(outcome)
                 else:
                     self.ok += 1
+                    word = body.split()[0]
+                    self.seen[word] = self.seen.get(word, 0) + 1
 
     def __enter__(self) -> Load:
         for thread in self.threads:
