@@ -317,7 +317,8 @@ def running_on(engines: dict[str, harness.NetnsNode]) -> int:
     for node in engines.values():
         engine = client(node)
         try:
-            total += len(engine.containers.list(filters={"label": "berth.application.name=shop"}))
+            listed = engine.containers.list(filters={"label": "berth.application.name=shop"}, ignore_removed=True)
+            total += len(listed)
         finally:
             engine.close()
     return total
