@@ -306,6 +306,9 @@ class Release(LongWork):
     decision = models.CharField(
         max_length=8, choices=Decision.choices, blank=True, help_text="a blue-green release's end, as the user asked"
     )
+    weight = models.PositiveSmallIntegerField(
+        default=0, help_text="0-100: a blue-green or canary release's share of the traffic to its new version"
+    )
 
     objects = ReleaseQuerySet.as_manager()
 
@@ -343,15 +346,15 @@ class Release(LongWork):
         """A blue-green or canary release's state as pages show it: its strategy, the new version's share of the
         traffic, whether the new version runs yet, and a canary's steps with their verdicts."""
         params = self.params or {}
-        return side_by_side_of(params, self.decision)
+        return side_by_side_of(params, self.decision, self.weight)
 
 
-def side_by_side_of(params: dict[str, Any], decision: str = "") -> dict[str, Any]:
+def side_by_side_of(params: dict[str, Any], decision: str = "", weight: int = 0) -> dict[str, Any]:
     """``Release.side_by_side`` of a release's ``params`` (every key, for a rolling release too)."""
     strategy = params.get("strategy") or "rolling"
     return {
         "strategy": strategy,
-        "weight": params.get("weight", 0),
+        "weight": weight,
         "ready": bool(params.get("candidates_ready")),
         "previews": params.get("previews", []),
         "decision": decision,

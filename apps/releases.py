@@ -46,12 +46,13 @@ hands itself over in its app's ``ready``): called with the run, the services, th
 running containers were made from another spec, the nodes' endpoints and their host ports. Without it, those
 containers are recreated in place, all at once."""
 ROLLED_KINDS = frozenset({Release.Kind.UPDATE, Release.Kind.ROLLBACK, Release.Kind.REDEPLOY})
-IN_ROTATION: list[Callable[[list[Container], float], list[str]]] = []
-"""Wait up to the given seconds for containers to be in the traffic of every router that serves their service; the
-names of those that are not (none: all are, or none is routed). Filled by the routing service."""
-DRAIN: list[Callable[[list[Container], float], None]] = []
+IN_ROTATION: list[Callable[[list[Container], float, Callable[[], None]], list[str]]] = []
+"""Wait up to the given seconds for containers to be in the traffic of every router that serves their service (calling
+the last argument, the release's heartbeat, while it waits); the names of those that are not (none: all are, or none
+is routed). Filled by the routing service."""
+DRAIN: list[Callable[[list[Container], float, Callable[[], None]], None]] = []
 """Wait up to the given seconds for the routers' connections to containers taken out of rotation (``BEFORE_REMOVAL``)
-to end. Filled by the routing service."""
+to end (calling the heartbeat while it waits). Filled by the routing service."""
 ROUTERS_NOW: list[Callable[[int], None]] = []
 """Bring the routers serving an application (by id) to the database's state now, not at the next scheduled sync (a
 canary measures from the moment its weights are in place). Filled by the routing service."""
@@ -133,8 +134,11 @@ class Run(work.Runner):
         return self.app.pk
 
     def publish(self) -> None:
-        """The release's state, with whether it is paused now (the user may have paused it since it was loaded)."""
-        self.release.paused = Release.objects.filter(pk=self.release.pk, paused=True).exists()
+        """The release's state, with what users write now (paused, decision, weight) read again."""
+        mine = Release.objects.filter(pk=self.release.pk).values("paused", "decision", "weight").first() or {}
+        self.release.paused = mine.get("paused", False)
+        self.release.decision = mine.get("decision", "")
+        self.release.weight = mine.get("weight", 0)
         super().publish()
 
     def steps(self) -> None:
@@ -411,9 +415,25 @@ def _settle_generations(run: Run, services: list[Service]) -> None:
         return
     current = {s.pk: converge.fingerprint(run.app, s) for s in services}
     doomed: list[Container] = []
+
+    def healthy(row: Container) -> bool:
+        try:
+            seen = host.container_health(host.Endpoint.of(row.node), row.docker_id)
+        except host.HostError:
+            return False
+        return seen.state == "running" and seen.health in ("", "healthy")
+
     for (service_id, _index), found in doubled.items():
-        fresh = [c for c in found if c.spec_hash == current[service_id] and c.state == "running" and c.docker_id]
-        keep = max(fresh, key=lambda c: c.generation) if fresh else min(found, key=lambda c: c.generation)
+        confirmed = [c for c in found if not c.candidate]
+        if len(confirmed) < len(found) and confirmed:  # a blue-green or canary version never confirmed: it goes
+            keep = min(confirmed, key=lambda c: c.generation)
+        else:  # a rolling batch cut short: its new container stays if it runs, healthy, from the current spec
+            fresh = [
+                c
+                for c in found
+                if c.spec_hash == current[service_id] and c.state == "running" and c.docker_id and healthy(c)
+            ]
+            keep = max(fresh, key=lambda c: c.generation) if fresh else min(found, key=lambda c: c.generation)
         doomed += [c for c in found if c.pk != keep.pk]
     run.event(
         _("%(n)s container(s) an interrupted release left beside their replica are removed.") % {"n": len(doomed)}
@@ -422,7 +442,7 @@ def _settle_generations(run: Run, services: list[Service]) -> None:
     let_go(run, running)
     for drain in DRAIN if running else ():  # requests on their way to them finish first
         try:
-            drain(running, float(settings.BERTH_STOP_TIMEOUT))
+            drain(running, float(settings.BERTH_STOP_TIMEOUT), run.heartbeat)
         except Exception as exc:  # noqa: BLE001 - draining is a courtesy; the removal goes on
             log.warning("release %s: draining failed: %s", run.release.pk, exc)
     endpoints = endpoints_of(c.node for c in running)

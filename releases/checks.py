@@ -42,6 +42,12 @@ def side_by_side(kind: str) -> Any:
                 )
             if item.get("rolling"):
                 changed.append(item["name"])
+                if item["rolling"].get("note"):  # a fixed host port: the new version cannot run beside the old
+                    problems.append(
+                        f"services.{item['name']}: a {kind} release runs the new version beside the old one, and "
+                        "this service publishes a fixed host port that two containers cannot share; use a rolling "
+                        "update"
+                    )
         if the_plan.get("removed_services"):
             names = ", ".join(s["name"] for s in the_plan["removed_services"])
             problems.append(f"a {kind} release cannot remove services ({names}); use a rolling update")

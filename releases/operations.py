@@ -104,10 +104,13 @@ def set_weight(actor: Any, release: Release, weight: Any) -> Release:
         _record(actor, release, {"weight": str(weight)[:20]}, error)
         raise ValidationError({"weight": [error]})
     _side_by_side(actor, release, {"weight": weight}, blue_green_only=True)
+    # Only while no decision is taken: a confirm that got there first keeps its weights.
+    if not Release.objects.filter(pk=release.pk, status__in=Release.ACTIVE, decision="").update(weight=weight):
+        error = _("The release is already being ended.")
+        _record(actor, release, {"weight": weight}, error)
+        raise OperationConflict(error)
     sidebyside.set_weights(release.application_id, weight)
-    params = {**(release.params or {}), "weight": weight}
-    Release.objects.filter(pk=release.pk).update(params=params)
-    release.params = params
+    release.refresh_from_db()
     _record(actor, release, {"weight": weight}, "")
     live.publish("application", release.application_id, release.as_live())
     return release

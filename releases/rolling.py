@@ -65,11 +65,15 @@ def steps_for(run: carry.Run, services: list[Service], rows: list[Container]) ->
         step = stored.get(service.name)
         if step is None or step["fingerprint"] != wanted:
             config = strategy.config_of(service.spec or {}, rollback=rolling_back)
-            replicas = [planner.Replica(r.index, r.spec_hash) for r in rows if r.service_id == service_id]
+            mine = [r for r in rows if r.service_id == service_id]
+            # Every row handed over is replaced, even one made from this spec (a redeploy, an image pulled anew):
+            # the planner sees it as made from something else.
+            replicas = [planner.Replica(r.index, "" if r.spec_hash == wanted else r.spec_hash) for r in mine]
             fixed = strategy.fixed_ports(service.spec or {}, service.host_port)
             step = planner.plan_service(service.name, replicas, wanted, config, fixed_ports=fixed)
             if step is None:
                 continue
+            step["generations"] = {str(r.index): r.generation for r in mine}  # a replica is done past these
             stored[service.name] = step
             changed = True
         steps.append(step)
@@ -79,7 +83,10 @@ def steps_for(run: carry.Run, services: list[Service], rows: list[Container]) ->
 
 
 def wait_while_paused(run: carry.Run) -> None:
-    """Before a batch: while the release is paused, wait (alive, and ending at a cancel)."""
+    """Before a batch: while the release is paused, wait (alive, and ending at a cancel). A release rolling back
+    is not held."""
+    if params_of(run).get("rolled_back_from"):
+        return
     announced = False
     while Release.objects.filter(pk=run.release.pk, paused=True).exists():
         if not announced:
@@ -156,7 +163,7 @@ def wait_ready(
     ready = [r for r in rows if r.name not in failed]
     left = max(5.0, deadline - time.monotonic())
     for check in carry.IN_ROTATION if ready else ():
-        for name in check(ready, left):
+        for name in check(ready, left, run.heartbeat):
             failed.setdefault(name, _("the routers do not have it in rotation (their health check of it fails)"))
     return failed
 
@@ -194,7 +201,7 @@ def retire(run: carry.Run, rows: list[Container], endpoints: carry.Reach, grace:
     carry.let_go(run, live_rows)
     for drain in carry.DRAIN if live_rows else ():
         try:
-            drain(live_rows, float(grace))
+            drain(live_rows, float(grace), run.heartbeat)
         except Exception as exc:  # noqa: BLE001 - draining is a courtesy; the stop goes on
             log.warning("release %s: draining failed: %s", run.release.pk, exc)
     errors: list[str] = []
@@ -212,7 +219,7 @@ def retire(run: carry.Run, rows: list[Container], endpoints: carry.Reach, grace:
         Container.objects.filter(pk=row.pk).delete()
         live.publish("application", run.app.pk, {"type": "container", "name": row.name, "state": "removed"})
 
-    carry.pool_map(rows, stop, stopped, node_of=lambda r: r.node_id)
+    carry.pool_map(rows, stop, stopped, tick=run.heartbeat, node_of=lambda r: r.node_id)
     containers_changed(run.app.pk)
     if errors:
         raise carry.ReleaseFailed("; ".join(errors))
@@ -302,16 +309,20 @@ def _batch(
     return {}
 
 
-def _current(service: Service, index: int, fingerprint: str) -> Container | None:
-    """The replica's newest row when it still needs replacing (made from another spec, or without a running
-    container); None when it is done."""
+def _current(service: Service, index: int, step: dict[str, Any]) -> Container | None:
+    """The replica's newest row when it still needs replacing: not yet of a generation past the one the step
+    planned to replace, or made from another spec, or without a running container; None when it is done."""
     row = (
         Container.objects.filter(service=service, index=index)
         .select_related("node", "service")
         .order_by("-generation")
         .first()
     )
-    if row is None or (row.spec_hash == fingerprint and row.docker_id and row.state == "running"):
+    if row is None:
+        return None
+    planned = (step.get("generations") or {}).get(str(index), -1)
+    done = row.generation > planned and row.spec_hash == step["fingerprint"]
+    if done and row.docker_id and row.state == "running":
         return None
     return row
 
@@ -331,7 +342,7 @@ def roll(
         mine = {r.index for r in rows if r.service_id == service.pk}
         left = planner.remaining(step, {i for b in step["batches"] for i in b} - mine)
         total = sum(len(b) for b in left)
-        action = "pause" if rolling_back and step["failure_action"] == "rollback" else step["failure_action"]
+        action = "stop" if rolling_back else step["failure_action"]  # the way back cannot pause or go back
         failures = 0
         if step["note"]:
             run.event(_("%(service)s: %(note)s.") % {"service": service.name, "note": step["note"]})
@@ -339,7 +350,7 @@ def roll(
             while True:
                 wait_while_paused(run)
                 run.checkpoint()
-                old = [row for i in indexes if (row := _current(service, i, step["fingerprint"])) is not None]
+                old = [row for i in indexes if (row := _current(service, i, step)) is not None]
                 if not old:
                     break
                 names = ", ".join(r.name for r in old)
@@ -351,6 +362,8 @@ def roll(
                 what["why"] = "; ".join(f"{name}: {why}" for name, why in sorted(failed.items()))
                 if action == "rollback":
                     raise RollBack(_("%(service)s: batch %(n)s failed (%(why)s)") % what)
+                if action == "stop":
+                    raise carry.ReleaseFailed(_("%(service)s: the way back failed at batch %(n)s (%(why)s)") % what)
                 if action == "continue":
                     failures += len(failed)
                     run.event(_("%(service)s: batch %(n)s failed (%(why)s); going on.") % what, "warning")
@@ -402,7 +415,8 @@ def _rolled(run: carry.Run, release: Any) -> None:
         previous = params.get("from_version")
         if not previous:
             raise carry.ReleaseFailed(_("%(why)s; there is no earlier version to roll back to.") % {"why": reason})
-        Release.objects.filter(pk=run.release.pk).update(cancel_requested=False)  # the way back runs to its end
+        # The way back runs to its end: the abort that started it is done, and a pause no longer holds it.
+        Release.objects.filter(pk=run.release.pk).update(cancel_requested=False, paused=False)
         restore(run, int(previous), reason, by_request=by_request)
     else:
         run.event(_("Resuming the rollback to version %(n)s.") % {"n": params.get("to_version_restored")}, "warning")

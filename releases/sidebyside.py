@@ -60,7 +60,8 @@ def side_by_side(run: carry.Run) -> None:
     """Carry out a blue-green or canary release; a cancel (Abort) at any point is a rollback."""
     params = rolling.params_of(run)
     if params.get("to_version_restored"):  # a rollback was under way when the worker died: finish it
-        _finish_rollback(run, str(params.get("rolled_back_from") or ""))
+        reason = str(params.get("rolled_back_from") or "")
+        _finish_rollback(run, reason, canceled=bool(params.get("rolled_back_by_request")))
     try:
         if not params.get("candidates_ready"):
             _start_candidates(run)
@@ -74,6 +75,10 @@ def side_by_side(run: carry.Run) -> None:
         asked = Release.objects.filter(pk=run.release.pk).values_list("decision", flat=True).first()
         reason = _("Rolled back by request.") if asked else _("Canceled by request; the new version is removed.")
         _roll_back(run, reason, canceled=True)
+    except (work.WorkFailed, *carry.Run.failures) as exc:  # whatever stopped it, the old version takes the traffic
+        if rolling.params_of(run).get("to_version_restored"):
+            raise  # already rolled back (the new version did not start)
+        _roll_back(run, str(exc))
 
 
 # --- the new version beside the old one ----------------------------------------------------------------
@@ -137,7 +142,8 @@ def _start_candidates(run: carry.Run) -> None:
         _roll_back(run, _("The new version did not start: %(why)s") % {"why": why})
     run.steps_done([_("%(name)s runs beside the old version.") % {"name": c.name} for c in new])
     addresses = sorted(set(sum((hook(new) for hook in carry.PREVIEWS), [])))
-    rolling.update_params(run, candidates_ready=True, weight=0, previews=addresses)
+    _weight(run, 0)
+    rolling.update_params(run, candidates_ready=True, previews=addresses)
     run.publish()
     if addresses:
         run.event(_("Try the new version alone at %(where)s.") % {"where": ", ".join(addresses)})
@@ -158,6 +164,11 @@ def _shown(app_id: int) -> None:
     shown = Container.objects.filter(service__application_id=app_id).select_related("node")
     live.publish_many("application", app_id, [c.as_live() for c in shown])
     containers_changed(app_id)
+
+
+def _weight(run: carry.Run, weight: int) -> None:
+    Release.objects.filter(pk=run.release.pk).update(weight=weight)
+    run.release.weight = weight
 
 
 def _apply_now(run: carry.Run) -> None:
@@ -195,7 +206,8 @@ def _confirm(run: carry.Run) -> None:
     new = candidates(run.app.pk)
     services = {c.service_id for c in new}
     set_weights(run.app.pk, 100)
-    rolling.update_params(run, weight=100, previews=[])
+    _weight(run, 100)
+    rolling.update_params(run, previews=[])
     run.publish()
     _apply_now(run)
     old = _old(run.app.pk, services)
@@ -215,7 +227,8 @@ def _roll_back(run: carry.Run, reason: str, *, canceled: bool = False) -> None:
     params = rolling.params_of(run)
     previous = params.get("from_version")
     set_weights(run.app.pk, 0)
-    rolling.update_params(run, weight=0, previews=[])
+    _weight(run, 0)
+    rolling.update_params(run, previews=[])
     run.publish()
     _apply_now(run)
     new = candidates(run.app.pk)
@@ -256,11 +269,15 @@ def _canary(run: carry.Run) -> None:
     settings_ = chosen or canary.Settings()
     judged: list[dict[str, Any]] = list(params.get("verdicts") or [])
     baseline: canary.Figures | None = None
+    for entry in judged:  # a resumed canary compares with what the old version did in the steps already judged
+        old = entry.get("old") or {}
+        if old.get("requests", 0) >= settings_.min_requests:
+            baseline = canary.Figures(old["requests"], old.get("errors_5xx", 0), old.get("p95_ms"))
     for number, weight in enumerate(settings_.steps, start=1):
         if number <= len(judged) and judged[number - 1]["outcome"] == "passed":
             continue
         set_weights(run.app.pk, weight)
-        rolling.update_params(run, weight=weight)
+        _weight(run, weight)
         run.publish()
         _apply_now(run)
         run.event(

@@ -13,7 +13,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -141,6 +141,8 @@ def desired(cluster: Cluster, nodes: list[Node]) -> list[routers.Unit]:
             address = addresses.get(row.name, {}).get(network)
             if address and (row.candidate or not preview):
                 share = 100 if preview else weight * row.traffic_weight // 100
+                if not share and weight and row.traffic_weight and not preview:
+                    share = 1  # a small share of a small route weight is still a share (HAProxy's weights are whole)
                 found.append(haproxy.Server(row.name, address, port, share))
         return network, found
 
@@ -427,10 +429,11 @@ def _served(containers: list[Container]) -> tuple[Cluster | None, dict[int, list
     return cluster, backends
 
 
-def in_rotation(containers: list[Container], timeout: float) -> list[str]:
-    """Wait up to ``timeout`` seconds until every router of the cluster has these containers in each of their
-    services' backends, up by its own health check (``apps.releases.IN_ROTATION``); the names of those that are not.
-    The routers are brought to the database's state first (and again every few seconds while waiting)."""
+def in_rotation(containers: list[Container], timeout: float, alive: Callable[[], None] = lambda: None) -> list[str]:
+    """Wait up to ``timeout`` seconds until every router that answers has these containers in each of their
+    services' backends, up by its own health check (``apps.releases.IN_ROTATION``; ``alive`` is called while it
+    waits); the names of those that are not. The routers are brought to the database's state first (and again every
+    few seconds while waiting)."""
     cluster, backends = _served(containers)
     if cluster is None:
         return []
@@ -440,27 +443,30 @@ def in_rotation(containers: list[Container], timeout: float) -> list[str]:
         if time.monotonic() - synced >= SYNC_AGAIN_SECONDS:
             sync(cluster.pk)
             synced = time.monotonic()
-        expected = Router.objects.filter(cluster=cluster, state=Router.State.RUNNING).count()
         views = traffic.read(cluster)
         missing = sorted(
             {
                 row.name
                 for row in containers
                 for backend in backends.get(row.service_id, [])
-                if not _up(views.get(backend), row.name, expected)
+                if not _up(views.get(backend), row.name)
             }
         )
         if not missing or time.monotonic() >= deadline:
             return missing
+        alive()
         time.sleep(0.5)
 
 
-def _up(view: traffic.BackendView | None, name: str, routers_expected: int) -> bool:
+def _up(view: traffic.BackendView | None, name: str) -> bool:
+    """Whether every router that answered for the backend has ``name`` up (a router that does not answer is not
+    waited for: the release goes on as the others serve)."""
     server = view.servers.get(name) if view is not None else None
-    return server is not None and server.status in IN_ROTATION_STATES and server.routers >= routers_expected
+    answered = max((s.routers for s in view.servers.values()), default=0) if view is not None else 0
+    return server is not None and server.status in IN_ROTATION_STATES and server.routers >= answered
 
 
-def drain(containers: list[Container], timeout: float) -> None:
+def drain(containers: list[Container], timeout: float, alive: Callable[[], None] = lambda: None) -> None:
     """Wait up to ``timeout`` seconds until no router holds a connection to these containers (taken out of rotation
     by ``let_go``: requests on their way finish) (``apps.releases.DRAIN``)."""
     cluster, backends = _served(containers)
@@ -477,6 +483,7 @@ def drain(containers: list[Container], timeout: float) -> None:
         ]
         if not busy:
             return
+        alive()
         time.sleep(0.2)
 
 
