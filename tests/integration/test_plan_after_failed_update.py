@@ -81,8 +81,9 @@ def test_plan_after_a_failed_update_shows_exactly_what_applying_does(
     applied = wait_release(api.patch(f"{url}/fp", fixed, format="json").json()["id"])
     assert applied.status == "successful", applied.error
     after = on_engine(engine, app.pk)
-    recreated = {name for name, docker_id in before.items() if after.get(name) not in (None, docker_id)}
-    created = set(after) - set(before)
+    # A running container is replaced by its replica's next generation (``fp_web_1`` by ``fp_web_1-1``).
+    recreated = {name for name in before if name not in after and f"{name}-1" in after}
+    created = {name for name in set(after) - set(before) if name.rpartition("-")[0] not in before}
     assert recreated == names(planned, "recreate")
     assert created == names(planned, "create")
     assert after["fp_side_1"] == before["fp_side_1"]  # unchanged: neither in the plan nor remade
