@@ -216,15 +216,17 @@ def runtime(endpoint: host.Endpoint, container_id: str, commands: list[str]) -> 
 
 def server_commands(old: str, new: str) -> list[str]:
     """The Runtime API commands that take a router from configuration ``old`` to ``new`` (same structure): servers
-    that went away are taken out (maintenance, their sessions shut, deleted), new ones added and enabled, weights
-    set. An address that changed is a server removed and one added."""
+    that went away are taken out (maintenance, then deleted), new ones added and enabled, weights set. An address
+    that changed is a server removed and one added. A server that still carries requests is never cut off: HAProxy
+    refuses to delete it ("Server still has connections attached to it, cannot remove it"), and ``apply`` then
+    reloads, the old worker finishing those requests (a container that just turned unhealthy under load, say)."""
     before, after = haproxy.servers_of(old), haproxy.servers_of(new)
     checks = {line.split()[1] for line in new.splitlines() if line.startswith("backend ")}
     commands: list[str] = []
     for (backend, server), (address, port, _weight) in sorted(before.items()):
         if (backend, server) not in after or after[(backend, server)][:2] != (address, port):
             ref = f"{backend}/{server}"
-            commands += [f"set server {ref} state maint", f"shutdown sessions server {ref}", f"del server {ref}"]
+            commands += [f"set server {ref} state maint", f"del server {ref}"]
     for (backend, server), (address, port, weight) in sorted(after.items()):
         ref = f"{backend}/{server}"
         old_entry = before.get((backend, server))
