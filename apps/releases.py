@@ -63,6 +63,9 @@ PREVIEWS: list[Callable[[list[Container]], list[str]]] = []
 """Where the new version of a blue-green or canary release answers alone. Filled by the routing service."""
 ROUTED: list[Callable[[Application], set[str]]] = []
 """The names of an application's services the routers serve. Filled by the routing service."""
+PULLED: list[Callable[[Application, Node, str, str], None]] = []
+"""Told of each image a release pulled on a node (application, node, image, what the release said of it). Filled by
+the observability layer (its events pages list pulls)."""
 TICK_SECONDS = 5.0  # heartbeat interval while a pool works (long pulls)
 PULL_PUBLISH_SECONDS = 0.25  # at most this often a live pull message per node and image, besides milestones
 
@@ -506,17 +509,20 @@ def _pull_events(run: Run, node: Node, pulls: list[Any]) -> None:
             text = _("Pulled %(image)s on %(node)s: %(layers)s layer(s), %(size)s in %(seconds).1f s (%(digest)s).")
         else:
             text = _("%(image)s on %(node)s is up to date (%(digest)s).")
-        run.event(
-            text
-            % {
-                "image": pull.image,
-                "node": node.name,
-                "layers": pull.state.layers_fetched,
-                "size": human_bytes(total),
-                "seconds": pull.seconds,
-                "digest": pull.state.digest or "no digest",
-            }
-        )
+        said = text % {
+            "image": pull.image,
+            "node": node.name,
+            "layers": pull.state.layers_fetched,
+            "size": human_bytes(total),
+            "seconds": pull.seconds,
+            "digest": pull.state.digest or "no digest",
+        }
+        run.event(said)
+        for listener in PULLED:
+            try:
+                listener(run.app, node, pull.image, said)
+            except Exception:  # noqa: BLE001 - an events page missing a pull must not fail the release
+                log.exception("release %s: a pull listener failed", run.release.pk)
 
 
 def prepare_nodes(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from django.db import close_old_connections
@@ -26,6 +28,16 @@ log = logging.getLogger(__name__)
 
 RETRY_FIRST, RETRY_LAST = 2.0, 30.0  # seconds between reconnects to a node whose stream broke, doubling
 REFUSED_RETRY = 30.0  # seconds between tries for a node the door refuses (not identified yet, no grant)
+
+EVENT_LISTENERS: list[Callable[[int, dict[str, Any]], object]] = []
+"""Called with (node id, the engine's event) for every event of a Berth container a node's stream brings (the
+observability layer keeps them: ``observability.events.record``); a listener that fails is logged, never stops the
+stream."""
+
+REPLAY_FROM: list[Callable[[int], float | None]] = []
+"""Asked, at each (re)connect to a node, from when (a UNIX time) its events should be replayed to the listeners
+(what they missed while the stream was away); the earliest answer counts, None: nothing to replay. Replayed events
+go to the listeners only: the node's containers' state is read anew at each connect."""
 
 EVENT_STATES = {
     "create": "created",
@@ -93,6 +105,12 @@ def apply_state(node_id: int, labels: dict[str, str], state: str, docker_id: str
     return row
 
 
+def _moment(event: dict[str, Any]) -> float:
+    """When the engine says the event happened (a UNIX time)."""
+    nanos = event.get("timeNano")
+    return int(nanos) / 1e9 if isinstance(nanos, int) else float(event.get("time") or 0)
+
+
 def health_changed(labels: dict[str, str]) -> None:
     """A Berth container's health check passed or failed: whoever follows its application's containers is told
     (the routers take a container into their traffic only once its check passes)."""
@@ -123,6 +141,13 @@ class NodeWatcher(threading.Thread):
                 log.info("watcher: node %s: following its events again", self.node_id)
         self._last_problem = problem
 
+    def tell(self, event: dict[str, Any]) -> None:
+        for listener in EVENT_LISTENERS:
+            try:
+                listener(self.node_id, event)
+            except Exception:
+                log.exception("watcher: node %s: an event listener failed", self.node_id)
+
     def run(self) -> None:
         pause = RETRY_FIRST
         while not self.stop.is_set():
@@ -133,14 +158,20 @@ class NodeWatcher(threading.Thread):
                     return
                 endpoint = host.Endpoint.of(node, timeout=10.0)  # HostRefused for a node Berth may not reach
                 labels = {**host.managed(), "berth.cluster": str(node.cluster_id)}
+                asked = [when for ask in REPLAY_FROM if (when := ask(self.node_id)) is not None]
+                since = min(asked) if asked else None
+                connected = time.time()
                 self.reconcile(endpoint, labels)
                 self.report("")
                 pause = RETRY_FIRST
-                for event in host.events(endpoint, labels):
+                for event in host.events(endpoint, labels, since):
                     if self.stop.is_set():
                         break
                     action = event.get("Action") or event.get("status", "")
                     attrs = (event.get("Actor") or {}).get("Attributes") or {}
+                    self.tell(event)
+                    if since is not None and _moment(event) < connected:
+                        continue  # replayed for the listeners: the state was read at the connect
                     if action.startswith("health_status"):  # healthy or not: the routers follow (routing.sync)
                         health_changed(attrs)
                         continue

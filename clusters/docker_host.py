@@ -918,15 +918,18 @@ def _state_of_listing(item: dict[str, Any]) -> ContainerState:
     )
 
 
-def events(endpoint: Endpoint, labels: dict[str, str]) -> Iterator[dict[str, Any]]:
-    """Container events of Berth's containers, as the engine streams them (blocks)."""
+def events(endpoint: Endpoint, labels: dict[str, str], since: float | None = None) -> Iterator[dict[str, Any]]:
+    """Container events of Berth's containers, as the engine streams them (blocks); from ``since`` (a UNIX time)
+    when given: what the engine still holds of the events since then comes first."""
     try:
         stream_client = endpoint.make_client(timeout=None)
     except (DockerException, RequestsConnectionError, ReadTimeout) as exc:
         raise HostUnreachable(f"engine at {endpoint.url} did not answer: {_short_reason(exc)}") from exc
     filters = {"type": "container", "label": [f"{k}={v}" for k, v in labels.items()]}
     try:
-        yield from stream_client.events(decode=True, filters=filters)
+        yield from stream_client.events(
+            decode=True, filters=filters, since=f"{since:.9f}" if since is not None else None
+        )
     except (RequestsConnectionError, ReadTimeout, DockerException) as exc:
         raise HostUnreachable(explain(exc)) from exc
     finally:

@@ -64,7 +64,7 @@ for _logger in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
 app = Celery("berth")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.broker_transport = f"{__name__}:RedisTransport"  # the broker is Redis (settings.REDIS_URL)
-app.autodiscover_tasks(["routing", "apps", "clusters", "accounts", "console"])
+app.autodiscover_tasks(["observability", "routing", "apps", "clusters", "accounts", "console"])
 
 # Transport errors talking to a Docker engine are worth a retry; everything else is a real failure.
 try:

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "apps",
     "routing",
     "releases",
+    "observability",
 ]
 
 MIDDLEWARE = [
@@ -294,6 +295,8 @@ BERTH_LOCAL_NODE_ADDRESS = env_str("BERTH_LOCAL_NODE_ADDRESS", "")
 # (a test run beside a running console) never touch each other's.
 BERTH_INSTANCE = env_str("BERTH_INSTANCE", "berth")
 BERTH_SERVE_STATIC = env_bool("BERTH_SERVE_STATIC", True)
+# Days the engines' events of Berth's containers are kept (observability.events.prune, hourly).
+BERTH_EVENTS_RETENTION_DAYS = env_float("BERTH_EVENTS_RETENTION_DAYS", 7.0)
 
 LOGGING = {
     "version": 1,
@@ -320,6 +323,11 @@ BERTH_USER_CERT_HOURS = max(1, min(24, env_int("BERTH_USER_CERT_HOURS", 8)))
 # How many times the attach script may call register for its address before the token is used up.
 BERTH_ATTACH_MAX_ATTEMPTS = env_int("BERTH_ATTACH_MAX_ATTEMPTS", 3)
 # Certificates whose holder may no longer issue them (user deleted, disabled, grant gone) are recorded as revoked.
+CELERY_BEAT_SCHEDULE["prune-events"] = {
+    "task": "observability.prune_events",
+    "schedule": env_float("BERTH_EVENTS_PRUNE_INTERVAL", 3600.0),
+    "options": {"expires": 600},
+}
 CELERY_BEAT_SCHEDULE["sweep-user-certificates"] = {
     "task": "clusters.sweep_certificates",
     "schedule": env_float("BERTH_CERT_SWEEP_INTERVAL", 60.0),

@@ -11,6 +11,7 @@ from apps import api as apps_api
 from clusters import api as clusters_api
 from clusters import network_api
 from console import api_views, views
+from observability import api as observability_api
 from releases import api as releases_api
 from routing import api as routing_api
 
@@ -69,6 +70,14 @@ api_v1 = [
         "clusters/<int:cluster_id>/applications/<str:name>",
         apps_api.ApplicationDetailView.as_view(),
         name="api-application",
+    ),
+    path(
+        "clusters/<int:cluster_id>/events", observability_api.ClusterEventListView.as_view(), name="api-cluster-events"
+    ),
+    path(
+        "clusters/<int:cluster_id>/applications/<str:name>/events",
+        observability_api.ApplicationEventListView.as_view(),
+        name="api-application-events",
     ),
     *[
         path(

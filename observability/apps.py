@@ -1,0 +1,22 @@
+from django.apps import AppConfig
+
+
+class ObservabilityConfig(AppConfig):
+    """See inside: the engines' events of Berth's containers (and, as the issue grows, logs and metrics)."""
+
+    name = "observability"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Hand the layers below what only this one does: keep each engine event the watcher sees, and each image a
+        release pulled."""
+        from apps import releases, watcher
+        from observability import events
+
+        for registry, callback in (
+            (watcher.EVENT_LISTENERS, events.record),
+            (watcher.REPLAY_FROM, events.replay_from),
+            (releases.PULLED, events.pulled),
+        ):
+            if callback not in registry:
+                registry.append(callback)

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from observability import views
+
+app_name = "observability"
+urlpatterns = [
+    path("clusters/<int:pk>/events/", views.cluster_events, name="cluster_events"),
+    path("applications/<int:pk>/events/", views.application_events, name="application_events"),
+]
