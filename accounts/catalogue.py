@@ -87,6 +87,11 @@ ACTIONS: dict[str, tuple[str, str]] = {
         "Pause and resume a rolling release of the application; shift a blue-green release's traffic, confirm "
         "it or roll it back.",
     ),
+    "cs:ExecContainer": (
+        APP,
+        "Open a terminal in a running container of the application, or run one command in it (each session and "
+        "command is in the operation log).",
+    ),
     "cs:DescribeTemplates": (TEMPLATE, "See orchestration templates."),
     "cs:CreateTemplate": (TEMPLATE, "Create a template."),
     "cs:UpdateTemplate": (TEMPLATE, "Edit a template."),

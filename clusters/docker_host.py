@@ -918,13 +918,19 @@ def _state_of_listing(item: dict[str, Any]) -> ContainerState:
     )
 
 
+def streaming_client(endpoint: Endpoint) -> docker.DockerClient:
+    """A client of its own with no read timeout, for a stream that lasts (events, a terminal); the caller closes
+    it."""
+    try:
+        return endpoint.make_client(timeout=None)
+    except (DockerException, RequestsConnectionError, ReadTimeout) as exc:
+        raise HostUnreachable(f"engine at {endpoint.url} did not answer: {_short_reason(exc)}") from exc
+
+
 def events(endpoint: Endpoint, labels: dict[str, str], since: float | None = None) -> Iterator[dict[str, Any]]:
     """Container events of Berth's containers, as the engine streams them (blocks); from ``since`` (a UNIX time)
     when given: what the engine still holds of the events since then comes first."""
-    try:
-        stream_client = endpoint.make_client(timeout=None)
-    except (DockerException, RequestsConnectionError, ReadTimeout) as exc:
-        raise HostUnreachable(f"engine at {endpoint.url} did not answer: {_short_reason(exc)}") from exc
+    stream_client = streaming_client(endpoint)
     filters = {"type": "container", "label": [f"{k}={v}" for k, v in labels.items()]}
     try:
         yield from stream_client.events(

@@ -11,7 +11,7 @@ import tarfile
 import time
 from typing import Any
 
-from clusters.docker_host import Endpoint, HostError, _call, client
+from clusters.docker_host import Endpoint, HostError, _call, client, streaming_client
 
 
 def run(endpoint: Endpoint, container: str, argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -75,3 +75,60 @@ def addresses(endpoint: Endpoint, labels: dict[str, str]) -> dict[str, dict[str,
         name = (item.get("Names") or ["/"])[0].lstrip("/")
         found[name] = {net: (data or {}).get("IPAddress") or "" for net, data in networks.items()}
     return found
+
+
+class Shell:
+    """A command with a terminal inside a running container (the web terminal): bytes in, bytes out, resizable.
+    It holds a client of its own (no read timeout) until ``close``."""
+
+    def __init__(self, endpoint: Endpoint, container: str, argv: list[str], rows: int, cols: int) -> None:
+        self.endpoint = endpoint
+        self._client = streaming_client(endpoint)
+        try:
+            api = self._client.api
+            made = _call(
+                endpoint,
+                api.exec_create,
+                container,
+                argv,
+                stdin=True,
+                tty=True,
+                environment={"TERM": "xterm-256color"},
+            )
+            self.exec_id: str = made["Id"]
+            raw = _call(endpoint, api.exec_start, self.exec_id, tty=True, socket=True)
+            self._socket: Any = getattr(raw, "_sock", raw)  # the SDK's SocketIO wraps the real socket
+            self._socket.settimeout(None)
+            self.resize(rows, cols)
+        except BaseException:
+            self._client.close()
+            raise
+
+    def read(self) -> bytes:
+        """What the command wrote since (blocks); b"" once it ended or the stream closed."""
+        try:
+            return self._socket.recv(65536)
+        except OSError:
+            return b""
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._socket.sendall(data)
+        except OSError as exc:
+            raise HostError(f"the terminal is closed: {exc}") from exc
+
+    def resize(self, rows: int, cols: int) -> None:
+        _call(self.endpoint, self._client.api.exec_resize, self.exec_id, height=rows, width=cols)
+
+    def exit_code(self) -> int | None:
+        try:
+            return _call(self.endpoint, self._client.api.exec_inspect, self.exec_id).get("ExitCode")
+        except HostError:
+            return None
+
+    def close(self) -> None:
+        try:
+            self._socket.close()
+        except OSError:
+            pass
+        self._client.close()

@@ -16,7 +16,7 @@ from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from accounts.authentication import AccessKeyWebsocketMiddleware  # noqa: E402
-from console.consumers import LiveConsumer  # noqa: E402
+from console.consumers import LiveConsumer, TerminalConsumer  # noqa: E402
 from console.middleware import WebsocketOriginMiddleware  # noqa: E402
 from console.static import StaticFiles  # noqa: E402
 
@@ -26,7 +26,16 @@ application = ProtocolTypeRouter(
     {
         "http": http_app,
         "websocket": WebsocketOriginMiddleware(
-            AuthMiddlewareStack(AccessKeyWebsocketMiddleware(URLRouter([path("ws/live/", LiveConsumer.as_asgi())])))
+            AuthMiddlewareStack(
+                AccessKeyWebsocketMiddleware(
+                    URLRouter(
+                        [
+                            path("ws/live/", LiveConsumer.as_asgi()),
+                            path("ws/terminal/<int:app>/<str:container>/", TerminalConsumer.as_asgi()),
+                        ]
+                    )
+                )
+            )
         ),
     }
 )

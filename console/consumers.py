@@ -16,21 +16,32 @@ A refused subscription is on record in the operation log like any refused reques
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from accounts import permissions
 from accounts.authentication import SocketIdentity, socket_identity, socket_user
 from apps.models import Application, Container, Release, ReleaseEvent
+from clusters import docker_host as host
 from clusters.models import Cluster, Node, NodeTask
 from console import context
 from console.live import group_name
 from console.middleware import socket_address, socket_secure
+from observability import terminal
+
+log = logging.getLogger(__name__)
 
 RECHECK_SECONDS = 1.0
 """How long a check of the socket's user, or of a subscription's visibility, is trusted before a live message
@@ -109,20 +120,11 @@ def recheck(identity: SocketIdentity, stale: list[tuple[str, int]]) -> tuple[boo
     return True, gone
 
 
-class LiveConsumer(AsyncJsonWebsocketConsumer):
-    """One socket per page; it may hold several subscriptions, each checked against ``visible_to``."""
+class SocketContext:
+    """What a Berth socket does around each database call: the request context of the socket (its address, MFA,
+    TLS, a new request id each time)."""
 
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_SIGNED_OUT)
-            return
-        self.subscriptions: dict[str, tuple[str, int]] = {}
-        self.checked: dict[str, float] = {}
-        self.identity_checked = float("-inf")  # the first live message reads the user again
-        self.open = True
-        self.identity = await self.database(socket_identity, self.scope)
-        await self.accept()
+    scope: dict[str, Any]
 
     def begin_context(self) -> None:
         """The request context of this socket, for the next database call (a new request id each time)."""
@@ -141,6 +143,22 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         """Run a database function in the socket's request context."""
         self.begin_context()
         return await database_sync_to_async(function)(*args)
+
+
+class LiveConsumer(SocketContext, AsyncJsonWebsocketConsumer):
+    """One socket per page; it may hold several subscriptions, each checked against ``visible_to``."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_SIGNED_OUT)
+            return
+        self.subscriptions: dict[str, tuple[str, int]] = {}
+        self.checked: dict[str, float] = {}
+        self.identity_checked = float("-inf")  # the first live message reads the user again
+        self.open = True
+        self.identity = await self.database(socket_identity, self.scope)
+        await self.accept()
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not self.open:
@@ -222,3 +240,120 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return
         for payload in event["payloads"] if "payloads" in event else [event["payload"]]:  # a batch: in its order
             await self.send_json(payload)
+
+
+CLOSE_REFUSED, CLOSE_ENDED = 4403, 4000
+
+
+def _open_terminal(identity: SocketIdentity, app_pk: int, name: str, rows: int, cols: int) -> Any:
+    """The terminal the socket asks for, or why not (a refusal is on record once this ends)."""
+    with permissions.refusals_recorded(f"terminal {app_pk}/{name}"):
+        user = socket_user(identity)
+        if user is None:
+            raise PermissionDenied
+        return terminal.open_session(user, app_pk, name, rows, cols)
+
+
+class TerminalConsumer(SocketContext, AsyncWebsocketConsumer):
+    """``/ws/terminal/<application>/<container>/?rows=&cols=``: a shell in a running container (``cs:ExecContainer``).
+
+    Binary frames carry the terminal's bytes both ways; a text frame ``{"resize": [cols, rows]}`` resizes it. A
+    refusal is said in the terminal and the socket closes (4403). The shell's output is read by a thread of its
+    own; a session without input or output for ``BERTH_TERMINAL_IDLE_SECONDS`` is closed."""
+
+    async def connect(self) -> None:
+        self.session: Any = None
+        self.ended = False
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_SIGNED_OUT)
+            return
+        kwargs = self.scope["url_route"]["kwargs"]
+        query = parse_qs((self.scope.get("query_string") or b"").decode("latin-1"))
+        rows = terminal.clamp((query.get("rows") or ["24"])[0], terminal.ROWS, 24)
+        cols = terminal.clamp((query.get("cols") or ["80"])[0], terminal.COLS, 80)
+        await self.accept()
+        self.identity = await self.database(socket_identity, self.scope)
+        try:
+            self.session = await self.database(
+                _open_terminal, self.identity, kwargs["app"], kwargs["container"], rows, cols
+            )
+        except (Http404, PermissionDenied):
+            await self.refuse(_("Refused: you may not open a terminal in this container (it needs cs:ExecContainer)."))
+            return
+        except terminal.NotRunning as exc:
+            await self.refuse(str(exc))
+            return
+        except host.HostError as exc:
+            await self.refuse(_("The node did not open a terminal: %(e)s") % {"e": exc})
+            return
+        self.last = time.monotonic()
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=self.pump, args=(loop,), name="terminal-pump", daemon=True).start()
+        self.idle_task = asyncio.create_task(self.watch_idle())
+
+    async def refuse(self, message: str) -> None:
+        self.ended = True
+        await self.send(bytes_data=f"\r\n{message}\r\n".encode())
+        await self.close(code=CLOSE_REFUSED)
+
+    def pump(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The shell's output to the browser, until it ends (its own thread: a blocking read per session)."""
+        try:
+            while not self.ended:
+                data = self.session.shell.read()
+                if not data or self.ended:
+                    break
+                self.last = time.monotonic()
+                asyncio.run_coroutine_threadsafe(self.send(bytes_data=data), loop).result()
+            if not self.ended:
+                asyncio.run_coroutine_threadsafe(self.end("the shell exited", _("[the shell exited]")), loop)
+        except Exception:  # noqa: BLE001 - the socket or its loop went first (the session was ended there)
+            log.debug("terminal: the output stopped", exc_info=True)
+
+    async def watch_idle(self) -> None:
+        limit = terminal.idle_seconds()
+        while not self.ended:
+            await asyncio.sleep(min(5.0, max(limit / 4, 0.2)))
+            if time.monotonic() - self.last >= limit:
+                notice = _("[closed after %(s)s s without input or output]") % {"s": int(limit)}
+                await self.end("idle", notice)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.ended or self.session is None:
+            return
+        self.last = time.monotonic()
+        shell = self.session.shell
+        if bytes_data is not None:
+            await asyncio.get_running_loop().run_in_executor(None, shell.write, bytes_data)
+            return
+        try:
+            message = json.loads(text_data or "")
+            cols, rows = (int(v) for v in message["resize"])
+        except (ValueError, TypeError, KeyError):
+            return
+        rows, cols = terminal.clamp(rows, terminal.ROWS, 24), terminal.clamp(cols, terminal.COLS, 80)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, shell.resize, rows, cols)
+        except host.HostError:
+            pass
+
+    async def end(self, reason: str, notice: str = "") -> None:
+        """Close the shell and the socket once; the end is on record."""
+        if self.ended:
+            return
+        self.ended = True
+        if notice:
+            try:
+                await self.send(bytes_data=f"\r\n{notice}\r\n".encode())
+            except Exception:  # noqa: BLE001 - the browser may have gone already
+                pass
+        if self.session is not None:
+            await self.database(terminal.close_session, self.session, reason)
+        try:
+            await self.close(code=CLOSE_ENDED)
+        except Exception:  # noqa: BLE001
+            pass
+
+    async def disconnect(self, code: int) -> None:
+        await self.end("closed by the user")

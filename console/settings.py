@@ -297,6 +297,8 @@ BERTH_INSTANCE = env_str("BERTH_INSTANCE", "berth")
 BERTH_SERVE_STATIC = env_bool("BERTH_SERVE_STATIC", True)
 # Days the engines' events of Berth's containers are kept (observability.events.prune, hourly).
 BERTH_EVENTS_RETENTION_DAYS = env_float("BERTH_EVENTS_RETENTION_DAYS", 7.0)
+# Seconds a web terminal may stay without input or output before it is closed (observability.terminal).
+BERTH_TERMINAL_IDLE_SECONDS = env_float("BERTH_TERMINAL_IDLE_SECONDS", 600.0)
 
 LOGGING = {
     "version": 1,

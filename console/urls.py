@@ -109,6 +109,11 @@ api_v1 = [
         apps_api.ContainerLogsView.as_view(),
         name="api-container-logs",
     ),
+    path(
+        "clusters/<int:cluster_id>/applications/<str:name>/containers/<str:container>/exec",
+        observability_api.ContainerExecView.as_view(),
+        name="api-container-exec",
+    ),
     *[
         path(
             f"clusters/<int:cluster_id>/applications/<str:name>/containers/<str:container>/{action}",

@@ -11,8 +11,9 @@ from rest_framework.response import Response
 
 from apps.api import _application, _applications
 from clusters.api import _cluster
-from console.api import BerthAPIView, ListEndpoint
-from observability import events
+from console.api import BerthAPIView, ListEndpoint, RequestBody, strict_data
+from console.errors import OperationConflict
+from observability import events, terminal
 from observability.models import EngineEvent
 
 
@@ -77,3 +78,39 @@ class ApplicationEventListView(_Events):
     def get(self, request: Request, cluster_id: int, name: str) -> Response:
         app = _application(request, cluster_id, name)
         return self.listed(request, EngineEvent.objects.filter(application=app))
+
+
+class ExecRequest(RequestBody):
+    command = serializers.ListField(
+        child=serializers.CharField(max_length=4096, allow_blank=True, trim_whitespace=False),
+        min_length=1,
+        max_length=256,
+        help_text='The program and its arguments, e.g. ["sh", "-c", "echo hello"] (no shell unless you name one).',
+    )
+    timeout = serializers.IntegerField(
+        min_value=1, max_value=300, default=30, help_text="Seconds to wait for the command (1-300)."
+    )
+
+
+class ExecAnswer(serializers.Serializer):
+    exit_code = serializers.IntegerField()
+    output = serializers.CharField(help_text="Its standard output and error, cut at 1 MiB.")
+    truncated = serializers.BooleanField()
+
+
+class ContainerExecView(BerthAPIView):
+    """``POST .../{name}/containers/{container}/exec {"command": [...], "timeout": 30}``: run one command in the
+    running container (``cs:ExecContainer``) and answer its exit code and output. On record, naming the program
+    only (its arguments may hold secrets)."""
+
+    action_map = {"POST": "cs:ExecContainer"}
+
+    @extend_schema(request=ExecRequest, responses=ExecAnswer, operation_id="containers_exec")
+    def post(self, request: Request, cluster_id: int, name: str, container: str) -> Response:
+        app = _application(request, cluster_id, name)
+        data = strict_data(ExecRequest, request.data)
+        try:
+            app, row = terminal.container_of(request.user, app.pk, container)
+        except terminal.NotRunning as exc:
+            raise OperationConflict(str(exc)) from None
+        return Response(terminal.run_once(request.user, app, row, list(data["command"]), float(data["timeout"])))

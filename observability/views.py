@@ -6,10 +6,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from accounts.pages import page, page_object
-from apps.models import Application
+from apps.models import Application, Container
 from clusters.api import clusters_for
 from console.paging import page_of
-from observability import events
+from observability import events, terminal
 from observability.models import EngineEvent
 
 
@@ -52,3 +52,17 @@ def application_events(request: HttpRequest, pk: int) -> HttpResponse:
     app = page_object(request, Application.objects.live().select_related("cluster"), pk=pk)
     rows = EngineEvent.objects.filter(application=app)
     return _listing(request, rows, {"cluster": app.cluster, "app": app, "live_type": "application", "live_id": app.pk})
+
+
+@page(get="cs:ExecContainer")
+def container_terminal(request: HttpRequest, pk: int, container: str) -> HttpResponse:
+    """A shell in one running container, in the browser (xterm.js over ``/ws/terminal/…``)."""
+    app = page_object(request, Application.objects.live().select_related("cluster"), pk=pk)
+    row = page_object(
+        request, Container.objects.select_related("node", "service"), service__application=app, name=container
+    )
+    return render(
+        request,
+        "observability/terminal.html",
+        {"app": app, "row": row, "idle": int(terminal.idle_seconds()), "running": row.state == "running"},
+    )

@@ -31,6 +31,7 @@ from apps.converge import NETWORKS_KEY
 from apps.models import Application, AppVersion, ConfigSet, Container, Release, Service, Template
 from clusters.models import Cluster, Network, Node, RegistryCredential, UserCertificate
 from console import audit, paging
+from observability.models import EngineEvent
 from routing.models import Certificate, Listener, Route
 from tests.conftest import PASSWORD
 
@@ -146,6 +147,25 @@ def more_routes(t: Tenant, n: int) -> None:
         Route.objects.create(
             cluster=t.cluster, application=app, service=service, domain=f"r{number}.example.test", port=80
         )
+
+
+def more_events(t: Tenant, n: int) -> None:
+    """Engine events: of the tenant's application, and each of a new application (the cluster list names them)."""
+    for _ in range(n):
+        number = next(counter)
+        app = Application.objects.create(tenant=t.owner.tenant, cluster=t.cluster, name=f"ev-{number}", version=1)
+        for owner_app in (t.app, app):
+            EngineEvent.objects.create(
+                cluster=t.cluster,
+                node=t.node,
+                node_name=t.node.name,
+                application=owner_app,
+                service="web",
+                container=f"{owner_app.name}_web_1",
+                action="died",
+                exit_code=number,
+                at=timezone.now(),
+            )
 
 
 def more_listeners(t: Tenant, n: int) -> None:
@@ -278,6 +298,10 @@ LISTS: dict[str, Listing] = {
     ),
     "/api/v1/clusters/{cluster_id}/networks": Listing(
         lambda t: f"/api/v1/clusters/{t.cluster.pk}/networks", more_networks
+    ),
+    "/api/v1/clusters/{cluster_id}/events": Listing(lambda t: f"/api/v1/clusters/{t.cluster.pk}/events", more_events),
+    "/api/v1/clusters/{cluster_id}/applications/{name}/events": Listing(
+        lambda t: f"/api/v1/clusters/{t.cluster.pk}/applications/{t.app.name}/events", more_events
     ),
     "/api/v1/clusters/{cluster_id}/routes": Listing(lambda t: f"/api/v1/clusters/{t.cluster.pk}/routes", more_routes),
     "/api/v1/clusters/{cluster_id}/listeners": Listing(
