@@ -19,6 +19,7 @@ APP = f"{CLUSTER}/application/<app-name>"
 NODE = f"{CLUSTER}/node/<node-name>"
 TEMPLATE = "acs:cs:*:<tenant-id>:template/<name>"
 CONFIGSET = "acs:cs:*:<tenant-id>:configset/<name>"
+LOG_RETENTION = "acs:cs:*:<tenant-id>:logretention"
 OPLOG = "acs:cs:*:<tenant-id>:operationlog, or " + CLUSTER + "/operationlog"
 USER = "acs:ram:*:<tenant-id>:user/<name>"
 GROUP = "acs:ram:*:<tenant-id>:group/<name>"
@@ -106,6 +107,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "cs:RemoveContainer": (APP, "Remove one container (a redeploy or scale recreates it)."),
     "cs:ModifyContainer": (APP, "The outcome of a container action (restart, stop, remove) in the log."),
     "cs:DescribeConfigSets": (CONFIGSET, "See config sets (secret values are never shown)."),
+    "cs:ModifyLogRetention": (
+        LOG_RETENTION,
+        "Set how many days and megabytes of its containers' collected output the tenant keeps.",
+    ),
     "cs:CreateConfigSet": (CONFIGSET, "Create a config set."),
     "cs:UpdateConfigSet": (CONFIGSET, "Change a config set (and redeploy the applications using it)."),
     "cs:DeleteConfigSet": (CONFIGSET, "Delete a config set no application uses."),

@@ -39,6 +39,11 @@ REPLAY_FROM: list[Callable[[int], float | None]] = []
 (what they missed while the stream was away); the earliest answer counts, None: nothing to replay. Replayed events
 go to the listeners only: the node's containers' state is read anew at each connect."""
 
+NODE_COMPANIONS: list[Callable[[int, threading.Event], object]] = []
+"""Started beside each node's events watcher, in this process, with the node's id and its stop event (the
+observability layer's log collector: ``observability.logs.start_node``); each runs its own thread until the event is
+set."""
+
 EVENT_STATES = {
     "create": "created",
     "start": "running",
@@ -203,6 +208,8 @@ def watch_forever(stop: threading.Event, refresh_seconds: float = 3.0) -> None:
             own_stop = threading.Event()
             watcher = NodeWatcher(key[0], own_stop)
             watcher.start()
+            for companion in NODE_COMPANIONS:  # they end with the node's watcher (own_stop)
+                companion(key[0], own_stop)
             watchers[key] = (watcher, own_stop)
         for key in [k for k, (w, _) in watchers.items() if k not in wanted or not w.is_alive()]:
             # The thread notices at its next event or reconnect; it writes nothing for a node that is gone.

@@ -942,6 +942,59 @@ def events(endpoint: Endpoint, labels: dict[str, str], since: float | None = Non
         stream_client.close()
 
 
+LOG_STREAMS = {1: "stdout", 2: "stderr"}
+
+
+def _log_chunks(response: Any, tty: bool) -> Iterator[tuple[str, bytes]]:
+    """The body of a logs answer as (stream, bytes): a TTY's is raw output; otherwise frames of an 8-byte header
+    (stream, size) and their bytes (Docker's multiplexed stream)."""
+    if tty:
+        for chunk in response.iter_content(chunk_size=None):
+            yield "stdout", chunk
+        return
+    while True:
+        header = response.raw.read(8)
+        if len(header) < 8:
+            return
+        kind, size = header[0], int.from_bytes(header[4:8], "big")
+        data = response.raw.read(size) if size else b""
+        if len(data) < size:
+            return
+        yield LOG_STREAMS.get(kind, "stdout"), data
+
+
+def log_stream(
+    endpoint: Endpoint, container_id: str, since: str | None = None, *, tty: bool = False, follow: bool = True
+) -> Iterator[tuple[str, bytes]]:
+    """A container's output, line by line, each with the engine's timestamp in front (``2026-12-02T10:00:00.1Z
+    text``): ("stdout" | "stderr", line), following it while it runs (blocks; it ends when the container stops).
+    ``since``: ``seconds.nanoseconds``, where to start (the engine gives lines at that moment too). One client and
+    one open stream per call, closed at the end."""
+    stream_client = streaming_client(endpoint)
+    api = stream_client.api
+    params: dict[str, Any] = {"follow": int(follow), "stdout": 1, "stderr": 1, "timestamps": 1, "tail": "all"}
+    if since:
+        params["since"] = since
+    buffers = {"stdout": b"", "stderr": b""}
+    try:
+        response = api._get(api._url("/containers/{0}/logs", container_id), params=params, stream=True)
+        api._raise_for_status(response)
+        api._disable_socket_timeout(api._get_raw_response_socket(response))
+        for name, chunk in _log_chunks(response, tty):
+            *lines, buffers[name] = (buffers[name] + chunk).split(b"\n")
+            for line in lines:
+                yield name, line
+        for name, rest in buffers.items():
+            if rest:
+                yield name, rest
+    except (RequestsConnectionError, ReadTimeout, OSError) as exc:
+        raise HostUnreachable(explain(exc)) from exc
+    except DockerException as exc:
+        raise HostError(explain(exc)) from exc
+    finally:
+        stream_client.close()
+
+
 def copy_image(source: Endpoint, target: Endpoint, image: str) -> None:
     """Copy an image between engines without a registry (``docker save`` streamed into ``docker load``)."""
     data = _call(source, client(source).api.get_image, image)

@@ -32,8 +32,9 @@ def parse_labels(text: str) -> dict[str, str]:
 
 
 class ClusterForm(forms.Form):
-    """A cluster's name, region, zones and root domain. Its system services (routing, logging, monitoring,
-    volumes) have no control here: nothing uses them yet, and a control that does nothing is not shown."""
+    """A cluster's name, region, zones and root domain, and whether its logging service collects the containers'
+    output. Routing has its own page; the monitoring and volumes services have no control here: nothing uses them
+    yet, and a control that does nothing is not shown."""
 
     name = forms.CharField(label=_("Cluster name"), max_length=63, validators=[NAME_VALIDATOR])
     region = forms.CharField(label=_("Region"), max_length=63, initial="local")
@@ -59,8 +60,16 @@ class ClusterForm(forms.Form):
         help_text=_("Private IPv4 range of the cluster network (each network takes a /24); fixed once a node joined."),
     )
 
+    logging = forms.BooleanField(
+        label=_("Collect logs"),
+        required=False,
+        initial=True,
+        help_text=_("The logging service: every container's output is collected, searchable and kept after it goes."),
+    )
+
     def __init__(self, *args: Any, cluster: Cluster | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.cluster = cluster
         if cluster is None:
             return
         # What can no longer change is shown, not offered: the pool once the swarm took addresses from it, the mode
@@ -81,6 +90,10 @@ class ClusterForm(forms.Form):
             "root_domain": data.get("root_domain", ""),
             **({"network_mode": data["network_mode"]} if data.get("network_mode") else {}),
             **({"network_pool": data["network_pool"].strip()} if data.get("network_pool", "").strip() else {}),
+            "system_services": {
+                **((self.cluster.system_services or {}) if self.cluster is not None else {}),
+                "logging": bool(data.get("logging")),
+            },
         }
 
 

@@ -138,6 +138,7 @@ def _settings_of(cluster: Cluster) -> dict[str, Any]:
         "root_domain": cluster.root_domain,
         "network_mode": cluster.network_mode,
         "network_pool": cluster.network_pool,
+        "logging": (cluster.system_services or {}).get("logging", True) is not False,
     }
 
 

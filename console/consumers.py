@@ -40,6 +40,7 @@ from console import context
 from console.live import group_name
 from console.middleware import socket_address, socket_secure
 from observability import terminal
+from observability.models import LogLine
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,16 @@ def _snapshot_cluster(user: Any, cluster: Cluster, since: int) -> list[dict[str,
     return messages
 
 
+def _snapshot_logs(user: Any, app: Application, since: int) -> list[dict[str, Any]]:
+    """An application's latest output (its last 200 lines, or those after line ``since`` when a tail reconnects)."""
+    lines = LogLine.objects.filter(application=app)
+    if since:
+        shown = list(lines.filter(id__gt=since).order_by("id")[:1000])
+    else:
+        shown = list(reversed(lines.order_by("-ts_ns", "-id")[:200]))
+    return [{"type": "log_lines", "lines": [line.as_live() for line in shown], "snapshot": True}]
+
+
 @dataclass(frozen=True)
 class Kind:
     """A kind of subscription: what it is of, and its snapshot."""
@@ -84,6 +95,7 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "application": Kind(Application.objects.all(), _snapshot_application),
     "cluster": Kind(Cluster.objects.all(), _snapshot_cluster),
+    "logs": Kind(Application.objects.all(), _snapshot_logs),
 }
 
 

@@ -18,7 +18,7 @@ from django.db import transaction
 
 log = logging.getLogger(__name__)
 
-GROUP_KINDS = ("application", "cluster")
+GROUP_KINDS = ("application", "cluster", "logs")
 
 
 def group_name(kind: str, pk: int) -> str:

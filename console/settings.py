@@ -297,6 +297,9 @@ BERTH_INSTANCE = env_str("BERTH_INSTANCE", "berth")
 BERTH_SERVE_STATIC = env_bool("BERTH_SERVE_STATIC", True)
 # Days the engines' events of Berth's containers are kept (observability.events.prune, hourly).
 BERTH_EVENTS_RETENTION_DAYS = env_float("BERTH_EVENTS_RETENTION_DAYS", 7.0)
+# What a tenant keeps of its containers' output unless it sets otherwise (observability.logs): days and megabytes.
+BERTH_LOG_RETENTION_DAYS = env_int("BERTH_LOG_RETENTION_DAYS", 7)
+BERTH_LOG_RETENTION_MB = env_int("BERTH_LOG_RETENTION_MB", 1024)
 # Seconds a web terminal may stay without input or output before it is closed (observability.terminal).
 BERTH_TERMINAL_IDLE_SECONDS = env_float("BERTH_TERMINAL_IDLE_SECONDS", 600.0)
 
@@ -329,6 +332,11 @@ CELERY_BEAT_SCHEDULE["prune-events"] = {
     "task": "observability.prune_events",
     "schedule": env_float("BERTH_EVENTS_PRUNE_INTERVAL", 3600.0),
     "options": {"expires": 600},
+}
+CELERY_BEAT_SCHEDULE["prune-logs"] = {
+    "task": "observability.prune_logs",
+    "schedule": env_float("BERTH_LOGS_PRUNE_INTERVAL", 600.0),
+    "options": {"expires": 300},
 }
 CELERY_BEAT_SCHEDULE["sweep-user-certificates"] = {
     "task": "clusters.sweep_certificates",

@@ -79,6 +79,17 @@ api_v1 = [
         observability_api.ApplicationEventListView.as_view(),
         name="api-application-events",
     ),
+    path(
+        "clusters/<int:cluster_id>/applications/<str:name>/logs",
+        observability_api.ApplicationLogsView.as_view(),
+        name="api-application-logs",
+    ),
+    path(
+        "clusters/<int:cluster_id>/applications/<str:name>/logs/download",
+        observability_api.ApplicationLogsDownloadView.as_view(),
+        name="api-application-logs-download",
+    ),
+    path("log-retention", observability_api.LogRetentionView.as_view(), name="api-log-retention"),
     *[
         path(
             f"clusters/<int:cluster_id>/applications/<str:name>/{action}",

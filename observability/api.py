@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -13,8 +14,9 @@ from apps.api import _application, _applications
 from clusters.api import _cluster
 from console.api import BerthAPIView, ListEndpoint, RequestBody, strict_data
 from console.errors import OperationConflict
-from observability import events, terminal
-from observability.models import EngineEvent
+from console.times import iso_utc
+from observability import events, logs, terminal
+from observability.models import EngineEvent, LogLine
 
 
 class EngineEventSerializer(serializers.ModelSerializer):
@@ -114,3 +116,97 @@ class ContainerExecView(BerthAPIView):
         except terminal.NotRunning as exc:
             raise OperationConflict(str(exc)) from None
         return Response(terminal.run_once(request.user, app, row, list(data["command"]), float(data["timeout"])))
+
+
+class LogLineSerializer(serializers.ModelSerializer):
+    node = serializers.CharField(source="node_name", read_only=True)
+
+    class Meta:
+        model = LogLine
+        fields = ["id", "at", "service", "container", "node", "stream", "text"]
+        read_only_fields = fields
+
+
+LOG_PARAMETERS = [
+    OpenApiParameter("q", str, description="Lines holding this text (any case)."),
+    OpenApiParameter(
+        "regex", str, description="Lines matching this regular expression (no back-references, no nested repeats)."
+    ),
+    OpenApiParameter("service", str, description="Lines of this service."),
+    OpenApiParameter("container", str, description="Lines of this container (its name)."),
+    OpenApiParameter("node", str, description="Lines written on this node."),
+    OpenApiParameter("stream", str, description="stdout, stderr, or a name an aliyun.logs label gives."),
+    OpenApiParameter("since", str, description="From this moment (ISO 8601)."),
+    OpenApiParameter("until", str, description="Up to this moment (ISO 8601)."),
+]
+DOWNLOAD_LINES = 200_000
+"""Lines a download holds at most (the newest are cut; narrow the search for more)."""
+
+
+def searched(request: Request, app: Any) -> Any:
+    params = {name: request.query_params.get(name, "") for name in logs.FILTERS}
+    try:
+        return logs.filtered(LogLine.objects.filter(application=app), params)
+    except logs.Refused as exc:
+        raise serializers.ValidationError({exc.field: [str(exc)]}) from None
+
+
+class ApplicationLogsView(ListEndpoint, BerthAPIView):
+    """``GET /api/v1/clusters/{id}/applications/{name}/logs``: the application's collected output, oldest first (a
+    page), searched by text, regular expression, service, container, node, stream and time range."""
+
+    action_map = {"GET": "cs:DescribeApplications"}
+
+    @extend_schema(responses=LogLineSerializer(many=True), parameters=LOG_PARAMETERS, operation_id="application_logs")
+    def get(self, request: Request, cluster_id: int, name: str) -> Response:
+        app = _application(request, cluster_id, name)
+        return self.paginated(searched(request, app), lambda page: LogLineSerializer(page, many=True).data)
+
+
+class ApplicationLogsDownloadView(BerthAPIView):
+    """``GET …/applications/{name}/logs/download``: the same search as text, one line each (time, container,
+    stream, text), at most 200,000 lines."""
+
+    action_map = {"GET": "cs:DescribeApplications"}
+
+    @extend_schema(responses={200: None}, parameters=LOG_PARAMETERS, operation_id="application_logs_download")
+    def get(self, request: Request, cluster_id: int, name: str) -> Any:
+        app = _application(request, cluster_id, name)
+        return download(app, searched(request, app))
+
+
+def download(app: Any, lines: Any) -> StreamingHttpResponse:
+    """The lines as a text file (streamed: a large download is not held in memory)."""
+    rows = lines.values_list("at", "container", "stream", "text")[:DOWNLOAD_LINES]
+
+    def text() -> Any:
+        for at, container, stream, line in rows.iterator(chunk_size=2000):
+            yield f"{iso_utc(at)} {container} {stream} {line}\n"
+
+    answer = StreamingHttpResponse(text(), content_type="text/plain; charset=utf-8")
+    answer["Content-Disposition"] = f'attachment; filename="{app.name}-logs.txt"'
+    return answer
+
+
+class RetentionSerializer(RequestBody):
+    days = serializers.IntegerField(min_value=1, max_value=365, help_text="Days a line is kept (1-365).")
+    megabytes = serializers.IntegerField(
+        min_value=1, max_value=1024 * 1024, help_text="Megabytes of lines the tenant keeps at most."
+    )
+
+
+class LogRetentionView(BerthAPIView):
+    """``GET``/``PUT /api/v1/log-retention``: how long and how much of its containers' output the tenant keeps."""
+
+    action_map = {"GET": "cs:DescribeApplications", "PUT": "cs:ModifyLogRetention"}
+
+    @extend_schema(responses=RetentionSerializer, operation_id="log_retention")
+    def get(self, request: Request) -> Response:
+        days, megabytes = logs.retention_of(request.user.tenant_id)
+        return Response({"days": days, "megabytes": megabytes})
+
+    @extend_schema(request=RetentionSerializer, responses=RetentionSerializer, operation_id="log_retention_set")
+    def put(self, request: Request) -> Response:
+        data = strict_data(RetentionSerializer, request.data)
+        logs.set_retention(request.user, data["days"], data["megabytes"])
+        return Response({"days": data["days"], "megabytes": data["megabytes"]})

@@ -65,3 +65,66 @@ class EngineEvent(models.Model):
             "detail": self.detail,
             "at": iso_utc(self.at),
         }
+
+
+class LogLine(models.Model):
+    """One line a container wrote (standard output or error, or a stream an ``aliyun.logs.<name>`` label names),
+    kept after the container is gone, within the tenant's retention (``LogRetention``)."""
+
+    cluster = models.ForeignKey("clusters.Cluster", on_delete=models.CASCADE, related_name="log_lines")
+    application = models.ForeignKey("apps.Application", on_delete=models.CASCADE, related_name="log_lines")
+    node_name = models.CharField(max_length=64)
+    service = models.CharField(max_length=64)
+    container = models.CharField(max_length=200)
+    stream = models.CharField(max_length=64)  # stdout, stderr, or the name an aliyun.logs label gives
+    ts_ns = models.BigIntegerField()  # the engine's timestamp, in nanoseconds since 1970 (the order of the lines)
+    at = models.DateTimeField()  # the same, to the microsecond (time ranges)
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["ts_ns", "id"]
+        indexes = [
+            models.Index(fields=["application", "ts_ns"], name="log_line_app_ts"),
+            models.Index(fields=["cluster", "ts_ns"], name="log_line_cluster_ts"),
+            models.Index(fields=["at"], name="log_line_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.container} {self.text[:40]}"
+
+    def as_live(self) -> dict[str, Any]:
+        return {
+            "id": self.pk,
+            "container": self.container,
+            "service": self.service,
+            "node": self.node_name,
+            "stream": self.stream,
+            "at": iso_utc(self.at),
+            "text": self.text,
+        }
+
+
+class LogCursor(models.Model):
+    """How far the collector read one container's output: the timestamp of the last line kept, and how many lines
+    of that very timestamp were kept (the engine answers ``since`` with them again)."""
+
+    docker_id = models.CharField(max_length=64, unique=True)
+    node = models.ForeignKey("clusters.Node", on_delete=models.CASCADE, related_name="log_cursors")
+    ts_ns = models.BigIntegerField(default=0)
+    at_last = models.IntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.docker_id[:12]}@{self.ts_ns}"
+
+
+class LogRetention(models.Model):
+    """How long and how much of its containers' output a tenant keeps (the defaults: ``BERTH_LOG_RETENTION_DAYS``,
+    ``BERTH_LOG_RETENTION_MB``)."""
+
+    tenant = models.OneToOneField("accounts.Tenant", on_delete=models.CASCADE, related_name="log_retention")
+    days = models.PositiveIntegerField()
+    megabytes = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.days} d, {self.megabytes} MB"

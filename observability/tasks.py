@@ -11,3 +11,11 @@ def prune_events() -> int:
     from observability import events
 
     return events.prune()
+
+
+@berth_task("observability.prune_logs", soft_time_limit=600, time_limit=660)
+def prune_logs() -> int:
+    """Each tenant's containers' output past its retention goes (beat, every few minutes)."""
+    from observability import logs
+
+    return logs.prune()

@@ -6,5 +6,6 @@ app_name = "observability"
 urlpatterns = [
     path("clusters/<int:pk>/events/", views.cluster_events, name="cluster_events"),
     path("applications/<int:pk>/events/", views.application_events, name="application_events"),
+    path("applications/<int:pk>/logs/", views.application_logs, name="application_logs"),
     path("applications/<int:pk>/containers/<str:container>/terminal/", views.container_terminal, name="terminal"),
 ]

@@ -9,8 +9,8 @@ from accounts.pages import page, page_object
 from apps.models import Application, Container
 from clusters.api import clusters_for
 from console.paging import page_of
-from observability import events, terminal
-from observability.models import EngineEvent
+from observability import events, logs, terminal
+from observability.models import EngineEvent, LogLine
 
 
 def _listing(request: HttpRequest, rows, context: dict) -> HttpResponse:  # type: ignore[no-untyped-def]
@@ -65,4 +65,46 @@ def container_terminal(request: HttpRequest, pk: int, container: str) -> HttpRes
         request,
         "observability/terminal.html",
         {"app": app, "row": row, "idle": int(terminal.idle_seconds()), "running": row.state == "running"},
+    )
+
+
+LOG_PAGE = 100
+
+
+@page(get="cs:DescribeApplications")
+def application_logs(request: HttpRequest, pk: int) -> HttpResponse:
+    """An application's output: the live tail (all containers, or one) and a search of what was collected."""
+    app = page_object(request, Application.objects.live().select_related("cluster"), pk=pk)
+    params = {name: request.GET.get(name, "") for name in logs.FILTERS}
+    searching = any(params.values()) or "page" in request.GET
+    problem, listing = None, None
+    if searching:
+        try:
+            rows = logs.filtered(LogLine.objects.filter(application=app), params)
+            listing = page_of(request, rows, LOG_PAGE)
+        except logs.Refused as exc:
+            problem = f"{exc.field}: {exc}"
+    containers = list(
+        Container.objects.filter(service__application=app)
+        .order_by("service__name", "index")
+        .values_list("name", flat=True)
+    )
+    days, megabytes = logs.retention_of(app.tenant_id)
+    return render(
+        request,
+        "observability/logs.html",
+        {
+            "app": app,
+            "filters": params,
+            "problem": problem,
+            "page": listing,
+            "lines": list(listing.object_list) if listing else [],
+            "searching": searching,
+            "containers": containers,
+            "only": request.GET.get("tail", ""),
+            "query": request.GET.urlencode(),
+            "retention": {"days": days, "megabytes": megabytes},
+            "collecting": logs.collecting(app.cluster_id),
+        },
+        status=400 if problem else 200,
     )

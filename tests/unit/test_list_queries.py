@@ -31,7 +31,7 @@ from apps.converge import NETWORKS_KEY
 from apps.models import Application, AppVersion, ConfigSet, Container, Release, Service, Template
 from clusters.models import Cluster, Network, Node, RegistryCredential, UserCertificate
 from console import audit, paging
-from observability.models import EngineEvent
+from observability.models import EngineEvent, LogLine
 from routing.models import Certificate, Listener, Route
 from tests.conftest import PASSWORD
 
@@ -168,6 +168,23 @@ def more_events(t: Tenant, n: int) -> None:
             )
 
 
+def more_log_lines(t: Tenant, n: int) -> None:
+    """Lines the application's containers wrote."""
+    for _ in range(n):
+        number = next(counter)
+        LogLine.objects.create(
+            cluster=t.cluster,
+            application=t.app,
+            node_name=t.node.name,
+            service="web",
+            container="the-app_web_1",
+            stream="stdout",
+            ts_ns=number,
+            at=timezone.now(),
+            text=f"line {number}",
+        )
+
+
 def more_listeners(t: Tenant, n: int) -> None:
     """Listeners, each of a new application's service with a container."""
     for _ in range(n):
@@ -302,6 +319,9 @@ LISTS: dict[str, Listing] = {
     "/api/v1/clusters/{cluster_id}/events": Listing(lambda t: f"/api/v1/clusters/{t.cluster.pk}/events", more_events),
     "/api/v1/clusters/{cluster_id}/applications/{name}/events": Listing(
         lambda t: f"/api/v1/clusters/{t.cluster.pk}/applications/{t.app.name}/events", more_events
+    ),
+    "/api/v1/clusters/{cluster_id}/applications/{name}/logs": Listing(
+        lambda t: f"/api/v1/clusters/{t.cluster.pk}/applications/{t.app.name}/logs", more_log_lines
     ),
     "/api/v1/clusters/{cluster_id}/routes": Listing(lambda t: f"/api/v1/clusters/{t.cluster.pk}/routes", more_routes),
     "/api/v1/clusters/{cluster_id}/listeners": Listing(
