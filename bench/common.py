@@ -44,6 +44,7 @@ class Api(Client):
 
     def __init__(self, key: str) -> None:
         super().__init__(f"http://127.0.0.1:{PORT}", key)
+        self.procs: list[subprocess.Popen] = []
 
     def items(self, path: str) -> list[dict]:
         """The rows of a list endpoint (its first page: ``results`` of a paginated answer)."""
@@ -84,9 +85,10 @@ def sh(*argv: str, stdin: str | None = None) -> str:
 
 
 @contextmanager
-def berth(*, beat: bool = False) -> Iterator[Api]:
+def berth(*, beat: bool = False, watcher: bool = False) -> Iterator[Api]:
     """A fresh benchmark console (database, tenant, access key), its ASGI server and Celery worker (and, with
-    ``beat``, Celery beat: the periodic node checks that join nodes to a cluster network, and the routers' sync)."""
+    ``beat``, Celery beat: the periodic node checks that join nodes to a cluster network, and the routers' sync;
+    with ``watcher``, the watcher process: the engines' events and the log collector). ``api.procs`` names them."""
     import redis
 
     subprocess.run([str(ROOT / "scripts" / "services.sh")], check=True)
@@ -144,6 +146,8 @@ def berth(*, beat: bool = False) -> Iterator[Api]:
             stderr=log,
         ),
     ]
+    if watcher:
+        procs.append(subprocess.Popen([py, "manage.py", "watch_docker"], cwd=ROOT, env=env, stdout=log, stderr=log))
     if beat:
         procs.append(
             subprocess.Popen(
@@ -166,6 +170,7 @@ def berth(*, beat: bool = False) -> Iterator[Api]:
             )
         )
     api = Api(key)
+    api.procs = procs
     try:
         deadline = time.monotonic() + 60
         while True:

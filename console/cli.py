@@ -81,7 +81,8 @@ class Client:
                     final = lines.take(message)
                     if final is not None:
                         break
-            # A release that had ended before we subscribed arrives before its events: print those too.
+            # The snapshot of a release that had ended before we subscribed sends its events first; a late event
+            # of a live one is still printed.
             try:
                 while True:
                     lines.take(json.loads(await asyncio.wait_for(ws.recv(), 0.3)))

@@ -58,11 +58,13 @@ def _snapshot_application(user: Any, app: Application, since: int) -> list[dict[
     # The full list first: the page drops rows that went away while it was loading.
     messages.append({"type": "containers", "names": [c.name for c in containers]})
     messages.extend(c.as_live() for c in containers)
+    # What happened before where it is: the missed events, then the latest release's state (a follower that sees a
+    # release end, as the CLI does, has then seen its events too, in the order they were published).
+    events = ReleaseEvent.objects.filter(application=app, id__gt=since).order_by("id")[:500]
+    messages.extend(e.as_live() for e in events)
     latest = Release.objects.filter(application=app).order_by("-id").first()
     if latest is not None:
         messages.append(latest.as_live())
-    events = ReleaseEvent.objects.filter(application=app, id__gt=since).order_by("id")[:500]
-    messages.extend(e.as_live() for e in events)
     return messages
 
 

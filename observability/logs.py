@@ -46,6 +46,7 @@ LIST_SECONDS = 2.0
 """How often a node's collector lists its running containers (a container started since is followed then)."""
 FLUSH_SECONDS = 0.2
 BATCH = 2000
+WRITE_ATTEMPTS = 5
 LABEL_PREFIX = "aliyun.logs."
 
 
@@ -158,13 +159,16 @@ class Writer:
                     batch.append(self.queue.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
-            try:
-                close_old_connections()
-                self.write(batch)
-            except Exception:
-                log.exception("logs: a batch of %s lines could not be written; it is read again", len(batch))
-                # The cursors did not move: the followers' next start reads these lines again.
-                time.sleep(1.0)
+            for attempt in range(WRITE_ATTEMPTS):
+                try:
+                    close_old_connections()
+                    self.write(batch)
+                    break
+                except Exception:  # a busy database, an application deleted meanwhile: the next try filters it
+                    if attempt == WRITE_ATTEMPTS - 1:
+                        log.exception("logs: a batch of %s lines could not be written; it is dropped", len(batch))
+                    else:
+                        time.sleep(0.5 * (attempt + 1))
 
     def write(self, batch: list[tuple[Source, int, str, str]]) -> None:
         rows = [
@@ -185,10 +189,12 @@ class Writer:
         for source, nanos, _stream, _text in batch:
             _old, last, count = cursors.get(source.docker_id, (source, 0, 0))
             cursors[source.docker_id] = (source, nanos, count + 1 if nanos == last else 1)
-        alive = set(
+        apps = set(
             Application.objects.filter(pk__in={s.application_id for s, *_ in batch}).values_list("pk", flat=True)
         )
-        rows = [row for row in rows if row.application_id in alive]
+        nodes = set(Node.objects.filter(pk__in={s.node_id for s, *_ in batch}).values_list("pk", flat=True))
+        rows = [row for row, (source, *_rest) in zip(rows, batch, strict=True) if source.application_id in apps]
+        cursors = {d: c for d, c in cursors.items() if c[0].node_id in nodes}  # a node removed takes its cursors
         with transaction.atomic():
             made = LogLine.objects.bulk_create(rows, batch_size=500)
             for docker_id, (source, nanos, count) in cursors.items():
