@@ -995,6 +995,20 @@ def log_stream(
         stream_client.close()
 
 
+def stats_stream(endpoint: Endpoint, container_id: str) -> Iterator[dict[str, Any]]:
+    """A running container's resource figures as the engine streams them, one sample a second, until it stops
+    (blocks); one client and one open stream per call, closed at the end."""
+    stream_client = streaming_client(endpoint)
+    try:
+        yield from stream_client.api.stats(container_id, decode=True, stream=True)
+    except (RequestsConnectionError, ReadTimeout, OSError) as exc:
+        raise HostUnreachable(explain(exc)) from exc
+    except DockerException as exc:
+        raise HostError(explain(exc)) from exc
+    finally:
+        stream_client.close()
+
+
 def copy_image(source: Endpoint, target: Endpoint, image: str) -> None:
     """Copy an image between engines without a registry (``docker save`` streamed into ``docker load``)."""
     data = _call(source, client(source).api.get_image, image)

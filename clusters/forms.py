@@ -32,9 +32,9 @@ def parse_labels(text: str) -> dict[str, str]:
 
 
 class ClusterForm(forms.Form):
-    """A cluster's name, region, zones and root domain, and whether its logging service collects the containers'
-    output. Routing has its own page; the monitoring and volumes services have no control here: nothing uses them
-    yet, and a control that does nothing is not shown."""
+    """A cluster's name, region, zones and root domain, and whether its logging and monitoring services collect the
+    containers' output and figures. Routing has its own page; the volumes service has no control here: nothing uses
+    it yet, and a control that does nothing is not shown."""
 
     name = forms.CharField(label=_("Cluster name"), max_length=63, validators=[NAME_VALIDATOR])
     region = forms.CharField(label=_("Region"), max_length=63, initial="local")
@@ -67,6 +67,13 @@ class ClusterForm(forms.Form):
         help_text=_("The logging service: every container's output is collected, searchable and kept after it goes."),
     )
 
+    monitoring = forms.BooleanField(
+        label=_("Collect metrics"),
+        required=False,
+        initial=True,
+        help_text=_("The monitoring service: containers' and nodes' CPU, memory, network and disk, as charts."),
+    )
+
     def __init__(self, *args: Any, cluster: Cluster | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cluster = cluster
@@ -93,6 +100,7 @@ class ClusterForm(forms.Form):
             "system_services": {
                 **((self.cluster.system_services or {}) if self.cluster is not None else {}),
                 "logging": bool(data.get("logging")),
+                "monitoring": bool(data.get("monitoring")),
             },
         }
 

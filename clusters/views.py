@@ -139,6 +139,7 @@ def _settings_of(cluster: Cluster) -> dict[str, Any]:
         "network_mode": cluster.network_mode,
         "network_pool": cluster.network_pool,
         "logging": (cluster.system_services or {}).get("logging", True) is not False,
+        "monitoring": (cluster.system_services or {}).get("monitoring", True) is not False,
     }
 
 

@@ -206,7 +206,7 @@ class ApiErrorShapeMiddleware:
 class FirstRunMiddleware:
     """Until the first tenant exists, every console page leads to the setup page (as Portainer does)."""
 
-    exempt_prefixes = ("/setup/", "/static/", "/api/", "/ws/", "/healthz", "/favicon.ico")
+    exempt_prefixes = ("/setup/", "/static/", "/api/", "/ws/", "/healthz", "/metrics", "/favicon.ico")
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

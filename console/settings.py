@@ -300,6 +300,10 @@ BERTH_EVENTS_RETENTION_DAYS = env_float("BERTH_EVENTS_RETENTION_DAYS", 7.0)
 # What a tenant keeps of its containers' output unless it sets otherwise (observability.logs): days and megabytes.
 BERTH_LOG_RETENTION_DAYS = env_int("BERTH_LOG_RETENTION_DAYS", 7)
 BERTH_LOG_RETENTION_MB = env_int("BERTH_LOG_RETENTION_MB", 1024)
+# Metrics (observability.metrics): the Prometheus the charts ask, and the operator's token for scraping /metrics
+# (empty: the one scripts/prometheus.sh wrote to the data directory, else only access keys scrape).
+BERTH_PROMETHEUS_URL = env_str("BERTH_PROMETHEUS_URL", "http://127.0.0.1:9090")
+BERTH_METRICS_TOKEN = env_str("BERTH_METRICS_TOKEN", "")
 # Seconds a web terminal may stay without input or output before it is closed (observability.terminal).
 BERTH_TERMINAL_IDLE_SECONDS = env_float("BERTH_TERMINAL_IDLE_SECONDS", 600.0)
 

@@ -90,6 +90,14 @@ api_v1 = [
         name="api-application-logs-download",
     ),
     path("log-retention", observability_api.LogRetentionView.as_view(), name="api-log-retention"),
+    path(
+        "clusters/<int:cluster_id>/applications/<str:name>/metrics",
+        observability_api.ApplicationMetricsView.as_view(),
+        name="api-application-metrics",
+    ),
+    path(
+        "clusters/<int:cluster_id>/metrics", observability_api.ClusterMetricsView.as_view(), name="api-cluster-metrics"
+    ),
     *[
         path(
             f"clusters/<int:cluster_id>/applications/<str:name>/{action}",

@@ -11,11 +11,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.api import _application, _applications
+from apps.models import Container
 from clusters.api import _cluster
+from clusters.models import Node
 from console.api import BerthAPIView, ListEndpoint, RequestBody, strict_data
 from console.errors import OperationConflict
 from console.times import iso_utc
-from observability import events, logs, terminal
+from observability import events, logs, metrics, terminal
 from observability.models import EngineEvent, LogLine
 
 
@@ -210,3 +212,61 @@ class LogRetentionView(BerthAPIView):
         data = strict_data(RetentionSerializer, request.data)
         logs.set_retention(request.user, data["days"], data["megabytes"])
         return Response({"days": data["days"], "megabytes": data["megabytes"]})
+
+
+def _charts(request: Request, selector: str, by: str, kinds: tuple[str, ...]) -> Response:
+    range_name = request.query_params.get("range", "1h")
+    if range_name not in metrics.RANGES:
+        raise serializers.ValidationError({"range": [f"One of {', '.join(metrics.RANGES)}."]})
+    try:
+        return Response(metrics.charts(selector, by, range_name, kinds))
+    except metrics.PrometheusUnavailable as exc:
+        return Response({"detail": str(exc)}, status=503)
+
+
+RANGE = OpenApiParameter("range", str, enum=list(metrics.RANGES), description="The chart's range (1h unless asked).")
+
+
+class ApplicationMetricsView(BerthAPIView):
+    """``GET …/applications/{name}/metrics?range=1h[&container=]``: CPU, memory, network and block I/O of the
+    application's containers (or one), one series per container, from Prometheus."""
+
+    action_map = {"GET": "cs:DescribeApplications"}
+
+    @extend_schema(
+        responses={200: None},
+        parameters=[RANGE, OpenApiParameter("container", str, description="One container's only.")],
+        operation_id="application_metrics",
+    )
+    def get(self, request: Request, cluster_id: int, name: str) -> Response:
+        app = _application(request, cluster_id, name)
+        selector = f'cluster_id="{app.cluster_id}",application_id="{app.pk}"'
+        container = request.query_params.get("container", "")
+        if container:
+            if not Container.objects.filter(service__application=app, name=container).exists():
+                raise serializers.ValidationError({"container": ["Not a container of this application."]})
+            selector += f',container="{metrics.escape(container)}"'
+        return _charts(request, selector, "container", ("cpu", "memory", "network", "block"))
+
+
+class ClusterMetricsView(BerthAPIView):
+    """``GET /api/v1/clusters/{id}/metrics?range=1h[&node=]``: CPU and memory the cluster's containers use, one
+    series per node (or one node's), from Prometheus."""
+
+    action_map = {"GET": "cs:DescribeClusterNodes"}
+
+    @extend_schema(
+        responses={200: None},
+        parameters=[RANGE, OpenApiParameter("node", str, description="One node's only.")],
+        operation_id="cluster_metrics",
+    )
+    def get(self, request: Request, cluster_id: int) -> Response:
+        cluster = _cluster(request, cluster_id)
+        selector = f'cluster_id="{cluster.pk}"'
+        node = request.query_params.get("node", "")
+        if node:
+            found = Node.objects.visible_to(request.user).filter(cluster=cluster, name=node).first()
+            if found is None:
+                raise serializers.ValidationError({"node": ["Not a node of this cluster."]})
+            selector += f',node="{metrics.escape(found.name)}"'
+        return _charts(request, selector, "node", ("cpu", "memory", "network", "block"))

@@ -11,12 +11,13 @@ class ObservabilityConfig(AppConfig):
         """Hand the layers below what only this one does: keep each engine event the watcher sees, and each image a
         release pulled."""
         from apps import releases, watcher
-        from observability import events, logs
+        from observability import events, logs, metrics
 
         for registry, callback in (
             (watcher.EVENT_LISTENERS, events.record),
             (watcher.REPLAY_FROM, events.replay_from),
             (watcher.NODE_COMPANIONS, logs.start_node),
+            (watcher.NODE_COMPANIONS, metrics.start_node),
             (releases.PULLED, events.pulled),
         ):
             if callback not in registry:

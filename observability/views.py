@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hmac
+from pathlib import Path
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
+from accounts.authentication import AccessKeyInvalid, user_for_access_key
 from accounts.pages import page, page_object
 from apps.models import Application, Container
 from clusters.api import clusters_for
 from console.paging import page_of
-from observability import events, logs, terminal
+from observability import events, logs, metrics, terminal
 from observability.models import EngineEvent, LogLine
 
 
@@ -108,3 +114,56 @@ def application_logs(request: HttpRequest, pk: int) -> HttpResponse:
         },
         status=400 if problem else 200,
     )
+
+
+def scrape_token() -> str:
+    """The operator's scrape token: ``BERTH_METRICS_TOKEN``, else the one scripts/prometheus.sh wrote to the data
+    directory (``metrics-token``); empty: none (only access keys scrape)."""
+    if settings.BERTH_METRICS_TOKEN:
+        return settings.BERTH_METRICS_TOKEN
+    path = Path(settings.DATA_DIR) / "metrics-token"
+    return path.read_text().strip() if path.exists() else ""
+
+
+UNAUTHORIZED = (
+    "Scrape /metrics with the scrape token (Authorization: Bearer <token>, BERTH_METRICS_TOKEN or var/metrics-token) "
+    "or an access key (Authorization: Bearer <AccessKeyId>:<AccessKeySecret>): it then shows that account's "
+    "containers and nodes only.\n"
+)
+
+
+@require_GET
+def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    """``/metrics``: the containers' and nodes' figures in Prometheus' text format. The scrape token sees every
+    tenant's and Berth's own health figures; an access key its tenant's containers it may see and its nodes."""
+    header = request.headers.get("Authorization", "")
+    token = scrape_token()
+    given = header.partition(" ")[2].strip() if header.startswith("Bearer ") else ""
+    try:
+        entries = metrics.read_store()
+    except Exception:  # noqa: BLE001 - Redis away
+        return HttpResponse("Berth's metrics store (Redis) does not answer.\n", status=503, content_type="text/plain")
+    if token and given and hmac.compare_digest(given.encode(), token.encode()):
+        text = metrics.exposition(entries, metrics.health_figures())
+    else:
+        try:
+            found = user_for_access_key(header) if given and ":" in given else None
+        except AccessKeyInvalid as exc:
+            return HttpResponse(
+                f"{exc}\n", status=401, content_type="text/plain", headers={"WWW-Authenticate": "Bearer"}
+            )
+        if found is None:
+            return HttpResponse(
+                UNAUTHORIZED, status=401, content_type="text/plain", headers={"WWW-Authenticate": "Bearer"}
+            )
+        user = found[0]
+        apps = set(Application.objects.visible_to(user).values_list("pk", flat=True))
+        clusters = set(clusters_for(user).values_list("pk", flat=True))
+        mine = [
+            e
+            for e in entries
+            if e.get("tenant_id") == user.tenant_id
+            and (e.get("application_id") in apps if e.get("kind") == "container" else e.get("cluster_id") in clusters)
+        ]
+        text = metrics.exposition(mine)
+    return HttpResponse(text, content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -22,6 +22,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 [ -x /usr/bin/busybox ] && /usr/bin/busybox --list 2>/dev/null | grep -qx httpd || need+=(busybox-static)
 command -v ip >/dev/null || need+=(iproute2)
 command -v nsenter >/dev/null || need+=(util-linux)
+command -v prometheus >/dev/null || need+=(prometheus)  # the embedded metrics store (scripts/prometheus.sh)
 if [ "$want_browser" = 1 ]; then command -v chromium >/dev/null || need+=(chromium); fi
 if [ "${#need[@]}" -gt 0 ]; then
   echo "services: installing ${need[*]}"

@@ -15,6 +15,10 @@ if [ "${1:-}" = "--console-only" ]; then
 else
   scripts/setup.sh
   .venv/bin/python manage.py bootstrap_local
+  # The embedded Prometheus (its own session; skipped when BERTH_PROMETHEUS_URL names another one).
+  if [ -z "${BERTH_PROMETHEUS_URL:-}" ]; then
+    scripts/prometheus.sh || echo "prometheus: not started; the metrics charts will say so"
+  fi
   echo "Berth console: http://${BERTH_BIND:-127.0.0.1}:${BERTH_PORT:-8000}/"
 fi
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -135,3 +138,25 @@ def registry() -> Iterator[Registry]:
                 except docker.errors.APIError:
                     pass
         client.close()
+
+
+@pytest.fixture(scope="session")
+def prometheus(stack: harness.Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Debian's Prometheus on the test settings' ``BERTH_PROMETHEUS_URL``, scraping the test stack's /metrics every
+    5 s with the test scrape token, started by the project's own script (and stopped at the end)."""
+    port = settings.BERTH_PROMETHEUS_URL.rstrip("/").rsplit(":", 1)[1]
+    subprocess.run(["pkill", "-f", f"web.listen-address=127.0.0.1:{port}"], check=False)  # an earlier run's
+    time.sleep(0.5)
+    data = tmp_path_factory.mktemp("prometheus")
+    env = {
+        **os.environ,
+        "BERTH_DATA_DIR": str(data),
+        "BERTH_PROMETHEUS_PORT": port,
+        "BERTH_PORT": str(stack.port),
+        "BERTH_METRICS_TOKEN": settings.BERTH_METRICS_TOKEN,
+    }
+    subprocess.run([str(harness.ROOT / "scripts" / "prometheus.sh")], env=env, check=True, timeout=300)
+    try:
+        yield settings.BERTH_PROMETHEUS_URL
+    finally:
+        subprocess.run(["pkill", "-f", f"web.listen-address=127.0.0.1:{port}"], check=False)

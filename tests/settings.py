@@ -14,6 +14,8 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 os.environ.setdefault("BERTH_STOP_TIMEOUT", "3")
 os.environ.setdefault("BERTH_INSTANCE", "berth-test")
+os.environ.setdefault("BERTH_METRICS_TOKEN", "berth-test-scrape-token")
+os.environ.setdefault("BERTH_PROMETHEUS_URL", "http://127.0.0.1:59090")  # tests/conftest.py: prometheus
 # This machine's engine is shared with a running console (`make up`) and an engine is in one swarm only: clusters are
 # in bridge mode unless a test of the cluster network says overlay (and those use nodes in network namespaces).
 os.environ.setdefault("BERTH_NETWORK_MODE", "bridge")

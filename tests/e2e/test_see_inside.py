@@ -119,3 +119,31 @@ def test_the_live_tail_shows_a_new_line_within_a_second_and_pause_holds_it(stack
     page.get_by_role("button", name="Search").click()
     expect(page.get_by_test_id("search-results").locator("tbody tr")).to_have_count(3)
     page.screenshot(path=str(SHOTS / "e2e-issue15-logs.png"), full_page=True)
+
+
+def test_a_container_that_burns_cpu_shows_on_its_chart(stack: harness.Stack, prometheus: str, page: Page) -> None:
+    page.set_default_timeout(30_000)
+    owner = make_tenant("acme")
+    cluster = ensure_local_cluster(owner.tenant)
+    burn = "services:\n  cpu:\n    image: local/busybox:1\n    init: true\n    command: sh -c 'while :; do :; done'\n"
+    release = operations.deploy_compose(owner, cluster, name="hot", compose=burn)
+    harness.wait_until(lambda: Release.objects.get(pk=release.pk).status == "successful", 60, 0.2, "the deploy")
+    app = Application.objects.get(name="hot", deleted_at__isnull=True)
+    sign_in(page, stack.url)
+    try:
+        page.goto(f"{stack.url}/applications/{app.pk}/containers/hot_cpu_1/")
+        legend = page.locator('[data-chart="cpu"] .metric-legend [data-series="hot_cpu_1"]')
+        for _ in range(12):  # the chart fetches itself every 15 s; Prometheus scrapes every 5 s
+            if legend.count() and not legend.inner_text().endswith(" 0 %"):
+                break
+            page.wait_for_timeout(5000)
+            page.reload()
+        expect(legend).to_be_visible()
+        shown = float(legend.inner_text().split()[-2])
+        assert shown > 20, legend.inner_text()
+        expect(page.locator('[data-chart="cpu"] svg polyline')).to_have_count(1)
+        page.get_by_role("button", name="6 h").click()
+        expect(page.get_by_role("button", name="6 h")).to_have_class("primary")
+        page.screenshot(path=str(SHOTS / "e2e-issue15-metrics.png"), full_page=True)
+    finally:
+        docker.from_env().containers.get("hot_cpu_1").kill()

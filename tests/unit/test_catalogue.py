@@ -35,7 +35,7 @@ def test_every_api_endpoint_maps_each_method_to_one_action() -> None:
 def test_every_console_page_names_its_actions() -> None:
 
     for route, callback in _walk(get_resolver().url_patterns):
-        if route.startswith(("api/", "setup/", "login/", "logout/", "healthz", "static/")):
+        if route.startswith(("api/", "setup/", "login/", "logout/", "healthz", "metrics", "static/")):
             continue
         if getattr(callback, "view_class", None) is not None:
             continue  # redirects and API views

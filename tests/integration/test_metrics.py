@@ -1,0 +1,139 @@
+"""Metrics (issue 15): the watcher streams each container's stats; ``/metrics`` exposes them in Prometheus' format to
+the scrape token and to access keys (their own tenant only), and refuses a scrape without credentials; a real
+Prometheus (Debian's, started by scripts/prometheus.sh) scrapes it; a container that burns CPU shows on its chart,
+and Prometheus' figure agrees with ``docker stats``."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from rest_framework.test import APIClient
+
+from accounts import operations as ram
+from accounts.models import User
+from apps.models import Application
+from clusters.models import Cluster
+from observability import metrics
+from tests import harness
+from tests.conftest import make_tenant
+from tests.integration.conftest import wait_release
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+TOKEN = os.environ["BERTH_METRICS_TOKEN"]
+APP = """
+services:
+  cpu:
+    image: local/busybox:1
+    init: true
+    command: sh -c 'while :; do :; done'
+  idle:
+    image: local/busybox:1
+    command: sleep 600
+"""
+
+
+def scrape(stack: harness.Stack, header: str = "") -> tuple[int, str]:
+    request = urllib.request.Request(f"{stack.url}/metrics", headers={"Authorization": header} if header else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - the test stack
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def docker_stats_cpu(name: str) -> float:
+    """What ``docker stats --no-stream`` says of the container's CPU, in percent."""
+    out = subprocess.run(
+        ["docker", "stats", "--no-stream", "--format", "{{.CPUPerc}}", name], capture_output=True, text=True, check=True
+    ).stdout
+    return float(out.strip().rstrip("%"))
+
+
+def test_a_busy_container_shows_in_metrics_prometheus_and_its_chart(
+    api: APIClient, cluster: Cluster, owner: User, stack: harness.Stack, prometheus: str, settings: Any
+) -> None:
+    made = api.post(f"/api/v1/clusters/{cluster.pk}/applications", {"name": "burn", "compose": APP}, format="json")
+    assert made.status_code == 202, made.content
+    assert wait_release(made.json()["id"], 120).status == "successful"
+    app = Application.objects.get(cluster=cluster, name="burn", deleted_at__isnull=True)
+
+    # /metrics: refused without credentials, everything with the scrape token.
+    status, text = scrape(stack)
+    assert status == 401 and "scrape token" in text
+    assert scrape(stack, "Bearer not-the-token")[0] == 401
+
+    def busy_line() -> str | None:
+        _status, body = scrape(stack, f"Bearer {TOKEN}")
+        found = re.search(r'^berth_container_cpu_percent\{[^}]*container="burn_cpu_1"[^}]*\} ([0-9.]+)$', body, re.M)
+        return body if found and float(found.group(1)) > 20 else None
+
+    body = harness.wait_until(busy_line, 60, 1.0, "the busy container in /metrics")
+    assert f'application_id="{app.pk}"' in body and 'service="cpu"' in body
+    node_up = r"^berth_node_up\{[^}]*node=\"" + re.escape(cluster.nodes.get().name) + r"\"\} 1$"
+    assert re.search(node_up, body, re.M)
+    assert "berth_releases_running " in body and "# TYPE berth_container_memory_bytes gauge" in body
+
+    # An access key sees its own tenant only: the owner's shows burn; another tenant's shows none of it.
+    key, secret = ram.create_access_key(owner, owner)
+    assert "burn_cpu_1" in scrape(stack, f"Bearer {key.key_id}:{secret}")[1]
+    stranger = make_tenant("globex")
+    other_key, other_secret = ram.create_access_key(stranger, stranger)
+    theirs = scrape(stack, f"Bearer {other_key.key_id}:{other_secret}")
+    assert theirs[0] == 200 and "burn" not in theirs[1] and "berth_releases_running" not in theirs[1]
+
+    # Prometheus scraped it, and agrees with docker stats.
+
+    def in_prometheus() -> float | None:
+        series = metrics.query_range(f'berth_container_cpu_percent{{application_id="{app.pk}",service="cpu"}}', 60, 5)
+        points = series[0]["points"] if series else []
+        return points[-1][1] if points and points[-1][1] > 20 else None
+
+    seen = harness.wait_until(in_prometheus, 90, 2.0, "Prometheus to have the busy container")
+    measured = docker_stats_cpu("burn_cpu_1")
+    print(f"CPU of a busy container: Prometheus {seen:.1f} %, docker stats {measured:.1f} %")  # noqa: T201
+    assert abs(seen - measured) <= max(25.0, 0.3 * measured), (seen, measured)
+
+    # The chart API: one series per container; a bad range is refused; a Prometheus that does not answer is said.
+    base = f"/api/v1/clusters/{cluster.pk}/applications/burn/metrics"
+    charts = api.get(base, {"range": "1h"})
+    assert charts.status_code == 200, charts.content
+    cpu = {s["name"]: s["points"] for s in charts.json()["charts"]["cpu"]}
+    assert max(v for _t, v in cpu["burn_cpu_1"]) > 20
+    assert set(charts.json()["charts"]) == {"cpu", "memory", "network", "block"}
+    one = api.get(base, {"container": "burn_idle_1"}).json()["charts"]["cpu"]
+    assert [s["name"] for s in one] == ["burn_idle_1"]
+    assert api.get(base, {"range": "2y"}).status_code == 400
+    assert api.get(base, {"container": "nope"}).status_code == 400
+    nodes = api.get(f"/api/v1/clusters/{cluster.pk}/metrics").json()["charts"]["cpu"]
+    assert [s["name"] for s in nodes] == [cluster.nodes.get().name]
+    settings.BERTH_PROMETHEUS_URL = f"http://127.0.0.1:{harness.free_port()}"
+    down = api.get(base)
+    assert down.status_code == 503 and "did not answer" in down.json()["detail"]
+
+    # The monitoring service off: the cluster's containers leave /metrics.
+    Cluster.objects.filter(pk=cluster.pk).update(system_services={"monitoring": False})
+    harness.wait_until(lambda: "burn_cpu_1" not in scrape(stack, f"Bearer {TOKEN}")[1], 40, 1.0, "metrics to stop")
+    docker.from_env().containers.get("burn_cpu_1").kill()  # stop burning the test machine's CPU at once
+
+
+def test_the_prometheus_script_is_idempotent(prometheus: str) -> None:
+    """Run again, it finds the one that answers and starts no other."""
+    port = prometheus.rsplit(":", 1)[1]
+    again = subprocess.run(
+        [str(harness.ROOT / "scripts" / "prometheus.sh")],
+        env={**os.environ, "BERTH_PROMETHEUS_PORT": port, "BERTH_DATA_DIR": str(Path("/nonexistent-berth"))},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert "answering" in again.stdout
