@@ -18,7 +18,7 @@ from accounts.models import NAME_VALIDATOR
 from accounts.permissions import authorize
 from apps import preflight, stacks
 from apps.image_spec import ImageAppSpec, validate_spec
-from apps.models import MAX_SCALE, Application, AppVersion, ConfigSet, Release, Service
+from apps.models import MAX_SCALE, Application, AppVersion, ConfigSet, Release, ReleaseEvent, Service
 from apps.scheduler import PlacementError
 from clusters.models import Cluster
 from console import audit, context, work
@@ -501,8 +501,9 @@ def rollback_application(
     )
 
 
-def scale_service(actor: Any, app: Application, service_name: str, scale: int) -> Release:
-    """Change one service's number of containers."""
+def scale_service(actor: Any, app: Application, service_name: str, scale: int, *, reason: str = "") -> Release:
+    """Change one service's number of containers (``reason``: why the auto scaler decided it; in the release's
+    parameters and first event, and in the operation log)."""
     authorize(actor, "cs:ScaleService", app)
     if not isinstance(scale, int) or not 0 <= scale <= MAX_SCALE:
         raise ValidationError({"scale": [_("Choose between 0 and %(max)s containers.") % {"max": MAX_SCALE}]})
@@ -516,9 +517,12 @@ def scale_service(actor: Any, app: Application, service_name: str, scale: int) -
         _lock(app)  # a start, update or scale at the same moment waits: one active release, the scale read after it
         authorize(actor, "cs:ScaleService", app)
         service = Service.objects.get(pk=service.pk)
+        why = {"auto": True, "reason": reason} if reason else {}
         release = _start_release(
-            actor, app, Release.Kind.SCALE, {"service": service_name, "from": service.scale, "to": scale}
+            actor, app, Release.Kind.SCALE, {"service": service_name, "from": service.scale, "to": scale, **why}
         )
+        if reason:
+            ReleaseEvent.objects.create(release=release, application=app, message=reason)
         Service.objects.filter(pk=service.pk).update(scale=scale)
         audit.record(
             "cs:ScaleService",
@@ -526,8 +530,9 @@ def scale_service(actor: Any, app: Application, service_name: str, scale: int) -
             resource=app.resource_name,
             target=app.name,  # as every entry of the application, the task's that ends the release too
             cluster_id=app.cluster_id,
-            parameters={"service": service_name, "from": service.scale, "to": scale, "release": release.pk},
+            parameters={"service": service_name, "from": service.scale, "to": scale, "release": release.pk, **why},
             outcome=audit.OperationLog.Outcome.ACCEPTED,
+            source="system" if reason else None,
         )
     return release
 

@@ -304,6 +304,12 @@ BERTH_LOG_RETENTION_MB = env_int("BERTH_LOG_RETENTION_MB", 1024)
 # (empty: the one scripts/prometheus.sh wrote to the data directory, else only access keys scrape).
 BERTH_PROMETHEUS_URL = env_str("BERTH_PROMETHEUS_URL", "http://127.0.0.1:9090")
 BERTH_METRICS_TOKEN = env_str("BERTH_METRICS_TOKEN", "")
+# Container auto scaling (observability.autoscale): how often services are judged, the samples (count and seconds
+# each) their averages are made of, and the least time between two automatic scalings of a service.
+BERTH_AUTOSCALE_INTERVAL = env_float("BERTH_AUTOSCALE_INTERVAL", 60.0)
+BERTH_AUTOSCALE_SAMPLES = env_int("BERTH_AUTOSCALE_SAMPLES", 3)
+BERTH_AUTOSCALE_WINDOW = env_int("BERTH_AUTOSCALE_WINDOW", 60)
+BERTH_AUTOSCALE_COOLDOWN = env_float("BERTH_AUTOSCALE_COOLDOWN", 180.0)
 # Seconds a web terminal may stay without input or output before it is closed (observability.terminal).
 BERTH_TERMINAL_IDLE_SECONDS = env_float("BERTH_TERMINAL_IDLE_SECONDS", 600.0)
 
@@ -336,6 +342,11 @@ CELERY_BEAT_SCHEDULE["prune-events"] = {
     "task": "observability.prune_events",
     "schedule": env_float("BERTH_EVENTS_PRUNE_INTERVAL", 3600.0),
     "options": {"expires": 600},
+}
+CELERY_BEAT_SCHEDULE["autoscale"] = {
+    "task": "observability.autoscale",
+    "schedule": BERTH_AUTOSCALE_INTERVAL,
+    "options": {"expires": 60},
 }
 CELERY_BEAT_SCHEDULE["prune-logs"] = {
     "task": "observability.prune_logs",

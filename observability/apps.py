@@ -10,8 +10,8 @@ class ObservabilityConfig(AppConfig):
     def ready(self) -> None:
         """Hand the layers below what only this one does: keep each engine event the watcher sees, and each image a
         release pulled."""
-        from apps import releases, watcher
-        from observability import events, logs, metrics
+        from apps import releases, stacks, watcher
+        from observability import autoscale, events, logs, metrics
 
         for registry, callback in (
             (watcher.EVENT_LISTENERS, events.record),
@@ -19,6 +19,7 @@ class ObservabilityConfig(AppConfig):
             (watcher.NODE_COMPANIONS, logs.start_node),
             (watcher.NODE_COMPANIONS, metrics.start_node),
             (releases.PULLED, events.pulled),
+            (stacks.PLAN_CHECKS, autoscale.refusals),
         ):
             if callback not in registry:
                 registry.append(callback)

@@ -19,3 +19,11 @@ def prune_logs() -> int:
     from observability import logs
 
     return logs.prune()
+
+
+@berth_task("observability.autoscale", soft_time_limit=120, time_limit=150)
+def autoscale() -> int:
+    """Judge the services with auto scaling labels once (beat, every BERTH_AUTOSCALE_INTERVAL seconds)."""
+    from observability import autoscale as scaler
+
+    return len(scaler.run_once())

@@ -137,3 +137,60 @@ def test_the_prometheus_script_is_idempotent(prometheus: str) -> None:
         timeout=60,
     )
     assert "answering" in again.stdout
+
+
+HOT = """
+services:
+  work:
+    image: local/busybox:1
+    init: true
+    command: sh -c 'touch /tmp/burn; while :; do if [ -f /tmp/burn ]; then :; else sleep 1; fi; done'
+    labels:
+      aliyun.auto_scaling.max_cpu: "50"
+      aliyun.auto_scaling.min_cpu: "10"
+      aliyun.auto_scaling.step: "1"
+      aliyun.auto_scaling.max_instances: "2"
+      aliyun.auto_scaling.min_instances: "1"
+"""
+
+
+def test_auto_scaling_scales_up_under_cpu_and_down_when_it_stops_within_the_bounds(
+    api: APIClient, cluster: Cluster, stack: harness.Stack, prometheus: str, settings: Any
+) -> None:
+    from apps.models import Release, Service
+    from console.models import OperationLog
+    from observability import autoscale
+
+    settings.BERTH_AUTOSCALE_WINDOW, settings.BERTH_AUTOSCALE_SAMPLES, settings.BERTH_AUTOSCALE_COOLDOWN = 5, 3, 5
+    url = f"/api/v1/clusters/{cluster.pk}/applications"
+    refused = api.post(url, {"name": "bad", "compose": HOT.replace('max_cpu: "50"', 'max_cpu: "lots"')}, format="json")
+    assert refused.status_code == 400 and "max_cpu must be a number" in str(refused.json()), refused.content
+    made = api.post(url, {"name": "hot", "compose": HOT}, format="json")
+    assert made.status_code == 202, made.content
+    assert wait_release(made.json()["id"], 120).status == "successful"
+    service = Service.objects.get(application__name="hot", name="work")
+    engine = docker.from_env()
+    try:
+        up = harness.wait_until(lambda: autoscale.run_once(), 90, 2.0, "the service to scale up")
+        assert len(up) == 1 and up[0].params["to"] == 2 and "above 50 %" in up[0].params["reason"]
+        assert wait_release(up[0].pk, 120).status == "successful"
+        service.refresh_from_db()
+        assert service.scale == 2
+        assert autoscale.run_once() == []  # at max_instances (and in its cool-down)
+        entry = OperationLog.objects.filter(action="cs:ScaleService", parameters__auto=True).latest("seq")
+        assert "Auto scaling work from 1 to 2 containers: average CPU" in entry.parameters["reason"]
+
+        for name in ("hot_work_1", "hot_work_2"):  # stop burning
+            engine.containers.get(name).exec_run(["rm", "-f", "/tmp/burn"])
+        down = harness.wait_until(lambda: autoscale.run_once(), 90, 2.0, "the service to scale down")
+        assert down[0].params["to"] == 1 and "below 10 %" in down[0].params["reason"]
+        assert wait_release(down[0].pk, 120).status == "successful"
+        for _ in range(3):  # never under min_instances
+            assert autoscale.run_once() == []
+        service.refresh_from_db()
+        assert service.scale == 1
+        kinds = list(Release.objects.filter(application=service.application).values_list("kind", flat=True))
+        assert kinds.count("scale") == 2
+    finally:
+        for container in engine.containers.list(filters={"label": "berth.application.name=hot"}):
+            container.kill()
