@@ -1,19 +1,26 @@
-"""Log collection at scale (issue 15): ``CONTAINERS`` containers on this machine's engine, each printing
-``RATE`` lines a second for ``SECONDS`` seconds, collected by Berth's watcher process.
+"""Log and stats collection at scale (issue 15), on this machine's engine, by Berth's watcher process.
 
-Prints: the lines produced and collected (goal: all of them), the collection rate against the production rate
-while they print, how long after the last line was printed the last one was kept, the collector's CPU (the watcher
-process, user + system) per 1,000 lines, and the latency of searches over everything collected.
+Logs: ``CONTAINERS`` containers each printing ``RATE`` lines a second for ``SECONDS`` seconds. Prints the lines
+produced and collected (goal: all of them), the collection rate against the production rate while they print, how
+long it took until the last one was kept, the collector's CPU (the watcher process, user + system) per 1,000 lines,
+and the latency of searches over everything collected.
 
-Run: ``.venv/bin/python bench/observability.py`` (CONTAINERS=100 RATE=100 SECONDS=60 by default; each can be set in
-the environment). Traffic stays on this machine; every loop is bounded in count and time.
+Stats: ``STATS`` (50 and 200) idle containers followed by one stats stream each for ``STATS_SECONDS``; prints the CPU
+the watcher and dockerd spend per second on it, against what one ``docker stats --no-stream`` of the same containers
+costs (the CLI and dockerd, and how long it takes).
+
+Run: ``.venv/bin/python bench/observability.py`` (CONTAINERS=100 RATE=100 SECONDS=60 STATS=50,200 STATS_SECONDS=30
+by default; each can be set in the environment; PART=logs or PART=stats runs one). Traffic stays on this machine;
+every loop is bounded in count and time.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import sqlite3
 import statistics
+import subprocess
 import time
 
 from common import DATA, berth
@@ -21,6 +28,9 @@ from common import DATA, berth
 CONTAINERS = int(os.environ.get("CONTAINERS", "100"))
 RATE = int(os.environ.get("RATE", "100"))
 SECONDS = int(os.environ.get("SECONDS", "60"))
+STATS = [int(n) for n in os.environ.get("STATS", "50,200").split(",") if n]
+STATS_SECONDS = int(os.environ.get("STATS_SECONDS", "30"))
+PART = os.environ.get("PART", "")
 PADDING = "x" * 40
 
 
@@ -45,7 +55,53 @@ def collected(db: sqlite3.Connection) -> int:
     return db.execute("SELECT COUNT(*) FROM observability_logline").fetchone()[0]
 
 
+def dockerd_pid() -> int:
+    return int(subprocess.run(["pgrep", "-o", "-x", "dockerd"], capture_output=True, text=True, check=True).stdout)
+
+
+def stats_part() -> None:
+    """The stats streams' cost against docker stats --no-stream, for each size in STATS."""
+    import docker
+
+    with berth(watcher=True) as api:
+        cluster = api.local_cluster()
+        watcher = api.procs[-1]
+        engine = docker.from_env()
+        daemon = dockerd_pid()
+        for count in STATS:
+            idle = f"services:\n  idle:\n    image: local/busybox:1\n    command: sleep 3600\n    scale: {count}\n"
+            release = api.call("POST", f"/api/v1/clusters/{cluster}/applications", {"name": "idle", "compose": idle})
+            if api.wait_release(release, limit=900)["status"] != "successful":
+                raise SystemExit("the idle containers did not start")
+            time.sleep(10)  # every container followed (the collector lists each node every 2 s)
+            before = (cpu_seconds(watcher.pid), cpu_seconds(daemon), time.monotonic())
+            time.sleep(STATS_SECONDS)
+            after = (cpu_seconds(watcher.pid), cpu_seconds(daemon), time.monotonic())
+            elapsed = after[2] - before[2]
+            streaming = ((after[0] - before[0]) / elapsed, (after[1] - before[1]) / elapsed)
+            ids = [c.id for c in engine.containers.list(filters={"label": "berth.application.name=idle"})]
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = (cpu_seconds(daemon), time.monotonic())
+            subprocess.run(["docker", "stats", "--no-stream", *ids], capture_output=True, check=True)
+            spent = (cpu_seconds(daemon) - started[0], time.monotonic() - started[1])
+            done = resource.getrusage(resource.RUSAGE_CHILDREN)
+            client = (done.ru_utime - children.ru_utime) + (done.ru_stime - children.ru_stime)
+            print(  # noqa: T201
+                f"stats of {count} containers: streaming costs the watcher {streaming[0]:.3f} CPU-s/s and dockerd "
+                f"{streaming[1]:.3f} CPU-s/s; one docker stats --no-stream costs dockerd {spent[0]:.2f} CPU-s and "
+                f"the CLI {client:.2f} CPU-s, and takes {spent[1]:.2f} s"
+            )
+            api.wait_release(api.call("DELETE", f"/api/v1/clusters/{cluster}/applications/idle"), limit=900)
+
+
 def main() -> None:
+    if PART != "logs":
+        stats_part()
+    if PART != "stats":
+        logs_part()
+
+
+def logs_part() -> None:
     produced = CONTAINERS * RATE * SECONDS
     with berth(watcher=True) as api:
         cluster = api.local_cluster()
