@@ -995,6 +995,27 @@ def log_stream(
         stream_client.close()
 
 
+def exec_lines(endpoint: Endpoint, container_id: str, argv: list[str]) -> Iterator[bytes]:
+    """The output of a command run inside the container, line by line as it comes (blocks until the command
+    ends; standard output and error together). One client per call, closed at the end."""
+    stream_client = streaming_client(endpoint)
+    api = stream_client.api
+    rest = b""
+    try:
+        made = api.exec_create(container_id, argv, stdout=True, stderr=True)
+        for chunk in api.exec_start(made["Id"], stream=True):
+            *lines, rest = (rest + chunk).split(b"\n")
+            yield from lines
+        if rest:
+            yield rest
+    except (RequestsConnectionError, ReadTimeout, OSError) as exc:
+        raise HostUnreachable(explain(exc)) from exc
+    except DockerException as exc:
+        raise HostError(explain(exc)) from exc
+    finally:
+        stream_client.close()
+
+
 def stats_stream(endpoint: Endpoint, container_id: str) -> Iterator[dict[str, Any]]:
     """A running container's resource figures as the engine streams them, one sample a second, until it stops
     (blocks); one client and one open stream per call, closed at the end."""

@@ -130,6 +130,12 @@ class Source:
     service: str
     container: str
     streams: dict[str, str]
+    cursor: str = ""  # the cursor's key: the container's id, or a file's inside it (``file_cursor``)
+    counting: bool = False  # a file's cursor counts the lines read (they carry no engine timestamp)
+
+    @property
+    def key(self) -> str:
+        return self.cursor or self.docker_id
 
 
 class Writer:
@@ -187,8 +193,8 @@ class Writer:
         ]
         cursors: dict[str, tuple[Source, int, int]] = {}
         for source, nanos, _stream, _text in batch:
-            _old, last, count = cursors.get(source.docker_id, (source, 0, 0))
-            cursors[source.docker_id] = (source, nanos, count + 1 if nanos == last else 1)
+            _old, last, count = cursors.get(source.key, (source, 0, 0))
+            cursors[source.key] = (source, nanos, count + 1 if nanos == last or source.counting else 1)
         apps = set(
             Application.objects.filter(pk__in={s.application_id for s, *_ in batch}).values_list("pk", flat=True)
         )
@@ -201,7 +207,7 @@ class Writer:
                 cursor, _created = LogCursor.objects.get_or_create(
                     docker_id=docker_id, defaults={"node_id": source.node_id}
                 )
-                at_last = cursor.at_last + count if cursor.ts_ns == nanos else count
+                at_last = cursor.at_last + count if cursor.ts_ns == nanos or source.counting else count
                 LogCursor.objects.filter(pk=cursor.pk).update(ts_ns=nanos, at_last=at_last)
             by_app: dict[int, list[dict[str, Any]]] = {}
             for row in made:
@@ -252,6 +258,80 @@ class Follower(threading.Thread):
             close_old_connections()
 
 
+def file_specs(labels: dict[str, str]) -> dict[str, str]:
+    """The files an ``aliyun.logs.<name>: <absolute path glob>`` label asks to collect: name → glob."""
+    found = {}
+    for key, value in sorted(labels.items()):
+        name = key[len(LABEL_PREFIX) :] if key.startswith(LABEL_PREFIX) else ""
+        if name and "." not in name and value.strip().startswith("/"):
+            found[name[:64]] = value.strip()
+    return found
+
+
+def file_cursor(docker_id: str, path: str) -> str:
+    """The cursor key of one file inside one container (at most 64 characters)."""
+    import hashlib
+
+    return f"{docker_id[:24]}:{hashlib.sha256(path.encode()).hexdigest()[:32]}"
+
+
+FILE_LIST_SECONDS = 5.0
+LIST_FILES = 'for f in $1; do [ -f "$f" ] && echo "$f"; done; true'  # $1 unquoted: the shell expands the glob
+TAIL_FILE = 'exec tail -n "+$2" -F -- "$1" 2>/dev/null'
+
+
+class FileFollower(threading.Thread):
+    """Collects the files one ``aliyun.logs.<name>: <glob>`` label names inside one container: lists the glob every
+    few seconds, and follows each file it finds with ``tail -F`` from the lines already kept (its cursor counts
+    them). A line gets the moment it was read."""
+
+    def __init__(self, endpoint: host.Endpoint, source: Source, name: str, glob: str, stop: threading.Event) -> None:
+        super().__init__(name=f"logs-{source.container}-{name}", daemon=True)
+        self.endpoint, self.source, self.name, self.glob, self.stop = endpoint, source, name, glob, stop
+        self.tails: dict[str, threading.Thread] = {}
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                close_old_connections()
+                listed = [
+                    line.decode(errors="replace").strip()
+                    for line in host.exec_lines(
+                        self.endpoint, self.source.docker_id, ["sh", "-c", LIST_FILES, "sh", self.glob]
+                    )
+                ]
+                for path in (p for p in listed if p.startswith("/")):
+                    if path not in self.tails or not self.tails[path].is_alive():
+                        tail = threading.Thread(target=self.follow, args=(path,), daemon=True)
+                        tail.start()
+                        self.tails[path] = tail
+            except host.HostError as exc:
+                log.debug("logs: %s: files of %s: %s", self.source.container, self.name, exc)
+                return  # the container stopped or the node went away: the node's collector starts another
+            except Exception:
+                log.exception("logs: %s: the file follower failed", self.source.container)
+            self.stop.wait(FILE_LIST_SECONDS)
+
+    def follow(self, path: str) -> None:
+        key = file_cursor(self.source.docker_id, path)
+        source = Source(**{**self.source.__dict__, "streams": {"file": self.name}, "cursor": key, "counting": True})
+        try:
+            close_old_connections()
+            kept = LogCursor.objects.filter(docker_id=key).values_list("at_last", flat=True).first() or 0
+            argv = ["sh", "-c", TAIL_FILE, "sh", path, str(kept + 1)]
+            for raw in host.exec_lines(self.endpoint, self.source.docker_id, argv):
+                if self.stop.is_set():
+                    return
+                text = raw.decode("utf-8", errors="replace").rstrip("\r").replace("\x00", "")
+                WRITER.put(source, time.time_ns(), "file", text[:MAX_LINE] + ("…" if len(text) > MAX_LINE else ""))
+        except host.HostError as exc:
+            log.debug("logs: %s: %s: %s", self.source.container, path, exc)
+        except Exception:
+            log.exception("logs: %s: following %s failed", self.source.container, path)
+        finally:
+            close_old_connections()
+
+
 class NodeLogs(threading.Thread):
     """A node's collector: follows each running Berth container of the node (``apps.watcher.NODE_COMPANIONS``)."""
 
@@ -292,6 +372,8 @@ class NodeLogs(threading.Thread):
             stop = threading.Event()
             follower = Follower(endpoint, source, tty, stop)
             follower.start()
+            for name, glob in file_specs(state.labels).items():
+                FileFollower(endpoint, source, name, glob, stop).start()  # they stop with the container's follower
             self.followers[docker_id] = (follower, stop)
 
     @staticmethod

@@ -179,3 +179,35 @@ def test_retention_removes_what_is_older_or_more_than_the_tenant_keeps(
     newest = left.order_by("-ts_ns").first()
     assert newest is not None and newest.text.startswith("00011999")  # the oldest went first
     assert OperationLog.objects.filter(action="cs:ModifyLogRetention", outcome="success").count() == 1
+
+
+FILES = """
+services:
+  writer:
+    image: local/busybox:1
+    init: true
+    command: >-
+      sh -c 'mkdir -p /var/log/app; i=1; while [ $$i -le 300 ]; do echo entry-$$i >> /var/log/app/app.log;
+      i=$$((i+1)); sleep 0.02; done; echo other > /var/log/app/b.log; sleep 600'
+    labels:
+      aliyun.logs.applog: /var/log/app/*.log
+"""
+
+
+def test_files_a_label_names_are_collected_once_each_across_a_collector_restart(
+    api: APIClient, cluster: Cluster, stack: harness.Stack
+) -> None:
+    app = deploy(api, cluster, "files", FILES)
+
+    def kept(path_text: str) -> list[str]:
+        rows = LogLine.objects.filter(application=app, stream="applog", text__startswith=path_text)
+        return list(rows.order_by("ts_ns", "id").values_list("text", flat=True))
+
+    harness.wait_until(lambda: len(kept("entry-")) >= 60, 40, 0.2, "a fifth of the file's lines")
+    stack.procs["watcher"].stop(signal.SIGKILL)  # the tails break in the middle of the file
+    stack.procs["watcher"] = harness.start_watcher()
+    harness.wait_until(lambda: len(kept("entry-")) >= 300 and kept("other"), 60, 0.5, "every line of both files")
+    assert kept("entry-") == [f"entry-{i}" for i in range(1, 301)]  # once each, in order
+    assert kept("other") == ["other"]  # a file the glob matched later
+    line = LogLine.objects.filter(application=app, stream="applog").first()
+    assert line is not None and line.container == "files_writer_1" and line.service == "writer"
