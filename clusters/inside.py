@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import tarfile
+import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from clusters.docker_host import Endpoint, HostError, _call, client, streaming_client
@@ -132,3 +134,50 @@ class Shell:
         except OSError:
             pass
         self._client.close()
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a command run with a deadline did: its exit code (None when it had not ended), its output (at most the
+    limit asked), how many bytes it wrote, and whether the deadline passed first."""
+
+    exit_code: int | None
+    output: bytes
+    size: int
+    timed_out: bool
+
+
+def run_for(endpoint: Endpoint, container: str, argv: list[str], timeout: float, limit: int) -> Ran:
+    """Run ``argv`` inside the running ``container`` and wait at most ``timeout`` seconds for it to end (its output
+    read as it comes, at most ``limit`` bytes kept). A command still running then goes on in the container: the
+    engine cannot stop a command it runs that way."""
+    stream_client = streaming_client(endpoint)
+    api = stream_client.api
+    kept: list[bytes] = []
+    size = [0]
+    done = threading.Event()
+    failure: list[BaseException] = []
+    try:
+        made = _call(endpoint, api.exec_create, container, argv, stdout=True, stderr=True)
+
+        def read() -> None:
+            try:
+                for chunk in api.exec_start(made["Id"], stream=True):
+                    room = limit - sum(len(k) for k in kept)
+                    if room > 0:
+                        kept.append(chunk[:room])
+                    size[0] += len(chunk)
+            except Exception as exc:  # noqa: BLE001 - the client closed at the deadline, or the engine went away
+                failure.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=read, name="exec-output", daemon=True).start()
+        if not done.wait(timeout):
+            return Ran(None, b"".join(kept), size[0], True)
+        if failure:
+            raise HostError(f"the command's output could not be read: {failure[0]}")
+        code = _call(endpoint, api.exec_inspect, made["Id"]).get("ExitCode")
+        return Ran(int(code) if code is not None else None, b"".join(kept), size[0], False)
+    finally:
+        stream_client.close()

@@ -97,9 +97,10 @@ class ExecRequest(RequestBody):
 
 
 class ExecAnswer(serializers.Serializer):
-    exit_code = serializers.IntegerField()
+    exit_code = serializers.IntegerField(allow_null=True, help_text="null when it had not ended by the timeout.")
     output = serializers.CharField(help_text="Its standard output and error, cut at 1 MiB.")
     truncated = serializers.BooleanField()
+    timed_out = serializers.BooleanField(help_text="It had not ended by the timeout (it goes on in the container).")
 
 
 class ContainerExecView(BerthAPIView):
@@ -166,7 +167,7 @@ class ApplicationLogsView(ListEndpoint, BerthAPIView):
 
 
 class ApplicationLogsDownloadView(BerthAPIView):
-    """``GET …/applications/{name}/logs/download``: the same search as text, one line each (time, container,
+    """``GET …/applications/{name}/logs/download``: the same search as text, one line each (time, container@node,
     stream, text), at most 200,000 lines."""
 
     action_map = {"GET": "cs:DescribeApplications"}
@@ -179,11 +180,11 @@ class ApplicationLogsDownloadView(BerthAPIView):
 
 def download(app: Any, lines: Any) -> StreamingHttpResponse:
     """The lines as a text file (streamed: a large download is not held in memory)."""
-    rows = lines.values_list("at", "container", "stream", "text")[:DOWNLOAD_LINES]
+    rows = lines.values_list("at", "container", "node_name", "stream", "text")[:DOWNLOAD_LINES]
 
     def text() -> Any:
-        for at, container, stream, line in rows.iterator(chunk_size=2000):
-            yield f"{iso_utc(at)} {container} {stream} {line}\n"
+        for at, container, node, stream, line in rows.iterator(chunk_size=2000):
+            yield f"{iso_utc(at)} {container}@{node} {stream} {line}\n"
 
     answer = StreamingHttpResponse(text(), content_type="text/plain; charset=utf-8")
     answer["Content-Disposition"] = f'attachment; filename="{app.name}-logs.txt"'

@@ -15,12 +15,12 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from apps.models import Application
 from clusters.models import Node
 from console import live
+from console.times import parse_moment
 from observability.models import EngineEvent
 
 log = logging.getLogger(__name__)
@@ -158,10 +158,10 @@ FILTERS = ("action", "service", "container", "node", "since", "until")
 
 
 def _moment(raw: str, field: str) -> datetime:
-    value = parse_datetime(raw.strip()) if raw.strip() else None
+    value = parse_moment(raw)
     if value is None:
-        raise Refused(field, _("Not a time: write it as 2026-12-02T10:00:00Z."))
-    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
+        raise Refused(field, _("Not a time: write it as 2026-12-02T10:00:00Z, or 10:00 for today (UTC)."))
+    return value
 
 
 def filtered(events: QuerySet[EngineEvent], params: dict[str, str]) -> QuerySet[EngineEvent]:

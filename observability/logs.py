@@ -28,7 +28,6 @@ from django.db import close_old_connections, transaction
 from django.db.models import QuerySet, Sum
 from django.db.models.functions import Length
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from accounts import permissions
@@ -36,6 +35,7 @@ from apps.models import Application
 from clusters import docker_host as host
 from clusters.models import Cluster, Node
 from console import audit, live
+from console.times import parse_moment
 from observability.models import LogCursor, LogLine, LogRetention
 
 log = logging.getLogger(__name__)
@@ -421,10 +421,10 @@ MAX_PATTERN = 200
 
 
 def _moment(raw: str, field: str) -> datetime:
-    value = parse_datetime(raw.strip())
+    value = parse_moment(raw)
     if value is None:
-        raise Refused(field, _("Not a time: write it as 2026-12-02T10:00:00Z."))
-    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
+        raise Refused(field, _("Not a time: write it as 2026-12-02T10:00:00Z, or 10:00 for today (UTC)."))
+    return value
 
 
 def check_pattern(pattern: str) -> str:

@@ -57,7 +57,7 @@ def container_of(user: Any, app_pk: int, name: str) -> tuple[Application, Contai
     them, PermissionDenied when it may see but not exec (each refusal on record), NotRunning when it is not
     running."""
     app = permissions.permitted_object(
-        user, Application.objects.live().select_related("cluster"), ACTION, target=f"{name}", pk=app_pk
+        user, Application.objects.live().select_related("cluster"), ACTION, target=name, about=name, pk=app_pk
     )
     row = Container.objects.filter(service__application=app, name=name).select_related("node", "service").first()
     if row is None:
@@ -103,11 +103,14 @@ def idle_seconds() -> float:
 
 def run_once(user: Any, app: Application, row: Container, argv: list[str], timeout: float) -> dict[str, Any]:
     """Run ``argv`` in the container, without a terminal, waiting at most ``timeout`` seconds: its exit code and
-    output (cut at ``MAX_OUTPUT``). On record, naming the program only."""
+    output (cut at ``MAX_OUTPUT``); a command that has not ended by then answers ``timed_out`` (it goes on in the
+    container). On record, naming the program only."""
     started = time.monotonic()
     outcome, error = "success", ""
     try:
-        code, output = inside.run(host.Endpoint.of(row.node, timeout=timeout), row.docker_id, argv)
+        ran = inside.run_for(host.Endpoint.of(row.node), row.docker_id, argv, timeout, MAX_OUTPUT)
+        if ran.timed_out:
+            outcome, error = "failure", f"still running after {timeout:g} s"
     except host.HostError as exc:
         outcome, error = "failure", str(exc)[:300]
         raise
@@ -123,9 +126,9 @@ def run_once(user: Any, app: Application, row: Container, argv: list[str], timeo
             error=error,
             duration_ms=int((time.monotonic() - started) * 1000),
         )
-    data = output.encode()
     return {
-        "exit_code": code,
-        "output": data[:MAX_OUTPUT].decode(errors="replace"),
-        "truncated": len(data) > MAX_OUTPUT,
+        "exit_code": ran.exit_code,
+        "output": ran.output.decode(errors="replace"),
+        "truncated": ran.size > MAX_OUTPUT,
+        "timed_out": ran.timed_out,
     }

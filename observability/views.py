@@ -8,6 +8,7 @@ from pathlib import Path
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from accounts.authentication import AccessKeyInvalid, user_for_access_key
@@ -18,6 +19,19 @@ from console.paging import page_of
 from observability import events, logs, metrics, terminal
 from observability.models import EngineEvent, LogLine
 
+LABELS = {
+    "action": _("Event"),
+    "q": _("Text"),
+    "regex": _("Regular expression"),
+    "service": _("Service"),
+    "container": _("Container"),
+    "node": _("Node"),
+    "stream": _("Stream"),
+    "since": _("From"),
+    "until": _("To"),
+}
+"""The filter forms' labels of the parameters a refusal names."""
+
 
 def _listing(request: HttpRequest, rows, context: dict) -> HttpResponse:  # type: ignore[no-untyped-def]
     params = {name: request.GET.get(name, "") for name in events.FILTERS}
@@ -25,7 +39,7 @@ def _listing(request: HttpRequest, rows, context: dict) -> HttpResponse:  # type
     try:
         rows = events.filtered(rows, params)
     except events.Refused as exc:
-        problem = f"{exc.field}: {exc}"
+        problem = f"{LABELS.get(exc.field, exc.field)}: {exc}"
         rows = rows.none()
     listing = page_of(request, rows.select_related("application"))
     return render(
@@ -89,7 +103,7 @@ def application_logs(request: HttpRequest, pk: int) -> HttpResponse:
             rows = logs.filtered(LogLine.objects.filter(application=app), params)
             listing = page_of(request, rows, LOG_PAGE)
         except logs.Refused as exc:
-            problem = f"{exc.field}: {exc}"
+            problem = f"{LABELS.get(exc.field, exc.field)}: {exc}"
     containers = list(
         Container.objects.filter(service__application=app)
         .order_by("service__name", "index")

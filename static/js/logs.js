@@ -42,7 +42,7 @@
       lines.forEach((line) => fragment.append(render(line)));
       tail.append(fragment);
       while (tail.childElementCount > KEEP) tail.firstElementChild.remove();
-      if (atBottom || !paused) tail.scrollTop = tail.scrollHeight;
+      if (atBottom) tail.scrollTop = tail.scrollHeight; // who scrolled up to read stays where they read
     }
     function take(lines) {
       lines.forEach((line) => { if (line.id > last) last = line.id; });

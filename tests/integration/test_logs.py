@@ -5,9 +5,12 @@ after the container is gone, searched, downloaded, pruned by the tenant's retent
 from __future__ import annotations
 
 import signal
+import time
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import docker
 import pytest
 from django.test import Client
 from django.utils import timezone
@@ -17,6 +20,7 @@ from accounts import operations as ram
 from accounts.models import User
 from apps.models import Application
 from clusters.models import Cluster
+from clusters.operations import register_node
 from console.models import OperationLog
 from observability import logs
 from observability.models import LogLine
@@ -88,7 +92,7 @@ def test_every_line_is_kept_once_in_order_across_a_collector_restart_and_after_t
     assert [r["text"] for r in api.get(base, {"stream": "stderr"}).json()["results"]] == ["done"]
     downloaded = api.get(f"{base}/download", {"container": "logs_counter_1", "q": "line-60"})
     body = b"".join(downloaded.streaming_content).decode()
-    assert downloaded.status_code == 200 and body.count("\n") == 2 and " logs_counter_1 stdout line-600\n" in body
+    assert downloaded.status_code == 200 and body.count("\n") == 2 and f" logs_counter_1@{cluster.nodes.get().name} stdout line-600\n" in body
 
     # The container goes (the application is updated without it): its lines stay.
     updated = api.patch(
@@ -211,3 +215,48 @@ def test_files_a_label_names_are_collected_once_each_across_a_collector_restart(
     assert kept("other") == ["other"]  # a file the glob matched later
     line = LogLine.objects.filter(application=app, stream="applog").first()
     assert line is not None and line.container == "files_writer_1" and line.service == "writer"
+
+
+NODE_KILLED = """
+services:
+  n:
+    image: local/busybox:1
+    restart: always
+    volumes: [counter:/data]
+    command: >-
+      sh -c 'i=$$(cat /data/n 2>/dev/null || echo 0); while [ $$i -lt 400 ]; do i=$$((i+1)); echo line-$$i;
+      echo $$i > /data/n; sleep 0.05; done; sleep 600'
+volumes:
+  counter: {}
+"""
+
+
+@pytest.fixture
+def far_node(services: None) -> Iterator[harness.NetnsNode]:
+    node = harness.netns_node(161)
+    try:
+        yield node
+    finally:
+        node.stop_engine()
+
+
+def test_a_node_killed_and_restarted_in_the_middle_loses_nothing_the_engine_kept(
+    api: APIClient, owner: User, stack: harness.Stack, far_node: harness.NetnsNode
+) -> None:
+    cluster = Cluster.objects.create(tenant=owner.tenant, name="far")
+    register_node(owner, cluster, name="far1", endpoint=far_node.endpoint, publish_ip=far_node.address)
+    app = deploy(api, cluster, "count", NODE_KILLED)
+    harness.wait_until(lambda: len(texts(app, "count_n_1")) >= 100, 60, 0.2, "a quarter of the lines")
+    far_node.kill_engine()  # the collector's stream breaks; the node is away for a while
+    time.sleep(3)
+    far_node.start_engine()
+    harness.wait_until(lambda: "line-400" in texts(app, "count_n_1"), 90, 0.5, "the last line after the restart")
+    engine = docker.DockerClient(base_url=far_node.endpoint)
+    try:
+        kept_by_engine = engine.containers.get("count_n_1").logs().decode().split()
+    finally:
+        engine.close()
+    assert texts(app, "count_n_1") == kept_by_engine  # every line the engine kept, once each, in its order
+    numbers = [int(t.split("-")[1]) for t in kept_by_engine]
+    assert numbers == sorted(numbers) and numbers[-1] == 400
+    print(f"node killed mid-output: {len(numbers)} lines kept, numbers 1-400 lost {400 - len(set(numbers))}")  # noqa: T201

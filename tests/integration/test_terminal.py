@@ -5,6 +5,7 @@ engine, through the real ASGI application (origin check, session sign-in, the co
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -138,10 +139,19 @@ def test_a_one_off_command_answers_its_exit_code_and_output_and_names_only_the_p
     url = f"/api/v1/clusters/{cluster.pk}/applications/tty/containers/tty_box_1/exec"
     ran = api.post(url, {"command": ["sh", "-c", "echo s3cret-value; exit 4"]}, format="json")
     assert ran.status_code == 200, ran.content
-    assert ran.json() == {"exit_code": 4, "output": "s3cret-value\n", "truncated": False}
+    assert ran.json() == {"exit_code": 4, "output": "s3cret-value\n", "truncated": False, "timed_out": False}
     entry = OperationLog.objects.filter(action="cs:ExecContainer").latest("seq")
     assert entry.parameters == {"command": "sh", "arguments": 2} and entry.outcome == "success"
     assert "s3cret" not in str(OperationLog.objects.filter(action="cs:ExecContainer").values())
+
+    # A command that outlives its timeout: answered at the timeout, said so, on record as such.
+    began = time.monotonic()
+    slow = api.post(url, {"command": ["sh", "-c", "echo started; sleep 20"], "timeout": 1}, format="json")
+    assert time.monotonic() - began < 8, "the timeout was not kept"
+    assert slow.status_code == 200 and slow.json()["timed_out"] is True and slow.json()["exit_code"] is None
+    assert slow.json()["output"] == "started\n"
+    late = OperationLog.objects.filter(action="cs:ExecContainer").latest("seq")
+    assert late.outcome == "failure" and late.error == "still running after 1 s"
 
     for body, field in (
         ({"command": []}, "command"),
