@@ -92,7 +92,11 @@ def test_every_line_is_kept_once_in_order_across_a_collector_restart_and_after_t
     assert [r["text"] for r in api.get(base, {"stream": "stderr"}).json()["results"]] == ["done"]
     downloaded = api.get(f"{base}/download", {"container": "logs_counter_1", "q": "line-60"})
     body = b"".join(downloaded.streaming_content).decode()
-    assert downloaded.status_code == 200 and body.count("\n") == 2 and f" logs_counter_1@{cluster.nodes.get().name} stdout line-600\n" in body
+    assert (
+        downloaded.status_code == 200
+        and body.count("\n") == 2
+        and f" logs_counter_1@{cluster.nodes.get().name} stdout line-600\n" in body
+    )
 
     # The container goes (the application is updated without it): its lines stay.
     updated = api.patch(
