@@ -1016,6 +1016,16 @@ def exec_lines(endpoint: Endpoint, container_id: str, argv: list[str]) -> Iterat
         stream_client.close()
 
 
+def disk_usage(endpoint: Endpoint) -> int:
+    """Bytes the engine's data uses on its node: image layers, containers' writable layers and volumes (``docker
+    system df``; the engine walks its data to answer, so callers ask rarely)."""
+    found = _call(endpoint, client(endpoint).api.df)
+    layers = int(found.get("LayersSize") or 0)
+    containers = sum(int(c.get("SizeRw") or 0) for c in found.get("Containers") or [])
+    volumes = sum(max(int((v.get("UsageData") or {}).get("Size") or 0), 0) for v in found.get("Volumes") or [])
+    return layers + containers + volumes
+
+
 def stats_stream(endpoint: Endpoint, container_id: str) -> Iterator[dict[str, Any]]:
     """A running container's resource figures as the engine streams them, one sample a second, until it stops
     (blocks); one client and one open stream per call, closed at the end."""

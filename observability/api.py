@@ -215,12 +215,12 @@ class LogRetentionView(BerthAPIView):
         return Response({"days": data["days"], "megabytes": data["megabytes"]})
 
 
-def _charts(request: Request, selector: str, by: str, kinds: tuple[str, ...]) -> Response:
+def _charts(request: Request, selector: str, by: str, kinds: tuple[str, ...], node_selector: str = "") -> Response:
     range_name = request.query_params.get("range", "1h")
     if range_name not in metrics.RANGES:
         raise serializers.ValidationError({"range": [f"One of {', '.join(metrics.RANGES)}."]})
     try:
-        return Response(metrics.charts(selector, by, range_name, kinds))
+        return Response(metrics.charts(selector, by, range_name, kinds, node_selector))
     except metrics.PrometheusUnavailable as exc:
         return Response({"detail": str(exc)}, status=503)
 
@@ -251,8 +251,8 @@ class ApplicationMetricsView(BerthAPIView):
 
 
 class ClusterMetricsView(BerthAPIView):
-    """``GET /api/v1/clusters/{id}/metrics?range=1h[&node=]``: CPU and memory the cluster's containers use, one
-    series per node (or one node's), from Prometheus."""
+    """``GET /api/v1/clusters/{id}/metrics?range=1h[&node=]``: CPU, memory, network and block I/O the cluster's
+    containers use and the disk the engines' data uses, one series per node (or one node's), from Prometheus."""
 
     action_map = {"GET": "cs:DescribeClusterNodes"}
 
@@ -270,4 +270,4 @@ class ClusterMetricsView(BerthAPIView):
             if found is None:
                 raise serializers.ValidationError({"node": ["Not a node of this cluster."]})
             selector += f',node="{metrics.escape(found.name)}"'
-        return _charts(request, selector, "node", ("cpu", "memory", "network", "block"))
+        return _charts(request, selector, "node", ("cpu", "memory", "network", "block", "disk"), selector)

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 LIST_SECONDS = 2.0
 FLUSH_SECONDS = 1.0
+DISK_SECONDS = 60.0
+"""How often a node's engine is asked how much disk its data uses (it walks its data to answer)."""
 STALE_SECONDS = 30.0
 """A sample older than this is not exposed (its container stopped, or the watcher is away)."""
 
@@ -194,6 +196,7 @@ class NodeStats(threading.Thread):
         super().__init__(name=f"stats-node-{node_id}", daemon=True)
         self.node_id, self.stop = node_id, stop
         self.followers: dict[str, tuple[StatsFollower, threading.Event]] = {}
+        self.disk, self.disk_read = 0, float("-inf")
 
     def run(self) -> None:
         STORE.start()
@@ -258,7 +261,14 @@ class NodeStats(threading.Thread):
             )
             follower.start()
             self.followers[docker_id] = (follower, stop)
-        STORE.put(f"node-{self.node_id}", {**self.node_labels(), "kind": "node", "up": 1, "running": len(running)})
+        if time.monotonic() - self.disk_read >= DISK_SECONDS:
+            self.disk_read = time.monotonic()
+            try:
+                self.disk = host.disk_usage(endpoint)
+            except host.HostError as exc:
+                log.debug("metrics: node %s: disk usage: %s", self.node_id, exc)
+        entry = {**self.node_labels(), "kind": "node", "up": 1, "running": len(running), "disk_bytes": self.disk}
+        STORE.put(f"node-{self.node_id}", entry)
 
     @staticmethod
     def applications(ids: Iterable[str]) -> dict[str, tuple[int, str]]:
@@ -334,6 +344,12 @@ def exposition(entries: list[dict[str, Any]], health: list[tuple[str, dict[str, 
         ),
         ("berth_node_cpus", "gauge", "The node's CPUs.", lambda n, c: n.get("cpus", 0)),
         ("berth_node_memory_total_bytes", "gauge", "The node's memory.", lambda n, c: n.get("memory_total_bytes", 0)),
+        (
+            "berth_node_docker_disk_bytes",
+            "gauge",
+            "Disk the node's engine data uses: image layers, containers' writable layers, volumes.",
+            lambda n, c: n.get("disk_bytes", 0),
+        ),
         (
             "berth_node_cpu_percent",
             "gauge",
@@ -412,7 +428,7 @@ def query_range(expr: str, seconds: int, step: int) -> list[dict[str, Any]]:
     ]
 
 
-def charts(selector: str, by: str, range_name: str, kinds: tuple[str, ...]) -> dict[str, Any]:
+def charts(selector: str, by: str, range_name: str, kinds: tuple[str, ...], node_selector: str = "") -> dict[str, Any]:
     """The charts of the containers ``selector`` picks (PromQL label matchers built by the caller from ids), one
     series per ``by`` label: CPU, memory, network and block I/O rates over ``range_name``."""
     seconds, step = RANGES[range_name]
@@ -425,6 +441,7 @@ def charts(selector: str, by: str, range_name: str, kinds: tuple[str, ...]) -> d
         "block": f"sum by ({by}) (rate(berth_container_block_read_bytes_total{{{selector}}}{rate})"
         f" + rate(berth_container_block_write_bytes_total{{{selector}}}{rate}))",
     }
+    queries["disk"] = f"sum by ({by}) (berth_node_docker_disk_bytes{{{node_selector or selector}}})"
     found: dict[str, Any] = {"range": range_name, "step": step, "charts": {}}
     for kind in kinds:
         series = query_range(queries[kind], seconds, step)

@@ -5,7 +5,7 @@
   "use strict";
   const SVG = "http://www.w3.org/2000/svg";
   const COLORS = ["#2f6fdb", "#e8590c", "#2b8a3e", "#9c36b5", "#c92a2a", "#0b7285", "#5c940d", "#a61e4d"];
-  const TITLES = { cpu: "CPU (% of one CPU)", memory: "Memory", network: "Network (in + out)", block: "Block I/O (read + write)" };
+  const TITLES = { cpu: "CPU (% of one CPU)", memory: "Memory", network: "Network (in + out)", block: "Block I/O (read + write)", disk: "Docker data on disk" };
 
   function human(kind, value) {
     if (kind === "cpu") return value.toFixed(value < 10 ? 1 : 0) + " %";
@@ -13,7 +13,7 @@
     let v = value;
     let i = 0;
     while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
-    return v.toFixed(v < 10 && i ? 1 : 0) + " " + units[i] + (kind === "memory" ? "" : "/s");
+    return v.toFixed(v < 10 && i ? 1 : 0) + " " + units[i] + (kind === "memory" || kind === "disk" ? "" : "/s");
   }
   function node(name, attrs) {
     const el = document.createElementNS(SVG, name);

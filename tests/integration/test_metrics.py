@@ -81,6 +81,8 @@ def test_a_busy_container_shows_in_metrics_prometheus_and_its_chart(
     node_up = r"^berth_node_up\{[^}]*node=\"" + re.escape(cluster.nodes.get().name) + r"\"\} 1$"
     assert re.search(node_up, body, re.M)
     assert "berth_releases_running " in body and "# TYPE berth_container_memory_bytes gauge" in body
+    disk = re.search(r"^berth_node_docker_disk_bytes\{[^}]*\} ([0-9]+)$", body, re.M)
+    assert disk and int(disk.group(1)) > 0  # the engine's data: the test images at least
 
     # An access key sees its own tenant only: the owner's shows burn; another tenant's shows none of it.
     key, secret = ram.create_access_key(owner, owner)
@@ -113,8 +115,9 @@ def test_a_busy_container_shows_in_metrics_prometheus_and_its_chart(
     assert [s["name"] for s in one] == ["burn_idle_1"]
     assert api.get(base, {"range": "2y"}).status_code == 400
     assert api.get(base, {"container": "nope"}).status_code == 400
-    nodes = api.get(f"/api/v1/clusters/{cluster.pk}/metrics").json()["charts"]["cpu"]
-    assert [s["name"] for s in nodes] == [cluster.nodes.get().name]
+    node_charts = api.get(f"/api/v1/clusters/{cluster.pk}/metrics").json()["charts"]
+    assert [s["name"] for s in node_charts["cpu"]] == [cluster.nodes.get().name]
+    assert set(node_charts) == {"cpu", "memory", "network", "block", "disk"}
     settings.BERTH_PROMETHEUS_URL = f"http://127.0.0.1:{harness.free_port()}"
     down = api.get(base)
     assert down.status_code == 503 and "did not answer" in down.json()["detail"]
