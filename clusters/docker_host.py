@@ -17,6 +17,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -927,6 +928,21 @@ def streaming_client(endpoint: Endpoint) -> docker.DockerClient:
         raise HostUnreachable(f"engine at {endpoint.url} did not answer: {_short_reason(exc)}") from exc
 
 
+@contextmanager
+def streaming(endpoint: Endpoint) -> Iterator[docker.DockerClient]:
+    """A streaming client (``streaming_client``) for the block, closed after it; what breaks the stream is a
+    ``HostUnreachable`` (the connection) or a ``HostError`` (the engine's refusal)."""
+    stream_client = streaming_client(endpoint)
+    try:
+        yield stream_client
+    except (RequestsConnectionError, ReadTimeout, OSError) as exc:
+        raise HostUnreachable(explain(exc)) from exc
+    except DockerException as exc:
+        raise HostError(explain(exc)) from exc
+    finally:
+        stream_client.close()
+
+
 def events(endpoint: Endpoint, labels: dict[str, str], since: float | None = None) -> Iterator[dict[str, Any]]:
     """Container events of Berth's containers, as the engine streams them (blocks); from ``since`` (a UNIX time)
     when given: what the engine still holds of the events since then comes first."""
@@ -970,13 +986,12 @@ def log_stream(
     text``): ("stdout" | "stderr", line), following it while it runs (blocks; it ends when the container stops).
     ``since``: ``seconds.nanoseconds``, where to start (the engine gives lines at that moment too). One client and
     one open stream per call, closed at the end."""
-    stream_client = streaming_client(endpoint)
-    api = stream_client.api
     params: dict[str, Any] = {"follow": int(follow), "stdout": 1, "stderr": 1, "timestamps": 1, "tail": "all"}
     if since:
         params["since"] = since
     buffers = {"stdout": b"", "stderr": b""}
-    try:
+    with streaming(endpoint) as stream_client:
+        api = stream_client.api
         response = api._get(api._url("/containers/{0}/logs", container_id), params=params, stream=True)
         api._raise_for_status(response)
         api._disable_socket_timeout(api._get_raw_response_socket(response))
@@ -987,33 +1002,19 @@ def log_stream(
         for name, rest in buffers.items():
             if rest:
                 yield name, rest
-    except (RequestsConnectionError, ReadTimeout, OSError) as exc:
-        raise HostUnreachable(explain(exc)) from exc
-    except DockerException as exc:
-        raise HostError(explain(exc)) from exc
-    finally:
-        stream_client.close()
 
 
 def exec_lines(endpoint: Endpoint, container_id: str, argv: list[str]) -> Iterator[bytes]:
     """The output of a command run inside the container, line by line as it comes (blocks until the command
     ends; standard output and error together). One client per call, closed at the end."""
-    stream_client = streaming_client(endpoint)
-    api = stream_client.api
     rest = b""
-    try:
-        made = api.exec_create(container_id, argv, stdout=True, stderr=True)
-        for chunk in api.exec_start(made["Id"], stream=True):
+    with streaming(endpoint) as stream_client:
+        made = stream_client.api.exec_create(container_id, argv, stdout=True, stderr=True)
+        for chunk in stream_client.api.exec_start(made["Id"], stream=True):
             *lines, rest = (rest + chunk).split(b"\n")
             yield from lines
         if rest:
             yield rest
-    except (RequestsConnectionError, ReadTimeout, OSError) as exc:
-        raise HostUnreachable(explain(exc)) from exc
-    except DockerException as exc:
-        raise HostError(explain(exc)) from exc
-    finally:
-        stream_client.close()
 
 
 def disk_usage(endpoint: Endpoint) -> int:
@@ -1029,15 +1030,8 @@ def disk_usage(endpoint: Endpoint) -> int:
 def stats_stream(endpoint: Endpoint, container_id: str) -> Iterator[dict[str, Any]]:
     """A running container's resource figures as the engine streams them, one sample a second, until it stops
     (blocks); one client and one open stream per call, closed at the end."""
-    stream_client = streaming_client(endpoint)
-    try:
+    with streaming(endpoint) as stream_client:
         yield from stream_client.api.stats(container_id, decode=True, stream=True)
-    except (RequestsConnectionError, ReadTimeout, OSError) as exc:
-        raise HostUnreachable(explain(exc)) from exc
-    except DockerException as exc:
-        raise HostError(explain(exc)) from exc
-    finally:
-        stream_client.close()
 
 
 def copy_image(source: Endpoint, target: Endpoint, image: str) -> None:

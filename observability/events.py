@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from apps.models import Application
 from clusters.models import Node
 from console import live
-from console.times import parse_moment
+from observability import filters
 from observability.models import EngineEvent
 
 log = logging.getLogger(__name__)
@@ -146,22 +146,10 @@ def told(row: EngineEvent) -> None:
     live.publish("application", row.application_id, message)
 
 
-class Refused(ValueError):
-    """A filter of an events list that is not understood: its parameter and why."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+Refused = filters.Refused
 
 
 FILTERS = ("action", "service", "container", "node", "since", "until")
-
-
-def _moment(raw: str, field: str) -> datetime:
-    value = parse_moment(raw)
-    if value is None:
-        raise Refused(field, _("Not a time: write it as 2026-12-02T10:00:00Z, or 10:00 for today (UTC)."))
-    return value
 
 
 def filtered(events: QuerySet[EngineEvent], params: dict[str, str]) -> QuerySet[EngineEvent]:
@@ -179,15 +167,7 @@ def filtered(events: QuerySet[EngineEvent], params: dict[str, str]) -> QuerySet[
             raise Refused(field, _("At most 200 characters."))
         if value:
             events = events.filter(**({"node_name": value} if field == "node" else {f"{field}__icontains": value}))
-    since, until = params.get("since", ""), params.get("until", "")
-    start = _moment(since, "since") if since.strip() else None
-    end = _moment(until, "until") if until.strip() else None
-    if start and end and start > end:
-        raise Refused("until", _("The end of the time range is before its start."))
-    if start:
-        events = events.filter(at__gte=start)
-    if end:
-        events = events.filter(at__lte=end)
+    events = filters.time_range(events, params)
     return events
 
 

@@ -35,7 +35,7 @@ from apps.models import Application
 from clusters import docker_host as host
 from clusters.models import Cluster, Node
 from console import audit, live
-from console.times import parse_moment
+from observability import filters
 from observability.models import LogCursor, LogLine, LogRetention
 
 log = logging.getLogger(__name__)
@@ -408,23 +408,11 @@ def start_node(node_id: int, stop: threading.Event) -> threading.Thread:
 # --- search ------------------------------------------------------------------------------------------------------
 
 
-class Refused(ValueError):
-    """A search parameter that is not understood: its name and why."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+Refused = filters.Refused
 
 
 FILTERS = ("q", "regex", "service", "container", "node", "stream", "since", "until")
 MAX_PATTERN = 200
-
-
-def _moment(raw: str, field: str) -> datetime:
-    value = parse_moment(raw)
-    if value is None:
-        raise Refused(field, _("Not a time: write it as 2026-12-02T10:00:00Z, or 10:00 for today (UTC)."))
-    return value
 
 
 def check_pattern(pattern: str) -> str:
@@ -484,15 +472,7 @@ def filtered(lines: QuerySet[LogLine], params: dict[str, str]) -> QuerySet[LogLi
         value = params.get(field, "").strip()
         if value:
             lines = lines.filter(**{lookup: value})
-    since, until = params.get("since", "").strip(), params.get("until", "").strip()
-    start = _moment(since, "since") if since else None
-    end = _moment(until, "until") if until else None
-    if start and end and start > end:
-        raise Refused("until", _("The end of the time range is before its start."))
-    if start:
-        lines = lines.filter(at__gte=start)
-    if end:
-        lines = lines.filter(at__lte=end)
+    lines = filters.time_range(lines, params)
     return lines
 
 

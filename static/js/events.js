@@ -8,7 +8,6 @@
     const badge = document.getElementById("events-live");
     const type = root.dataset.liveEvents;
     const id = Number(root.dataset.liveEventsId);
-    let retry = 500;
     let pending = null;
     let busy = false;
 
@@ -28,25 +27,10 @@
           if (pending) { pending = null; setTimeout(redraw, 250); }
         });
     }
-    function connect() {
-      const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-      const socket = new WebSocket(scheme + location.host + "/ws/live/");
-      socket.onopen = function () {
-        retry = 500;
-        socket.send(JSON.stringify({ action: "subscribe", type: type, id: id, since: 0 }));
-      };
-      socket.onmessage = function (e) {
-        const msg = JSON.parse(e.data);
-        if (msg.type === "subscribed") { badge.textContent = badge.dataset.live; redraw(); }
-        else if (msg.type === "engine_events") redraw();
-        else if (msg.type === "error" && msg.subscription) { badge.textContent = msg.error; socket.onclose = null; socket.close(); }
-      };
-      socket.onclose = function () {
-        badge.textContent = badge.dataset.reconnecting;
-        setTimeout(connect, retry);
-        retry = Math.min(retry * 2, 10000);
-      };
-    }
-    connect();
+    const live = window.berthSubscribe(type, id, {
+      subscribed: function () { badge.textContent = badge.dataset.live; redraw(); },
+      engine_events: redraw,
+      error: function (msg) { if (msg.subscription) { badge.textContent = msg.error; live.stop(); } },
+    }, { onClose: function () { badge.textContent = badge.dataset.reconnecting; } });
   });
 })();

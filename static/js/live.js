@@ -447,26 +447,37 @@
     connect();
   }
 
-  function subscribe(type, id, handlers, liveState) {
+  // One subscription of the live socket, connected again (with a growing pause) whenever it drops: each message
+  // goes to handlers[msg.type]; options.since() is asked at each (re)connect (what the page already has),
+  // options.onClose is told when the socket drops. The answer's stop() ends it for good.
+  function subscribe(type, id, handlers, options) {
+    const opts = options || {};
     let retry = 500;
+    let over = false;
+    let socket = null;
     function connect() {
       const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-      const socket = new WebSocket(scheme + location.host + "/ws/live/");
+      socket = new WebSocket(scheme + location.host + "/ws/live/");
       socket.onopen = function () {
         retry = 500;
-        socket.send(JSON.stringify({ action: "subscribe", type: type, id: id, since: 0 }));
+        const since = opts.since ? opts.since() : 0;
+        socket.send(JSON.stringify({ action: "subscribe", type: type, id: id, since: since }));
       };
       socket.onmessage = function (e) {
         const msg = JSON.parse(e.data);
         if (handlers[msg.type]) handlers[msg.type](msg);
       };
       socket.onclose = function () {
+        if (over) return;
+        if (opts.onClose) opts.onClose();
         setTimeout(connect, retry);
         retry = Math.min(retry * 2, 10000);
       };
     }
     connect();
+    return { stop: function () { over = true; if (socket) socket.close(); } };
   }
+  window.berthSubscribe = subscribe; // for the pages' own scripts (events.js, logs.js)
 
   const TASK_TERMINAL = ["successful", "failed", "canceled"];
 

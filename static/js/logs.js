@@ -16,7 +16,6 @@
     let paused = false;
     let waiting = [];
     let last = 0;
-    let retry = 500;
 
     function render(line) {
       const row = document.createElement("div");
@@ -75,25 +74,13 @@
       tail.querySelectorAll(".log-row").forEach((row) => { row.hidden = !!only.value && row.dataset.container !== only.value; });
       tail.scrollTop = tail.scrollHeight;
     });
-    function connect() {
-      const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-      const socket = new WebSocket(scheme + location.host + "/ws/live/");
-      socket.onopen = function () {
-        retry = 500;
-        socket.send(JSON.stringify({ action: "subscribe", type: "logs", id: id, since: last }));
-      };
-      socket.onmessage = function (e) {
-        const msg = JSON.parse(e.data);
-        if (msg.type === "subscribed") state.textContent = paused ? state.dataset.paused : state.dataset.live;
-        else if (msg.type === "log_lines") take(msg.lines);
-        else if (msg.type === "error" && msg.subscription) { state.textContent = msg.error; socket.onclose = null; socket.close(); }
-      };
-      socket.onclose = function () {
-        state.textContent = state.dataset.reconnecting;
-        setTimeout(connect, retry);
-        retry = Math.min(retry * 2, 10000);
-      };
-    }
-    connect();
+    const live = window.berthSubscribe("logs", id, {
+      subscribed: function () { state.textContent = paused ? state.dataset.paused : state.dataset.live; },
+      log_lines: function (msg) { take(msg.lines); },
+      error: function (msg) { if (msg.subscription) { state.textContent = msg.error; live.stop(); } },
+    }, {
+      since: function () { return last; }, // a reconnect asks only for what came since
+      onClose: function () { state.textContent = state.dataset.reconnecting; },
+    });
   });
 })();
