@@ -23,3 +23,6 @@ class ObservabilityConfig(AppConfig):
         ):
             if callback not in registry:
                 registry.append(callback)
+        from django.db.backends.signals import connection_created
+
+        connection_created.connect(logs.register_sqlite_re2, dispatch_uid="observability.re2")

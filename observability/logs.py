@@ -13,6 +13,7 @@ Alibaba's ``aliyun.logs.<name>: stdout`` names the stream a service's output is 
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import re
@@ -23,9 +24,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import re2
 from django.conf import settings
 from django.db import close_old_connections, transaction
-from django.db.models import QuerySet, Sum
+from django.db.models import Lookup, QuerySet, Sum
 from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -416,40 +418,77 @@ MAX_PATTERN = 200
 
 
 def check_pattern(pattern: str) -> str:
-    """A regular expression that is safe to run over many lines, or ``Refused``: at most ``MAX_PATTERN``
-    characters, valid, no back-references and no repetition inside a repetition (``(a+)+``: the shape whose
-    matching time grows exponentially with the line)."""
+    """A regular expression to search lines with, or ``Refused``: at most ``MAX_PATTERN`` characters, one RE2 takes
+    (linear-time matching: no back-references, look-arounds or atomic groups), without named groups (PostgreSQL's
+    engine refuses them), and without a repetition of a repetition or of an alternation (``(a+)+``, ``(a|a)+``:
+    the shapes whose matching time explodes in a backtracking engine, which PostgreSQL's may be)."""
     if len(pattern) > MAX_PATTERN:
         raise Refused("regex", _("At most %(n)s characters.") % {"n": MAX_PATTERN})
     try:
-        import re._parser as sre_parse  # Python 3.11+
+        re2.compile(pattern)
+        import re._parser as sre_parse  # Python 3.11+: the shape of the pattern
 
         tree = sre_parse.parse(pattern)
-    except (re.error, RecursionError, OverflowError) as exc:
-        raise Refused("regex", _("Not a regular expression: %(e)s.") % {"e": exc}) from None
+    except (re2.error, re.error, RecursionError, OverflowError) as exc:
+        words = str(exc).replace("\n", " ")[:200]
+        raise Refused("regex", _("Not a regular expression a log search runs: %(e)s.") % {"e": words}) from None
+    if "(?P" in pattern or "(?<" in pattern:
+        raise Refused("regex", _("Named groups are not allowed in a log search."))
     repeats = {sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, getattr(sre_parse, "POSSESSIVE_REPEAT", None)}
+    nested = _("A repetition inside a repetition (such as (a+)+ or (a|b)+) could run away: not allowed.")
 
     def walk(items: Any, inside_repeat: bool) -> None:
         for op, value in items:
-            if op in (sre_parse.GROUPREF, sre_parse.GROUPREF_EXISTS):
-                raise Refused("regex", _("Back-references are not allowed in a log search."))
             if op in repeats:
-                low, high, sub = value
+                _low, high, sub = value
                 if inside_repeat and high > 1:
-                    raise Refused(
-                        "regex", _("A repetition inside a repetition (such as (a+)+) could run away: not allowed.")
-                    )
+                    raise Refused("regex", nested)
                 walk(sub, inside_repeat or high > 1)
             elif op == sre_parse.SUBPATTERN:
                 walk(value[-1], inside_repeat)
             elif op == sre_parse.BRANCH:
+                if inside_repeat:
+                    raise Refused("regex", nested)
                 for branch in value[1]:
                     walk(branch, inside_repeat)
-            elif op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT):
-                walk(value[1], inside_repeat)
 
     walk(tree, False)
     return pattern
+
+
+class Re2Match(Lookup):
+    """``text__re2=pattern``: on SQLite, RE2 in linear time (``berth_re2``, registered on each connection); on
+    PostgreSQL, its own regular expressions (``~``), the pattern checked first (``check_pattern``)."""
+
+    lookup_name = "re2"
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        if connection.vendor == "sqlite":
+            return f"berth_re2({rhs}, {lhs})", [*rhs_params, *lhs_params]
+        return f"{lhs} ~ {rhs}", [*lhs_params, *rhs_params]
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(pattern: str) -> Any:
+    return re2.compile(pattern)
+
+
+def sqlite_re2(pattern: str | None, value: str | None) -> bool:
+    """SQLite's ``berth_re2(pattern, text)``."""
+    if pattern is None or value is None:
+        return False
+    return _compiled(pattern).search(value) is not None
+
+
+def register_sqlite_re2(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """``connection_created``: give SQLite connections ``berth_re2``."""
+    if connection.vendor == "sqlite":
+        connection.connection.create_function("berth_re2", 2, sqlite_re2, deterministic=True)
+
+
+LogLine._meta.get_field("text").register_lookup(Re2Match)
 
 
 def filtered(lines: QuerySet[LogLine], params: dict[str, str]) -> QuerySet[LogLine]:
@@ -462,7 +501,7 @@ def filtered(lines: QuerySet[LogLine], params: dict[str, str]) -> QuerySet[LogLi
         lines = lines.filter(text__icontains=text)
     pattern = params.get("regex", "")
     if pattern:
-        lines = lines.filter(text__regex=check_pattern(pattern))
+        lines = lines.filter(text__re2=check_pattern(pattern))
     for field, lookup in (
         ("service", "service"),
         ("container", "container"),

@@ -206,7 +206,7 @@ def test_template_editor_follows_the_text_and_rollback_is_planned(stack: harness
 
     page.get_by_test_id("rollback-1").click()
     plan = page.get_by_test_id("plan")
-    expect(plan.locator('tr[data-plan-service="web"]')).to_contain_text("naps_web_1 @")
+    expect(plan.locator('tr[data-plan-service="web"]')).to_contain_text("naps_web_1-1 @")  # the update replaced it
     assert Release.objects.filter(application=app).count() == 2  # nothing happened yet
     page.screenshot(path=str(SHOTS / "e2e-issue11-rollback-plan.png"), full_page=True)
     plan.get_by_test_id("apply").click()
