@@ -919,11 +919,11 @@ def _state_of_listing(item: dict[str, Any]) -> ContainerState:
     )
 
 
-def streaming_client(endpoint: Endpoint) -> docker.DockerClient:
-    """A client of its own with no read timeout, for a stream that lasts (events, a terminal); the caller closes
-    it."""
+def streaming_client(endpoint: Endpoint, timeout: float | None = None) -> docker.DockerClient:
+    """A client of its own, with no read timeout unless asked, for a stream that lasts (events, a terminal); the
+    caller closes it."""
     try:
-        return endpoint.make_client(timeout=None)
+        return endpoint.make_client(timeout=timeout)
     except (DockerException, RequestsConnectionError, ReadTimeout) as exc:
         raise HostUnreachable(f"engine at {endpoint.url} did not answer: {_short_reason(exc)}") from exc
 

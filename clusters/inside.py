@@ -7,6 +7,8 @@ Everything goes through the door's client (``docker_host.client``) and fails as 
 from __future__ import annotations
 
 import io
+import re
+import socket
 import tarfile
 import threading
 import time
@@ -83,9 +85,17 @@ class Shell:
     """A command with a terminal inside a running container (the web terminal): bytes in, bytes out, resizable.
     It holds a client of its own (no read timeout) until ``close``."""
 
+    PID_MARK = re.compile(rb"\x1b\]7777;(\d+)\x07")
+    """What the shell prints first (``SHELL`` of observability.terminal): its process id inside the container, so
+    that ``close`` can end it (the engine keeps a command it runs alive after its client went)."""
+
     def __init__(self, endpoint: Endpoint, container: str, argv: list[str], rows: int, cols: int) -> None:
-        self.endpoint = endpoint
-        self._client = streaming_client(endpoint)
+        self.endpoint, self.container = endpoint, container
+        self.pid: int | None = None
+        self._head = b""
+        # The engine's answers within the endpoint's timeout (a node that does not answer fails the open); only the
+        # terminal's own socket waits without one.
+        self._client = streaming_client(endpoint, timeout=endpoint.timeout)
         try:
             api = self._client.api
             made = _call(
@@ -107,11 +117,24 @@ class Shell:
             raise
 
     def read(self) -> bytes:
-        """What the command wrote since (blocks); b"" once it ended or the stream closed."""
+        """What the command wrote since (blocks); b"" once it ended or the stream closed. The process id the shell
+        prints first is taken out."""
         try:
-            return self._socket.recv(65536)
+            data = self._socket.recv(65536)
         except OSError:
             return b""
+        if self.pid is None and data:
+            self._head += data
+            found = self.PID_MARK.search(self._head)
+            if found is None:
+                if len(self._head) < 256:
+                    return self.read()  # the mark is on its way
+                self.pid, data = 0, self._head  # no mark: a shell of another kind; nothing to end at close
+            else:
+                self.pid = int(found.group(1))
+                data = self._head[: found.start()] + self._head[found.end() :]
+            self._head = b""
+        return data
 
     def write(self, data: bytes) -> None:
         try:
@@ -129,6 +152,18 @@ class Shell:
             return None
 
     def close(self) -> None:
+        """End the session: the socket shut both ways (a thread blocked reading it wakes), the shell and what it runs
+        hung up inside the container (the engine would keep them), then the client closed."""
+        try:
+            self._socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        if self.pid:
+            hang_up = 'kill -HUP -"$1" "$1" 2>/dev/null; sleep 1; kill -KILL "$1" 2>/dev/null; true'
+            try:
+                run(self.endpoint, self.container, ["sh", "-c", hang_up, "sh", str(self.pid)])
+            except HostError:
+                pass  # the container stopped meanwhile: so did the shell
         try:
             self._socket.close()
         except OSError:
@@ -160,9 +195,11 @@ def run_for(endpoint: Endpoint, container: str, argv: list[str], timeout: float,
     try:
         made = _call(endpoint, api.exec_create, container, argv, stdout=True, stderr=True)
 
+        output = _call(endpoint, api.exec_start, made["Id"], stream=True)  # a CancellableStream
+
         def read() -> None:
             try:
-                for chunk in api.exec_start(made["Id"], stream=True):
+                for chunk in output:
                     room = limit - sum(len(k) for k in kept)
                     if room > 0:
                         kept.append(chunk[:room])
@@ -174,6 +211,7 @@ def run_for(endpoint: Endpoint, container: str, argv: list[str], timeout: float,
 
         threading.Thread(target=read, name="exec-output", daemon=True).start()
         if not done.wait(timeout):
+            output.close()  # its socket shut: the reading thread ends now, not when the command does
             return Ran(None, b"".join(kept), size[0], True)
         if failure:
             raise HostError(f"the command's output could not be read: {failure[0]}")

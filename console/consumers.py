@@ -153,10 +153,11 @@ class SocketContext:
             secure=socket_secure(self.scope),
         )
 
-    async def database(self, function: Any, *args: Any) -> Any:
-        """Run a database function in the socket's request context."""
+    async def database(self, function: Any, *args: Any, slow: bool = False) -> Any:
+        """Run a database function in the socket's request context; ``slow``: one that also waits on a node (a
+        terminal's engine calls), run in a thread of its own so that no other socket waits behind it."""
         self.begin_context()
-        return await database_sync_to_async(function)(*args)
+        return await database_sync_to_async(function, thread_sensitive=not slow)(*args)
 
 
 class LiveConsumer(SocketContext, AsyncJsonWebsocketConsumer):
@@ -290,7 +291,7 @@ class TerminalConsumer(SocketContext, AsyncWebsocketConsumer):
         self.identity = await self.database(socket_identity, self.scope)
         try:
             self.session = await self.database(
-                _open_terminal, self.identity, kwargs["app"], kwargs["container"], rows, cols
+                _open_terminal, self.identity, kwargs["app"], kwargs["container"], rows, cols, slow=True
             )
         except (Http404, PermissionDenied):
             await self.refuse(_("Refused: you may not open a terminal in this container (it needs cs:ExecContainer)."))
@@ -363,7 +364,7 @@ class TerminalConsumer(SocketContext, AsyncWebsocketConsumer):
             except Exception:  # noqa: BLE001 - the browser may have gone already
                 pass
         if self.session is not None:
-            await self.database(terminal.close_session, self.session, reason)
+            await self.database(terminal.close_session, self.session, reason, slow=True)
         try:
             await self.close(code=CLOSE_ENDED)
         except Exception:  # noqa: BLE001

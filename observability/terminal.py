@@ -22,8 +22,13 @@ from clusters import inside
 from console import audit
 
 ACTION = "cs:ExecContainer"
-SHELL = ["/bin/sh", "-c", "if [ -x /bin/bash ]; then exec /bin/bash; fi; exec /bin/sh"]
-"""What a terminal runs: bash where the image has it, else sh."""
+SHELL = [
+    "/bin/sh",
+    "-c",
+    'printf "\\033]7777;%s\\007" "$$"; if [ -x /bin/bash ]; then exec /bin/bash; fi; exec /bin/sh',
+]
+"""What a terminal runs: bash where the image has it, else sh; first it tells its process id (an escape sequence the
+terminal never shows: ``clusters.inside.Shell`` takes it out and hangs the shell up at the end)."""
 MAX_OUTPUT = 1024 * 1024
 """Bytes of a one-off command's output the API answers with (the rest is cut, and the answer says so)."""
 ROWS, COLS = (1, 500), (1, 1000)  # a terminal's bounds

@@ -8,6 +8,7 @@ import asyncio
 import time
 from typing import Any
 
+import docker
 import pytest
 from channels.testing import WebsocketCommunicator
 from rest_framework.test import APIClient
@@ -19,6 +20,7 @@ from clusters.models import Cluster
 from console import context
 from console.asgi import application
 from console.models import OperationLog
+from tests import harness
 from tests.conftest import PASSWORD, make_tenant
 from tests.integration.conftest import wait_release
 from tests.security.live_sockets import HOST, ORIGIN, memory_layer, session_cookie
@@ -88,8 +90,12 @@ def test_a_terminal_runs_commands_is_on_record_and_closes_when_idle(
         assert closed is not None and closed["code"] == 4000
         return seen
 
+    box_container = docker.from_env().containers.get("tty_box_1")
+    baseline = len(box_container.top()["Processes"])
     assert b"closed after 1 s without input or output" in asyncio.run(idle())
     assert OperationLog.objects.filter(action="cs:ExecContainer", parameters__reason="idle").count() == 1
+    # The closed session's shell is gone from the container (its input ended), not left running.
+    harness.wait_until(lambda: len(box_container.top()["Processes"]) == baseline, 10, 0.3, "the shell to end")
 
 
 def test_a_read_only_sub_account_and_another_tenant_are_refused_on_record(
