@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -110,12 +109,6 @@ def apply_state(node_id: int, labels: dict[str, str], state: str, docker_id: str
     return row
 
 
-def _moment(event: dict[str, Any]) -> float:
-    """When the engine says the event happened (a UNIX time)."""
-    nanos = event.get("timeNano")
-    return int(nanos) / 1e9 if isinstance(nanos, int) else float(event.get("time") or 0)
-
-
 def health_changed(labels: dict[str, str]) -> None:
     """A Berth container's health check passed or failed: whoever follows its application's containers is told
     (the routers take a container into their traffic only once its check passes)."""
@@ -164,19 +157,19 @@ class NodeWatcher(threading.Thread):
                 endpoint = host.Endpoint.of(node, timeout=10.0)  # HostRefused for a node Berth may not reach
                 labels = {**host.managed(), "berth.cluster": str(node.cluster_id)}
                 asked = [when for ask in REPLAY_FROM if (when := ask(self.node_id)) is not None]
-                since = min(asked) if asked else None
-                connected = time.time()
+                connected = host.engine_time(endpoint)  # the engine's clock: a node's may not be ours
+                if asked and EVENT_LISTENERS:  # what the listeners missed, up to now; the state is read anew below
+                    for event in host.events(endpoint, labels, since=f"{min(asked):.9f}", until=connected):
+                        self.tell(event)
                 self.reconcile(endpoint, labels)
                 self.report("")
                 pause = RETRY_FIRST
-                for event in host.events(endpoint, labels, since):
+                for event in host.events(endpoint, labels, since=connected):
                     if self.stop.is_set():
                         break
                     action = event.get("Action") or event.get("status", "")
                     attrs = (event.get("Actor") or {}).get("Attributes") or {}
                     self.tell(event)
-                    if since is not None and _moment(event) < connected:
-                        continue  # replayed for the listeners: the state was read at the connect
                     if action.startswith("health_status"):  # healthy or not: the routers follow (routing.sync)
                         health_changed(attrs)
                         continue
@@ -209,7 +202,10 @@ def watch_forever(stop: threading.Event, refresh_seconds: float = 3.0) -> None:
             watcher = NodeWatcher(key[0], own_stop)
             watcher.start()
             for companion in NODE_COMPANIONS:  # they end with the node's watcher (own_stop)
-                companion(key[0], own_stop)
+                try:
+                    companion(key[0], own_stop)
+                except Exception:  # a companion that cannot start never stops the watcher
+                    log.exception("watcher: node %s: a companion did not start", key[0])
             watchers[key] = (watcher, own_stop)
         for key in [k for k, (w, _) in watchers.items() if k not in wanted or not w.is_alive()]:
             # The thread notices at its next event or reconnect; it writes nothing for a node that is gone.

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import docker
@@ -943,22 +944,37 @@ def streaming(endpoint: Endpoint) -> Iterator[docker.DockerClient]:
         stream_client.close()
 
 
-def events(endpoint: Endpoint, labels: dict[str, str], since: float | None = None) -> Iterator[dict[str, Any]]:
-    """Container events of Berth's containers, as the engine streams them (blocks); from ``since`` (a UNIX time)
-    when given: what the engine still holds of the events since then comes first."""
+def events(
+    endpoint: Endpoint, labels: dict[str, str], since: str | None = None, until: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Container events of Berth's containers, as the engine streams them (blocks); from ``since`` when given (what
+    the engine still holds of the events since then comes first), and up to ``until`` (then it ends). Both are the
+    engine's own times (``engine_time``)."""
     stream_client = streaming_client(endpoint)
     filters = {"type": "container", "label": [f"{k}={v}" for k, v in labels.items()]}
     try:
-        yield from stream_client.events(
-            decode=True, filters=filters, since=f"{since:.9f}" if since is not None else None
-        )
+        yield from stream_client.api.events(decode=True, filters=filters, since=since, until=until)
     except (RequestsConnectionError, ReadTimeout, DockerException) as exc:
         raise HostUnreachable(explain(exc)) from exc
     finally:
         stream_client.close()
 
 
+def engine_time(endpoint: Endpoint) -> str:
+    """The engine's clock now, as ``since``/``until`` take it (``seconds.nanoseconds``): a node's clock may not be
+    this machine's."""
+    stamp = str(_call(endpoint, client(endpoint).api.info).get("SystemTime") or "")
+    found = re.match(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$", stamp)
+    if found is None:
+        return f"{time.time():.9f}"
+    whole, fraction, zone = found.groups()
+    seconds = int(datetime.fromisoformat(whole + ("+00:00" if zone == "Z" else zone)).timestamp())
+    return f"{seconds}.{(fraction or '').ljust(9, '0')}"
+
+
 LOG_STREAMS = {1: "stdout", 2: "stderr"}
+LINE_LIMIT = 64 * 1024
+"""Bytes of output without a newline that are passed on as a line (the collectors cut lines shorter still)."""
 
 
 def _log_chunks(response: Any, tty: bool) -> Iterator[tuple[str, bytes]]:
@@ -999,6 +1015,9 @@ def log_stream(
             *lines, buffers[name] = (buffers[name] + chunk).split(b"\n")
             for line in lines:
                 yield name, line
+            if len(buffers[name]) > LINE_LIMIT:  # output without a newline (a progress bar): a line of its own
+                yield name, buffers[name]
+                buffers[name] = b""
         for name, rest in buffers.items():
             if rest:
                 yield name, rest
@@ -1013,6 +1032,9 @@ def exec_lines(endpoint: Endpoint, container_id: str, argv: list[str]) -> Iterat
         for chunk in stream_client.api.exec_start(made["Id"], stream=True):
             *lines, rest = (rest + chunk).split(b"\n")
             yield from lines
+            if len(rest) > LINE_LIMIT:
+                yield rest
+                rest = b""
         if rest:
             yield rest
 

@@ -108,8 +108,10 @@ class Shell:
                 environment={"TERM": "xterm-256color"},
             )
             self.exec_id: str = made["Id"]
-            raw = _call(endpoint, api.exec_start, self.exec_id, tty=True, socket=True)
-            self._socket: Any = getattr(raw, "_sock", raw)  # the SDK's SocketIO wraps the real socket
+            # The SDK's SocketIO wraps the real socket and holds the HTTP answer it came with: both are kept for the
+            # session's life (the answer, collected, would close the connection under the shell).
+            self._raw = _call(endpoint, api.exec_start, self.exec_id, tty=True, socket=True)
+            self._socket: Any = getattr(self._raw, "_sock", self._raw)
             self._socket.settimeout(None)
             self.resize(rows, cols)
         except BaseException:

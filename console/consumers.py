@@ -269,6 +269,19 @@ def _open_terminal(identity: SocketIdentity, app_pk: int, name: str, rows: int, 
         return terminal.open_session(user, app_pk, name, rows, cols)
 
 
+def _still_permitted(identity: SocketIdentity, session: Any) -> bool:
+    """Whether the terminal's user may still act and exec in its container (a refusal is on record)."""
+    with permissions.refusals_recorded(f"terminal {session.app.pk}/{session.container.name}"):
+        user = socket_user(identity)
+        if user is None:
+            return False
+        try:
+            terminal.container_of(user, session.app.pk, session.container.name)
+        except (Http404, PermissionDenied, terminal.NotRunning):
+            return False
+        return True
+
+
 class TerminalConsumer(SocketContext, AsyncWebsocketConsumer):
     """``/ws/terminal/<application>/<container>/?rows=&cols=``: a shell in a running container (``cs:ExecContainer``).
 
@@ -327,12 +340,18 @@ class TerminalConsumer(SocketContext, AsyncWebsocketConsumer):
             log.debug("terminal: the output stopped", exc_info=True)
 
     async def watch_idle(self) -> None:
+        """Close the session when it idles too long, or as soon as (within ``RECHECK_SECONDS`` of a tick) its user
+        may no longer act or no longer exec in the container, as the live socket rechecks its subscriptions."""
         limit = terminal.idle_seconds()
         while not self.ended:
-            await asyncio.sleep(min(5.0, max(limit / 4, 0.2)))
+            await asyncio.sleep(min(RECHECK_SECONDS * 2, max(limit / 4, 0.2)))
+            if self.ended:
+                return
             if time.monotonic() - self.last >= limit:
                 notice = _("[closed after %(s)s s without input or output]") % {"s": int(limit)}
                 await self.end("idle", notice)
+            elif not await self.database(_still_permitted, self.identity, self.session):
+                await self.end("refused", _("[closed: you may no longer open a terminal in this container]"))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.ended or self.session is None:

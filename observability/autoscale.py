@@ -106,7 +106,7 @@ def decide(scale: int, rules: Rules, cpu: float | None, memory: float | None) ->
         )
         wanted = max(scale - rules.step, rules.min_instances)
         return (wanted, why) if wanted < scale else None
-    if scale < rules.min_instances:
+    if 0 < scale < rules.min_instances:  # a service someone scaled to 0 stays stopped
         return rules.min_instances, _("below its minimum of %(n)s containers") % {"n": rules.min_instances}
     return None
 
@@ -147,8 +147,8 @@ def run_once(now: Any = None) -> list[Release]:
     for service in services:
         rules, _problems = rules_of({str(k): str(v) for k, v in (service.spec.get("labels") or {}).items()})
         app = service.application
-        if rules is None or not metrics.monitoring(app.cluster_id):
-            continue
+        if rules is None or service.scale == 0 or not metrics.monitoring(app.cluster_id):
+            continue  # no rules, stopped on purpose, or not monitored
         if Release.objects.filter(application=app, status__in=Release.ACTIVE).exists():
             continue
         last = (

@@ -144,7 +144,7 @@ class Writer:
     """One thread that writes what every follower read, in batches, with the followers' cursors."""
 
     def __init__(self) -> None:
-        self.queue: queue.Queue[tuple[Source, int, str, str]] = queue.Queue(maxsize=100_000)
+        self.queue: queue.Queue[tuple[Source, int, str, str]] = queue.Queue(maxsize=20_000)  # ≤ 320 MB of lines
         self.written = 0
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -196,6 +196,8 @@ class Writer:
         cursors: dict[str, tuple[Source, int, int]] = {}
         for source, nanos, _stream, _text in batch:
             _old, last, count = cursors.get(source.key, (source, 0, 0))
+            if nanos < last and not source.counting:
+                continue  # stdout and stderr may interleave out of order: the cursor keeps the latest moment
             cursors[source.key] = (source, nanos, count + 1 if nanos == last or source.counting else 1)
         apps = set(
             Application.objects.filter(pk__in={s.application_id for s, *_ in batch}).values_list("pk", flat=True)
@@ -215,7 +217,8 @@ class Writer:
             for row in made:
                 by_app.setdefault(row.application_id, []).append(row.as_live())
             for app_id, lines in by_app.items():
-                live.publish("logs", app_id, {"type": "log_lines", "lines": lines[-500:]})
+                for start in range(0, len(lines), 500):  # every line, in messages of at most 500
+                    live.publish("logs", app_id, {"type": "log_lines", "lines": lines[start : start + 500]})
         self.written += len(rows)
 
 
@@ -278,6 +281,8 @@ def file_cursor(docker_id: str, path: str) -> str:
 
 
 FILE_LIST_SECONDS = 5.0
+MAX_FILES = 16
+"""Files one label follows at most in one container (a glob such as /*/*/* must not start a tail per file)."""
 LIST_FILES = 'for f in $1; do [ -f "$f" ] && echo "$f"; done; true'  # $1 unquoted: the shell expands the glob
 TAIL_FILE = 'exec tail -n "+$2" -F -- "$1" 2>/dev/null'
 
@@ -302,14 +307,14 @@ class FileFollower(threading.Thread):
                         self.endpoint, self.source.docker_id, ["sh", "-c", LIST_FILES, "sh", self.glob]
                     )
                 ]
-                for path in (p for p in listed if p.startswith("/")):
-                    if path not in self.tails or not self.tails[path].is_alive():
+                self.tails = {path: tail for path, tail in self.tails.items() if tail.is_alive()}
+                for path in [p for p in listed if p.startswith("/")][:MAX_FILES]:
+                    if path not in self.tails and len(self.tails) < MAX_FILES:
                         tail = threading.Thread(target=self.follow, args=(path,), daemon=True)
                         tail.start()
                         self.tails[path] = tail
-            except host.HostError as exc:
+            except host.HostError as exc:  # an engine that hiccuped, a container paused: asked again later
                 log.debug("logs: %s: files of %s: %s", self.source.container, self.name, exc)
-                return  # the container stopped or the node went away: the node's collector starts another
             except Exception:
                 log.exception("logs: %s: the file follower failed", self.source.container)
             self.stop.wait(FILE_LIST_SECONDS)

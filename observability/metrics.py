@@ -206,7 +206,10 @@ class NodeStats(threading.Thread):
                 self.round()
             except host.HostError as exc:
                 log.debug("metrics: node %s: %s", self.node_id, exc)
-                STORE.put(f"node-{self.node_id}", {**self.node_labels(), "kind": "node", "up": 0, "running": 0})
+                try:
+                    STORE.put(f"node-{self.node_id}", {**self.node_labels(), "kind": "node", "up": 0, "running": 0})
+                except Exception:  # noqa: BLE001 - the database away too: the next round says it
+                    log.warning("metrics: node %s: could not say it is down", self.node_id, exc_info=True)
             except Exception:
                 log.exception("metrics: node %s: the collector failed; it tries again", self.node_id)
             self.stop.wait(LIST_SECONDS)

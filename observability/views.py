@@ -153,13 +153,9 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     header = request.headers.get("Authorization", "")
     token = scrape_token()
     given = header.partition(" ")[2].strip() if header.startswith("Bearer ") else ""
-    try:
-        entries = metrics.read_store()
-    except Exception:  # noqa: BLE001 - Redis away
-        return HttpResponse("Berth's metrics store (Redis) does not answer.\n", status=503, content_type="text/plain")
-    if token and given and hmac.compare_digest(given.encode(), token.encode()):
-        text = metrics.exposition(entries, metrics.health_figures())
-    else:
+    operator = bool(token and given and hmac.compare_digest(given.encode(), token.encode()))
+    found = None
+    if not operator:
         try:
             found = user_for_access_key(header) if given and ":" in given else None
         except AccessKeyInvalid as exc:
@@ -170,7 +166,14 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
             return HttpResponse(
                 UNAUTHORIZED, status=401, content_type="text/plain", headers={"WWW-Authenticate": "Bearer"}
             )
-        user = found[0]
+    try:
+        entries = metrics.read_store()
+    except Exception:  # noqa: BLE001 - Redis away
+        return HttpResponse("Berth's metrics store (Redis) does not answer.\n", status=503, content_type="text/plain")
+    if operator:
+        text = metrics.exposition(entries, metrics.health_figures())
+    else:
+        user = found[0] if found is not None else None  # an access key's user (the operator's token is the other way)
         apps = set(Application.objects.visible_to(user).values_list("pk", flat=True))
         clusters = set(clusters_for(user).values_list("pk", flat=True))
         mine = [

@@ -30,6 +30,7 @@ fi
 
 mkdir -p "$data/prometheus/data"
 token_file="$data/metrics-token"
+umask 077  # the token file is the operator's alone from its first byte
 if [ -n "${BERTH_METRICS_TOKEN:-}" ]; then
   printf '%s\n' "$BERTH_METRICS_TOKEN" >"$token_file"
 elif [ ! -s "$token_file" ]; then

@@ -43,8 +43,11 @@
       while (tail.childElementCount > KEEP) tail.firstElementChild.remove();
       if (atBottom) tail.scrollTop = tail.scrollHeight; // who scrolled up to read stays where they read
     }
-    function take(lines) {
-      lines.forEach((line) => { if (line.id > last) last = line.id; });
+    function take(incoming) {
+      // A line seen already (in the snapshot and again live, around a subscription) is shown once.
+      const lines = incoming.filter((line) => line.id > last);
+      lines.forEach((line) => { last = Math.max(last, line.id); });
+      if (!lines.length) return;
       if (paused) {
         waiting = waiting.concat(lines).slice(-KEEP);
         held.hidden = false;
