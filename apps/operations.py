@@ -21,7 +21,7 @@ from apps.image_spec import ImageAppSpec, validate_spec
 from apps.models import MAX_SCALE, Application, AppVersion, ConfigSet, Release, ReleaseEvent, Service
 from apps.scheduler import PlacementError
 from clusters.models import Cluster
-from console import audit, context, work
+from console import audit, context, live, work
 from console.errors import OperationConflict
 
 
@@ -522,7 +522,8 @@ def scale_service(actor: Any, app: Application, service_name: str, scale: int, *
             actor, app, Release.Kind.SCALE, {"service": service_name, "from": service.scale, "to": scale, **why}
         )
         if reason:
-            ReleaseEvent.objects.create(release=release, application=app, message=reason)
+            said = ReleaseEvent.objects.create(release=release, application=app, message=reason)
+            live.publish("application", app.pk, said.as_live())  # an open application page shows why, at once
         Service.objects.filter(pk=service.pk).update(scale=scale)
         audit.record(
             "cs:ScaleService",

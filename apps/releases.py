@@ -592,14 +592,22 @@ def let_go(run: Run, rows: list[Container]) -> None:
 
 
 def _remove_rows(run: Run, rows: list[Container]) -> None:
-    """Remove the containers of these rows (scale-down: highest indexes), then the rows."""
+    """Stop the containers of these rows within their stop grace period (TERM, then KILL), remove them, then the
+    rows (scale-down: highest indexes)."""
     errors: list[str] = []
     endpoints = endpoints_of(c.node for c in rows if c.docker_id)
     let_go(run, [c for c in rows if c.docker_id])
+    services = {s.pk: s for s in run.app.services.all()}
+    grace = {
+        pk: converge.service_spec(run.app, service).stop_timeout or settings.BERTH_STOP_TIMEOUT
+        for pk, service in services.items()
+    }
 
     def remove(c: Container) -> None:
         if c.docker_id:
-            host.remove_container(reach(endpoints, c.node_id), c.docker_id)
+            endpoint = reach(endpoints, c.node_id)
+            host.stop_container(endpoint, c.docker_id, int(grace.get(c.service_id, settings.BERTH_STOP_TIMEOUT)))
+            host.remove_container(endpoint, c.docker_id)
 
     def done(c: Container, _r: Any, exc: BaseException | None) -> None:
         if exc is not None:

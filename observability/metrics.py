@@ -373,10 +373,18 @@ def exposition(entries: list[dict[str, Any]], health: list[tuple[str, dict[str, 
     for name, labels, number in health or []:
         if name not in typed:
             typed.add(name)
-            lines.append(f"# TYPE {name} gauge")
+            lines += [f"# HELP {name} {HEALTH_HELP.get(name, name)}", f"# TYPE {name} gauge"]
         shown = ",".join(f'{k}="{escape(v)}"' for k, v in sorted(labels.items()))
         lines.append(f"{name}{{{shown}}} {number}" if shown else f"{name} {number}")
     return "\n".join(lines) + "\n"
+
+
+HEALTH_HELP = {
+    "berth_releases_running": "Releases a worker is carrying out.",
+    "berth_releases_pending": "Releases waiting for a worker.",
+    "berth_release_wait_seconds": "How long the oldest waiting release has waited for a worker.",
+    "berth_nodes": "Nodes by state.",
+}
 
 
 def health_figures() -> list[tuple[str, dict[str, str], float]]:
@@ -422,9 +430,14 @@ def query_range(expr: str, seconds: int, step: int) -> list[dict[str, Any]]:
         with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - the operator's Prometheus URL
             body = json.loads(answer.read())
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise PrometheusUnavailable(f"Prometheus at {settings.BERTH_PROMETHEUS_URL} did not answer: {exc}") from exc
+        log.warning("metrics: Prometheus at %s did not answer: %s", settings.BERTH_PROMETHEUS_URL, exc)
+        raise PrometheusUnavailable(
+            "Metrics are not available now: Berth's Prometheus did not answer. The operator starts it with "
+            "scripts/prometheus.sh (make up does) or points BERTH_PROMETHEUS_URL at another."
+        ) from exc
     if body.get("status") != "success":
-        raise PrometheusUnavailable(f"Prometheus refused the query: {body.get('error', '?')}")
+        log.warning("metrics: Prometheus refused %r: %s", expr, body.get("error"))
+        raise PrometheusUnavailable("Metrics are not available now: Prometheus refused the query.")
     return [
         {"labels": item.get("metric", {}), "points": [[float(t), float(v)] for t, v in item.get("values", [])]}
         for item in body.get("data", {}).get("result", [])
@@ -437,14 +450,17 @@ def charts(selector: str, by: str, range_name: str, kinds: tuple[str, ...], node
     seconds, step = RANGES[range_name]
     rate = f"[{max(step * 2, 30)}s]"
     queries = {
-        "cpu": f"sum by ({by}) (berth_container_cpu_percent{{{selector}}})",
-        "memory": f"sum by ({by}) (berth_container_memory_bytes{{{selector}}})",
+        # Gauges averaged over each step (a 7 d chart's point is half an hour of samples, not one of them).
+        "cpu": f"sum by ({by}) (avg_over_time(berth_container_cpu_percent{{{selector}}}[{step}s]))",
+        "memory": f"sum by ({by}) (avg_over_time(berth_container_memory_bytes{{{selector}}}[{step}s]))",
         "network": f"sum by ({by}) (rate(berth_container_network_receive_bytes_total{{{selector}}}{rate})"
         f" + rate(berth_container_network_transmit_bytes_total{{{selector}}}{rate}))",
         "block": f"sum by ({by}) (rate(berth_container_block_read_bytes_total{{{selector}}}{rate})"
         f" + rate(berth_container_block_write_bytes_total{{{selector}}}{rate}))",
     }
-    queries["disk"] = f"sum by ({by}) (berth_node_docker_disk_bytes{{{node_selector or selector}}})"
+    queries["disk"] = (
+        f"sum by ({by}) (avg_over_time(berth_node_docker_disk_bytes{{{node_selector or selector}}}[{step}s]))"
+    )
     found: dict[str, Any] = {"range": range_name, "step": step, "charts": {}}
     for kind in kinds:
         series = query_range(queries[kind], seconds, step)

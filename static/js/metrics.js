@@ -20,8 +20,9 @@
     Object.entries(attrs || {}).forEach(([k, v]) => el.setAttribute(k, v));
     return el;
   }
-  function time(seconds) {
-    return new Date(seconds * 1000).toISOString().slice(11, 16);
+  function time(seconds, span) {
+    const iso = new Date(seconds * 1000).toISOString();
+    return span > 6 * 3600 ? iso.slice(5, 10) + " " + iso.slice(11, 16) : iso.slice(11, 16); // a day or more: the date too
   }
   function chart(kind, series, start, end) {
     const width = 460, height = 150, left = 64, bottom = 18;
@@ -38,8 +39,8 @@
     label(10, human(kind, top));
     label(height - bottom, human(kind, 0));
     const axis = (x, text, anchor) => { const t = node("text", { x: x, y: height - 4, "text-anchor": anchor, "font-size": "10", fill: "#667" }); t.textContent = text; svg.append(t); };
-    axis(left, time(start), "start");
-    axis(width, time(end), "end");
+    axis(left, time(start, end - start), "start");
+    axis(width, time(end, end - start), "end");
     const x = (t) => left + ((t - start) / Math.max(1, end - start)) * (width - left);
     const y = (v) => height - bottom - (v / top) * (height - bottom - 8);
     series.forEach((s, i) => {
@@ -76,7 +77,7 @@
       fetch(root.dataset.metricsUrl + "?" + query.toString(), { credentials: "same-origin" })
         .then((answer) => answer.json().then((body) => ({ ok: answer.ok, body: body })))
         .then(({ ok, body }) => {
-          if (!ok) { state.textContent = body.detail || "Metrics are not available."; state.className = "small error-text"; return; }
+          if (!ok) { state.textContent = body.detail || "Metrics are not available."; state.className = "small error-text"; state.setAttribute("role", "alert"); return; }
           const now = Date.now() / 1000;
           const seconds = { "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800 }[body.range];
           target.replaceChildren(...Object.entries(body.charts).map(([kind, series]) => chart(kind, series, now - seconds, now)));

@@ -121,3 +121,27 @@ def ram_stranger() -> User:
     from tests.conftest import make_tenant
 
     return make_tenant("globex")
+
+
+def test_a_scale_down_stops_its_containers_gracefully_before_removing_them(api: APIClient, cluster: Cluster) -> None:
+    """The engine is asked to stop them (TERM, then KILL after the grace period), not to kill them at once."""
+    two = "services:\n  w:\n    image: local/busybox:1\n    init: true\n    command: sleep 600\n    scale: 2\n"
+    app = deploy(api, cluster, "down", two)
+    scaled = api.post(f"/api/v1/clusters/{cluster.pk}/applications/down/services/w/scale", {"scale": 1}, format="json")
+    assert scaled.status_code == 202, scaled.content
+    assert wait_release(scaled.json()["id"], 60).status == "successful"
+    seen = harness.wait_until(
+        lambda: (
+            list(
+                EngineEvent.objects.filter(application=app, container="down_w_2", action__in=["killed", "died"])
+                .order_by("at", "id")
+                .values_list("action", "detail", "exit_code")
+            )
+            or None
+        ),
+        20,
+        0.3,
+        "the removed container's events",
+    )
+    assert seen[0] == ("killed", "signal 15", None), seen  # TERM first: the init process ends sleep, exit 143
+    assert ("died", "", 143) in seen, seen
