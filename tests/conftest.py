@@ -145,8 +145,7 @@ def prometheus(stack: harness.Stack, tmp_path_factory: pytest.TempPathFactory) -
     """Debian's Prometheus on the test settings' ``BERTH_PROMETHEUS_URL``, scraping the test stack's /metrics every
     5 s with the test scrape token, started by the project's own script (and stopped at the end)."""
     port = settings.BERTH_PROMETHEUS_URL.rstrip("/").rsplit(":", 1)[1]
-    subprocess.run(["pkill", "-f", f"web.listen-address=127.0.0.1:{port}"], check=False)  # an earlier run's
-    time.sleep(0.5)
+    _stop_prometheus(port)  # an earlier session's (the integration layer's, before the e2e layer's)
     data = tmp_path_factory.mktemp("prometheus")
     env = {
         **os.environ,
@@ -159,4 +158,17 @@ def prometheus(stack: harness.Stack, tmp_path_factory: pytest.TempPathFactory) -
     try:
         yield settings.BERTH_PROMETHEUS_URL
     finally:
-        subprocess.run(["pkill", "-f", f"web.listen-address=127.0.0.1:{port}"], check=False)
+        _stop_prometheus(port)
+
+
+def _stop_prometheus(port: str) -> None:
+    """Stop the test Prometheus on ``port`` and wait until it is gone (it holds its port while it shuts down)."""
+    pattern = f"web.listen-address=127.0.0.1:{port}"
+    subprocess.run(["pkill", "-TERM", "-f", pattern], check=False)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if subprocess.run(["pgrep", "-f", pattern], capture_output=True, check=False).returncode != 0:
+            return
+        time.sleep(0.2)
+    subprocess.run(["pkill", "-KILL", "-f", pattern], check=False)
+    time.sleep(0.5)

@@ -62,6 +62,9 @@
   // A change heard while a fetch is on its way may postdate what that fetch gets: one more fetch follows it.
   let refreshing = null;
   let queued = null;
+  // A page whose object is gone (a removed node, a deleted application) keeps what it shows: a fetch that was on
+  // its way when it went must not bring the controls and rows back.
+  let frozen = false;
   function editing(part) {
     const focused = document.activeElement;
     if (part.contains(focused) && focused.matches("input, select, textarea, button")) return true;
@@ -84,7 +87,7 @@
     refreshing = fetch(location.href, { credentials: "same-origin", headers: { "X-Requested-With": "live" } })
       .then((response) => (response.ok ? response.text() : ""))
       .then((html) => {
-        if (!html) return;
+        if (!html || frozen) return;
         const fresh = new DOMParser().parseFromString(html, "text/html");
         document.querySelectorAll("[data-refresh][id]").forEach((old) => {
           // A part the user is working in waits for a later refresh: never wipe what was typed or ticked, nor move
@@ -271,6 +274,7 @@
       if (gone) return;
       gone = true;
       stopped = true;
+      frozen = true;
       liveState.textContent = liveState.dataset.gone;
       root.querySelectorAll("[data-wanted]").forEach((node) => {
         node.textContent = "0";
@@ -495,6 +499,7 @@
     function retireNode() {
       if (gone) return;
       gone = true;
+      frozen = true;
       root.querySelectorAll("form, [data-node-actions]").forEach((node) => node.remove());
       document.querySelectorAll(".flash[role=status]").forEach((node) => node.remove());
       const containers = root.querySelector("#node-containers tbody");
