@@ -23,7 +23,9 @@ import statistics
 import subprocess
 import time
 
-from common import DATA, berth
+os.environ.setdefault("BERTH_NETWORK_MODE", "bridge")  # this machine's engine alone: no swarm to make or leave
+
+from common import DATA, berth  # noqa: E402
 
 CONTAINERS = int(os.environ.get("CONTAINERS", "100"))
 RATE = int(os.environ.get("RATE", "100"))
@@ -69,7 +71,11 @@ def stats_part() -> None:
         engine = docker.from_env()
         daemon = dockerd_pid()
         for count in STATS:
-            idle = f"services:\n  idle:\n    image: local/busybox:1\n    command: sleep 3600\n    scale: {count}\n"
+            per = [min(100, count - start) for start in range(0, count, 100)]  # at most 100 per service
+            idle = "services:\n" + "".join(
+                f"  idle{i}:\n    image: local/busybox:1\n    command: sleep 3600\n    scale: {n}\n"
+                for i, n in enumerate(per)
+            )
             release = api.call("POST", f"/api/v1/clusters/{cluster}/applications", {"name": "idle", "compose": idle})
             if api.wait_release(release, limit=900)["status"] != "successful":
                 raise SystemExit("the idle containers did not start")
