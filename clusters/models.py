@@ -126,6 +126,12 @@ class Cluster(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @classmethod
+    def service_on(cls, cluster_id: int, name: str) -> bool:
+        """Whether the cluster's system service ``name`` (logging, monitoring) is on: it is unless turned off."""
+        services = cls.objects.filter(pk=cluster_id).values_list("system_services", flat=True).first() or {}
+        return services.get(name, True) is not False
+
     @property
     def resource_name(self) -> str:
         """The RAM resource name: ``acs:cs:<region>:<tenant-id>:cluster/<id>``."""

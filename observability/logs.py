@@ -230,8 +230,7 @@ WRITER = Writer()
 
 def collecting(cluster_id: int) -> bool:
     """Whether the cluster's logging service is on (it is unless turned off)."""
-    services = Cluster.objects.filter(pk=cluster_id).values_list("system_services", flat=True).first() or {}
-    return services.get("logging", True) is not False
+    return Cluster.service_on(cluster_id, "logging")
 
 
 class Follower(threading.Thread):

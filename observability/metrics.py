@@ -164,8 +164,7 @@ def read_store() -> list[dict[str, Any]]:
 
 def monitoring(cluster_id: int) -> bool:
     """Whether the cluster's monitoring service is on (it is unless turned off)."""
-    services = Cluster.objects.filter(pk=cluster_id).values_list("system_services", flat=True).first() or {}
-    return services.get("monitoring", True) is not False
+    return Cluster.service_on(cluster_id, "monitoring")
 
 
 class StatsFollower(threading.Thread):
